@@ -22,7 +22,7 @@ def hash_bucket(salt: str, unit_id: str) -> int:
 
     Examples:
         >>> hash_bucket("ranker-v2", "u1")
-        4524
+        1106
     """
     digest = hashlib.md5(f"{salt}.{unit_id}".encode()).hexdigest()
     return int(digest[:15], 16) % BUCKETS
@@ -49,7 +49,7 @@ def assign_variant(salt: str, unit_id: str, weights: Mapping[str, float]) -> str
 
     Examples:
         >>> assign_variant("ranker-v2", "u1", {"control": 0.5, "treatment": 0.5})
-        'treatment'
+        'control'
     """
     bucket = hash_bucket(salt, unit_id)
     names = list(weights)
