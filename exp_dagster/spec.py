@@ -1,0 +1,322 @@
+"""Experiment and metric specs: validated YAML with errors that name the file and the field.
+
+Specs are data (ARCHITECTURE.md, decision 4): adding an experiment is adding a YAML file to
+``catalog/experiments/``; metrics live in ``catalog/metrics.yaml``. Every result row records the
+spec version, a hash of the experiment spec together with the definitions of the metrics it uses,
+so a changed metric definition is a new version too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+# Names become partition keys, table values and column labels: keep them to a safe alphabet.
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$"
+IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]
+
+
+class SpecError(ValueError):
+    """A spec file is invalid; the message names the file, the field and what to do."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ── metrics ──────────────────────────────────────────────────────────────────────────────────
+
+
+class MetricSpec(_Strict):
+    """One metric of the catalog.
+
+    Attributes:
+        name: the metric's key in the catalog.
+        type: ``mean``, ``proportion``, ``ratio`` or ``quantile``.
+        direction: ``increase`` when a higher value is better, ``decrease`` otherwise.
+        event: the event a mean, proportion or quantile metric is computed from.
+        aggregate: for ``mean``, sum the event's values per unit (``sum``) or count its rows (``count``).
+        numerator: for ``ratio``, the event summed in the numerator.
+        denominator: for ``ratio``, the event summed in the denominator.
+        level: for ``quantile``, the quantile level in (0, 1), e.g. 0.95.
+        description: one line for the report.
+    """
+
+    name: Identifier
+    type: Literal["mean", "proportion", "ratio", "quantile"]
+    direction: Literal["increase", "decrease"]
+    event: str | None = None
+    aggregate: Literal["sum", "count"] = "sum"
+    numerator: str | None = None
+    denominator: str | None = None
+    level: float | None = Field(default=None, gt=0, lt=1)
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _fields_for_type(self) -> MetricSpec:
+        if self.type == "ratio":
+            if not self.numerator or not self.denominator:
+                raise ValueError("a ratio metric needs both 'numerator' and 'denominator' events")
+        elif not self.event:
+            raise ValueError(f"a {self.type} metric needs an 'event'")
+        if self.type == "quantile" and self.level is None:
+            raise ValueError("a quantile metric needs a 'level' in (0, 1), e.g. 0.95")
+        return self
+
+    @property
+    def events(self) -> tuple[str, ...]:
+        """The events this metric reads."""
+        if self.type == "ratio":
+            return (str(self.numerator), str(self.denominator))
+        return (str(self.event),)
+
+
+class MetricCatalog(_Strict):
+    """All metrics, by name."""
+
+    metrics: dict[str, MetricSpec]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _names_from_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("metrics"), dict):
+            metrics = {
+                key: {**value, "name": key} if isinstance(value, dict) else value
+                for key, value in data["metrics"].items()
+            }
+            data = {**data, "metrics": metrics}
+        return data
+
+    def get(self, name: str) -> MetricSpec:
+        return self.metrics[name]
+
+
+# ── experiments ──────────────────────────────────────────────────────────────────────────────
+
+
+class VariantSpec(_Strict):
+    name: Name
+    weight: float = Field(gt=0, le=1)
+    control: bool = False
+
+
+class GuardrailSpec(_Strict):
+    """A guardrail metric judged by a one-sided non-inferiority test.
+
+    Attributes:
+        metric: the metric's name in the catalog.
+        margin: the largest harm tolerated, in the metric's bad direction (≥ 0).
+        margin_type: ``relative`` (a share of the control value, 0.05 = 5 %) or ``absolute``.
+    """
+
+    metric: Identifier
+    margin: float = Field(ge=0)
+    margin_type: Literal["relative", "absolute"] = "relative"
+
+
+class MetricRoles(_Strict):
+    primary: Identifier
+    secondary: list[Identifier] = Field(default_factory=list)
+    guardrails: list[GuardrailSpec] = Field(default_factory=list)
+
+
+class ExperimentSpec(_Strict):
+    """An experiment, as written in ``catalog/experiments/<id>.yaml``.
+
+    Attributes:
+        id: the experiment id; it must equal ``experiment_id`` in the exposure logs.
+        description: what is being tested, in a sentence.
+        owner: who to ask.
+        unit: the randomisation unit (the logs' ``unit_id`` is of this kind), e.g. ``user``.
+        hash_salt: the salt of the deterministic assignment; when set, every exposure's variant is
+            recomputed and disagreeing exposures are quarantined. Leave it out when the logs come
+            from another assignment system.
+        variants: names and planned traffic weights (summing to 1); exactly one is the control.
+        start, end: the first and last day (UTC, inclusive) of the experiment.
+        pre_period_days: days before each unit's first exposure used as CUPED covariates (0: none).
+        metrics: one primary metric, secondary metrics, guardrails with non-inferiority margins.
+        segments: exposure-log columns to break results down by.
+        alpha: two-sided significance level of the primary and secondary tests.
+        power, mde: the design's power and relative minimum detectable effect.
+        srm_alpha: the sample-ratio-mismatch test's level; below it the decision is INVALID.
+    """
+
+    id: Name
+    description: str = ""
+    owner: str = ""
+    unit: str = "user"
+    hash_salt: str | None = None
+    variants: list[VariantSpec] = Field(min_length=2)
+    start: dt.date
+    end: dt.date
+    pre_period_days: int = Field(default=7, ge=0, le=90)
+    metrics: MetricRoles
+    segments: list[Identifier] = Field(default_factory=list)
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    power: float = Field(default=0.8, gt=0, lt=1)
+    mde: float = Field(default=0.02, gt=0)
+    srm_alpha: float = Field(default=0.001, gt=0, lt=0.5)
+
+    @field_validator("variants")
+    @classmethod
+    def _variants_valid(cls, variants: list[VariantSpec]) -> list[VariantSpec]:
+        names = [v.name for v in variants]
+        if len(set(names)) != len(names):
+            raise ValueError(f"variant names must be unique, got {names}")
+        controls = [v.name for v in variants if v.control]
+        if len(controls) != 1:
+            raise ValueError(f"exactly one variant must have 'control: true', got {controls or 'none'}")
+        total = sum(v.weight for v in variants)
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"variant weights must sum to 1, they sum to {total:g}")
+        return variants
+
+    @model_validator(mode="after")
+    def _window_valid(self) -> ExperimentSpec:
+        if self.end < self.start:
+            raise ValueError(f"'end' ({self.end}) is before 'start' ({self.start})")
+        return self
+
+    @property
+    def control(self) -> str:
+        return next(v.name for v in self.variants if v.control)
+
+    @property
+    def treatments(self) -> list[str]:
+        return [v.name for v in self.variants if not v.control]
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {v.name: v.weight for v in self.variants}
+
+    @property
+    def metric_names(self) -> list[str]:
+        names = [self.metrics.primary, *self.metrics.secondary]
+        names += [g.metric for g in self.metrics.guardrails]
+        return list(dict.fromkeys(names))
+
+    def role_of(self, metric: str) -> str:
+        if metric == self.metrics.primary:
+            return "primary"
+        if any(g.metric == metric for g in self.metrics.guardrails):
+            return "guardrail"
+        return "secondary"
+
+    def guardrail(self, metric: str) -> GuardrailSpec | None:
+        return next((g for g in self.metrics.guardrails if g.metric == metric), None)
+
+    def days(self, through: dt.date | None = None) -> list[dt.date]:
+        """The experiment's days from ``start`` to ``end`` (or ``through``, if earlier)."""
+        last = min(self.end, through) if through else self.end
+        return [self.start + dt.timedelta(days=i) for i in range((last - self.start).days + 1)]
+
+
+class ResolvedExperiment(BaseModel):
+    """An experiment spec with the catalog definitions of its metrics and its version hash."""
+
+    model_config = ConfigDict(frozen=True)
+
+    spec: ExperimentSpec
+    metrics: dict[str, MetricSpec]
+    source: str
+    version: str
+
+
+# ── loading ──────────────────────────────────────────────────────────────────────────────────
+
+
+def _format_validation_error(path: Path | str, error: ValidationError) -> str:
+    lines = [f"{path}: invalid spec ({error.error_count()} problem(s)):"]
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        lines.append(f"  - field '{field}': {item['msg']}")
+    return "\n".join(lines)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise SpecError(f"{path}: file not found; check the path.") from exc
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not UTF-8 text; save the spec as UTF-8.") from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def load_metric_catalog(path: Path) -> MetricCatalog:
+    """Load and validate ``metrics.yaml``; raise :class:`SpecError` naming the file and field."""
+    data = _read_yaml(path)
+    try:
+        return MetricCatalog.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_format_validation_error(path, exc)) from exc
+
+
+def parse_experiment(data: Any, source: str, catalog: MetricCatalog) -> ResolvedExperiment:
+    """Validate an experiment spec against the metric catalog and compute its version."""
+    try:
+        spec = ExperimentSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_format_validation_error(source, exc)) from exc
+    missing = [name for name in spec.metric_names if name not in catalog.metrics]
+    if missing:
+        known = ", ".join(sorted(catalog.metrics))
+        raise SpecError(
+            f"{source}: field 'metrics' names metric(s) not in the catalog: {', '.join(missing)}. "
+            f"Known metrics: {known}. Add them to metrics.yaml or fix the name."
+        )
+    quantiles = [g for g in spec.metrics.guardrails if catalog.get(g.metric).type == "quantile"]
+    absolute_quantile = [g.metric for g in quantiles if g.margin_type == "absolute"]
+    if absolute_quantile:
+        raise SpecError(
+            f"{source}: field 'metrics.guardrails': quantile guardrails take a relative margin "
+            f"({', '.join(absolute_quantile)}); write e.g. 'margin: 0.05, margin_type: relative'."
+        )
+    metrics = {name: catalog.get(name) for name in spec.metric_names}
+    return ResolvedExperiment(
+        spec=spec, metrics=metrics, source=source, version=spec_version(spec, metrics.values())
+    )
+
+
+def load_experiment(path: Path, catalog: MetricCatalog) -> ResolvedExperiment:
+    """Load one ``experiments/<id>.yaml`` file; raise :class:`SpecError` naming file and field."""
+    data = _read_yaml(path)
+    resolved = parse_experiment(data, str(path), catalog)
+    if path.stem != resolved.spec.id:
+        raise SpecError(
+            f"{path}: field 'id' is '{resolved.spec.id}' but the file is named '{path.name}'; "
+            f"name the file '{resolved.spec.id}.yaml' so the registry finds it by id."
+        )
+    return resolved
+
+
+def load_experiments(directory: Path, catalog: MetricCatalog) -> dict[str, ResolvedExperiment]:
+    """Every valid experiment in ``directory``; the first invalid file raises."""
+    experiments: dict[str, ResolvedExperiment] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        resolved = load_experiment(path, catalog)
+        experiments[resolved.spec.id] = resolved
+    return experiments
+
+
+def spec_version(spec: ExperimentSpec, metrics: Iterable[MetricSpec]) -> str:
+    """A short, stable hash of the spec and the metric definitions it uses."""
+    payload: Mapping[str, Any] = {
+        "experiment": spec.model_dump(mode="json"),
+        "metrics": sorted((m.model_dump(mode="json") for m in metrics), key=lambda m: m["name"]),
+    }
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]

@@ -1,0 +1,109 @@
+"""Spec validation: every error names the file and the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from exp_dagster.home import PROJECT_ROOT
+from exp_dagster.spec import (
+    MetricCatalog,
+    SpecError,
+    load_experiment,
+    load_experiments,
+    load_metric_catalog,
+    parse_experiment,
+)
+
+CATALOG = PROJECT_ROOT / "catalog"
+
+
+@pytest.fixture(scope="module")
+def metrics() -> MetricCatalog:
+    return load_metric_catalog(CATALOG / "metrics.yaml")
+
+
+def demo_spec() -> dict[str, Any]:
+    return yaml.safe_load((CATALOG / "experiments" / "ranker_v2.yaml").read_text())
+
+
+def test_the_shipped_catalog_is_valid(metrics: MetricCatalog) -> None:
+    experiments = load_experiments(CATALOG / "experiments", metrics)
+    spec = experiments["ranker_v2"].spec
+    assert spec.control == "control"
+    assert spec.treatments == ["treatment"]
+    assert spec.role_of("ctr") == "primary"
+    assert spec.role_of("latency_p95") == "guardrail"
+    assert spec.role_of("watch_time") == "secondary"
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        (lambda s: s["variants"][1].update(weight=0.6), "variants", "sum to 1"),
+        (lambda s: s["variants"][1].update(control=True), "variants", "exactly one"),
+        (lambda s: s.update(end="2026-09-01"), "(top level)", "before 'start'"),
+        (lambda s: s.update(alpha=0.7), "alpha", "less than 0.5"),
+        (lambda s: s["metrics"]["guardrails"][0].pop("margin"), "metrics.guardrails.0.margin", "required"),
+        (lambda s: s.update(colour="blue"), "colour", "not permitted"),
+        (lambda s: s.update(id="bad id!"), "id", "pattern"),
+        (lambda s: s.update(start="yesterday"), "start", "date"),
+    ],
+)
+def test_invalid_specs_name_the_file_and_field(
+    metrics: MetricCatalog, change: Any, field: str, words: str
+) -> None:
+    spec = demo_spec()
+    change(spec)
+    with pytest.raises(SpecError) as error:
+        parse_experiment(spec, "catalog/experiments/x.yaml", metrics)
+    message = str(error.value)
+    assert message.startswith("catalog/experiments/x.yaml")
+    assert f"field '{field}'" in message
+    assert words in message
+
+
+def test_unknown_metric_lists_the_known_ones(metrics: MetricCatalog) -> None:
+    spec = demo_spec()
+    spec["metrics"]["secondary"] = ["dwell_tme"]
+    with pytest.raises(SpecError, match=r"x.yaml: field 'metrics'.*dwell_tme.*Known metrics: conversion, ctr"):
+        parse_experiment(spec, "x.yaml", metrics)
+
+
+def test_file_name_must_match_id(tmp_path: Path, metrics: MetricCatalog) -> None:
+    path = tmp_path / "other.yaml"
+    path.write_text(yaml.safe_dump(demo_spec()))
+    with pytest.raises(SpecError, match="other.yaml: field 'id' is 'ranker_v2'"):
+        load_experiment(path, metrics)
+
+
+def test_broken_yaml_and_metric_catalog(tmp_path: Path) -> None:
+    broken = tmp_path / "metrics.yaml"
+    broken.write_text("metrics: [unclosed\n")
+    with pytest.raises(SpecError, match="metrics.yaml: not valid YAML"):
+        load_metric_catalog(broken)
+    broken.write_text("metrics:\n  ctr: {type: ratio, numerator: click, direction: increase}\n")
+    with pytest.raises(SpecError, match="field 'metrics.ctr'.*denominator"):
+        load_metric_catalog(broken)
+
+
+def test_version_changes_with_the_spec_and_with_metric_definitions(
+    tmp_path: Path, metrics: MetricCatalog
+) -> None:
+    base = parse_experiment(demo_spec(), "x.yaml", metrics)
+    assert parse_experiment(demo_spec(), "y.yaml", metrics).version == base.version
+    changed = demo_spec()
+    changed["alpha"] = 0.01
+    assert parse_experiment(changed, "x.yaml", metrics).version != base.version
+    redefined = MetricCatalog.model_validate(
+        {
+            "metrics": {
+                **{k: v.model_dump() for k, v in metrics.metrics.items()},
+                "ctr": {"type": "ratio", "numerator": "click", "denominator": "request", "direction": "increase"},
+            }
+        }
+    )
+    assert parse_experiment(demo_spec(), "x.yaml", redefined).version != base.version
