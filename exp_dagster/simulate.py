@@ -1,0 +1,803 @@
+"""Seeded, realistic logs of a ranking-model A/B test with known true effects.
+
+The simulator writes exposure and event logs in the project's input contract (see README "Input
+contract") for a test of a new ranker ("treatment") against the production ranker ("control"),
+plus ``truth.json``, the effects the analysis must find:
+
+```
+<out>/exposures/date=YYYY-MM-DD/part-00000.parquet   one part file per chunk of units with rows
+<out>/events/date=YYYY-MM-DD/part-00000.parquet      (.csv / .jsonl with ``fmt``)
+<out>/truth.json
+```
+
+The generating process, per unit (a user):
+
+- persistent latent traits: platform, country, new-user flag, a lognormal activity level, and
+  propensities (click, watch, purchase, order value, network latency) that vary by segment;
+- each day the unit is active with a probability that grows with its activity (new users have no
+  history before the experiment starts); an active day is one session of ``1 + Poisson`` ranking
+  requests, each logging one ``latency_ms`` row (lognormal) and about ten ``impression`` rows;
+  clicks are ``Binomial(impressions, p_click)``, each click is watched with the unit's watch
+  probability (``watch_seconds`` rows, lognormal durations), and ``purchase`` rows are rare;
+- the ``pre_days`` before ``start`` follow the same process without treatment, so pre-period
+  metrics predict in-experiment metrics (CUPED has variance to remove);
+- an eligible unit is exposed at the first moment of its session on every active day inside the
+  window ``[start, start + days)``; its variant is the deterministic hash assignment
+  (:func:`exp_dagster.assignment.assign_variant`). All of a day's events come after that day's
+  ``exposed_at``, so a unit is treated from its first exposure on and never before.
+
+The first variant of ``weights`` is the control; every other variant gets ``effects``. True effects
+are population truths computed from the generating parameters, never from sampled outcomes: watch
+time, conversion, revenue and latency move by construction (multiplicatively on each unit's
+expectation, hence on any mixture of units); CTR's overall and per-segment lifts are the
+click-weighted mixtures of the per-platform lifts over the exposed units' expected impressions.
+
+With ``messy=True`` the logs carry the faults a real pipeline sees (counted in ``truth.counts``):
+about 1 % of exposure rows logged twice, identically; ineligible units that are active but never
+exposed; and a day of late activity after the window ends.
+
+The output is deterministic: the same configuration gives byte-identical files. Every chunk of
+units and every (chunk, day) draws from its own ``numpy.random.SeedSequence`` child.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from exp_dagster.assignment import bucket_upper_bounds, hash_bucket
+
+Format = Literal["parquet", "csv", "jsonl"]
+
+EVENTS: tuple[str, ...] = ("impression", "click", "watch_seconds", "purchase", "latency_ms")
+_IMPRESSION, _CLICK, _WATCH, _PURCHASE, _LATENCY = range(len(EVENTS))
+
+# Segments of the simulated population: (value, share of units).
+PLATFORMS: tuple[tuple[str, float], ...] = (("ios", 0.35), ("android", 0.31), ("web", 0.34))
+COUNTRIES: tuple[tuple[str, float], ...] = (
+    ("US", 0.34),
+    ("GB", 0.10),
+    ("DE", 0.10),
+    ("FR", 0.08),
+    ("BR", 0.18),
+    ("IN", 0.20),
+)
+NEW_USER_SHARE = 0.15
+
+# Per-platform traits, in PLATFORMS order.
+_PLATFORM_ACTIVITY = np.array([1.0, 0.95, 0.85])
+_PLATFORM_CLICK_RATE = np.array([0.055, 0.050, 0.045])
+_PLATFORM_LATENCY_MEDIAN_MS = np.array([120.0, 150.0, 185.0])
+_PLATFORM_PURCHASE = np.array([1.15, 0.85, 1.0])
+# Per-country traits, in COUNTRIES order.
+_COUNTRY_PURCHASE = np.array([1.2, 1.1, 1.0, 1.0, 0.8, 0.7])
+_COUNTRY_ORDER_VALUE = np.array([32.0, 28.0, 27.0, 26.0, 14.0, 9.0])
+
+_US_PER_SECOND = 1_000_000
+_US_PER_DAY = 86_400 * _US_PER_SECOND
+# Sessions start early enough in the UTC day to end within it (they last minutes, not hours).
+_SESSION_START_SPAN = 0.85
+_FIRST_REQUEST_DELAY_MEAN_S = 0.2
+_REQUEST_GAP_MEAN_S = 90.0
+_CLICK_DELAY_MEAN_S = 15.0
+# A feed page shows 6 + Binomial(8, 1/2) items: ten on average.
+_IMPRESSIONS_MIN, _IMPRESSIONS_SPREAD = 6, 8
+_IMPRESSIONS_PER_REQUEST = _IMPRESSIONS_MIN + _IMPRESSIONS_SPREAD / 2
+# Extra purchases of a converting unit, on top of its first, over one period.
+_EXTRA_PURCHASES_MEAN = 0.35
+# Per-unit window conversion probability stays below this even when treated.
+_MAX_CONVERSION = 0.9
+_WEEKDAY_ACTIVITY = np.array([1.0, 0.97, 0.97, 1.0, 1.05, 1.2, 1.15])  # Monday first
+
+_COPY_SQL: dict[str, str] = {
+    "csv": "COPY simulated_rows TO $path (FORMAT csv, HEADER true)",
+    "jsonl": "COPY simulated_rows TO $path (FORMAT json)",
+}
+
+
+@dataclass(frozen=True)
+class TreatmentEffects:
+    """Relative true effects of every non-control variant.
+
+    Attributes:
+        ctr_by_platform: relative lift of each platform's click probability per impression.
+            The overall CTR lift is their mixture (about +4 % with the defaults).
+        watch_time: relative lift of expected watch seconds per unit. Holds by construction: the
+            duration of a treated watch is scaled by ``(1 + watch_time) / (1 + ctr lift)``, which
+            cancels the extra watches that follow the extra clicks.
+        conversion: relative lift of each unit's probability of at least one purchase in the window.
+        revenue_per_purchase: relative lift of order values; revenue per unit moves by
+            ``(1 + conversion) * (1 + revenue_per_purchase) - 1``.
+        latency: relative slowdown of every ranking request (every latency quantile moves by it).
+    """
+
+    ctr_by_platform: tuple[tuple[str, float], ...] = (
+        ("ios", 0.06),
+        ("android", 0.05),
+        ("web", 0.0),
+    )
+    watch_time: float = 0.05
+    conversion: float = 0.03
+    revenue_per_purchase: float = 0.0
+    latency: float = 0.03
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """What to simulate.
+
+    Attributes:
+        experiment_id: written to every exposure row.
+        salt: the experiment's hash salt for the deterministic assignment.
+        weights: ``(variant, weight)`` pairs, in order; the first variant is the control.
+        n_units: eligible units, exposed on the days they are active during the window. With
+            ``messy`` another ``never_exposed_share * n_units`` ineligible units are added.
+        start: the first day of the experiment window (UTC).
+        days: the window's length in days; it ends on ``start + days - 1``, inclusive.
+        pre_days: days of history written before ``start`` (the pre-period).
+        seed: the root of every random draw.
+        fmt: ``"parquet"``, ``"csv"`` (ISO-8601 timestamps ending in ``Z``) or ``"jsonl"``.
+        chunk_units: units generated together; bounds memory, and each chunk writes its own part
+            file per day.
+        messy: add duplicate exposure rows, never-exposed units and late events.
+        effects: the true effects of the treatment.
+        never_exposed_share: ineligible units, as a share of ``n_units`` (only when ``messy``).
+        duplicate_exposure_share: share of exposure rows logged twice (only when ``messy``).
+    """
+
+    experiment_id: str = "ranker_v2"
+    salt: str = "ranker_v2-2026-10"
+    weights: tuple[tuple[str, float], ...] = (("control", 0.5), ("treatment", 0.5))
+    n_units: int = 40_000
+    start: dt.date = date(2026, 10, 1)
+    days: int = 14
+    pre_days: int = 7
+    seed: int = 7
+    fmt: Format = "parquet"
+    chunk_units: int = 250_000
+    messy: bool = True
+    effects: TreatmentEffects = field(default_factory=TreatmentEffects)
+    never_exposed_share: float = 0.05
+    duplicate_exposure_share: float = 0.01
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        if len(self.weights) < 2:
+            problems.append("weights needs at least two variants (the first is the control)")
+        if abs(sum(w for _, w in self.weights) - 1.0) > 1e-9:
+            problems.append(f"weights must sum to 1, got {sum(w for _, w in self.weights)}")
+        if len({name for name, _ in self.weights}) != len(self.weights):
+            problems.append("variant names in weights must be unique")
+        if self.n_units < 1 or self.days < 1 or self.pre_days < 0 or self.chunk_units < 1:
+            problems.append("n_units, days and chunk_units must be positive and pre_days >= 0")
+        if self.fmt not in ("parquet", "csv", "jsonl"):
+            problems.append(f"fmt must be 'parquet', 'csv' or 'jsonl', got {self.fmt!r}")
+        platforms = {name for name, _ in PLATFORMS}
+        unknown = [name for name, _ in self.effects.ctr_by_platform if name not in platforms]
+        if unknown:
+            problems.append(f"effects.ctr_by_platform names unknown platforms {unknown}")
+        if any(lift <= -1 for _, lift in self.effects.ctr_by_platform):
+            problems.append("effects.ctr_by_platform lifts must be greater than -1")
+        if not 0 <= self.never_exposed_share < 1 or not 0 <= self.duplicate_exposure_share < 1:
+            problems.append("never_exposed_share and duplicate_exposure_share must be in [0, 1)")
+        if problems:
+            raise ValueError("Invalid SimulationConfig: " + "; ".join(problems) + ".")
+
+    @property
+    def end(self) -> dt.date:
+        """The last day of the window, inclusive."""
+        return self.start + dt.timedelta(days=self.days - 1)
+
+
+@dataclass(frozen=True)
+class SimulationTruth:
+    """The known truth of a simulation, as written to ``truth.json``.
+
+    Attributes:
+        experiment_id: the experiment simulated.
+        start: the first day of the window.
+        end: the last day of the window, inclusive.
+        relative_effects: true relative effect of the treatment by metric name of the catalog
+            (``ctr``, ``watch_time``, ``conversion``, ``revenue``, ``impressions``,
+            ``latency_p95``).
+        segment_relative_effects: by metric, the true effect within each segment, keyed
+            ``"platform=ios"``, ``"country=US"``, ``"is_new_user=true"``, ….
+        counts: rows and units written (``exposures``, ``events``, ``events_<event>``,
+            ``duplicate_exposures``, ``late_events``, ``pre_period_events``,
+            ``never_exposed_units``, ``exposed_units``, ``exposed_units_<variant>``, ``units``).
+    """
+
+    experiment_id: str
+    start: dt.date
+    end: dt.date
+    relative_effects: dict[str, float]
+    segment_relative_effects: dict[str, dict[str, float]]
+    counts: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dictionary (dates as ISO strings)."""
+        return {
+            "experiment_id": self.experiment_id,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "relative_effects": dict(self.relative_effects),
+            "segment_relative_effects": {
+                metric: dict(by_segment)
+                for metric, by_segment in self.segment_relative_effects.items()
+            },
+            "counts": dict(self.counts),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SimulationTruth:
+        """The inverse of :meth:`to_dict`."""
+        return cls(
+            experiment_id=str(data["experiment_id"]),
+            start=dt.date.fromisoformat(data["start"]),
+            end=dt.date.fromisoformat(data["end"]),
+            relative_effects={k: float(v) for k, v in data["relative_effects"].items()},
+            segment_relative_effects={
+                metric: {k: float(v) for k, v in by_segment.items()}
+                for metric, by_segment in data["segment_relative_effects"].items()
+            },
+            counts={k: int(v) for k, v in data["counts"].items()},
+        )
+
+
+def load_truth(path: Path) -> SimulationTruth:
+    """Read a ``truth.json`` written by :func:`simulate`.
+
+    Args:
+        path: the file, or the simulation's output folder holding it.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "truth.json"
+    try:
+        return SimulationTruth.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(
+            f"{path} does not exist; run the simulator first to write it."
+        ) from exc
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ValueError(f"{path} is not a simulation truth file ({exc!r}).") from exc
+
+
+@dataclass
+class _Units:
+    """Latent traits of one chunk of units (arrays of the chunk's length)."""
+
+    ids: pa.Array
+    eligible: np.ndarray
+    variant: np.ndarray  # index into config.weights
+    platform: np.ndarray
+    country: np.ndarray
+    is_new_user: np.ndarray
+    active_probability: np.ndarray
+    request_rate: np.ndarray  # requests per active day are 1 + Poisson(request_rate)
+    click_probability: np.ndarray
+    watch_probability: np.ndarray
+    watch_seconds_mean: np.ndarray
+    purchase_hazard: np.ndarray  # per active day, before conversion effects
+    order_value_mean: np.ndarray
+    latency_log_median: np.ndarray
+
+
+@dataclass
+class _Totals:
+    """What the chunks add up to: counts and the CTR truth's weighted sums by segment."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    ctr_sums: dict[str, list[float]] = field(default_factory=dict)
+    segments_exposed: set[str] = field(default_factory=set)
+
+    def add(self, key: str, value: int) -> None:
+        self.counts[key] = self.counts.get(key, 0) + int(value)
+
+
+def simulate(
+    out_dir: Path,
+    config: SimulationConfig = SimulationConfig(),
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> SimulationTruth:
+    """Write seeded exposure and event logs with known true effects, and ``truth.json``.
+
+    Files previously written by the simulator under ``out_dir`` (``date=*/part-*`` files) are
+    replaced; nothing else there is touched.
+
+    Args:
+        out_dir: the landing folder to write ``exposures/``, ``events/`` and ``truth.json`` to.
+        config: what to simulate.
+        progress: called with one line per simulated day and chunk.
+
+    Returns:
+        The truth, as also written to ``out_dir / "truth.json"``.
+    """
+    out_dir = Path(out_dir)
+    _clear_previous_output(out_dir)
+    messy = config.messy
+    n_never = round(config.n_units * config.never_exposed_share) if messy else 0
+    n_total = config.n_units + n_never
+    id_width = max(7, len(str(n_total - 1)))
+    ineligible = np.zeros(n_total, dtype=bool)
+    if n_never:
+        choose_rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(0,)))
+        ineligible[choose_rng.choice(n_total, size=n_never, replace=False)] = True
+
+    n_days = config.pre_days + config.days + (1 if messy else 0)
+    first_day = config.start - dt.timedelta(days=config.pre_days)
+    totals = _Totals()
+    n_chunks = math.ceil(n_total / config.chunk_units)
+    connection = duckdb.connect() if config.fmt != "parquet" else None
+    try:
+        for chunk in range(n_chunks):
+            lo = chunk * config.chunk_units
+            hi = min(n_total, lo + config.chunk_units)
+            unit_rng = np.random.default_rng(
+                np.random.SeedSequence(config.seed, spawn_key=(1, chunk))
+            )
+            units = _draw_units(unit_rng, config, np.arange(lo, hi), id_width, ~ineligible[lo:hi])
+            active = _draw_activity(unit_rng, config, units, first_day, n_days)
+            purchases = _draw_purchases(unit_rng, config, units, active)
+            _add_unit_totals(totals, config, units, active)
+            for day_index in range(n_days):
+                day = first_day + dt.timedelta(days=day_index)
+                day_rng = np.random.default_rng(
+                    np.random.SeedSequence(config.seed, spawn_key=(2, chunk, day_index))
+                )
+                exposures, events, duplicates = _simulate_day(
+                    day_rng, config, units, active[:, day_index], purchases[:, day_index], day
+                )
+                phase = _phase(config, day)
+                totals.add("exposures", exposures.num_rows)
+                totals.add("duplicate_exposures", duplicates)
+                totals.add("events", events.num_rows)
+                if phase == "pre":
+                    totals.add("pre_period_events", events.num_rows)
+                elif phase == "late":
+                    totals.add("late_events", events.num_rows)
+                codes = pc.value_counts(events.column("event").combine_chunks()).to_pylist()
+                for item in codes:
+                    totals.add(f"events_{item['values']}", item["counts"])
+                for kind, table in (("exposures", exposures), ("events", events)):
+                    if table.num_rows:
+                        path = out_dir / kind / f"date={day.isoformat()}"
+                        path.mkdir(parents=True, exist_ok=True)
+                        _write(table, path / f"part-{chunk:05d}.{config.fmt}", config, connection)
+                if progress is not None:
+                    progress(
+                        f"{day.isoformat()} ({phase}) chunk {chunk + 1}/{n_chunks}: "
+                        f"{exposures.num_rows:,} exposure rows, {events.num_rows:,} event rows"
+                    )
+    finally:
+        if connection is not None:
+            connection.close()
+
+    totals.counts["units"] = n_total
+    totals.counts.setdefault("duplicate_exposures", 0)
+    totals.counts.setdefault("never_exposed_units", 0)
+    totals.counts.setdefault("late_events", 0)
+    totals.counts.setdefault("pre_period_events", 0)
+    for event in EVENTS:
+        totals.counts.setdefault(f"events_{event}", 0)
+    truth = _truth(config, totals)
+    (out_dir / "truth.json").write_text(
+        json.dumps(truth.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    return truth
+
+
+def _phase(config: SimulationConfig, day: dt.date) -> Literal["pre", "window", "late"]:
+    if day < config.start:
+        return "pre"
+    return "window" if day <= config.end else "late"
+
+
+def _clear_previous_output(out_dir: Path) -> None:
+    for kind in ("exposures", "events"):
+        folder = out_dir / kind
+        if not folder.is_dir():
+            continue
+        for day_folder in folder.glob("date=*"):
+            for ext in ("parquet", "csv", "jsonl"):
+                for part in day_folder.glob(f"part-*.{ext}"):
+                    part.unlink()
+            if day_folder.is_dir() and not any(day_folder.iterdir()):
+                day_folder.rmdir()
+
+
+def _categorical(
+    rng: np.random.Generator, shares: tuple[tuple[str, float], ...], n: int
+) -> np.ndarray:
+    probabilities = np.array([share for _, share in shares])
+    return rng.choice(len(shares), size=n, p=probabilities / probabilities.sum()).astype(np.int8)
+
+
+def _draw_units(
+    rng: np.random.Generator,
+    config: SimulationConfig,
+    indices: np.ndarray,
+    id_width: int,
+    eligible: np.ndarray,
+) -> _Units:
+    n = indices.size
+    id_list = [f"u{i:0{id_width}d}" for i in indices.tolist()]
+    bounds = np.array(bucket_upper_bounds([w for _, w in config.weights]))
+    buckets = np.fromiter((hash_bucket(config.salt, u) for u in id_list), np.int64, count=n)
+    # assign_variant picks the first variant whose bound exceeds the bucket.
+    variant = np.searchsorted(bounds, buckets, side="right").astype(np.int8)
+
+    platform = _categorical(rng, PLATFORMS, n)
+    country = _categorical(rng, COUNTRIES, n)
+    is_new_user = rng.random(n) < NEW_USER_SHARE
+    engagement = rng.standard_normal(n)
+    activity = np.exp(1.1 * engagement - 1.0) * _PLATFORM_ACTIVITY[platform]
+    activity = np.where(is_new_user, 0.8 * activity, activity)
+    active_probability = activity / (1.0 + activity)
+    request_rate = 1.2 * np.sqrt(activity) * np.exp(0.3 * rng.standard_normal(n) - 0.045)
+
+    max_ctr_lift = max([0.0, *(lift for _, lift in config.effects.ctr_by_platform)])
+    click_mean = _PLATFORM_CLICK_RATE[platform]
+    concentration = 150.0
+    click_probability = rng.beta(concentration * click_mean, concentration * (1 - click_mean))
+    click_probability = np.minimum(click_probability, 0.9 / (1.0 + max_ctr_lift))
+    watch_probability = rng.beta(6.0, 4.0, size=n)
+    watch_seconds_mean = np.exp(np.log(40.0) + 1.0 * rng.standard_normal(n))
+
+    # Cap the daily hazard so a treated unit's window conversion probability stays below 1.
+    hazard_cap = 1.0 - (1.0 - _MAX_CONVERSION / (1.0 + config.effects.conversion)) ** (
+        1.0 / config.days
+    )
+    purchase_hazard = (
+        0.026
+        * np.exp(0.8 * rng.standard_normal(n) - 0.32)
+        * activity**0.3
+        * _PLATFORM_PURCHASE[platform]
+        * _COUNTRY_PURCHASE[country]
+    )
+    purchase_hazard = np.minimum(purchase_hazard, min(hazard_cap, 0.2))
+    order_value_mean = _COUNTRY_ORDER_VALUE[country] * np.exp(0.5 * rng.standard_normal(n) - 0.125)
+    latency_log_median = np.log(_PLATFORM_LATENCY_MEDIAN_MS[platform]) + 0.15 * (
+        rng.standard_normal(n)
+    )
+    return _Units(
+        ids=pa.array(id_list, type=pa.string()),
+        eligible=eligible,
+        variant=variant,
+        platform=platform,
+        country=country,
+        is_new_user=is_new_user,
+        active_probability=active_probability,
+        request_rate=request_rate,
+        click_probability=click_probability,
+        watch_probability=watch_probability,
+        watch_seconds_mean=watch_seconds_mean,
+        purchase_hazard=purchase_hazard,
+        order_value_mean=order_value_mean,
+        latency_log_median=latency_log_median,
+    )
+
+
+def _draw_activity(
+    rng: np.random.Generator,
+    config: SimulationConfig,
+    units: _Units,
+    first_day: dt.date,
+    n_days: int,
+) -> np.ndarray:
+    """Which units are active on which days (units by days); new users start with the window."""
+    weekday = np.array(
+        [_WEEKDAY_ACTIVITY[(first_day + dt.timedelta(days=d)).weekday()] for d in range(n_days)]
+    )
+    odds = units.active_probability / (1.0 - units.active_probability)
+    probability = (odds[:, None] * weekday) / (1.0 + odds[:, None] * weekday)
+    active = rng.random((units.variant.size, n_days)) < probability
+    active[units.is_new_user, : config.pre_days] = False
+    return active
+
+
+def _treated_units(units: _Units) -> np.ndarray:
+    """Eligible units of a non-control variant: treated on every window day they are exposed."""
+    return units.eligible & (units.variant != 0)
+
+
+def _draw_purchases(
+    rng: np.random.Generator, config: SimulationConfig, units: _Units, active: np.ndarray
+) -> np.ndarray:
+    """Purchases per unit and day (units by days).
+
+    Over each period (the pre-period, the window) a unit converts with probability
+    ``1 - (1 - hazard) ** active_days``, multiplied by ``1 + effects.conversion`` for treated
+    units in the window, so the window conversion effect holds exactly for every unit. A converter
+    makes its first purchase on one of its active days and ``Poisson(0.35)`` more spread over them.
+    Late days (after the window) draw one Bernoulli(hazard) purchase per active day.
+    """
+    n, n_days = active.shape
+    purchases = np.zeros((n, n_days), dtype=np.int16)
+    window = slice(config.pre_days, config.pre_days + config.days)
+    periods = [(slice(0, config.pre_days), False), (window, True)]
+    treated = _treated_units(units)
+    for period, in_window in periods:
+        period_active = active[:, period]
+        active_days = period_active.sum(axis=1)
+        conversion = 1.0 - (1.0 - units.purchase_hazard) ** active_days
+        if in_window:
+            conversion = np.where(
+                treated, conversion * (1.0 + config.effects.conversion), conversion
+            )
+        converts = (rng.random(n) < conversion) & (active_days > 0)
+        keys = rng.random(period_active.shape) * period_active
+        first = keys.argmax(axis=1)
+        counts = np.zeros(period_active.shape, dtype=np.int16)
+        rows = np.flatnonzero(converts)
+        counts[rows, first[rows]] = 1
+        extra_rate = np.where(converts, _EXTRA_PURCHASES_MEAN / np.maximum(active_days, 1), 0.0)
+        counts += (rng.poisson(extra_rate[:, None] * period_active)).astype(np.int16)
+        purchases[:, period] = counts
+    late = slice(config.pre_days + config.days, n_days)
+    late_active = active[:, late]
+    purchases[:, late] = (
+        rng.random(late_active.shape) < units.purchase_hazard[:, None] * late_active
+    )
+    return purchases
+
+
+def _add_unit_totals(
+    totals: _Totals, config: SimulationConfig, units: _Units, active: np.ndarray
+) -> None:
+    """Unit counts and the CTR truth's sums over the chunk's exposed units.
+
+    Expected impressions of a unit in the window, given its active days, are
+    ``active_days * (1 + request_rate) * 10``; its expected clicks are that times its click
+    probability, times ``1 + lift`` of its platform when treated. The true CTR lift of a segment
+    is the ratio of the expected clicks of the segment's exposed units all treated, to all
+    untreated, minus one.
+    """
+    window_days = active[:, config.pre_days : config.pre_days + config.days].sum(axis=1)
+    exposed = units.eligible & (window_days > 0)
+    totals.add("eligible_units", int(units.eligible.sum()))
+    totals.add("exposed_units", int(exposed.sum()))
+    for index, (name, _) in enumerate(config.weights):
+        totals.add(f"exposed_units_{name}", int((exposed & (units.variant == index)).sum()))
+    totals.add("never_exposed_units", int((~units.eligible & (window_days > 0)).sum()))
+    totals.add("inactive_eligible_units", int((units.eligible & (window_days == 0)).sum()))
+
+    lifts = _platform_lifts(config)
+    base = (
+        window_days
+        * (1.0 + units.request_rate)
+        * _IMPRESSIONS_PER_REQUEST
+        * units.click_probability
+    )
+    treated_clicks = base * (1.0 + lifts[units.platform])
+    segments = _segment_labels(units)
+    for label, mask in [("overall", np.ones_like(exposed)), *segments]:
+        selected = exposed & mask
+        if not selected.any():
+            continue
+        totals.segments_exposed.add(label)
+        sums = totals.ctr_sums.setdefault(label, [0.0, 0.0])
+        sums[0] += math.fsum(treated_clicks[selected])
+        sums[1] += math.fsum(base[selected])
+
+
+def _platform_lifts(config: SimulationConfig) -> np.ndarray:
+    by_name = dict(config.effects.ctr_by_platform)
+    return np.array([by_name.get(name, 0.0) for name, _ in PLATFORMS])
+
+
+def _segment_labels(units: _Units) -> list[tuple[str, np.ndarray]]:
+    labels: list[tuple[str, np.ndarray]] = []
+    for index, (name, _) in enumerate(PLATFORMS):
+        labels.append((f"platform={name}", units.platform == index))
+    for index, (name, _) in enumerate(COUNTRIES):
+        labels.append((f"country={name}", units.country == index))
+    labels.append(("is_new_user=true", units.is_new_user))
+    labels.append(("is_new_user=false", ~units.is_new_user))
+    return labels
+
+
+def _truth(config: SimulationConfig, totals: _Totals) -> SimulationTruth:
+    effects = config.effects
+    constant = {
+        "watch_time": effects.watch_time,
+        "conversion": effects.conversion,
+        "revenue": (1.0 + effects.conversion) * (1.0 + effects.revenue_per_purchase) - 1.0,
+        "impressions": 0.0,
+        "latency_p95": effects.latency,
+    }
+
+    def ctr_lift(label: str) -> float:
+        treated, untreated = totals.ctr_sums[label]
+        return treated / untreated - 1.0 if untreated > 0 else 0.0
+
+    overall_ctr = ctr_lift("overall") if "overall" in totals.ctr_sums else 0.0
+    segments = sorted(totals.segments_exposed - {"overall"})
+    by_segment: dict[str, dict[str, float]] = {
+        "ctr": {label: ctr_lift(label) for label in segments},
+        **{metric: dict.fromkeys(segments, lift) for metric, lift in constant.items()},
+    }
+    return SimulationTruth(
+        experiment_id=config.experiment_id,
+        start=config.start,
+        end=config.end,
+        relative_effects={"ctr": overall_ctr, **constant},
+        segment_relative_effects=by_segment,
+        counts=dict(sorted(totals.counts.items())),
+    )
+
+
+def _segment_starts(counts: np.ndarray) -> np.ndarray:
+    """Start offset of each group when groups of ``counts`` rows are laid end to end."""
+    return np.cumsum(counts) - counts
+
+
+def _position_in_group(counts: np.ndarray) -> np.ndarray:
+    """0, 1, … within each group of ``counts`` consecutive rows."""
+    total = int(counts.sum())
+    return np.arange(total) - np.repeat(_segment_starts(counts), counts)
+
+
+def _simulate_day(
+    rng: np.random.Generator,
+    config: SimulationConfig,
+    units: _Units,
+    active_today: np.ndarray,
+    purchases_today: np.ndarray,
+    day: dt.date,
+) -> tuple[pa.Table, pa.Table, int]:
+    """Exposure rows, event rows and the number of duplicated exposure rows of a chunk's day."""
+    phase = _phase(config, day)
+    effects = config.effects
+    day_start = int((day - dt.date(1970, 1, 1)).days) * _US_PER_DAY  # UTC midnight in microseconds
+    day_last = day_start + _US_PER_DAY - 1
+    who = np.flatnonzero(active_today)
+    m = who.size
+    treated = _treated_units(units)[who] & (phase == "window")
+
+    session_start = day_start + (rng.random(m) * _SESSION_START_SPAN * _US_PER_DAY).astype(np.int64)
+
+    # Requests: one latency row each, at strictly increasing times after the session start (the
+    # exposure): the first follows the app's opening within a moment, the others minutes apart.
+    requests = 1 + rng.poisson(units.request_rate[who])
+    request_unit = np.repeat(np.arange(m), requests)
+    first_request = _segment_starts(requests)
+    gap_means = np.full(request_unit.size, _REQUEST_GAP_MEAN_S * _US_PER_SECOND)
+    gap_means[first_request] = _FIRST_REQUEST_DELAY_MEAN_S * _US_PER_SECOND
+    gaps = 1 + np.floor(rng.exponential(gap_means))
+    elapsed = np.cumsum(gaps)
+    elapsed -= np.repeat(elapsed[first_request] - gaps[first_request], requests)
+    request_time = np.minimum(session_start[request_unit] + elapsed.astype(np.int64), day_last)
+    latency = np.exp(
+        units.latency_log_median[who][request_unit] + 0.5 * rng.standard_normal(request_unit.size)
+    )
+    latency *= np.where(treated[request_unit], 1.0 + effects.latency, 1.0)
+    served_time = request_time + (latency * 1000.0).astype(np.int64)
+
+    # Impressions: the page's items, logged 1 ms apart once the ranking is served.
+    impressions = _IMPRESSIONS_MIN + rng.binomial(_IMPRESSIONS_SPREAD, 0.5, request_unit.size)
+    impression_request = np.repeat(np.arange(request_unit.size), impressions)
+    impression_time = served_time[impression_request] + 1000 * (1 + _position_in_group(impressions))
+
+    # Clicks per page, then watches of the clicked items.
+    lifts = _platform_lifts(config)[units.platform[who]]
+    click_probability = units.click_probability[who] * np.where(treated, 1.0 + lifts, 1.0)
+    clicks = rng.binomial(impressions, click_probability[request_unit])
+    click_request = np.repeat(np.arange(request_unit.size), clicks)
+    click_unit = request_unit[click_request]
+    click_time = served_time[click_request] + (
+        1 + np.floor(rng.exponential(_CLICK_DELAY_MEAN_S * _US_PER_SECOND, click_request.size))
+    ).astype(np.int64)
+    watched = rng.random(click_unit.size) < units.watch_probability[who][click_unit]
+    watch_unit = click_unit[watched]
+    watch_time = click_time[watched] + _US_PER_SECOND
+    watch_sigma = 0.6
+    watch_seconds = units.watch_seconds_mean[who][watch_unit] * np.exp(
+        watch_sigma * rng.standard_normal(watch_unit.size) - watch_sigma**2 / 2
+    )
+    # Treated watches are more numerous by the CTR lift; scale durations so that expected watch
+    # seconds per unit move by exactly the watch-time effect.
+    watch_scale = (1.0 + effects.watch_time) / (1.0 + lifts)
+    watch_seconds *= np.where(treated, watch_scale, 1.0)[watch_unit]
+
+    # Purchases at uniform times in the rest of the day.
+    purchase_unit = np.repeat(np.arange(m), purchases_today[who].astype(np.int64))
+    remaining = (day_last - session_start[purchase_unit]).astype(np.float64)
+    purchase_time = session_start[purchase_unit] + np.maximum(
+        1, ((1.0 - rng.random(purchase_unit.size)) * remaining).astype(np.int64)
+    )
+    order_sigma = 0.6
+    order_value = units.order_value_mean[who][purchase_unit] * np.exp(
+        order_sigma * rng.standard_normal(purchase_unit.size) - order_sigma**2 / 2
+    )
+    order_value *= np.where(treated, 1.0 + effects.revenue_per_purchase, 1.0)[purchase_unit]
+    order_value = np.round(order_value, 2)
+
+    parts = [
+        (request_unit[impression_request], impression_time, _IMPRESSION, None),
+        (click_unit, click_time, _CLICK, None),
+        (watch_unit, watch_time, _WATCH, np.round(watch_seconds, 3)),
+        (purchase_unit, purchase_time, _PURCHASE, order_value),
+        (request_unit, request_time, _LATENCY, np.round(latency, 3)),
+    ]
+    event_unit = np.concatenate([p[0] for p in parts])
+    event_time = np.minimum(np.concatenate([p[1] for p in parts]), day_last)
+    event_code = np.concatenate([np.full(p[0].size, p[2], dtype=np.int8) for p in parts])
+    event_value = np.concatenate(
+        [np.ones(p[0].size) if p[3] is None else p[3].astype(np.float64) for p in parts]
+    )
+    order = np.lexsort((event_code, event_time, event_unit))
+    events = pa.table(
+        {
+            "unit_id": units.ids.take(pa.array(who[event_unit[order]])),
+            "event_time": pa.array(event_time[order], type=pa.timestamp("us", tz="UTC")),
+            "event": pa.array(EVENTS, type=pa.string()).take(pa.array(event_code[order])),
+            "value": pa.array(event_value[order], type=pa.float64()),
+        }
+    )
+
+    exposed = units.eligible[who] if phase == "window" else np.zeros(m, dtype=bool)
+    exposure_rows = np.flatnonzero(exposed)
+    duplicates = 0
+    if config.messy and exposure_rows.size:
+        # Logged twice, identically: the copy follows the original.
+        twice = rng.random(exposure_rows.size) < config.duplicate_exposure_share
+        duplicates = int(twice.sum())
+        exposure_rows = np.repeat(exposure_rows, np.where(twice, 2, 1))
+    exposure_units = who[exposure_rows]
+    variant_names = pa.array([name for name, _ in config.weights], type=pa.string())
+    exposures = pa.table(
+        {
+            "experiment_id": pa.array([config.experiment_id], type=pa.string()).take(
+                pa.array(np.zeros(exposure_units.size, dtype=np.int64))
+            ),
+            "unit_id": units.ids.take(pa.array(exposure_units)),
+            "variant": variant_names.take(pa.array(units.variant[exposure_units])),
+            "exposed_at": pa.array(session_start[exposure_rows], type=pa.timestamp("us", tz="UTC")),
+            "platform": pa.array([n for n, _ in PLATFORMS], type=pa.string()).take(
+                pa.array(units.platform[exposure_units])
+            ),
+            "country": pa.array([n for n, _ in COUNTRIES], type=pa.string()).take(
+                pa.array(units.country[exposure_units])
+            ),
+            "is_new_user": pa.array(units.is_new_user[exposure_units], type=pa.bool_()),
+        }
+    )
+    return exposures, events, duplicates
+
+
+def _write(
+    table: pa.Table,
+    path: Path,
+    config: SimulationConfig,
+    connection: duckdb.DuckDBPyConnection | None,
+) -> None:
+    if config.fmt == "parquet":
+        pq.write_table(table, path, compression="zstd")
+        return
+    assert connection is not None
+    # Text formats carry ISO-8601 timestamps with a trailing Z, which every reader parses as UTC.
+    for name in ("exposed_at", "event_time"):
+        if name in table.column_names:
+            iso = pc.binary_join_element_wise(
+                pc.strftime(table.column(name), format="%Y-%m-%dT%H:%M:%S"), "Z", ""
+            )
+            table = table.set_column(table.column_names.index(name), name, iso)
+    connection.register("simulated_rows", table)
+    try:
+        connection.execute(_COPY_SQL[config.fmt], {"path": str(path)})
+    finally:
+        connection.unregister("simulated_rows")
