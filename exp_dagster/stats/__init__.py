@@ -9,6 +9,8 @@ call them in a notebook on numbers from any source and get exactly what the pipe
 
 * :func:`welch_test`: means (Welch's t-test, unequal variances).
 * :func:`two_proportion_test`: proportions (z-test, pooled p-value, unpooled Wald interval).
+* :func:`ratio_test`: ratio metrics such as clicks per impression (delta method at the unit).
+* :func:`cuped_test`: means with a pre-period covariate (CUPED, then Welch).
 * :func:`srm_test`: sample ratio mismatch (chi-square against the planned weights).
 
 Conventions shared by all tests: ``alternative`` is ``"two-sided"``, ``"greater"`` (the
@@ -29,10 +31,12 @@ Examples:
 from __future__ import annotations
 
 from exp_dagster.stats._common import Alternative
+from exp_dagster.stats.cuped import cuped_test
 from exp_dagster.stats.effects import EffectEstimate, relative_lift
 from exp_dagster.stats.means import welch_test
 from exp_dagster.stats.moments import CovariateMoments, Moments, RatioMoments
 from exp_dagster.stats.proportions import two_proportion_test
+from exp_dagster.stats.ratio import ratio_test
 from exp_dagster.stats.srm import SRMResult, srm_test
 
 __all__ = [
@@ -42,6 +46,8 @@ __all__ = [
     "Moments",
     "RatioMoments",
     "SRMResult",
+    "cuped_test",
+    "ratio_test",
     "relative_lift",
     "srm_test",
     "two_proportion_test",
