@@ -11,6 +11,7 @@ call them in a notebook on numbers from any source and get exactly what the pipe
 * :func:`two_proportion_test`: proportions (z-test, pooled p-value, unpooled Wald interval).
 * :func:`ratio_test`: ratio metrics such as clicks per impression (delta method at the unit).
 * :func:`cuped_test`: means with a pre-period covariate (CUPED, then Welch).
+* :func:`quantile_test`: quantiles of clustered observations (Deng-Knoblich-Lu interval).
 * :func:`srm_test`: sample ratio mismatch (chi-square against the planned weights).
 
 Conventions shared by all tests: ``alternative`` is ``"two-sided"``, ``"greater"`` (the
@@ -36,6 +37,7 @@ from exp_dagster.stats.effects import EffectEstimate, relative_lift
 from exp_dagster.stats.means import welch_test
 from exp_dagster.stats.moments import CovariateMoments, Moments, RatioMoments
 from exp_dagster.stats.proportions import two_proportion_test
+from exp_dagster.stats.quantile import QuantileArm, quantile_from_histogram, quantile_test
 from exp_dagster.stats.ratio import ratio_test
 from exp_dagster.stats.srm import SRMResult, srm_test
 
@@ -44,9 +46,12 @@ __all__ = [
     "CovariateMoments",
     "EffectEstimate",
     "Moments",
+    "QuantileArm",
     "RatioMoments",
     "SRMResult",
     "cuped_test",
+    "quantile_from_histogram",
+    "quantile_test",
     "ratio_test",
     "relative_lift",
     "srm_test",

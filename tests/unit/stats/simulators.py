@@ -12,7 +12,9 @@ import numpy as np
 from exp_dagster.stats import (
     CovariateMoments,
     Moments,
+    QuantileArm,
     RatioMoments,
+    quantile_from_histogram,
 )
 
 
@@ -71,3 +73,47 @@ def correlated_arms(
         )
         for a, b, d, e, f in zip(*sums, strict=True)
     ]
+
+
+def clustered_latencies(
+    rng: np.random.Generator,
+    *,
+    n_units: int,
+    scale: float = 1.0,
+    mean_requests: float = 4.0,
+    unit_sd: float = 0.8,
+    request_sd: float = 0.5,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Observations and their unit ids: unit ``i`` makes ``1 + Poisson(mean_requests)`` requests
+    with latency ``scale * exp(u_i + e_ij)``, ``u_i ~ N(0, unit_sd)``, ``e_ij ~ N(0, request_sd)``.
+
+    The number of requests is independent of ``u_i``, so the observation-level ``level`` quantile is
+    ``scale * exp(sqrt(unit_sd**2 + request_sd**2) * Phi^-1(level))``."""
+    sizes = 1 + rng.poisson(mean_requests, size=n_units)
+    unit_ids = np.repeat(np.arange(n_units), sizes)
+    log_latency = rng.normal(0.0, unit_sd, size=n_units)[unit_ids] + rng.normal(
+        0.0, request_sd, size=unit_ids.size
+    )
+    return scale * np.exp(log_latency), unit_ids
+
+
+def quantile_arm(
+    observations: np.ndarray, unit_ids: np.ndarray, n_units: int, level: float, *, iid: bool = False
+) -> QuantileArm:
+    """Exact-histogram :class:`QuantileArm` of clustered observations, vectorised.
+
+    With ``iid=True`` every observation is treated as its own unit: the naive analysis that
+    ignores the clustering."""
+    values, counts = np.unique(observations, return_counts=True)
+    quantile = quantile_from_histogram(values, counts, level)
+    below = (observations <= quantile).astype(float)
+    if iid:
+        y, x = below, np.ones_like(below)
+    else:
+        y = np.bincount(unit_ids, weights=below, minlength=n_units)
+        x = np.bincount(unit_ids, minlength=n_units).astype(float)
+    return QuantileArm(
+        values=tuple(values.tolist()),
+        counts=tuple(counts.tolist()),
+        threshold_moments=ratio_moments_of(y[None, :], x[None, :])[0],
+    )
