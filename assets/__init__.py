@@ -1,0 +1,22 @@
+"""Software-defined assets, one module per stage: thin wrappers around the warehouse and engine."""
+
+from assets.covariates import pre_period_covariates
+from assets.event_facts import event_facts
+from assets.exposures import exposures
+from assets.landing import raw_event_logs, raw_exposure_logs
+from assets.results import decision, results
+from assets.unit_metrics import metric_statistics, unit_metrics
+
+ALL_ASSETS = [
+    raw_exposure_logs,
+    raw_event_logs,
+    exposures,
+    event_facts,
+    pre_period_covariates,
+    unit_metrics,
+    metric_statistics,
+    results,
+    decision,
+]
+
+__all__ = ["ALL_ASSETS"]

@@ -1,0 +1,50 @@
+# Every target sets itself up from nothing (.venv) and is fast when already set up.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export EXP_DAGSTER_HOME ?= $(CURDIR)/.exp_dagster_home
+export DAGSTER_HOME ?= $(EXP_DAGSTER_HOME)/dagster
+
+.PHONY: demo test ui lint format validate clean demo-clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+## demo: simulate a ranker A/B test, materialise every partition in process, print the decision
+demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/exp-dagster demo
+
+## test: lint, the definitions check and the whole test suite
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/dagster definitions validate -w workspace.yaml
+	$(BIN)/pytest
+
+## ui: the Dagster UI and daemon on http://127.0.0.1:3000 over the demo's home
+ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+validate: $(STAMP)
+	$(BIN)/dagster definitions validate -w workspace.yaml
+
+demo-clean:
+	rm -rf $(EXP_DAGSTER_HOME)
+
+clean: demo-clean
+	rm -rf $(VENV) .pytest_cache .ruff_cache

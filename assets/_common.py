@@ -1,0 +1,87 @@
+"""What every asset module shares: gate evaluation, metadata helpers, the writer pool."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pandera.pandas as pa
+
+# Every asset that writes the DuckDB file runs in this pool; dagster.yaml limits it to one
+# op at a time, so parallel runs and backfills queue instead of failing on the file lock.
+WRITER_POOL = "duckdb_writer"
+OWNERS = ["team:experimentation"]
+# Gates validate at most this many rows of a partition (a seeded sample above it), so a gate
+# never pulls a huge partition into pandas; row accounting is always exact, in SQL.
+GATE_ROW_LIMIT = 1_000_000
+
+
+def gate_frame(
+    conn: duckdb.DuckDBPyConnection, table: str, where: str, params: Sequence[Any]
+) -> tuple[pd.DataFrame, int]:
+    """The partition's rows for a gate (a seeded sample when large) and the partition's size."""
+    row = conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()
+    total = int(row[0]) if row else 0
+    sql = f"SELECT * FROM {table} WHERE {where}"
+    if total > GATE_ROW_LIMIT:
+        sql = f"SELECT * FROM ({sql}) USING SAMPLE reservoir({GATE_ROW_LIMIT} ROWS) REPEATABLE (7)"
+    return conn.execute(sql, params).fetchdf(), total
+
+
+def run_gate(
+    check_name: str, asset: str, frame: pd.DataFrame, schema: pa.DataFrameSchema, total_rows: int
+) -> dg.AssetCheckResult:
+    """Validate ``frame`` with ``schema``; failure cases go into the check's metadata."""
+    metadata: dict[str, Any] = {
+        "rows_in_partition": total_rows,
+        "rows_validated": len(frame),
+        "schema": schema.name or asset,
+    }
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+        metadata["failure_count"] = len(cases)
+        metadata["failure_cases"] = dg.MetadataValue.md(
+            cases.head(20).astype(str).to_markdown(index=False)
+        )
+        summary = "; ".join(
+            f"{column}: {check}"
+            for column, check in cases[["column", "check"]].astype(str).drop_duplicates().head(5).values
+        )
+        metadata["summary"] = summary
+        return dg.AssetCheckResult(
+            check_name=check_name,
+            asset_key=asset,
+            passed=False,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=f"{asset} failed its schema gate: {summary}",
+            metadata=metadata,
+        )
+    return dg.AssetCheckResult(
+        check_name=check_name, asset_key=asset, passed=True, metadata=metadata
+    )
+
+
+def gate_spec(name: str, asset: str, description: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name=name, asset=asset, blocking=True, description=description)
+
+
+def reasons_table(reasons: Mapping[str, int]) -> dg.MetadataValue:
+    if not reasons:
+        return dg.MetadataValue.md("_no rows quarantined_")
+    lines = ["| reason | rows |", "| --- | ---: |"]
+    lines += [f"| {reason} | {count:,} |" for reason, count in reasons.items()]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+@contextmanager
+def timed(metadata: dict[str, Any], key: str = "elapsed_seconds") -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    metadata[key] = round(time.perf_counter() - started, 3)

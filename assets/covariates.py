@@ -1,0 +1,42 @@
+"""pre_period_covariates: what each unit did before its exposure, for variance reduction."""
+
+# No `from __future__ import annotations` here: Dagster checks the `context` annotation as an
+# object, and a postponed (string) annotation fails its check.
+
+import dagster as dg
+from dagster import AssetExecutionContext
+
+from assets._common import OWNERS, WRITER_POOL, timed
+from assets.event_facts import event_facts
+from assets.exposures import exposures
+from exp_dagster.partitions import experiment_days, parse_experiment_day
+from exp_dagster.resources import Catalog, Warehouse
+from exp_dagster.warehouse.queries import build_pre_period_covariates
+
+
+@dg.asset(
+    partitions_def=experiment_days,
+    deps=[exposures, event_facts],
+    group_name="experiment_analysis",
+    kinds={"duckdb"},
+    owners=OWNERS,
+    pool=WRITER_POOL,
+)
+def pre_period_covariates(
+    context: AssetExecutionContext, warehouse: Warehouse, catalog: Catalog
+) -> dg.MaterializeResult:
+    """For every unit exposed on the day, its event totals over the spec's ``pre_period_days``
+    whole days before that day: the CUPED covariates.
+
+    Partitioned by experiment × day rather than by experiment because each unit's pre-period ends
+    where its own first exposure begins, which is only known day by day: a per-experiment
+    partition would be recomputed whole every day. It reads the event facts of the earlier days."""
+    experiment_id, day = parse_experiment_day(context)
+    experiment = catalog.experiment(experiment_id)
+    metadata: dict[str, object] = {
+        "spec_version": experiment.version,
+        "pre_period_days": experiment.spec.pre_period_days,
+    }
+    with warehouse.connect() as conn, timed(metadata):
+        rows = build_pre_period_covariates(conn, experiment, day)
+    return dg.MaterializeResult(metadata={**metadata, "dagster/row_count": rows})

@@ -1,0 +1,70 @@
+"""event_facts: one pass over a day's events for every experiment and metric."""
+
+# No `from __future__ import annotations` here: Dagster checks the `context` annotation as an
+# object, and a postponed (string) annotation fails its check.
+
+import datetime as dt
+
+import dagster as dg
+from dagster import AssetExecutionContext
+
+from assets._common import (
+    OWNERS,
+    WRITER_POOL,
+    gate_frame,
+    gate_spec,
+    reasons_table,
+    run_gate,
+    timed,
+)
+from assets.landing import raw_event_logs
+from exp_dagster.partitions import days
+from exp_dagster.resources import Catalog, LandingZone, Warehouse
+from exp_dagster.schemas import EVENT_FACTS_SCHEMA
+from exp_dagster.warehouse.queries import build_event_facts
+
+
+@dg.asset(
+    partitions_def=days,
+    deps=[raw_event_logs],
+    group_name="experiment_analysis",
+    kinds={"duckdb"},
+    owners=OWNERS,
+    pool=WRITER_POOL,
+    check_specs=[
+        gate_spec(
+            "check_event_facts_schema",
+            "event_facts",
+            "Event facts: one row per unit and event, finite sums, positive counts.",
+        )
+    ],
+)
+def event_facts(
+    context: AssetExecutionContext, warehouse: Warehouse, landing: LandingZone, catalog: Catalog
+) -> dg.MaterializeResult:
+    """Per unit and event, the day's count, sum and sum of squares (and, for events that quantile
+    metrics read, a log-bucketed histogram). Shared by every experiment: a day's raw events are
+    scanned once. Rows without a unit, event, timestamp or finite value go to
+    ``event_quarantine`` with a reason."""
+    day = dt.date.fromisoformat(context.partition_key)
+    metadata: dict[str, object] = {}
+    with warehouse.connect() as conn, timed(metadata):
+        counts = build_event_facts(conn, landing.events(), day, catalog.quantile_events())
+        frame, total = gate_frame(conn, "event_facts", "event_date = ?", [day])
+    gate = run_gate("check_event_facts_schema", "event_facts", frame, EVENT_FACTS_SCHEMA, total)
+    context.log.info(
+        f"{day}: {counts.rows_in:,} event rows → {counts.fact_rows:,} facts, "
+        f"{counts.rows_quarantined:,} quarantined"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            **metadata,
+            "dagster/row_count": counts.fact_rows,
+            "rows_in": counts.rows_in,
+            "rows_validated": counts.rows_validated,
+            "rows_quarantined": counts.rows_quarantined,
+            "units": counts.units,
+            "quarantine_reasons": reasons_table(counts.reasons),
+        },
+        check_results=[gate],
+    )

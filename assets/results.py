@@ -1,0 +1,123 @@
+"""results and decision: effects with intervals, then a verdict with reasons."""
+
+# No `from __future__ import annotations` here: Dagster checks the `context` annotation as an
+# object, and a postponed (string) annotation fails its check.
+
+import dagster as dg
+from dagster import AssetExecutionContext
+import pandas as pd
+
+from assets._common import OWNERS, WRITER_POOL, gate_spec, run_gate, timed
+from assets.unit_metrics import metric_statistics, unit_metrics
+from exp_dagster.analysis import compute_results
+from exp_dagster.decision import decide
+from exp_dagster.partitions import experiment_days, parse_experiment_day
+from exp_dagster.report import decision_markdown, results_markdown
+from exp_dagster.resources import Catalog, Warehouse
+from exp_dagster.schemas import RESULTS_SCHEMA
+from exp_dagster.warehouse.queries import read_partition, replace_partition
+
+
+@dg.asset(
+    partitions_def=experiment_days,
+    deps=[metric_statistics],
+    group_name="experiment_analysis",
+    kinds={"duckdb", "python"},
+    owners=OWNERS,
+    pool=WRITER_POOL,
+    check_specs=[
+        gate_spec(
+            "check_results_schema",
+            "results",
+            "Results: p-values in [0, 1], effects inside their intervals, two units per arm.",
+        )
+    ],
+)
+def results(
+    context: AssetExecutionContext, warehouse: Warehouse, catalog: Catalog
+) -> dg.MaterializeResult:
+    """Per metric × treatment × segment value: control and treatment means, the absolute effect
+    with its CI, the relative lift with a delta-method CI, the p-value, and CUPED's variance
+    reduction; guardrails also get their one-sided non-inferiority bound. Conventions are in
+    each row's ``method`` and in :mod:`exp_dagster.analysis`."""
+    experiment_id, day = parse_experiment_day(context)
+    experiment = catalog.experiment(experiment_id)
+    metadata: dict[str, object] = {"spec_version": experiment.version}
+    with warehouse.connect() as conn, timed(metadata):
+        statistics = read_partition(conn, "metric_statistics", experiment_id, day)
+        histograms = read_partition(conn, "quantile_histograms", experiment_id, day)
+        rows = compute_results(experiment, day, statistics, histograms)
+        replace_partition(conn, "results", experiment_id, day, rows)
+    gate = (
+        run_gate("check_results_schema", "results", pd.DataFrame(rows), RESULTS_SCHEMA, len(rows))
+        if rows
+        else dg.AssetCheckResult(
+            check_name="check_results_schema",
+            asset_key="results",
+            passed=True,
+            description="no results yet: too few exposed units in some arm",
+        )
+    )
+    return dg.MaterializeResult(
+        metadata={
+            **metadata,
+            "dagster/row_count": len(rows),
+            "preview": dg.MetadataValue.md(results_markdown(rows) if rows else "_no results yet_"),
+        },
+        check_results=[gate],
+    )
+
+
+@dg.asset(
+    partitions_def=experiment_days,
+    deps=[results, unit_metrics],
+    group_name="experiment_analysis",
+    kinds={"duckdb", "python"},
+    owners=OWNERS,
+    pool=WRITER_POOL,
+)
+def decision(
+    context: AssetExecutionContext, warehouse: Warehouse, catalog: Catalog
+) -> dg.MaterializeResult:
+    """SHIP / ROLLBACK / KEEP_RUNNING / INCONCLUSIVE / INVALID for the experiment as of the day,
+    with the reasons in plain words (policy: :mod:`exp_dagster.decision`)."""
+    experiment_id, day = parse_experiment_day(context)
+    experiment = catalog.experiment(experiment_id)
+    with warehouse.connect() as conn:
+        result_rows = read_partition(conn, "results", experiment_id, day)
+        statistics = read_partition(conn, "metric_statistics", experiment_id, day)
+        primary = experiment.spec.metrics.primary
+        units_by_variant = {
+            r["variant"]: int(r["n"])
+            for r in statistics
+            if r["metric"] == primary and r["segment"] == "all"
+        }
+        verdict = decide(experiment, day, result_rows, units_by_variant)
+        replace_partition(
+            conn,
+            "decision",
+            experiment_id,
+            day,
+            [
+                {
+                    "experiment_id": experiment_id,
+                    "as_of_date": day,
+                    "decision": verdict.decision.value,
+                    "variant": verdict.variant,
+                    "reasons": list(verdict.reasons),
+                    "srm_p_value": verdict.srm_p_value,
+                    "spec_version": experiment.version,
+                }
+            ],
+        )
+    context.log.info(f"{experiment_id} {day}: {verdict.decision.value}")
+    return dg.MaterializeResult(
+        metadata={
+            "decision": verdict.decision.value,
+            "variant": verdict.variant or "",
+            "srm_p_value": float(verdict.srm_p_value) if verdict.srm_p_value is not None else float("nan"),
+            "summary": dg.MetadataValue.md(decision_markdown(verdict, experiment_id, day.isoformat())),
+            "spec_version": experiment.version,
+            "dagster/row_count": 1,
+        }
+    )

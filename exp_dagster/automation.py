@@ -1,0 +1,40 @@
+"""Jobs (and, as the orchestration work lands, sensors and schedules) over the asset graph.
+
+Selections name asset keys rather than importing the asset modules, so this layer stays below
+``assets/`` (ARCHITECTURE.md, layers).
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+# Runs that write the warehouse carry this tag; dagster.yaml's run queue admits one at a time.
+WRITER_TAG = {"exp_dagster/writer": "duckdb"}
+
+EXPERIMENT_DAY_ASSETS = (
+    "exposures",
+    "pre_period_covariates",
+    "unit_metrics",
+    "metric_statistics",
+    "results",
+    "decision",
+)
+
+ingest_events_job = dg.define_asset_job(
+    name="ingest_events",
+    selection=dg.AssetSelection.assets("event_facts"),
+    tags=WRITER_TAG,
+    description="Reduce one day of raw events to per-unit facts, shared by every experiment.",
+)
+
+analyze_experiment_day_job = dg.define_asset_job(
+    name="analyze_experiment_day",
+    selection=dg.AssetSelection.assets(*EXPERIMENT_DAY_ASSETS),
+    tags=WRITER_TAG,
+    description=(
+        "The main job: exposures → covariates → unit metrics → statistics → results → decision "
+        "for one experiment and day."
+    ),
+)
+
+jobs = [ingest_events_job, analyze_experiment_day_job]

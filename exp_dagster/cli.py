@@ -1,0 +1,292 @@
+"""``exp-dagster``: simulate logs, run the demo, analyse your own logs without the UI.
+
+    exp-dagster simulate --out DIR [--units N] [--seed S] [--format parquet|csv|jsonl]
+    exp-dagster demo [--units N] [--fresh]
+    exp-dagster analyze --experiment SPEC.yaml --exposures PATH --events PATH
+                        [--as-of YYYY-MM-DD] [--metrics metrics.yaml] [--json OUT] [--home DIR]
+
+Errors in the input (a spec field, a missing column, an unreadable file) are printed as one
+sentence naming the file and what to do, with exit status 2; a failed run exits with 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from exp_dagster import home
+from exp_dagster.spec import SpecError
+
+DEMO_EXPERIMENT = "ranker_v2"
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date; use YYYY-MM-DD") from exc
+
+
+# ── simulate ─────────────────────────────────────────────────────────────────────────────────
+
+
+def _simulation_config(args: argparse.Namespace) -> Any:
+    from exp_dagster.simulate import SimulationConfig
+
+    overrides: dict[str, Any] = {}
+    for field in ("units", "seed", "days", "pre_days"):
+        value = getattr(args, field, None)
+        if value is not None:
+            overrides["n_units" if field == "units" else field] = value
+    if getattr(args, "format", None):
+        overrides["fmt"] = args.format
+    return SimulationConfig(**overrides)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from exp_dagster.simulate import simulate
+
+    truth = simulate(Path(args.out), _simulation_config(args), progress=_say)
+    _say(f"wrote {args.out}: " + ", ".join(f"{k} {v:,}" for k, v in truth.counts.items()))
+    return 0
+
+
+# ── results as JSON and text ─────────────────────────────────────────────────────────────────
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def result_document(
+    experiment_id: str, as_of: dt.date, spec_version: str, decision: dict[str, Any], rows: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """The ``--json`` document (its schema is documented in the README)."""
+    drop = {"experiment_id", "as_of_date", "spec_version"}
+
+    def clean_row(row: dict[str, Any]) -> dict[str, Any]:
+        return {k: _clean(v) for k, v in row.items() if k not in drop}
+
+    return {
+        "experiment": experiment_id,
+        "as_of": as_of.isoformat(),
+        "spec_version": spec_version,
+        "srm_p_value": _clean(decision.get("srm_p_value")),
+        "decision": decision.get("decision"),
+        "variant": decision.get("variant"),
+        "reasons": list(decision.get("reasons") or []),
+        "results": [clean_row(r) for r in rows if r["segment"] == "all"],
+        "segment_results": [clean_row(r) for r in rows if r["segment"] != "all"],
+    }
+
+
+def _read_outcome(database: Path, experiment_id: str, day: dt.date) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    import duckdb
+
+    from exp_dagster.warehouse.queries import read_partition
+
+    with duckdb.connect(str(database), read_only=True) as conn:
+        rows = read_partition(conn, "results", experiment_id, day)
+        decisions = read_partition(conn, "decision", experiment_id, day)
+    return rows, decisions[0] if decisions else {}
+
+
+def _print_outcome(experiment_id: str, day: dt.date, rows: Sequence[dict[str, Any]], decision: dict[str, Any]) -> None:
+    from exp_dagster.report import results_text
+
+    print(f"\n{experiment_id} as of {day}\n")
+    print(results_text(rows))
+    verdict = decision.get("decision", "?")
+    if decision.get("variant"):
+        verdict += f" {decision['variant']}"
+    print(f"\nDecision: {verdict}")
+    for reason in decision.get("reasons") or []:
+        print(f"  • {reason}")
+
+
+# ── running the pipeline ─────────────────────────────────────────────────────────────────────
+
+
+def _run(
+    resources: dict[str, Any],
+    instance: Any,
+    experiment_id: str,
+    through: dt.date,
+) -> Any:
+    from exp_dagster.definitions import build_definitions
+    from exp_dagster.runner import materialize, plan
+
+    defs = build_definitions(resources)
+    experiment = resources["catalog"].experiment(experiment_id)
+    the_plan = plan(experiment, resources["landing"].events(), through)
+    materialize(defs, instance, experiment, the_plan, progress=_say)
+    return experiment
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if args.fresh and home.home_dir().exists():
+        shutil.rmtree(home.home_dir())
+    home.ensure_dagster_home()
+    import dagster as dg
+
+    from exp_dagster.resources import default_resources
+    from exp_dagster.simulate import load_truth, simulate
+
+    landing = home.landing_dir()
+    truth_file = landing / "truth.json"
+    if truth_file.exists():
+        _say(f"Using the simulated logs in {landing} (make demo-clean, or --fresh, to start over).")
+    else:
+        _say(f"Simulating a ranker A/B test into {landing} …")
+        simulate(landing, _simulation_config(args), progress=_say)
+    truth = load_truth(truth_file)
+    resources = default_resources()
+    with dg.DagsterInstance.get() as instance:
+        experiment = _run(resources, instance, DEMO_EXPERIMENT, truth.end)
+    day = min(truth.end, experiment.spec.end)
+    rows, decision = _read_outcome(home.warehouse_path(), DEMO_EXPERIMENT, day)
+    _print_outcome(DEMO_EXPERIMENT, day, rows, decision)
+    print("\nKnown truth of the simulation (relative effects) against the 95% CIs:")
+    overall = {r["metric"]: r for r in rows if r["segment"] == "all"}
+    for metric, effect in sorted(truth.relative_effects.items()):
+        row = overall.get(metric)
+        if row is None:
+            continue
+        inside = row["rel_ci_low"] <= effect <= row["rel_ci_high"]
+        print(
+            f"  {metric:<12} true {effect * 100:+6.2f}%   CI [{row['rel_ci_low'] * 100:+6.2f}%, "
+            f"{row['rel_ci_high'] * 100:+6.2f}%]   {'inside' if inside else 'OUTSIDE'}"
+        )
+    print(
+        f"\nWarehouse: {home.warehouse_path()}\n"
+        f"See the same materialised assets, checks and metadata in the Dagster UI: make ui "
+        f"(then open http://127.0.0.1:3000)."
+    )
+    return 0
+
+
+def _latest_exposure_day(path: Path) -> dt.date | None:
+    from exp_dagster.warehouse.landing import LogSource
+
+    source = LogSource("exposures", path)
+    if source.is_hive:
+        found = source.dates()
+        return found[-1] if found else None
+    return None
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from exp_dagster.resources import Catalog, LandingZone, Warehouse
+
+    spec_path = Path(args.experiment)
+    metrics_file = Path(args.metrics) if args.metrics else spec_path.parent.parent / "metrics.yaml"
+    if not metrics_file.exists():
+        metrics_file = home.catalog_dir() / "metrics.yaml"
+    catalog = Catalog(
+        catalog_dir=str(spec_path.parent / ".no-catalog"),
+        experiment_files=[str(spec_path)],
+        metrics_file=str(metrics_file),
+    )
+    experiment = catalog.experiments()
+    (experiment_id,) = experiment  # one spec file, one experiment
+    spec = experiment[experiment_id].spec
+    for label, path in (("--exposures", args.exposures), ("--events", args.events)):
+        if not Path(path).exists():
+            raise SpecError(f"{label} {path}: no such file or folder.")
+    as_of = args.as_of or min(spec.end, _latest_exposure_day(Path(args.exposures)) or spec.end)
+    work = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="exp-dagster-"))
+    work.mkdir(parents=True, exist_ok=True)
+    database = work / "warehouse.duckdb"
+    resources = {
+        "warehouse": Warehouse(database=str(database)),
+        "landing": LandingZone(exposures_path=str(args.exposures), events_path=str(args.events)),
+        "catalog": catalog,
+    }
+    try:
+        with dg.DagsterInstance.ephemeral() as instance:
+            resolved = _run(resources, instance, experiment_id, as_of)
+        rows, decision = _read_outcome(database, experiment_id, as_of)
+    finally:
+        if not args.home:
+            shutil.rmtree(work, ignore_errors=True)
+    _print_outcome(experiment_id, as_of, rows, decision)
+    if args.json:
+        document = result_document(experiment_id, as_of, resolved.version, decision, rows)
+        Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
+        _say(f"wrote {args.json}")
+    return 0
+
+
+# ── entry point ──────────────────────────────────────────────────────────────────────────────
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="exp-dagster", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def simulation_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--units", type=int, help="eligible units (default 40,000)")
+        p.add_argument("--seed", type=int, help="random seed (default 7)")
+        p.add_argument("--days", type=int, help="experiment days (default 14)")
+        p.add_argument("--pre-days", type=int, dest="pre_days", help="pre-period days (default 7)")
+
+    simulate_parser = sub.add_parser("simulate", help="write seeded logs of a ranker A/B test")
+    simulate_parser.add_argument("--out", required=True, help="folder to write into")
+    simulate_parser.add_argument("--format", choices=["parquet", "csv", "jsonl"])
+    simulation_options(simulate_parser)
+    simulate_parser.set_defaults(func=cmd_simulate)
+
+    demo_parser = sub.add_parser("demo", help="simulate, materialise every partition, print the decision")
+    demo_parser.add_argument("--fresh", action="store_true", help="delete the home folder first")
+    simulation_options(demo_parser)
+    demo_parser.set_defaults(func=cmd_demo)
+
+    analyze_parser = sub.add_parser("analyze", help="the pipeline on your own logs, no UI")
+    analyze_parser.add_argument("--experiment", required=True, help="the experiment spec (YAML)")
+    analyze_parser.add_argument("--exposures", required=True, help="exposure logs: file or folder")
+    analyze_parser.add_argument("--events", required=True, help="event logs: file or folder")
+    analyze_parser.add_argument("--as-of", type=_date, dest="as_of", help="analysis date (default: the end date, or the last day with exposures)")
+    analyze_parser.add_argument("--metrics", help="metric catalog (default: next to the spec, else the project's)")
+    analyze_parser.add_argument("--json", help="also write the results as JSON here")
+    analyze_parser.add_argument("--home", help="keep the warehouse in this folder (default: a temporary one)")
+    analyze_parser.set_defaults(func=cmd_analyze)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("DAGSTER_CLI_LOG_LEVEL", "WARNING")
+    from exp_dagster.runner import PipelineError, PipelineInputError
+    from exp_dagster.warehouse.landing import InputError
+
+    try:
+        return int(args.func(args))
+    except (SpecError, InputError, PipelineInputError) as exc:
+        _say(f"error: {exc}")
+        return 2
+    except PipelineError as exc:
+        _say(f"error: the pipeline stopped:\n{exc}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Where exp_dagster keeps its state: one home folder, set by ``EXP_DAGSTER_HOME``.
+
+The default is ``.exp_dagster_home`` inside the project, so ``make demo`` and ``make ui`` share
+it and a fresh clone starts from nothing. Everything local and production differ in is an
+environment variable:
+
+=========================== ===================================== ==============================
+variable                    meaning                               default
+=========================== ===================================== ==============================
+``EXP_DAGSTER_HOME``        the home folder                       ``<project>/.exp_dagster_home``
+``EXP_DAGSTER_WAREHOUSE``   the DuckDB file                       ``<home>/warehouse.duckdb``
+``EXP_DAGSTER_EXPOSURES``   exposure logs (file or folder)        ``<home>/landing/exposures``
+``EXP_DAGSTER_EVENTS``      event logs (file or folder)           ``<home>/landing/events``
+``EXP_DAGSTER_CATALOG``     the catalog folder                    ``<project>/catalog``
+``DAGSTER_HOME``            Dagster's instance (dagster.yaml)     ``<home>/dagster``
+=========================== ===================================== ==============================
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def home_dir() -> Path:
+    default = PROJECT_ROOT / ".exp_dagster_home"
+    return Path(os.environ.get("EXP_DAGSTER_HOME", default)).resolve()
+
+
+def warehouse_path() -> Path:
+    return Path(os.environ.get("EXP_DAGSTER_WAREHOUSE", home_dir() / "warehouse.duckdb"))
+
+
+def exposures_path() -> Path:
+    return Path(os.environ.get("EXP_DAGSTER_EXPOSURES", home_dir() / "landing" / "exposures"))
+
+
+def events_path() -> Path:
+    return Path(os.environ.get("EXP_DAGSTER_EVENTS", home_dir() / "landing" / "events"))
+
+
+def landing_dir() -> Path:
+    return home_dir() / "landing"
+
+
+def catalog_dir() -> Path:
+    return Path(os.environ.get("EXP_DAGSTER_CATALOG", PROJECT_ROOT / "catalog"))
+
+
+def ensure_dagster_home() -> Path:
+    """Point ``DAGSTER_HOME`` at ``<home>/dagster`` (unless set) with the project's dagster.yaml."""
+    dagster_home = Path(os.environ.get("DAGSTER_HOME", home_dir() / "dagster"))
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    config = PROJECT_ROOT / "dagster.yaml"
+    target = dagster_home / "dagster.yaml"
+    if config.exists() and (not target.exists() or target.read_bytes() != config.read_bytes()):
+        shutil.copyfile(config, target)
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    return dagster_home

@@ -1,0 +1,76 @@
+"""Tables of results for people: the terminal (``make demo``, ``exp-dagster analyze``) and the UI."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from exp_dagster.decision import Decision, p_text, pct
+
+Row = Mapping[str, Any]
+
+COLUMNS = (
+    "metric", "role", "variant", "n (c/t)", "control", "treatment",
+    "abs effect [95% CI]", "rel lift [95% CI]", "p-value", "CUPED var. red.",
+)
+ROLE_ORDER = {"primary": 0, "secondary": 1, "guardrail": 2}
+
+
+def _number(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        return f"{value:,.1f}"
+    if magnitude >= 1:
+        return f"{value:.3f}"
+    return f"{value:.4g}"
+
+
+def _cells(row: Row) -> list[str]:
+    level = f"{1 - row['alpha']:.0%}"
+    del level  # the header states 95%; rows at other alphas say so in the method column
+    reduction = (
+        pct(row["variance_reduction"], signed=False) if row["cuped"] else "–"
+    )
+    return [
+        str(row["metric"]),
+        str(row["role"]),
+        f"{row['variant']} vs {row['control']}",
+        f"{row['n_control']:,}/{row['n_treatment']:,}",
+        _number(row["mean_control"]),
+        _number(row["mean_treatment"]),
+        f"{_number(row['abs_effect'])} [{_number(row['abs_ci_low'])}, {_number(row['abs_ci_high'])}]",
+        f"{pct(row['rel_effect'])} [{pct(row['rel_ci_low'])}, {pct(row['rel_ci_high'])}]",
+        p_text(row["p_value"]).removeprefix("p = ").removeprefix("p "),
+        reduction,
+    ]
+
+
+def overall_rows(results: Sequence[Row]) -> list[Row]:
+    rows = [r for r in results if r["segment"] == "all"]
+    return sorted(rows, key=lambda r: (ROLE_ORDER.get(r["role"], 9), r["metric"], r["variant"]))
+
+
+def results_text(results: Sequence[Row]) -> str:
+    """A fixed-width table of the overall results, primary metric first."""
+    table = [list(COLUMNS)] + [_cells(r) for r in overall_rows(results)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in table]
+    lines.insert(1, "  ".join("─" * width for width in widths))
+    return "\n".join(lines)
+
+
+def results_markdown(results: Sequence[Row]) -> str:
+    """The same table in Markdown, for asset metadata in the Dagster UI."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(_cells(r)) + " |" for r in overall_rows(results)]
+    return "\n".join(lines)
+
+
+def decision_markdown(decision: Decision, experiment_id: str, as_of: str) -> str:
+    verdict = decision.decision.value + (f" {decision.variant}" if decision.variant else "")
+    lines = [f"## {experiment_id} as of {as_of}: **{verdict}**", ""]
+    lines += [f"- {reason}" for reason in decision.reasons]
+    return "\n".join(lines)

@@ -1,0 +1,115 @@
+"""Resources: the DuckDB warehouse, the landing zone and the spec catalog.
+
+Each is a ``ConfigurableResource`` with typed fields; ``default_resources()`` fills them from the
+environment (see :mod:`exp_dagster.home`), so local and production differ only in configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
+
+from exp_dagster import home
+from exp_dagster.spec import (
+    MetricCatalog,
+    ResolvedExperiment,
+    SpecError,
+    load_experiment,
+    load_experiments,
+    load_metric_catalog,
+)
+from exp_dagster.warehouse.landing import LogSource
+from exp_dagster.warehouse.queries import ensure_schema
+
+
+class Warehouse(DuckDBResource):
+    """The analytical warehouse: a DuckDB file by default.
+
+    ``threads`` and ``memory_limit`` bound what one run may take of the machine.
+    """
+
+    threads: int | None = None
+    memory_limit: str | None = None
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection with the schema in place and the session in UTC."""
+        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+        with self.get_connection() as conn:
+            if self.threads:
+                conn.execute("SET threads = ?", [self.threads])
+            if self.memory_limit:
+                conn.execute("SET memory_limit = ?", [self.memory_limit])
+            ensure_schema(conn)
+            yield conn
+
+
+class LandingZone(dg.ConfigurableResource):
+    """Where the exposure and event logs land (files or folders, see README 'Input contract')."""
+
+    exposures_path: str
+    events_path: str
+
+    def exposures(self) -> LogSource:
+        return LogSource("exposures", Path(self.exposures_path))
+
+    def events(self) -> LogSource:
+        return LogSource("events", Path(self.events_path))
+
+
+class Catalog(dg.ConfigurableResource):
+    """The specs: ``metrics.yaml`` and ``experiments/*.yaml`` under ``catalog_dir``.
+
+    ``experiment_files`` adds specs kept elsewhere (``exp-dagster analyze`` uses it);
+    ``metrics_file`` overrides the catalog's metric definitions.
+    """
+
+    catalog_dir: str
+    experiment_files: list[str] = []
+    metrics_file: str | None = None
+
+    def metric_catalog(self) -> MetricCatalog:
+        path = Path(self.metrics_file) if self.metrics_file else Path(self.catalog_dir) / "metrics.yaml"
+        return load_metric_catalog(path)
+
+    def experiments(self) -> dict[str, ResolvedExperiment]:
+        metrics = self.metric_catalog()
+        found = {}
+        directory = Path(self.catalog_dir) / "experiments"
+        if directory.is_dir():
+            found = load_experiments(directory, metrics)
+        for file in self.experiment_files:
+            resolved = load_experiment(Path(file), metrics)
+            found[resolved.spec.id] = resolved
+        return found
+
+    def experiment(self, experiment_id: str) -> ResolvedExperiment:
+        experiments = self.experiments()
+        if experiment_id not in experiments:
+            raise SpecError(
+                f"experiment '{experiment_id}' has no spec in {self.catalog_dir}/experiments "
+                f"(known: {', '.join(sorted(experiments)) or 'none'}); add "
+                f"{experiment_id}.yaml or remove the partition."
+            )
+        return experiments[experiment_id]
+
+    def quantile_events(self) -> list[str]:
+        """Events read by any quantile metric: their values are also kept as histograms."""
+        metrics = self.metric_catalog().metrics.values()
+        return sorted({str(m.event) for m in metrics if m.type == "quantile"})
+
+
+def default_resources() -> dict[str, dg.ConfigurableResource]:
+    """Resources configured from the environment (see :mod:`exp_dagster.home`)."""
+    return {
+        "warehouse": Warehouse(database=str(home.warehouse_path())),
+        "landing": LandingZone(
+            exposures_path=str(home.exposures_path()), events_path=str(home.events_path())
+        ),
+        "catalog": Catalog(catalog_dir=str(home.catalog_dir())),
+    }

@@ -1,0 +1,121 @@
+"""Run the asset graph in process for one experiment: what ``make demo`` and ``analyze`` do.
+
+It runs the same jobs the UI and the schedules run, on the same instance, so everything it
+materialises is visible afterwards in ``make ui``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import dagster as dg
+
+from exp_dagster.automation import analyze_experiment_day_job, ingest_events_job
+from exp_dagster.partitions import experiment_day_key, experiments
+from exp_dagster.spec import ResolvedExperiment
+from exp_dagster.warehouse.landing import LogSource
+
+Progress = Callable[[str], None]
+
+
+class PipelineError(RuntimeError):
+    """A run failed or a gate stopped it; the message says which partition, step and why."""
+
+
+class PipelineInputError(PipelineError):
+    """A run failed on its input (a log file or a spec): the user has something to fix."""
+
+
+_INPUT_ERRORS = {"InputError", "SpecError"}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The partitions to materialise for an experiment, in order.
+
+    Attributes:
+        event_days: days of event facts (the pre-period of the first units, then the window).
+        experiment_days: the experiment's days through the as-of date.
+    """
+
+    event_days: tuple[dt.date, ...]
+    experiment_days: tuple[dt.date, ...]
+
+
+def plan(experiment: ResolvedExperiment, events: LogSource, through: dt.date) -> Plan:
+    """Which partitions an analysis as of ``through`` needs (only days that have, or may have, data)."""
+    spec = experiment.spec
+    last = min(through, spec.end)
+    first_event_day = spec.start - dt.timedelta(days=spec.pre_period_days)
+    wanted = [
+        first_event_day + dt.timedelta(days=i) for i in range((last - first_event_day).days + 1)
+    ]
+    if events.is_hive:
+        available = set(events.dates())
+        wanted = [day for day in wanted if day in available]
+    return Plan(event_days=tuple(wanted), experiment_days=tuple(spec.days(through=last)))
+
+
+def _failure_message(result: dg.ExecuteInProcessResult, partition: str) -> tuple[str, bool]:
+    lines: list[str] = []
+    input_error = False
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
+            summary = evaluation.metadata.get("summary")
+            detail = summary.value if summary is not None else evaluation.description
+            lines.append(
+                f"gate {evaluation.check_name} failed on {evaluation.asset_key.to_user_string()} "
+                f"[{partition}]: {detail}"
+            )
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data is not None:
+            error = event.step_failure_data.error
+            if error is not None and error.cls_name == "DagsterAssetCheckFailedError":
+                continue  # already reported above, with the gate's own words
+            cause = error.cause if error and error.cause else error
+            message = cause.message.strip() if cause else "unknown error"
+            if cause is not None and cause.cls_name in _INPUT_ERRORS:
+                input_error = True
+                message = message.removeprefix(f"{cause.cls_name}: ")
+            lines.append(f"step {event.step_key} failed [{partition}]: {message}")
+    return "\n".join(dict.fromkeys(lines)) or f"run for {partition} failed", input_error
+
+
+def _execute(
+    job: dg.JobDefinition, partition_key: str, instance: dg.DagsterInstance, label: str
+) -> None:
+    result = job.execute_in_process(
+        partition_key=partition_key, instance=instance, raise_on_error=False
+    )
+    if not result.success:
+        message, input_error = _failure_message(result, label)
+        raise (PipelineInputError if input_error else PipelineError)(message)
+
+
+def materialize(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    experiment: ResolvedExperiment,
+    the_plan: Plan,
+    progress: Progress | None = None,
+) -> None:
+    """Register the experiment's partition and materialise every partition of the plan."""
+    say = progress or (lambda _message: None)
+    experiment_id = experiment.spec.id
+    instance.add_dynamic_partitions(experiments.name or "experiment", [experiment_id])
+    ingest = defs.resolve_job_def(ingest_events_job.name)
+    analyze = defs.resolve_job_def(analyze_experiment_day_job.name)
+    total = len(the_plan.event_days) + len(the_plan.experiment_days)
+    step = 0
+    for day in the_plan.event_days:
+        step += 1
+        say(f"[{step:>3}/{total}] event_facts {day}")
+        _execute(ingest, day.isoformat(), instance, f"date {day}")
+    for day in the_plan.experiment_days:
+        step += 1
+        say(f"[{step:>3}/{total}] {experiment_id} {day}: exposures → … → decision")
+        key = experiment_day_key(experiment_id, day)
+        _execute(analyze, str(key), instance, f"{experiment_id} {day}")
+

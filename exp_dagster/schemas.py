@@ -1,0 +1,103 @@
+"""Pandera schemas of the tables that cross a layer; the assets run them as blocking gates.
+
+A schema describes one partition as read back from the warehouse. Where a rule depends on the
+experiment (its variants, its metrics), a function builds the schema for that experiment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandera.pandas as pa
+
+
+def _finite(series: object) -> object:
+    import numpy as np
+
+    return np.isfinite(series.astype(float))  # type: ignore[attr-defined]
+
+
+def exposures_schema(variants: Sequence[str]) -> pa.DataFrameSchema:
+    """Validated first exposures of one experiment and day."""
+    return pa.DataFrameSchema(
+        {
+            "unit_id": pa.Column(str, pa.Check.str_length(min_value=1), nullable=False),
+            "variant": pa.Column(str, pa.Check.isin(list(variants)), nullable=False),
+            "first_exposed_at": pa.Column("datetime64[us]", nullable=False),
+            "exposure_date": pa.Column("datetime64[us]", nullable=False),
+            "exposure_rows": pa.Column(int, pa.Check.ge(1), nullable=False),
+        },
+        checks=[
+            pa.Check(
+                lambda df: df["first_exposed_at"].dt.normalize() == df["exposure_date"],
+                name="first_exposed_at_on_exposure_date",
+                error="first_exposed_at must fall on exposure_date (UTC)",
+            )
+        ],
+        unique=["unit_id"],
+        name="exposures",
+        strict=False,
+    )
+
+
+EVENT_FACTS_SCHEMA = pa.DataFrameSchema(
+    {
+        "unit_id": pa.Column(str, pa.Check.str_length(min_value=1), nullable=False),
+        "event": pa.Column(str, pa.Check.str_length(min_value=1), nullable=False),
+        "n": pa.Column(int, pa.Check.ge(1), nullable=False),
+        "total": pa.Column(float, pa.Check(_finite, name="finite"), nullable=False),
+        "total_sq": pa.Column(float, [pa.Check.ge(0), pa.Check(_finite, name="finite")]),
+    },
+    unique=["unit_id", "event"],
+    name="event_facts",
+    strict=False,
+)
+
+
+def unit_metrics_schema(
+    variants: Sequence[str], metrics: Sequence[str], proportions: Sequence[str]
+) -> pa.DataFrameSchema:
+    """Per-unit metric values of one experiment and day."""
+    return pa.DataFrameSchema(
+        {
+            "unit_id": pa.Column(str, nullable=False),
+            "variant": pa.Column(str, pa.Check.isin(list(variants)), nullable=False),
+            "metric": pa.Column(str, pa.Check.isin(list(metrics)), nullable=False),
+            "y": pa.Column(float, pa.Check(_finite, name="finite"), nullable=False),
+            "x": pa.Column(float, [pa.Check.ge(0), pa.Check(_finite, name="finite")]),
+        },
+        checks=[
+            pa.Check(
+                lambda df: ~df["metric"].isin(list(proportions)) | df["y"].isin([0.0, 1.0]),
+                name="proportion_is_zero_or_one",
+                error="a proportion metric's unit value must be 0 or 1",
+            )
+        ],
+        unique=["unit_id", "metric"],
+        name="unit_metrics",
+        strict=False,
+    )
+
+
+RESULTS_SCHEMA = pa.DataFrameSchema(
+    {
+        "metric": pa.Column(str, nullable=False),
+        "variant": pa.Column(str, nullable=False),
+        "n_control": pa.Column(int, pa.Check.ge(2)),
+        "n_treatment": pa.Column(int, pa.Check.ge(2)),
+        "p_value": pa.Column(float, pa.Check.in_range(0.0, 1.0), nullable=False),
+        "abs_effect": pa.Column(float, pa.Check(_finite, name="finite"), nullable=False),
+        "variance_reduction": pa.Column(float, pa.Check.le(1.0), nullable=True),
+    },
+    checks=[
+        pa.Check(
+            lambda df: (df["abs_ci_low"] <= df["abs_effect"]) & (df["abs_effect"] <= df["abs_ci_high"]),
+            name="effect_inside_its_ci",
+            error="the absolute effect must lie inside its confidence interval",
+        )
+    ],
+    unique=["metric", "variant", "segment", "segment_value"],
+    name="results",
+    strict=False,
+    coerce=True,
+)

@@ -1,0 +1,186 @@
+"""The landing zone: where users' exposure and event logs are read from.
+
+A log source is a single file or a folder. In a folder, hive-style ``date=YYYY-MM-DD/`` sub-folders
+are read one day at a time (only that day's files are scanned); any other folder or single file is
+read whole and filtered by the timestamp's UTC date. Parquet, CSV and JSON Lines are recognised by
+extension and may be mixed.
+
+The readers are DuckDB table functions chosen from a fixed list; file names are bound parameters,
+so no SQL is ever built from a path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+
+LogKind = Literal["exposures", "events"]
+
+REQUIRED_COLUMNS: dict[LogKind, tuple[str, ...]] = {
+    "exposures": ("experiment_id", "unit_id", "variant", "exposed_at"),
+    "events": ("unit_id", "event_time", "event", "value"),
+}
+TIMESTAMP_COLUMN: dict[LogKind, str] = {"exposures": "exposed_at", "events": "event_time"}
+
+_FORMATS: dict[str, str] = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".jsonl": "json",
+    ".ndjson": "json",
+    ".json": "json",
+}
+# One fixed reader per format. Text formats are read as text and cast with TRY_CAST downstream,
+# so a malformed value quarantines its row instead of failing the whole file.
+_READERS: dict[str, str] = {
+    "parquet": "read_parquet($files, filename = true, file_row_number = true, hive_partitioning = false)",
+    "csv": "read_csv($files, filename = true, all_varchar = true, header = true, hive_partitioning = false)",
+    "json": "read_json($files, filename = true, format = 'newline_delimited', hive_partitioning = false)",
+}
+_DATE_FOLDER = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+
+
+class InputError(ValueError):
+    """An input log cannot be read; the message names the file, the column and the fix."""
+
+
+def _format_of(path: Path) -> str | None:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in {".gz", ".zst"}:
+        suffixes = suffixes[:-1]
+    return _FORMATS.get(suffixes[-1]) if suffixes else None
+
+
+def _data_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and _format_of(p) is not None)
+
+
+@dataclass(frozen=True)
+class LogSource:
+    """A file or folder of exposure or event logs.
+
+    Attributes:
+        kind: ``exposures`` or ``events``.
+        path: a file, or a folder (hive ``date=YYYY-MM-DD/`` sub-folders or plain files).
+    """
+
+    kind: LogKind
+    path: Path
+
+    @property
+    def is_hive(self) -> bool:
+        return self.path.is_dir() and any(
+            _DATE_FOLDER.match(p.name) for p in self.path.iterdir() if p.is_dir()
+        )
+
+    def dates(self) -> list[dt.date]:
+        """The days a hive-style source has folders for (empty for other layouts)."""
+        if not self.path.is_dir():
+            return []
+        found = (_DATE_FOLDER.match(p.name) for p in self.path.iterdir() if p.is_dir())
+        return sorted(dt.date.fromisoformat(m.group(1)) for m in found if m)
+
+    def files_for(self, day: dt.date) -> tuple[list[Path], bool]:
+        """The files that may hold ``day``'s rows, and whether they hold only that day (hive)."""
+        if not self.path.exists():
+            raise InputError(
+                f"{self.kind} source {self.path} does not exist; point the landing zone at the "
+                f"folder or file holding your {self.kind} logs."
+            )
+        if self.path.is_file():
+            if _format_of(self.path) is None:
+                raise InputError(
+                    f"{self.path}: unknown file type; use .parquet, .csv or .jsonl."
+                )
+            return [self.path], False
+        if self.is_hive:
+            return _data_files(self.path / f"date={day.isoformat()}"), True
+        return _data_files(self.path), False
+
+
+def _columns(conn: duckdb.DuckDBPyConnection, reader: str, files: Sequence[Path]) -> list[str]:
+    rows = conn.execute(f"DESCRIBE SELECT * FROM {reader}", {"files": [str(f) for f in files]})
+    return [row[0] for row in rows.fetchall()]
+
+
+def stage_raw(
+    conn: duckdb.DuckDBPyConnection,
+    source: LogSource,
+    day: dt.date,
+    table: str,
+    extra_columns: Sequence[str] = (),
+) -> tuple[int, bool]:
+    """Copy the raw rows that may belong to ``day`` into the temporary table ``table``.
+
+    Every column is kept as read; the contract's columns are checked per file first, so a missing
+    column is reported with the file that lacks it. Rows get ``source_file`` and ``source_row``.
+
+    Args:
+        conn: an open DuckDB connection.
+        source: where to read.
+        day: the UTC day wanted.
+        table: the name of the temporary table to (re)create; a constant of the caller's.
+        extra_columns: more columns the caller needs (e.g. an experiment's segment columns).
+
+    Returns:
+        The number of rows staged and whether the source is a hive-style day folder.
+    """
+    files, is_hive = source.files_for(day)
+    required = [*REQUIRED_COLUMNS[source.kind], *extra_columns]
+    by_format: dict[str, list[Path]] = {}
+    for path in files:
+        by_format.setdefault(str(_format_of(path)), []).append(path)
+    selects: list[str] = []
+    for fmt, paths in sorted(by_format.items()):
+        reader = _READERS[fmt]
+        for path in paths:
+            try:
+                present = _columns(conn, reader, [path])
+            except duckdb.Error as exc:
+                raise InputError(
+                    f"{path}: cannot be read as {fmt} ({str(exc).splitlines()[0]}); "
+                    f"the file may be truncated or not {fmt}. Re-export it or move it out of the "
+                    f"landing zone."
+                ) from exc
+            missing = [c for c in required if c not in present]
+            if missing:
+                raise InputError(
+                    f"{path}: missing column(s) {', '.join(missing)}; {source.kind} logs need "
+                    f"{', '.join(required)} (see README 'Input contract'). Found: {', '.join(present)}."
+                )
+        row_number = "file_row_number" if fmt == "parquet" else "NULL::BIGINT"
+        projected = ", ".join(f'"{c}"' for c in required)
+        selects.append(
+            f"SELECT {projected}, filename AS source_file, {row_number} AS source_row "
+            f"FROM {reader.replace('$files', '$files_' + fmt)}"
+        )
+    params = {f"files_{fmt}": [str(p) for p in paths] for fmt, paths in by_format.items()}
+    conn.execute(f"DROP TABLE IF EXISTS {table}")
+    if not selects:
+        columns = ", ".join(f'"{c}" VARCHAR' for c in required)
+        conn.execute(
+            f"CREATE TEMP TABLE {table} ({columns}, source_file VARCHAR, source_row BIGINT)"
+        )
+        return 0, is_hive
+    # Text and typed sources are unified as text; the validation SQL casts with TRY_CAST.
+    unified = " UNION ALL BY NAME ".join(
+        f"SELECT * REPLACE (CAST(unit_id AS VARCHAR) AS unit_id) FROM ({select})"
+        for select in selects
+    )
+    try:
+        conn.execute(f"CREATE TEMP TABLE {table} AS {unified}", params)
+    except duckdb.Error as exc:
+        names = ", ".join(str(p) for p in files)
+        raise InputError(
+            f"{source.kind} files for {day} could not be read ({str(exc).splitlines()[0]}): "
+            f"{names}. Check that the files are complete and of one schema."
+        ) from exc
+    count = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return int(count[0]) if count else 0, is_hive

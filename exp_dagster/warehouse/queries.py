@@ -1,0 +1,498 @@
+"""SQL that reduces raw logs to unit rows and sufficient statistics (ARCHITECTURE.md, decision 1).
+
+Each ``build_*`` function materialises exactly one partition of one table inside a transaction
+(delete the partition, insert it again), so re-running any partition, in any order, gives the
+same table. The statements live in ``sql/*.sql`` with named, bound parameters; the only SQL
+assembled here is from validated identifiers (segment column names of a spec) and fixed readers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import duckdb
+
+from exp_dagster.assignment import bucket_upper_bounds
+from exp_dagster.spec import IDENTIFIER_PATTERN, MetricSpec, ResolvedExperiment
+from exp_dagster.stats import quantile_from_histogram
+from exp_dagster.warehouse.landing import LogSource, stage_raw
+
+# Quantile histograms use buckets of relative width 0.1 %: a value is represented by
+# (1 + QUANTILE_GAMMA) ** round(ln(value) / ln(1 + QUANTILE_GAMMA)), within 0.05 % of it.
+QUANTILE_GAMMA = 0.001
+LOG_GAMMA = math.log1p(QUANTILE_GAMMA)
+
+_PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
+
+
+@cache
+def _statements(name: str) -> tuple[str, ...]:
+    text = resources.files("exp_dagster.warehouse").joinpath("sql", f"{name}.sql").read_text()
+    body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    return tuple(s.strip() for s in body.split(";\n") if s.strip().rstrip(";").strip())
+
+
+def _execute(
+    conn: duckdb.DuckDBPyConnection, statement: str, params: Mapping[str, Any]
+) -> duckdb.DuckDBPyConnection:
+    used = set(_PARAMETER.findall(statement))
+    return conn.execute(statement, {k: v for k, v in params.items() if k in used})
+
+
+def run_sql(conn: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any]) -> None:
+    """Run every statement of ``sql/<name>.sql`` with the parameters each one uses."""
+    for statement in _statements(name):
+        _execute(conn, statement, params)
+
+
+def query(
+    conn: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Run the single ``SELECT`` of ``sql/<name>.sql`` and return its rows as dicts."""
+    (statement,) = _statements(name)
+    cursor = _execute(conn, statement, params)
+    columns = [d[0] for d in cursor.description or []]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def fetch_dicts(
+    conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
+) -> list[dict[str, Any]]:
+    cursor = conn.execute(sql, params)
+    columns = [d[0] for d in cursor.description or []]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create the warehouse tables if they do not exist, and pin the session to UTC."""
+    conn.execute("SET TimeZone = 'UTC'")
+    run_sql(conn, "schema", {})
+
+
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """All or nothing: a run killed mid-write leaves the partition as it was."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> Any:
+    row = conn.execute(sql, params).fetchone()
+    return row[0] if row else None
+
+
+def _reasons(conn: duckdb.DuckDBPyConnection, table: str, where: str, params: Sequence[Any]) -> dict[str, int]:
+    rows = conn.execute(
+        f"SELECT reason, count(*) FROM {table} WHERE {where} GROUP BY reason ORDER BY 2 DESC, 1",
+        params,
+    ).fetchall()
+    return {str(reason): int(count) for reason, count in rows}
+
+
+# ── exposures ────────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class ExposureCounts:
+    """Row accounting of one exposures partition: rows_in = rows_validated + rows_quarantined.
+
+    Attributes:
+        rows_in: raw rows of the experiment that belong to the day.
+        rows_validated: rows kept (collapsed into one row per unit: repeats and duplicates).
+        units: units exposed that day.
+        rows_quarantined: rows set aside, by reason in ``reasons``.
+        hash_checked: whether variants were checked against the deterministic hash.
+    """
+
+    rows_in: int
+    rows_validated: int
+    units: int
+    rows_quarantined: int
+    reasons: dict[str, int] = field(default_factory=dict)
+    hash_checked: bool = False
+
+
+def _segment_map(segments: Sequence[str]) -> str:
+    for name in segments:
+        if not _IDENTIFIER.match(name):  # the spec already enforces this; never trust callers
+            raise ValueError(f"invalid segment column name {name!r}")
+    if not segments:
+        return "MAP {}::MAP(VARCHAR, VARCHAR)"
+    entries = ", ".join(f"'{name}': CAST(\"{name}\" AS VARCHAR)" for name in segments)
+    return f"MAP {{{entries}}}"
+
+
+def build_exposures(
+    conn: duckdb.DuckDBPyConnection,
+    experiment: ResolvedExperiment,
+    source: LogSource,
+    day: dt.date,
+) -> ExposureCounts:
+    """Validate one experiment-day of exposure logs into ``exposures`` and ``exposure_quarantine``."""
+    spec = experiment.spec
+    _, is_hive = stage_raw(conn, source, day, "raw_exposures", extra_columns=spec.segments)
+    conn.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE typed_exposures AS
+        SELECT
+            CAST(unit_id AS VARCHAR) AS unit_id,
+            CAST(variant AS VARCHAR) AS variant,
+            CAST(exposed_at AS VARCHAR) AS exposed_at_raw,
+            {_segment_map(spec.segments)} AS segments,
+            source_file,
+            source_row
+        FROM raw_exposures
+        WHERE CAST(experiment_id AS VARCHAR) = $experiment_id
+        """,
+        {"experiment_id": spec.id},
+    )
+    params = {
+        "experiment_id": spec.id,
+        "day": day,
+        "start": spec.start,
+        "end": spec.end,
+        "salt": spec.hash_salt or "",
+        "check_hash": spec.hash_salt is not None,
+        "is_hive": is_hive,
+        "variant_names": [v.name for v in spec.variants],
+        "upper_bounds": bucket_upper_bounds([v.weight for v in spec.variants]),
+        "spec_version": experiment.version,
+    }
+    with transaction(conn):
+        run_sql(conn, "exposures", params)
+    rows_in = _scalar(conn, "SELECT count(*) FROM classified_exposures")
+    validated = conn.execute(
+        "SELECT count(*), coalesce(sum(exposure_rows), 0) FROM exposures "
+        "WHERE experiment_id = ? AND exposure_date = ?",
+        [spec.id, day],
+    ).fetchone()
+    assert validated is not None
+    reasons = _reasons(
+        conn, "exposure_quarantine", "experiment_id = ? AND exposure_date = ?", [spec.id, day]
+    )
+    return ExposureCounts(
+        rows_in=int(rows_in),
+        rows_validated=int(validated[1]),
+        units=int(validated[0]),
+        rows_quarantined=sum(reasons.values()),
+        reasons=reasons,
+        hash_checked=spec.hash_salt is not None,
+    )
+
+
+# ── event facts ──────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class EventCounts:
+    """Row accounting of one event_facts partition: rows_in = rows_validated + rows_quarantined.
+
+    Attributes:
+        rows_in: raw event rows of the day.
+        rows_validated: rows summed into ``event_facts``.
+        fact_rows: rows of ``event_facts`` written (one per unit and event).
+        units: distinct units with events.
+        rows_quarantined: rows set aside, by reason in ``reasons``.
+    """
+
+    rows_in: int
+    rows_validated: int
+    fact_rows: int
+    units: int
+    rows_quarantined: int
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+def build_event_facts(
+    conn: duckdb.DuckDBPyConnection,
+    source: LogSource,
+    day: dt.date,
+    quantile_events: Sequence[str],
+) -> EventCounts:
+    """Reduce one day of raw events to per-unit, per-event facts and quantile histograms."""
+    _, is_hive = stage_raw(conn, source, day, "raw_events")
+    params = {
+        "day": day,
+        "is_hive": is_hive,
+        "quantile_events": sorted(set(quantile_events)),
+        "log_gamma": LOG_GAMMA,
+    }
+    with transaction(conn):
+        run_sql(conn, "event_facts", params)
+    rows_in = _scalar(conn, "SELECT count(*) FROM classified_events")
+    facts = conn.execute(
+        "SELECT count(*), coalesce(sum(n), 0), count(DISTINCT unit_id) FROM event_facts "
+        "WHERE event_date = ?",
+        [day],
+    ).fetchone()
+    assert facts is not None
+    reasons = _reasons(conn, "event_quarantine", "event_date = ?", [day])
+    return EventCounts(
+        rows_in=int(rows_in),
+        rows_validated=int(facts[1]),
+        fact_rows=int(facts[0]),
+        units=int(facts[2]),
+        rows_quarantined=sum(reasons.values()),
+        reasons=reasons,
+    )
+
+
+# ── covariates, unit metrics, statistics ─────────────────────────────────────────────────────
+
+
+def _events_of(metrics: Mapping[str, MetricSpec], *, with_quantiles: bool = True) -> list[str]:
+    events = {
+        event
+        for metric in metrics.values()
+        if with_quantiles or metric.type != "quantile"
+        for event in metric.events
+    }
+    return sorted(events)
+
+
+def build_pre_period_covariates(
+    conn: duckdb.DuckDBPyConnection, experiment: ResolvedExperiment, day: dt.date
+) -> int:
+    """Pre-period event totals of the units exposed on ``day``; returns the rows written."""
+    params = {
+        "experiment_id": experiment.spec.id,
+        "day": day,
+        "pre_days": experiment.spec.pre_period_days,
+        "events": _events_of(experiment.metrics, with_quantiles=False),
+        "spec_version": experiment.version,
+    }
+    with transaction(conn):
+        if experiment.spec.pre_period_days > 0:
+            run_sql(conn, "pre_period_covariates", params)
+        else:
+            conn.execute(
+                "DELETE FROM pre_period_covariates WHERE experiment_id = ? AND exposure_date = ?",
+                [experiment.spec.id, day],
+            )
+    return int(
+        _scalar(
+            conn,
+            "SELECT count(*) FROM pre_period_covariates WHERE experiment_id = ? AND exposure_date = ?",
+            [experiment.spec.id, day],
+        )
+    )
+
+
+@dataclass(frozen=True)
+class UnitMetricCounts:
+    """What one unit_metrics partition holds.
+
+    Attributes:
+        units: units analysed (exposed from the start through the day, one variant only).
+        units_by_variant: the same, by variant (the input of the sample-ratio-mismatch test).
+        crossover_units: units left out because they were exposed to different variants on
+            different days.
+        rows: rows written (units × metrics).
+    """
+
+    units: int
+    units_by_variant: dict[str, int]
+    crossover_units: int
+    rows: int
+
+
+def _register_metric_definitions(
+    conn: duckdb.DuckDBPyConnection, metrics: Mapping[str, MetricSpec]
+) -> None:
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE metric_definitions ("
+        "metric VARCHAR, kind VARCHAR, event VARCHAR, aggregate VARCHAR, denominator_event VARCHAR)"
+    )
+    rows = [
+        (
+            name,
+            m.type,
+            m.numerator if m.type == "ratio" else m.event,
+            m.aggregate,
+            m.denominator if m.type == "ratio" else None,
+        )
+        for name, m in sorted(metrics.items())
+    ]
+    conn.executemany("INSERT INTO metric_definitions VALUES (?, ?, ?, ?, ?)", rows)
+
+
+def build_unit_metrics(
+    conn: duckdb.DuckDBPyConnection, experiment: ResolvedExperiment, day: dt.date
+) -> UnitMetricCounts:
+    """Per-unit metric values cumulated from first exposure through ``day``."""
+    spec = experiment.spec
+    _register_metric_definitions(conn, experiment.metrics)
+    params = {
+        "experiment_id": spec.id,
+        "day": day,
+        "start": spec.start,
+        "through": min(day, spec.end),
+        "has_pre_period": spec.pre_period_days > 0,
+        "spec_version": experiment.version,
+    }
+    with transaction(conn):
+        run_sql(conn, "unit_metrics", params)
+    crossovers = _scalar(conn, "SELECT count(*) FROM assigned_units WHERE n_variants > 1")
+    first_metric = sorted(experiment.metrics)[0]
+    by_variant = dict(
+        conn.execute(
+            "SELECT variant, count(*) FROM unit_metrics "
+            "WHERE experiment_id = ? AND as_of_date = ? AND metric = ? GROUP BY variant",
+            [spec.id, day, first_metric],
+        ).fetchall()
+    )
+    units_by_variant = {v.name: int(by_variant.get(v.name, 0)) for v in spec.variants}
+    rows = _scalar(
+        conn,
+        "SELECT count(*) FROM unit_metrics WHERE experiment_id = ? AND as_of_date = ?",
+        [spec.id, day],
+    )
+    return UnitMetricCounts(
+        units=sum(units_by_variant.values()),
+        units_by_variant=units_by_variant,
+        crossover_units=int(crossovers),
+        rows=int(rows),
+    )
+
+
+def bucket_value(bucket: int) -> float:
+    """The representative value of a quantile histogram bucket."""
+    return math.exp(bucket * LOG_GAMMA)
+
+
+def build_metric_statistics(
+    conn: duckdb.DuckDBPyConnection, experiment: ResolvedExperiment, day: dt.date
+) -> int:
+    """Sufficient statistics per metric × variant × segment value; returns the rows written.
+
+    Moment metrics (mean, proportion, ratio) are summed in one pass. A quantile metric takes two
+    small queries per day: its histogram per variant, then, at each arm's estimated quantile,
+    the per-unit moments of (observations below it, observations) that the clustered interval needs.
+    """
+    spec = experiment.spec
+    moment_metrics = sorted(n for n, m in experiment.metrics.items() if m.type != "quantile")
+    params = {
+        "experiment_id": spec.id,
+        "day": day,
+        "moment_metrics": moment_metrics,
+        "spec_version": experiment.version,
+    }
+    with transaction(conn):
+        run_sql(conn, "metric_statistics", params)
+        conn.execute(
+            "DELETE FROM quantile_histograms WHERE experiment_id = ? AND as_of_date = ?",
+            [spec.id, day],
+        )
+        for name, metric in sorted(experiment.metrics.items()):
+            if metric.type == "quantile":
+                _quantile_statistics(conn, experiment, day, name, metric)
+    return int(
+        _scalar(
+            conn,
+            "SELECT count(*) FROM metric_statistics WHERE experiment_id = ? AND as_of_date = ?",
+            [spec.id, day],
+        )
+    )
+
+
+def _quantile_statistics(
+    conn: duckdb.DuckDBPyConnection,
+    experiment: ResolvedExperiment,
+    day: dt.date,
+    name: str,
+    metric: MetricSpec,
+) -> None:
+    spec = experiment.spec
+    params = {
+        "experiment_id": spec.id,
+        "day": day,
+        "through": min(day, spec.end),
+        "metric": name,
+        "event": metric.event,
+    }
+    histogram = query(conn, "quantile_histogram", params)
+    thresholds: list[tuple[str, int]] = []
+    for variant in spec.weights:
+        rows = [r for r in histogram if r["variant"] == variant]
+        if not rows:
+            continue
+        values = [bucket_value(int(r["bucket"])) for r in rows]
+        counts = [int(r["n"]) for r in rows]
+        estimate = quantile_from_histogram(values, counts, float(metric.level or 0.5))
+        thresholds.append((variant, int(rows[values.index(estimate)]["bucket"])))
+    conn.executemany(
+        "INSERT INTO quantile_histograms VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (spec.id, day, name, r["variant"], int(r["bucket"]), bucket_value(int(r["bucket"])), int(r["n"]))
+            for r in histogram
+        ],
+    )
+    conn.execute("CREATE OR REPLACE TEMP TABLE quantile_thresholds (variant VARCHAR, bucket INTEGER)")
+    if thresholds:
+        conn.executemany("INSERT INTO quantile_thresholds VALUES (?, ?)", thresholds)
+    moments = query(conn, "quantile_threshold_moments", params)
+    threshold_of = {variant: bucket_value(bucket) for variant, bucket in thresholds}
+    conn.executemany(
+        "INSERT INTO metric_statistics VALUES "
+        "(?, ?, ?, ?, 'all', 'all', ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?, ?)",
+        [
+            (
+                spec.id, day, name, m["variant"], int(m["n"]), m["sum_y"], m["sum_y2"],
+                m["sum_x"], m["sum_x2"], m["sum_xy"], threshold_of[m["variant"]], experiment.version,
+            )
+            for m in moments
+        ],
+    )
+
+
+# ── reading small tables back ────────────────────────────────────────────────────────────────
+
+
+def read_partition(
+    conn: duckdb.DuckDBPyConnection, table: str, experiment_id: str, day: dt.date
+) -> list[dict[str, Any]]:
+    """All rows of a small experiment × day table (statistics, histograms, results, decision)."""
+    if table not in {"metric_statistics", "quantile_histograms", "results", "decision"}:
+        raise ValueError(f"{table} is not a small per-partition table")
+    return fetch_dicts(
+        conn,
+        f"SELECT * FROM {table} WHERE experiment_id = ? AND as_of_date = ? ORDER BY ALL",
+        [experiment_id, day],
+    )
+
+
+def replace_partition(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    experiment_id: str,
+    day: dt.date,
+    rows: Sequence[Mapping[str, Any]],
+) -> None:
+    """Replace the ``results`` or ``decision`` rows of one partition, in one transaction."""
+    if table not in {"results", "decision"}:
+        raise ValueError(f"{table} is not written from Python")
+    columns = [r[0] for r in conn.execute(f"DESCRIBE {table}").fetchall()]
+    placeholders = ", ".join("?" for _ in columns)
+    with transaction(conn):
+        conn.execute(
+            f"DELETE FROM {table} WHERE experiment_id = ? AND as_of_date = ?", [experiment_id, day]
+        )
+        if rows:
+            conn.executemany(
+                f"INSERT INTO {table} VALUES ({placeholders})",
+                [[row.get(c) for c in columns] for row in rows],
+            )

@@ -1,0 +1,68 @@
+-- event_facts(day): per unit and event, the day's count, sum and sum of squares; quantile_facts:
+-- log-bucketed histograms of the events that quantile metrics read; event_quarantine: the rest.
+-- Input: temp table raw_events. Parameters: $day, $is_hive, $quantile_events, $log_gamma
+CREATE OR REPLACE TEMP TABLE classified_events AS
+WITH typed AS (
+    SELECT
+        unit_id,
+        CAST(event AS VARCHAR) AS event,
+        CAST(event_time AS VARCHAR) AS event_time_raw,
+        CAST(value AS VARCHAR) AS value_raw,
+        TRY_CAST(CAST(event_time AS VARCHAR) AS TIMESTAMPTZ)::TIMESTAMP AS event_ts,
+        TRY_CAST(value AS DOUBLE) AS value_num,
+        source_file,
+        source_row
+    FROM raw_events
+),
+owned AS (
+    -- A hive folder's rows belong to its day; a single file's rows to the day of their timestamp
+    -- (rows without a usable timestamp to the file's first day, so they are counted once).
+    SELECT *
+    FROM typed
+    WHERE $is_hive
+       OR coalesce(event_ts::DATE, (SELECT min(event_ts::DATE) FROM typed)) = $day
+)
+SELECT
+    *,
+    CASE
+        WHEN unit_id IS NULL OR trim(unit_id) = '' THEN 'unit_id is missing'
+        WHEN event IS NULL OR trim(event) = '' THEN 'event is missing'
+        WHEN event_ts IS NULL THEN 'event_time is missing or not a timestamp'
+        WHEN event_ts::DATE <> $day
+            THEN 'event_time ' || event_ts::DATE || ' is outside its date=' || $day || ' folder'
+        WHEN value_num IS NULL OR isnan(value_num) OR isinf(value_num)
+            THEN 'value is missing, not a number, NaN or infinite'
+    END AS reason
+FROM owned;
+
+DELETE FROM event_facts WHERE event_date = $day;
+
+INSERT INTO event_facts
+SELECT
+    $day,
+    unit_id,
+    event,
+    count(*),
+    exact_sum(value_num),
+    exact_sum(value_num * value_num)
+FROM classified_events
+WHERE reason IS NULL
+GROUP BY unit_id, event
+ORDER BY unit_id, event;
+
+DELETE FROM quantile_facts WHERE event_date = $day;
+
+INSERT INTO quantile_facts
+SELECT $day, unit_id, event, round(ln(value_num) / $log_gamma)::INTEGER AS bucket, count(*)
+FROM classified_events
+WHERE reason IS NULL AND value_num > 0 AND list_contains($quantile_events, event)
+GROUP BY unit_id, event, bucket
+ORDER BY unit_id, event, bucket;
+
+DELETE FROM event_quarantine WHERE event_date = $day;
+
+INSERT INTO event_quarantine
+SELECT $day, source_file, source_row, unit_id, event, event_time_raw, value_raw, reason
+FROM classified_events
+WHERE reason IS NOT NULL
+ORDER BY source_file, source_row, unit_id;

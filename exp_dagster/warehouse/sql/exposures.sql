@@ -1,0 +1,89 @@
+-- exposures(experiment, day): validated first exposures of the day, and quarantine with reasons.
+-- Input: temp table typed_exposures(unit_id, variant, exposed_at_raw, segments, source_file,
+-- source_row), the raw rows of this experiment that may belong to the day.
+-- Parameters: $experiment_id, $day, $start, $end, $salt, $check_hash, $is_hive,
+--             $variant_names, $upper_bounds, $spec_version
+CREATE OR REPLACE TEMP TABLE classified_exposures AS
+WITH typed AS (
+    SELECT
+        *,
+        TRY_CAST(exposed_at_raw AS TIMESTAMPTZ)::TIMESTAMP AS exposed_ts,
+        -- The deterministic assignment, bit-for-bit as exp_dagster.assignment.
+        list_extract(
+            $variant_names,
+            list_position(
+                list_transform(
+                    $upper_bounds,
+                    lambda b: (('0x' || substr(md5($salt || '.' || unit_id), 1, 15))::UBIGINT % 10000) < b
+                ),
+                true
+            )
+        ) AS expected_variant
+    FROM typed_exposures
+),
+owned AS (
+    -- A hive folder's rows belong to its day; a single file's rows to the day of their timestamp
+    -- (rows without a usable timestamp to the experiment's first day, so they are counted once).
+    SELECT * FROM typed WHERE $is_hive OR coalesce(exposed_ts::DATE, $start) = $day
+),
+checked AS (
+    SELECT
+        *,
+        CASE
+            WHEN unit_id IS NULL OR trim(unit_id) = '' THEN 'unit_id is missing'
+            WHEN exposed_ts IS NULL THEN 'exposed_at is missing or not a timestamp'
+            WHEN variant IS NULL OR NOT list_contains($variant_names, variant)
+                THEN 'unknown variant ''' || coalesce(variant, 'NULL') || ''' (the spec has '
+                     || array_to_string($variant_names, ', ') || ')'
+            WHEN exposed_ts::DATE <> $day
+                THEN 'exposed_at ' || exposed_ts::DATE || ' is outside its date=' || $day || ' folder'
+            WHEN exposed_ts::DATE < $start OR exposed_ts::DATE > $end
+                THEN 'exposed outside the experiment window ' || $start || ' .. ' || $end
+            WHEN $check_hash AND variant <> expected_variant
+                THEN 'variant ''' || variant || ''' disagrees with the deterministic hash (expected '''
+                     || expected_variant || ''')'
+        END AS reason
+    FROM owned
+),
+-- A unit seen under several valid variants on one day has crossed over: none of its rows count.
+crossovers AS (
+    SELECT unit_id, string_agg(DISTINCT variant, ', ' ORDER BY variant) AS variants
+    FROM checked
+    WHERE reason IS NULL
+    GROUP BY unit_id
+    HAVING count(DISTINCT variant) > 1
+)
+SELECT
+    c.* EXCLUDE (reason),
+    coalesce(
+        c.reason,
+        'unit exposed to several variants on one day (' || x.variants || ')'
+    ) AS reason
+FROM checked AS c
+LEFT JOIN crossovers AS x
+    ON c.reason IS NULL AND x.unit_id = c.unit_id;
+
+DELETE FROM exposures WHERE experiment_id = $experiment_id AND exposure_date = $day;
+
+INSERT INTO exposures
+SELECT
+    $experiment_id,
+    $day,
+    unit_id,
+    any_value(variant),
+    min(exposed_ts),
+    count(*),
+    arg_min(segments, exposed_ts),
+    $spec_version
+FROM classified_exposures
+WHERE reason IS NULL
+GROUP BY unit_id
+ORDER BY unit_id;
+
+DELETE FROM exposure_quarantine WHERE experiment_id = $experiment_id AND exposure_date = $day;
+
+INSERT INTO exposure_quarantine
+SELECT $experiment_id, $day, source_file, source_row, unit_id, variant, exposed_at_raw, reason
+FROM classified_exposures
+WHERE reason IS NOT NULL
+ORDER BY source_file, source_row, unit_id;

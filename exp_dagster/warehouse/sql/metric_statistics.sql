@@ -1,0 +1,25 @@
+-- metric_statistics(experiment, day): sufficient statistics per metric, variant and segment value.
+-- Quantile metrics get theirs from quantile_statistics.sql. Parameters: $experiment_id, $day,
+-- $moment_metrics, $spec_version
+DELETE FROM metric_statistics WHERE experiment_id = $experiment_id AND as_of_date = $day;
+
+INSERT INTO metric_statistics
+WITH unit_rows AS (
+    SELECT metric, variant, 'all' AS segment, 'all' AS segment_value, y, x, covariate AS c
+    FROM unit_metrics
+    WHERE experiment_id = $experiment_id AND as_of_date = $day AND list_contains($moment_metrics, metric)
+    UNION ALL
+    SELECT metric, variant, s.entry.key, coalesce(s.entry.value, '(missing)'), y, x, covariate
+    FROM unit_metrics, unnest(map_entries(segments)) AS s(entry)
+    WHERE experiment_id = $experiment_id AND as_of_date = $day AND list_contains($moment_metrics, metric)
+)
+SELECT
+    $experiment_id, $day, metric, variant, segment, segment_value,
+    count(*),
+    exact_sum(y), exact_sum(y * y), exact_sum(x), exact_sum(x * x), exact_sum(x * y),
+    exact_sum(c), exact_sum(c * c), exact_sum(y * c),
+    NULL,
+    $spec_version
+FROM unit_rows
+GROUP BY metric, variant, segment, segment_value
+ORDER BY metric, variant, segment, segment_value;

@@ -1,0 +1,29 @@
+-- Per variant, the unit-level moments of (observations at or below the arm's estimated quantile,
+-- observations): the clustered proportion behind the Deng-Knoblich-Lu quantile interval.
+-- Input: temp table quantile_thresholds(variant, bucket).
+-- Parameters: $experiment_id, $day, $metric, $event
+WITH per_unit AS (
+    SELECT
+        u.unit_id,
+        u.variant,
+        coalesce(sum(q.n), 0) AS observations,
+        coalesce(sum(CASE WHEN q.bucket <= t.bucket THEN q.n ELSE 0 END), 0) AS below
+    FROM unit_metrics AS u
+    JOIN quantile_thresholds AS t ON t.variant = u.variant
+    LEFT JOIN quantile_facts AS q
+        ON q.unit_id = u.unit_id AND q.event = $event
+       AND q.event_date BETWEEN u.first_exposure_date AND $through
+    WHERE u.experiment_id = $experiment_id AND u.as_of_date = $day AND u.metric = $metric
+    GROUP BY u.unit_id, u.variant
+)
+SELECT
+    variant,
+    count(*) AS n,
+    sum(below)::DOUBLE AS sum_y,
+    sum(below * below)::DOUBLE AS sum_y2,
+    sum(observations)::DOUBLE AS sum_x,
+    sum(observations * observations)::DOUBLE AS sum_x2,
+    sum(observations * below)::DOUBLE AS sum_xy
+FROM per_unit
+GROUP BY variant
+ORDER BY variant;

@@ -1,0 +1,137 @@
+-- The warehouse tables, one per asset (plus quarantines). Partition columns are DATEs, never text.
+
+-- Sums of doubles depend on the order rows are added in, which parallel aggregation varies from
+-- run to run. Every sum goes through this macro: each term rounded to 1e-6, then added exactly,
+-- so re-running a partition gives bit-identical tables whatever the threads did.
+CREATE OR REPLACE MACRO exact_sum(x) AS sum(CAST(x AS DECIMAL(38, 6)))::DOUBLE;
+CREATE TABLE IF NOT EXISTS exposures (
+    experiment_id     VARCHAR   NOT NULL,
+    exposure_date     DATE      NOT NULL,
+    unit_id           VARCHAR   NOT NULL,
+    variant           VARCHAR   NOT NULL,
+    first_exposed_at  TIMESTAMP NOT NULL,   -- UTC; the unit's first exposure of that day
+    exposure_rows     BIGINT    NOT NULL,   -- log rows collapsed into this one (repeats, duplicates)
+    segments          MAP(VARCHAR, VARCHAR),
+    spec_version      VARCHAR   NOT NULL
+);
+CREATE TABLE IF NOT EXISTS exposure_quarantine (
+    experiment_id  VARCHAR NOT NULL,
+    exposure_date  DATE    NOT NULL,
+    source_file    VARCHAR,
+    source_row     BIGINT,
+    unit_id        VARCHAR,
+    variant        VARCHAR,
+    exposed_at     VARCHAR,
+    reason         VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS event_facts (
+    event_date  DATE    NOT NULL,
+    unit_id     VARCHAR NOT NULL,
+    event       VARCHAR NOT NULL,
+    n           BIGINT  NOT NULL,   -- rows
+    total       DOUBLE  NOT NULL,   -- sum of value
+    total_sq    DOUBLE  NOT NULL    -- sum of value squared
+);
+CREATE TABLE IF NOT EXISTS quantile_facts (
+    event_date  DATE    NOT NULL,
+    unit_id     VARCHAR NOT NULL,
+    event       VARCHAR NOT NULL,
+    bucket      INTEGER NOT NULL,   -- round(ln(value) / ln(1 + gamma)): relative width gamma
+    n           BIGINT  NOT NULL
+);
+CREATE TABLE IF NOT EXISTS event_quarantine (
+    event_date   DATE    NOT NULL,
+    source_file  VARCHAR,
+    source_row   BIGINT,
+    unit_id      VARCHAR,
+    event        VARCHAR,
+    event_time   VARCHAR,
+    value        VARCHAR,
+    reason       VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pre_period_covariates (
+    experiment_id  VARCHAR NOT NULL,
+    exposure_date  DATE    NOT NULL,   -- covariates of the units exposed that day
+    unit_id        VARCHAR NOT NULL,
+    event          VARCHAR NOT NULL,
+    n              BIGINT  NOT NULL,
+    total          DOUBLE  NOT NULL,
+    spec_version   VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS unit_metrics (
+    experiment_id        VARCHAR NOT NULL,
+    as_of_date           DATE    NOT NULL,
+    unit_id              VARCHAR NOT NULL,
+    variant              VARCHAR NOT NULL,
+    first_exposure_date  DATE    NOT NULL,
+    segments             MAP(VARCHAR, VARCHAR),
+    metric               VARCHAR NOT NULL,
+    y                    DOUBLE  NOT NULL,   -- value, or numerator of a ratio, or observations of a quantile
+    x                    DOUBLE  NOT NULL,   -- denominator of a ratio, else 1
+    covariate            DOUBLE,             -- pre-period y (NULL without a pre-period)
+    covariate_x          DOUBLE,             -- pre-period x
+    spec_version         VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS metric_statistics (
+    experiment_id  VARCHAR NOT NULL,
+    as_of_date     DATE    NOT NULL,
+    metric         VARCHAR NOT NULL,
+    variant        VARCHAR NOT NULL,
+    segment        VARCHAR NOT NULL,   -- 'all' or a segment column
+    segment_value  VARCHAR NOT NULL,
+    n              BIGINT  NOT NULL,   -- units
+    sum_y DOUBLE, sum_y2 DOUBLE, sum_x DOUBLE, sum_x2 DOUBLE, sum_xy DOUBLE,
+    sum_c DOUBLE, sum_c2 DOUBLE, sum_yc DOUBLE,
+    threshold      DOUBLE,             -- quantile metrics: the arm's estimated quantile
+    spec_version   VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS quantile_histograms (
+    experiment_id  VARCHAR NOT NULL,
+    as_of_date     DATE    NOT NULL,
+    metric         VARCHAR NOT NULL,
+    variant        VARCHAR NOT NULL,
+    bucket         INTEGER NOT NULL,
+    value          DOUBLE  NOT NULL,   -- the bucket's representative value
+    n              BIGINT  NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+    experiment_id       VARCHAR NOT NULL,
+    as_of_date          DATE    NOT NULL,
+    metric              VARCHAR NOT NULL,
+    metric_type         VARCHAR NOT NULL,
+    role                VARCHAR NOT NULL,
+    direction           VARCHAR NOT NULL,
+    segment             VARCHAR NOT NULL,
+    segment_value       VARCHAR NOT NULL,
+    control             VARCHAR NOT NULL,
+    variant             VARCHAR NOT NULL,
+    n_control           BIGINT  NOT NULL,
+    n_treatment         BIGINT  NOT NULL,
+    mean_control        DOUBLE,
+    mean_treatment      DOUBLE,
+    abs_effect          DOUBLE,
+    abs_ci_low          DOUBLE,
+    abs_ci_high         DOUBLE,
+    rel_effect          DOUBLE,
+    rel_ci_low          DOUBLE,
+    rel_ci_high         DOUBLE,
+    p_value             DOUBLE,
+    cuped               BOOLEAN NOT NULL,
+    variance_reduction  DOUBLE,
+    method              VARCHAR NOT NULL,
+    alpha               DOUBLE  NOT NULL,
+    ni_margin           DOUBLE,            -- guardrails: the relative or absolute margin
+    ni_margin_type      VARCHAR,
+    ni_bound            DOUBLE,            -- guardrails: one-sided (1 - alpha) bound of the harm
+    ni_passed           BOOLEAN,
+    spec_version        VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS decision (
+    experiment_id  VARCHAR   NOT NULL,
+    as_of_date     DATE      NOT NULL,
+    decision       VARCHAR   NOT NULL,
+    variant        VARCHAR,              -- the variant to ship, when SHIP
+    reasons        VARCHAR[] NOT NULL,
+    srm_p_value    DOUBLE,
+    spec_version   VARCHAR   NOT NULL
+);

@@ -1,0 +1,193 @@
+"""``exp-dagster analyze`` on hand-made logs the simulator did not write, checked against scipy."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy import stats as scipy_stats
+from statsmodels.stats.proportion import proportions_ztest
+
+from exp_dagster.cli import main
+from exp_dagster.home import PROJECT_ROOT
+
+START = dt.date(2026, 3, 2)
+DAYS = 4
+
+
+def hand_made_logs(root: Path, units: int = 600) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Exposures as CSV and events as JSON Lines, in single files, with a few rough edges."""
+    rng = np.random.default_rng(2024)
+    unit_ids = [f"user-{i:04d}" for i in range(units)]
+    variants = np.where(rng.random(units) < 0.5, "old_model", "new_model")
+    first_day = rng.integers(0, DAYS, units)
+    exposed_at = [
+        pd.Timestamp(START + dt.timedelta(days=int(d)), tz="UTC") + pd.Timedelta(hours=int(h))
+        for d, h in zip(first_day, rng.integers(1, 12, units), strict=True)
+    ]
+    exposures = pd.DataFrame(
+        {
+            "experiment_id": "rerank_test",
+            "unit_id": unit_ids,
+            "variant": variants,
+            "exposed_at": [t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in exposed_at],
+            "platform": rng.choice(["ios", "web"], units),
+        }
+    )
+    # A repeat exposure and a row for another experiment, which this analysis must ignore.
+    exposures = pd.concat(
+        [exposures, exposures.iloc[[0]], exposures.iloc[[1]].assign(experiment_id="other")]
+    )
+    events = []
+    for unit, variant, t0 in zip(unit_ids, variants, exposed_at, strict=True):
+        lift = 1.3 if variant == "new_model" else 1.0
+        for _ in range(rng.poisson(3 * lift)):
+            when = t0 + pd.Timedelta(minutes=int(rng.integers(1, 600)))
+            if when.date() > START + dt.timedelta(days=DAYS - 1):
+                continue
+            events.append((unit, when, "watch_seconds", float(rng.exponential(60))))
+            if rng.random() < 0.3:
+                events.append((unit, when, "click", 1.0))
+            events.append((unit, when, "impression", 1.0))
+        if rng.random() < 0.1 * lift:
+            events.append((unit, t0 + pd.Timedelta(minutes=5), "purchase", 9.99))
+    frame = pd.DataFrame(events, columns=["unit_id", "event_time", "event", "value"])
+    exposures.to_csv(root / "exposures.csv", index=False)
+    frame.assign(event_time=frame["event_time"].map(lambda t: t.isoformat())).to_json(
+        root / "events.jsonl", orient="records", lines=True
+    )
+    return exposures, frame
+
+
+def write_spec(root: Path) -> Path:
+    spec = {
+        "id": "rerank_test",
+        "description": "hand-made",
+        "variants": [
+            {"name": "old_model", "weight": 0.5, "control": True},
+            {"name": "new_model", "weight": 0.5},
+        ],
+        "start": START.isoformat(),
+        "end": (START + dt.timedelta(days=DAYS - 1)).isoformat(),
+        "pre_period_days": 0,
+        "metrics": {"primary": "watch_time", "secondary": ["conversion", "ctr"]},
+        "segments": ["platform"],
+    }
+    (root / "experiments").mkdir()
+    path = root / "experiments" / "rerank_test.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    (root / "metrics.yaml").write_text((PROJECT_ROOT / "catalog" / "metrics.yaml").read_text())
+    return path
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    root = tmp_path_factory.mktemp("analyze")
+    exposures, events = hand_made_logs(root)
+    spec = write_spec(root)
+    code = main(
+        [
+            "analyze",
+            "--experiment", str(spec),
+            "--exposures", str(root / "exposures.csv"),
+            "--events", str(root / "events.jsonl"),
+            "--json", str(root / "out.json"),
+        ]
+    )
+    assert code == 0
+    return json.loads((root / "out.json").read_text()), exposures, events
+
+
+def per_unit(exposures: pd.DataFrame, events: pd.DataFrame, event: str, how: str) -> pd.DataFrame:
+    mine = exposures[exposures["experiment_id"] == "rerank_test"].drop_duplicates("unit_id")
+    chosen = events[events["event"] == event]
+    values = chosen.groupby("unit_id")["value"].agg(how)
+    return mine.assign(y=mine["unit_id"].map(values).fillna(0.0))
+
+
+def test_json_document_has_the_documented_fields(analysed: tuple[dict, pd.DataFrame, pd.DataFrame]) -> None:
+    document, _, _ = analysed
+    assert document["experiment"] == "rerank_test"
+    assert document["as_of"] == (START + dt.timedelta(days=DAYS - 1)).isoformat()
+    assert document["decision"] in {"SHIP", "INCONCLUSIVE", "ROLLBACK", "INVALID"}
+    assert document["reasons"] and isinstance(document["srm_p_value"], float)
+    required = {
+        "metric", "variant", "control", "n_control", "n_treatment", "mean_control",
+        "mean_treatment", "abs_effect", "abs_ci_low", "abs_ci_high", "rel_effect", "rel_ci_low",
+        "rel_ci_high", "p_value", "cuped", "variance_reduction",
+    }
+    assert {r["metric"] for r in document["results"]} == {"watch_time", "conversion", "ctr"}
+    for row in document["results"]:
+        assert required <= set(row)
+    assert {r["segment_value"] for r in document["segment_results"]} == {"ios", "web"}
+
+
+def test_welch_matches_scipy_on_the_same_logs(analysed: tuple[dict, pd.DataFrame, pd.DataFrame]) -> None:
+    document, exposures, events = analysed
+    units = per_unit(exposures, events, "watch_seconds", "sum")
+    control = units.loc[units["variant"] == "old_model", "y"].to_numpy()
+    treatment = units.loc[units["variant"] == "new_model", "y"].to_numpy()
+    reference = scipy_stats.ttest_ind(treatment, control, equal_var=False)
+    interval = reference.confidence_interval(0.95)
+    row = next(r for r in document["results"] if r["metric"] == "watch_time")
+    assert row["n_control"] == len(control) and row["n_treatment"] == len(treatment)
+    assert row["cuped"] is False
+    # The warehouse rounds each value to 1e-6 before its exact sums (schema.sql, exact_sum).
+    assert row["mean_control"] == pytest.approx(control.mean(), rel=1e-7)
+    assert row["abs_effect"] == pytest.approx(treatment.mean() - control.mean(), rel=1e-7)
+    assert row["p_value"] == pytest.approx(reference.pvalue, rel=1e-6)
+    assert row["abs_ci_low"] == pytest.approx(interval.low, rel=1e-6)
+    assert row["abs_ci_high"] == pytest.approx(interval.high, rel=1e-6)
+
+
+def test_proportion_matches_statsmodels(analysed: tuple[dict, pd.DataFrame, pd.DataFrame]) -> None:
+    document, exposures, events = analysed
+    units = per_unit(exposures, events, "purchase", "count")
+    converted = units.assign(y=(units["y"] > 0).astype(int)).groupby("variant")["y"].agg(["sum", "count"])
+    _, p_value = proportions_ztest(
+        [converted.loc["new_model", "sum"], converted.loc["old_model", "sum"]],
+        [converted.loc["new_model", "count"], converted.loc["old_model", "count"]],
+    )
+    row = next(r for r in document["results"] if r["metric"] == "conversion")
+    assert row["p_value"] == pytest.approx(p_value, rel=1e-6)
+
+
+def test_malformed_logs_are_rejected_naming_file_and_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    hand_made_logs(tmp_path, units=50)
+    spec = write_spec(tmp_path)
+    broken = pd.read_csv(tmp_path / "exposures.csv").rename(columns={"variant": "arm"})
+    broken.to_csv(tmp_path / "exposures.csv", index=False)
+    code = main(
+        [
+            "analyze", "--experiment", str(spec),
+            "--exposures", str(tmp_path / "exposures.csv"),
+            "--events", str(tmp_path / "events.jsonl"),
+        ]
+    )
+    message = capsys.readouterr().err
+    assert code == 2
+    assert "exposures.csv" in message and "missing column(s) variant" in message
+    assert "Traceback" not in message
+
+
+def test_invalid_spec_is_rejected_naming_file_and_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    hand_made_logs(tmp_path, units=50)
+    spec = write_spec(tmp_path)
+    text = yaml.safe_load(spec.read_text())
+    text["variants"][0]["weight"] = 0.7
+    spec.write_text(yaml.safe_dump(text))
+    code = main(
+        [
+            "analyze", "--experiment", str(spec),
+            "--exposures", str(tmp_path / "exposures.csv"),
+            "--events", str(tmp_path / "events.jsonl"),
+        ]
+    )
+    message = capsys.readouterr().err
+    assert code == 2
+    assert "rerank_test.yaml" in message and "field 'variants'" in message

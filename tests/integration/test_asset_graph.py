@@ -1,0 +1,63 @@
+"""A snapshot of the asset graph: accidental changes to keys, deps, partitions or checks show up
+in review. Regenerate deliberately with ``UPDATE_SNAPSHOTS=1 make test``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from exp_dagster.definitions import defs
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
+
+
+def _partitions(partitions_def: dg.PartitionsDefinition | None) -> Any:
+    if partitions_def is None:
+        return None
+    if isinstance(partitions_def, dg.MultiPartitionsDefinition):
+        return {d.name: type(d.partitions_def).__name__ for d in partitions_def.partitions_defs}
+    return type(partitions_def).__name__
+
+
+def graph() -> dict[str, Any]:
+    asset_graph = defs.resolve_asset_graph()
+    snapshot: dict[str, Any] = {}
+    for key in sorted(asset_graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = asset_graph.get(key)
+        snapshot[key.to_user_string()] = {
+            "group": node.group_name,
+            "deps": sorted(p.to_user_string() for p in node.parent_keys),
+            "partitions": _partitions(node.partitions_def),
+            "checks": sorted(
+                f"{c.name}{' (blocking)' if asset_graph.get(c).blocking else ''}"
+                for c in node.check_keys
+            ),
+            "kinds": sorted(node.kinds),
+            "external": not node.is_materializable,
+        }
+    snapshot["__jobs__"] = sorted(job.name for job in defs.resolve_all_job_defs())
+    return snapshot
+
+
+def test_asset_graph_matches_snapshot() -> None:
+    current = graph()
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1" or not SNAPSHOT.exists():
+        SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+    assert current == json.loads(SNAPSHOT.read_text())
+
+
+def test_every_gate_is_blocking_and_every_writer_shares_one_pool() -> None:
+    asset_graph = defs.resolve_asset_graph()
+    for key in asset_graph.get_all_asset_keys():
+        node = asset_graph.get(key)
+        for check_key in node.check_keys:
+            check = asset_graph.get(check_key)
+            assert check.blocking == check_key.name.endswith("_schema"), check_key
+    for assets_def in defs.assets or []:
+        if isinstance(assets_def, dg.AssetsDefinition) and assets_def.is_materializable:
+            pools = {op.pool for op in assets_def.node_def.iterate_op_defs()}
+            assert pools == {"duckdb_writer"}, assets_def.key

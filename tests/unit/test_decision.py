@@ -1,0 +1,107 @@
+"""The decision policy on hand-built results: each verdict, and reasons people can read."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from exp_dagster.decision import Verdict, decide
+from exp_dagster.home import PROJECT_ROOT
+from exp_dagster.spec import ResolvedExperiment, load_experiment, load_metric_catalog
+
+END = dt.date(2026, 10, 14)
+BALANCED = {"control": 10_000, "treatment": 10_050}
+
+
+@pytest.fixture(scope="module")
+def experiment() -> ResolvedExperiment:
+    catalog = load_metric_catalog(PROJECT_ROOT / "catalog" / "metrics.yaml")
+    return load_experiment(PROJECT_ROOT / "catalog" / "experiments" / "ranker_v2.yaml", catalog)
+
+
+def row(metric: str, rel: float, low: float, high: float, p: float, **extra: Any) -> dict[str, Any]:
+    base = {
+        "metric": metric,
+        "segment": "all",
+        "variant": "treatment",
+        "control": "control",
+        "direction": "decrease" if metric == "latency_p95" else "increase",
+        "rel_effect": rel,
+        "rel_ci_low": low,
+        "rel_ci_high": high,
+        "abs_ci_low": low,
+        "abs_ci_high": high,
+        "p_value": p,
+        "ni_margin": None,
+        "ni_margin_type": None,
+        "ni_bound": None,
+        "ni_passed": None,
+    }
+    return {**base, **extra}
+
+
+def latency(rel: float, low: float, high: float, bound: float) -> dict[str, Any]:
+    return row(
+        "latency_p95", rel, low, high, 0.01,
+        ni_margin=0.05, ni_margin_type="relative", ni_bound=bound, ni_passed=bound < 0.05,
+    )
+
+
+def test_ship_at_the_end_when_primary_wins_and_guardrail_holds(experiment: ResolvedExperiment) -> None:
+    results = [row("ctr", 0.04, 0.02, 0.06, 0.0001), latency(0.03, 0.02, 0.04, 0.038)]
+    decision = decide(experiment, END, results, BALANCED)
+    assert decision.decision == Verdict.SHIP and decision.variant == "treatment"
+    text = " ".join(decision.reasons)
+    assert "Primary metric ctr: treatment +4.00% [+2.00%, +6.00%]" in text
+    assert "non-inferior" in text and "+5.00%" in text
+
+
+def test_no_ship_before_the_end_date(experiment: ResolvedExperiment) -> None:
+    results = [row("ctr", 0.04, 0.02, 0.06, 0.0001), latency(0.03, 0.02, 0.04, 0.038)]
+    decision = decide(experiment, END - dt.timedelta(days=3), results, BALANCED)
+    assert decision.decision == Verdict.KEEP_RUNNING
+    assert "peeking" in decision.reasons[0]
+
+
+def test_rollback_when_primary_is_significantly_worse(experiment: ResolvedExperiment) -> None:
+    results = [row("ctr", -0.05, -0.07, -0.03, 0.0001), latency(0.0, -0.01, 0.01, 0.008)]
+    decision = decide(experiment, END - dt.timedelta(days=5), results, BALANCED)
+    assert decision.decision == Verdict.ROLLBACK
+    assert "significantly worse" in " ".join(decision.reasons)
+
+
+def test_rollback_when_a_guardrail_is_breached_beyond_its_margin(experiment: ResolvedExperiment) -> None:
+    results = [row("ctr", 0.04, 0.02, 0.06, 0.0001), latency(0.09, 0.07, 0.11, 0.105)]
+    decision = decide(experiment, END, results, BALANCED)
+    assert decision.decision == Verdict.ROLLBACK
+    assert "harm beyond the +5.00% margin" in " ".join(decision.reasons)
+
+
+def test_inconclusive_at_the_end_when_guardrail_not_shown_non_inferior(experiment: ResolvedExperiment) -> None:
+    results = [row("ctr", 0.04, 0.02, 0.06, 0.0001), latency(0.04, 0.0, 0.08, 0.07)]
+    decision = decide(experiment, END, results, BALANCED)
+    assert decision.decision == Verdict.INCONCLUSIVE
+    assert "not yet shown non-inferior" in " ".join(decision.reasons)
+
+
+def test_inconclusive_at_the_end_when_primary_is_flat(experiment: ResolvedExperiment) -> None:
+    results = [row("ctr", 0.002, -0.01, 0.014, 0.7), latency(0.0, -0.01, 0.01, 0.008)]
+    assert decide(experiment, END, results, BALANCED).decision == Verdict.INCONCLUSIVE
+    assert decide(experiment, END - dt.timedelta(days=1), results, BALANCED).decision == Verdict.KEEP_RUNNING
+
+
+def test_sample_ratio_mismatch_is_invalid_whatever_the_effects(experiment: ResolvedExperiment) -> None:
+    results = [row("ctr", 0.04, 0.02, 0.06, 0.0001), latency(0.03, 0.02, 0.04, 0.038)]
+    decision = decide(experiment, END, results, {"control": 10_000, "treatment": 9_400})
+    assert decision.decision == Verdict.INVALID
+    assert decision.srm_p_value is not None and decision.srm_p_value < 0.001
+    assert decision.reasons[0].startswith("Sample ratio mismatch: 10,000 control / 9,400 treatment")
+
+
+def test_empty_arm_and_failed_gates_are_invalid(experiment: ResolvedExperiment) -> None:
+    empty = decide(experiment, END, [], {"control": 500, "treatment": 0})
+    assert empty.decision == Verdict.INVALID and "No exposed units in treatment" in empty.reasons[0]
+    gated = decide(experiment, END, [], BALANCED, gate_failures=["exposures failed its schema gate"])
+    assert gated.decision == Verdict.INVALID and gated.reasons == ("exposures failed its schema gate",)
