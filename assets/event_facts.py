@@ -50,7 +50,7 @@ def event_facts(
     metadata: dict[str, object] = {}
     with warehouse.connect() as conn, timed(metadata):
         counts = build_event_facts(conn, landing.events(), day, catalog.quantile_events())
-        frame, total = gate_frame(conn, "event_facts", "event_date = ?", [day])
+        frame, total = gate_frame(conn, "event_facts", "event_date = ?", [day], EVENT_FACTS_SCHEMA)
     gate = run_gate("check_event_facts_schema", "event_facts", frame, EVENT_FACTS_SCHEMA, total)
     context.log.info(
         f"{day}: {counts.rows_in:,} event rows → {counts.fact_rows:,} facts, "

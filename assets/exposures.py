@@ -48,16 +48,15 @@ def exposures(
     metadata: dict[str, object] = {"spec_version": experiment.version}
     with warehouse.connect() as conn, timed(metadata):
         counts = build_exposures(conn, experiment, landing.exposures(), day)
+        schema = exposures_schema(list(experiment.spec.weights))
         frame, total = gate_frame(
-            conn, "exposures", "experiment_id = ? AND exposure_date = ?", [experiment_id, day]
+            conn,
+            "exposures",
+            "experiment_id = ? AND exposure_date = ?",
+            [experiment_id, day],
+            schema,
         )
-    gate = run_gate(
-        "check_exposures_schema",
-        "exposures",
-        frame,
-        exposures_schema(list(experiment.spec.weights)),
-        total,
-    )
+    gate = run_gate("check_exposures_schema", "exposures", frame, schema, total)
     context.log.info(
         f"{experiment_id} {day}: {counts.rows_in:,} exposure rows → {counts.units:,} units, "
         f"{counts.rows_quarantined:,} quarantined"

@@ -4,8 +4,8 @@
 # object, and a postponed (string) annotation fails its check.
 
 import dagster as dg
-from dagster import AssetExecutionContext
 import pandas as pd
+from dagster import AssetExecutionContext
 
 from assets._common import OWNERS, WRITER_POOL, gate_spec, run_gate, timed
 from assets.unit_metrics import metric_statistics, unit_metrics
@@ -115,8 +115,12 @@ def decision(
         metadata={
             "decision": verdict.decision.value,
             "variant": verdict.variant or "",
-            "srm_p_value": float(verdict.srm_p_value) if verdict.srm_p_value is not None else float("nan"),
-            "summary": dg.MetadataValue.md(decision_markdown(verdict, experiment_id, day.isoformat())),
+            "srm_p_value": float(verdict.srm_p_value)
+            if verdict.srm_p_value is not None
+            else float("nan"),
+            "summary": dg.MetadataValue.md(
+                decision_markdown(verdict, experiment_id, day.isoformat())
+            ),
             "spec_version": experiment.version,
             "dagster/row_count": 1,
         }

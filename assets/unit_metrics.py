@@ -49,14 +49,18 @@ def unit_metrics(
     metadata: dict[str, object] = {"spec_version": experiment.version}
     with warehouse.connect() as conn, timed(metadata):
         counts = build_unit_metrics(conn, experiment, day)
-        frame, total = gate_frame(
-            conn, "unit_metrics", "experiment_id = ? AND as_of_date = ?", [experiment_id, day]
+        schema = unit_metrics_schema(
+            list(experiment.spec.weights),
+            list(metrics),
+            [name for name, m in metrics.items() if m.type == "proportion"],
         )
-    schema = unit_metrics_schema(
-        list(experiment.spec.weights),
-        list(metrics),
-        [name for name, m in metrics.items() if m.type == "proportion"],
-    )
+        frame, total = gate_frame(
+            conn,
+            "unit_metrics",
+            "experiment_id = ? AND as_of_date = ?",
+            [experiment_id, day],
+            schema,
+        )
     gate = run_gate("check_unit_metrics_schema", "unit_metrics", frame, schema, total)
     srm = sample_ratio(experiment, counts.units_by_variant) if counts.units else None
     srm_check = dg.AssetCheckResult(

@@ -7,6 +7,7 @@
 
 Errors in the input (a spec field, a missing column, an unreadable file) are printed as one
 sentence naming the file and what to do, with exit status 2; a failed run exits with 1.
+Set ``EXP_DAGSTER_VERBOSE=1`` to see Dagster's own event log while the runs execute.
 """
 
 from __future__ import annotations
@@ -76,7 +77,11 @@ def _clean(value: Any) -> Any:
 
 
 def result_document(
-    experiment_id: str, as_of: dt.date, spec_version: str, decision: dict[str, Any], rows: Sequence[dict[str, Any]]
+    experiment_id: str,
+    as_of: dt.date,
+    spec_version: str,
+    decision: dict[str, Any],
+    rows: Sequence[dict[str, Any]],
 ) -> dict[str, Any]:
     """The ``--json`` document (its schema is documented in the README)."""
     drop = {"experiment_id", "as_of_date", "spec_version"}
@@ -97,7 +102,9 @@ def result_document(
     }
 
 
-def _read_outcome(database: Path, experiment_id: str, day: dt.date) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _read_outcome(
+    database: Path, experiment_id: str, day: dt.date
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     import duckdb
 
     from exp_dagster.warehouse.queries import read_partition
@@ -108,7 +115,9 @@ def _read_outcome(database: Path, experiment_id: str, day: dt.date) -> tuple[lis
     return rows, decisions[0] if decisions else {}
 
 
-def _print_outcome(experiment_id: str, day: dt.date, rows: Sequence[dict[str, Any]], decision: dict[str, Any]) -> None:
+def _print_outcome(
+    experiment_id: str, day: dt.date, rows: Sequence[dict[str, Any]], decision: dict[str, Any]
+) -> None:
     from exp_dagster.report import results_text
 
     print(f"\n{experiment_id} as of {day}\n")
@@ -136,7 +145,8 @@ def _run(
     defs = build_definitions(resources)
     experiment = resources["catalog"].experiment(experiment_id)
     the_plan = plan(experiment, resources["landing"].events(), through)
-    materialize(defs, instance, experiment, the_plan, progress=_say)
+    log_level = "DEBUG" if os.environ.get("EXP_DAGSTER_VERBOSE") else "CRITICAL"
+    materialize(defs, instance, experiment, the_plan, progress=_say, log_level=log_level)
     return experiment
 
 
@@ -255,7 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulation_options(simulate_parser)
     simulate_parser.set_defaults(func=cmd_simulate)
 
-    demo_parser = sub.add_parser("demo", help="simulate, materialise every partition, print the decision")
+    demo_parser = sub.add_parser(
+        "demo", help="simulate, materialise every partition, print the decision"
+    )
     demo_parser.add_argument("--fresh", action="store_true", help="delete the home folder first")
     simulation_options(demo_parser)
     demo_parser.set_defaults(func=cmd_demo)
@@ -264,10 +276,19 @@ def build_parser() -> argparse.ArgumentParser:
     analyze_parser.add_argument("--experiment", required=True, help="the experiment spec (YAML)")
     analyze_parser.add_argument("--exposures", required=True, help="exposure logs: file or folder")
     analyze_parser.add_argument("--events", required=True, help="event logs: file or folder")
-    analyze_parser.add_argument("--as-of", type=_date, dest="as_of", help="analysis date (default: the end date, or the last day with exposures)")
-    analyze_parser.add_argument("--metrics", help="metric catalog (default: next to the spec, else the project's)")
+    analyze_parser.add_argument(
+        "--as-of",
+        type=_date,
+        dest="as_of",
+        help="analysis date (default: the end date, or the last day with exposures)",
+    )
+    analyze_parser.add_argument(
+        "--metrics", help="metric catalog (default: next to the spec, else the project's)"
+    )
     analyze_parser.add_argument("--json", help="also write the results as JSON here")
-    analyze_parser.add_argument("--home", help="keep the warehouse in this folder (default: a temporary one)")
+    analyze_parser.add_argument(
+        "--home", help="keep the warehouse in this folder (default: a temporary one)"
+    )
     analyze_parser.set_defaults(func=cmd_analyze)
     return parser
 

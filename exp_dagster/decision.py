@@ -211,9 +211,7 @@ def decide(
     srm_note = f"Sample ratio matches the plan (chi-square {p_text(srm.p_value)})."
     if candidates and ended:
         best = max(candidates)[1]
-        return Decision(
-            Verdict.SHIP, best, (f"Ship {best}.", *reasons, srm_note), srm.p_value
-        )
+        return Decision(Verdict.SHIP, best, (f"Ship {best}.", *reasons, srm_note), srm.p_value)
     if harmful and len(harmful) == len(spec.treatments):
         return Decision(
             Verdict.ROLLBACK,

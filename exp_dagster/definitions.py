@@ -11,7 +11,9 @@ from exp_dagster.automation import jobs
 from exp_dagster.resources import default_resources
 
 
-def build_definitions(resources: Mapping[str, dg.ConfigurableResource] | None = None) -> dg.Definitions:
+def build_definitions(
+    resources: Mapping[str, dg.ConfigurableResource] | None = None,
+) -> dg.Definitions:
     """The Definitions with the given resources (by default configured from the environment)."""
     return dg.Definitions(
         assets=ALL_ASSETS,

@@ -13,6 +13,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
+from pydantic import Field
 
 from exp_dagster import home
 from exp_dagster.spec import (
@@ -70,11 +71,15 @@ class Catalog(dg.ConfigurableResource):
     """
 
     catalog_dir: str
-    experiment_files: list[str] = []
+    experiment_files: list[str] = Field(default_factory=list)
     metrics_file: str | None = None
 
     def metric_catalog(self) -> MetricCatalog:
-        path = Path(self.metrics_file) if self.metrics_file else Path(self.catalog_dir) / "metrics.yaml"
+        path = (
+            Path(self.metrics_file)
+            if self.metrics_file
+            else Path(self.catalog_dir) / "metrics.yaml"
+        )
         return load_metric_catalog(path)
 
     def experiments(self) -> dict[str, ResolvedExperiment]:

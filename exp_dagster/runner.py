@@ -45,7 +45,7 @@ class Plan:
 
 
 def plan(experiment: ResolvedExperiment, events: LogSource, through: dt.date) -> Plan:
-    """Which partitions an analysis as of ``through`` needs (only days that have, or may have, data)."""
+    """The partitions an analysis as of ``through`` needs: days that have (or may have) data."""
     spec = experiment.spec
     last = min(through, spec.end)
     first_event_day = spec.start - dt.timedelta(days=spec.pre_period_days)
@@ -84,10 +84,17 @@ def _failure_message(result: dg.ExecuteInProcessResult, partition: str) -> tuple
 
 
 def _execute(
-    job: dg.JobDefinition, partition_key: str, instance: dg.DagsterInstance, label: str
+    job: dg.JobDefinition,
+    partition_key: str,
+    instance: dg.DagsterInstance,
+    label: str,
+    log_level: str,
 ) -> None:
     result = job.execute_in_process(
-        partition_key=partition_key, instance=instance, raise_on_error=False
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        partition_key=partition_key,
+        instance=instance,
+        raise_on_error=False,
     )
     if not result.success:
         message, input_error = _failure_message(result, label)
@@ -100,8 +107,14 @@ def materialize(
     experiment: ResolvedExperiment,
     the_plan: Plan,
     progress: Progress | None = None,
+    log_level: str = "CRITICAL",
 ) -> None:
-    """Register the experiment's partition and materialise every partition of the plan."""
+    """Register the experiment's partition and materialise every partition of the plan.
+
+    Dagster's own console log is quiet by default (``log_level``): progress comes through
+    ``progress`` and failures as a :class:`PipelineError` that says what went wrong; every
+    run's full event log is in the instance, e.g. in the UI.
+    """
     say = progress or (lambda _message: None)
     experiment_id = experiment.spec.id
     instance.add_dynamic_partitions(experiments.name or "experiment", [experiment_id])
@@ -112,10 +125,9 @@ def materialize(
     for day in the_plan.event_days:
         step += 1
         say(f"[{step:>3}/{total}] event_facts {day}")
-        _execute(ingest, day.isoformat(), instance, f"date {day}")
+        _execute(ingest, day.isoformat(), instance, f"date {day}", log_level)
     for day in the_plan.experiment_days:
         step += 1
         say(f"[{step:>3}/{total}] {experiment_id} {day}: exposures → … → decision")
         key = experiment_day_key(experiment_id, day)
-        _execute(analyze, str(key), instance, f"{experiment_id} {day}")
-
+        _execute(analyze, str(key), instance, f"{experiment_id} {day}", log_level)

@@ -91,7 +91,9 @@ RESULTS_SCHEMA = pa.DataFrameSchema(
     },
     checks=[
         pa.Check(
-            lambda df: (df["abs_ci_low"] <= df["abs_effect"]) & (df["abs_effect"] <= df["abs_ci_high"]),
+            lambda df: (
+                (df["abs_ci_low"] <= df["abs_effect"]) & (df["abs_effect"] <= df["abs_ci_high"])
+            ),
             name="effect_inside_its_ci",
             error="the absolute effect must lie inside its confidence interval",
         )

@@ -45,7 +45,8 @@ class MetricSpec(_Strict):
         type: ``mean``, ``proportion``, ``ratio`` or ``quantile``.
         direction: ``increase`` when a higher value is better, ``decrease`` otherwise.
         event: the event a mean, proportion or quantile metric is computed from.
-        aggregate: for ``mean``, sum the event's values per unit (``sum``) or count its rows (``count``).
+        aggregate: for ``mean``, sum the event's values per unit (``sum``) or count its rows
+            (``count``).
         numerator: for ``ratio``, the event summed in the numerator.
         denominator: for ``ratio``, the event summed in the denominator.
         level: for ``quantile``, the quantile level in (0, 1), e.g. 0.95.
@@ -175,7 +176,9 @@ class ExperimentSpec(_Strict):
             raise ValueError(f"variant names must be unique, got {names}")
         controls = [v.name for v in variants if v.control]
         if len(controls) != 1:
-            raise ValueError(f"exactly one variant must have 'control: true', got {controls or 'none'}")
+            raise ValueError(
+                f"exactly one variant must have 'control: true', got {controls or 'none'}"
+            )
         total = sum(v.weight for v in variants)
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"variant weights must sum to 1, they sum to {total:g}")

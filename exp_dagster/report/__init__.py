@@ -1,4 +1,4 @@
-"""Human-readable summaries of results and decisions (text for the terminal, Markdown for the UI)."""
+"""Summaries of results and decisions for people: text for the terminal, Markdown for the UI."""
 
 from exp_dagster.report.summary import decision_markdown, results_markdown, results_text
 

@@ -1,20 +1,37 @@
-"""Tables of results for people: the terminal (``make demo``, ``exp-dagster analyze``) and the UI."""
+"""Tables of results for people: in the terminal (``make demo``, ``analyze``) and in the UI."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from exp_dagster.decision import Decision, p_text, pct
 
 Row = Mapping[str, Any]
 
-COLUMNS = (
-    "metric", "role", "variant", "n (c/t)", "control", "treatment",
-    "abs effect [95% CI]", "rel lift [95% CI]", "p-value", "CUPED var. red.",
-)
 ROLE_ORDER = {"primary": 0, "secondary": 1, "guardrail": 2}
+
+
+def columns(level: str = "95%") -> tuple[str, ...]:
+    """Column titles; ``level`` is the confidence level of the intervals, e.g. ``95%``."""
+    return (
+        "metric",
+        "role",
+        "variant",
+        "n (c/t)",
+        "control",
+        "treatment",
+        f"abs effect [{level} CI]",
+        f"rel lift [{level} CI]",
+        "p-value",
+        "CUPED var. red.",
+    )
+
+
+def _level(results: Sequence[Row]) -> str:
+    alphas = {float(r["alpha"]) for r in results}
+    return f"{1 - alphas.pop():.0%}" if len(alphas) == 1 else "1 − alpha"
 
 
 def _number(value: float | None) -> str:
@@ -28,12 +45,13 @@ def _number(value: float | None) -> str:
     return f"{value:.4g}"
 
 
+def _interval(show: Callable[[float | None], str], row: Row, kind: str) -> str:
+    effect = row[f"{kind}_effect"]
+    return f"{show(effect)} [{show(row[f'{kind}_ci_low'])}, {show(row[f'{kind}_ci_high'])}]"
+
+
 def _cells(row: Row) -> list[str]:
-    level = f"{1 - row['alpha']:.0%}"
-    del level  # the header states 95%; rows at other alphas say so in the method column
-    reduction = (
-        pct(row["variance_reduction"], signed=False) if row["cuped"] else "–"
-    )
+    reduction = pct(row["variance_reduction"], signed=False) if row["cuped"] else "–"
     return [
         str(row["metric"]),
         str(row["role"]),
@@ -41,8 +59,8 @@ def _cells(row: Row) -> list[str]:
         f"{row['n_control']:,}/{row['n_treatment']:,}",
         _number(row["mean_control"]),
         _number(row["mean_treatment"]),
-        f"{_number(row['abs_effect'])} [{_number(row['abs_ci_low'])}, {_number(row['abs_ci_high'])}]",
-        f"{pct(row['rel_effect'])} [{pct(row['rel_ci_low'])}, {pct(row['rel_ci_high'])}]",
+        _interval(_number, row, "abs"),
+        _interval(pct, row, "rel"),
         p_text(row["p_value"]).removeprefix("p = ").removeprefix("p "),
         reduction,
     ]
@@ -55,16 +73,21 @@ def overall_rows(results: Sequence[Row]) -> list[Row]:
 
 def results_text(results: Sequence[Row]) -> str:
     """A fixed-width table of the overall results, primary metric first."""
-    table = [list(COLUMNS)] + [_cells(r) for r in overall_rows(results)]
-    widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in table]
+    titles = columns(_level(results))
+    table = [list(titles)] + [_cells(r) for r in overall_rows(results)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(titles))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in table
+    ]
     lines.insert(1, "  ".join("─" * width for width in widths))
     return "\n".join(lines)
 
 
 def results_markdown(results: Sequence[Row]) -> str:
     """The same table in Markdown, for asset metadata in the Dagster UI."""
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    titles = columns(_level(results))
+    lines = ["| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
     lines += ["| " + " | ".join(_cells(r)) + " |" for r in overall_rows(results)]
     return "\n".join(lines)
 

@@ -40,9 +40,17 @@ _FORMATS: dict[str, str] = {
 # One fixed reader per format. Text formats are read as text and cast with TRY_CAST downstream,
 # so a malformed value quarantines its row instead of failing the whole file.
 _READERS: dict[str, str] = {
-    "parquet": "read_parquet($files, filename = true, file_row_number = true, hive_partitioning = false)",
-    "csv": "read_csv($files, filename = true, all_varchar = true, header = true, hive_partitioning = false)",
-    "json": "read_json($files, filename = true, format = 'newline_delimited', hive_partitioning = false)",
+    "parquet": (
+        "read_parquet($files, filename = true, file_row_number = true, hive_partitioning = false)"
+    ),
+    "csv": (
+        "read_csv($files, filename = true, all_varchar = true, header = true, "
+        "hive_partitioning = false)"
+    ),
+    "json": (
+        "read_json($files, filename = true, format = 'newline_delimited', "
+        "hive_partitioning = false)"
+    ),
 }
 _DATE_FOLDER = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 
@@ -96,9 +104,7 @@ class LogSource:
             )
         if self.path.is_file():
             if _format_of(self.path) is None:
-                raise InputError(
-                    f"{self.path}: unknown file type; use .parquet, .csv or .jsonl."
-                )
+                raise InputError(f"{self.path}: unknown file type; use .parquet, .csv or .jsonl.")
             return [self.path], False
         if self.is_hive:
             return _data_files(self.path / f"date={day.isoformat()}"), True
@@ -153,7 +159,8 @@ def stage_raw(
             if missing:
                 raise InputError(
                     f"{path}: missing column(s) {', '.join(missing)}; {source.kind} logs need "
-                    f"{', '.join(required)} (see README 'Input contract'). Found: {', '.join(present)}."
+                    f"{', '.join(required)} (see README 'Input contract'). "
+                    f"Found: {', '.join(present)}."
                 )
         row_number = "file_row_number" if fmt == "parquet" else "NULL::BIGINT"
         projected = ", ".join(f'"{c}"' for c in required)

@@ -19,6 +19,7 @@ from importlib import resources
 from typing import Any
 
 import duckdb
+import pandas as pd
 
 from exp_dagster.assignment import bucket_upper_bounds
 from exp_dagster.spec import IDENTIFIER_PATTERN, MetricSpec, ResolvedExperiment
@@ -95,7 +96,9 @@ def _scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = (
     return row[0] if row else None
 
 
-def _reasons(conn: duckdb.DuckDBPyConnection, table: str, where: str, params: Sequence[Any]) -> dict[str, int]:
+def _reasons(
+    conn: duckdb.DuckDBPyConnection, table: str, where: str, params: Sequence[Any]
+) -> dict[str, int]:
     rows = conn.execute(
         f"SELECT reason, count(*) FROM {table} WHERE {where} GROUP BY reason ORDER BY 2 DESC, 1",
         params,
@@ -142,7 +145,7 @@ def build_exposures(
     source: LogSource,
     day: dt.date,
 ) -> ExposureCounts:
-    """Validate one experiment-day of exposure logs into ``exposures`` and ``exposure_quarantine``."""
+    """Validate one experiment-day of exposure logs into ``exposures`` and its quarantine."""
     spec = experiment.spec
     _, is_hive = stage_raw(conn, source, day, "raw_exposures", extra_columns=spec.segments)
     conn.execute(
@@ -286,7 +289,8 @@ def build_pre_period_covariates(
     return int(
         _scalar(
             conn,
-            "SELECT count(*) FROM pre_period_covariates WHERE experiment_id = ? AND exposure_date = ?",
+            "SELECT count(*) FROM pre_period_covariates "
+            "WHERE experiment_id = ? AND exposure_date = ?",
             [experiment.spec.id, day],
         )
     )
@@ -424,24 +428,25 @@ def _quantile_statistics(
         "metric": name,
         "event": metric.event,
     }
-    histogram = query(conn, "quantile_histogram", params)
+    run_sql(conn, "quantile_histogram", {**params, "log_gamma": LOG_GAMMA})
+    histogram = fetch_dicts(
+        conn,
+        "SELECT variant, bucket, value, n FROM quantile_histograms "
+        "WHERE experiment_id = ? AND as_of_date = ? AND metric = ? ORDER BY variant, bucket",
+        [spec.id, day, name],
+    )
     thresholds: list[tuple[str, int]] = []
     for variant in spec.weights:
         rows = [r for r in histogram if r["variant"] == variant]
         if not rows:
             continue
-        values = [bucket_value(int(r["bucket"])) for r in rows]
+        values = [float(r["value"]) for r in rows]
         counts = [int(r["n"]) for r in rows]
         estimate = quantile_from_histogram(values, counts, float(metric.level or 0.5))
         thresholds.append((variant, int(rows[values.index(estimate)]["bucket"])))
-    conn.executemany(
-        "INSERT INTO quantile_histograms VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [
-            (spec.id, day, name, r["variant"], int(r["bucket"]), bucket_value(int(r["bucket"])), int(r["n"]))
-            for r in histogram
-        ],
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE quantile_thresholds (variant VARCHAR, bucket INTEGER)"
     )
-    conn.execute("CREATE OR REPLACE TEMP TABLE quantile_thresholds (variant VARCHAR, bucket INTEGER)")
     if thresholds:
         conn.executemany("INSERT INTO quantile_thresholds VALUES (?, ?)", thresholds)
     moments = query(conn, "quantile_threshold_moments", params)
@@ -451,8 +456,18 @@ def _quantile_statistics(
         "(?, ?, ?, ?, 'all', 'all', ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?, ?)",
         [
             (
-                spec.id, day, name, m["variant"], int(m["n"]), m["sum_y"], m["sum_y2"],
-                m["sum_x"], m["sum_x2"], m["sum_xy"], threshold_of[m["variant"]], experiment.version,
+                spec.id,
+                day,
+                name,
+                m["variant"],
+                int(m["n"]),
+                m["sum_y"],
+                m["sum_y2"],
+                m["sum_x"],
+                m["sum_x2"],
+                m["sum_xy"],
+                threshold_of[m["variant"]],
+                experiment.version,
             )
             for m in moments
         ],
@@ -486,13 +501,14 @@ def replace_partition(
     if table not in {"results", "decision"}:
         raise ValueError(f"{table} is not written from Python")
     columns = [r[0] for r in conn.execute(f"DESCRIBE {table}").fetchall()]
-    placeholders = ", ".join("?" for _ in columns)
+    frame = pd.DataFrame([[row.get(c) for c in columns] for row in rows], columns=columns)
     with transaction(conn):
         conn.execute(
             f"DELETE FROM {table} WHERE experiment_id = ? AND as_of_date = ?", [experiment_id, day]
         )
         if rows:
-            conn.executemany(
-                f"INSERT INTO {table} VALUES ({placeholders})",
-                [[row.get(c) for c in columns] for row in rows],
-            )
+            conn.register("partition_rows", frame)
+            try:
+                conn.execute(f"INSERT INTO {table} SELECT * FROM partition_rows")
+            finally:
+                conn.unregister("partition_rows")

@@ -93,10 +93,14 @@ def analysed(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, pd.DataFra
     code = main(
         [
             "analyze",
-            "--experiment", str(spec),
-            "--exposures", str(root / "exposures.csv"),
-            "--events", str(root / "events.jsonl"),
-            "--json", str(root / "out.json"),
+            "--experiment",
+            str(spec),
+            "--exposures",
+            str(root / "exposures.csv"),
+            "--events",
+            str(root / "events.jsonl"),
+            "--json",
+            str(root / "out.json"),
         ]
     )
     assert code == 0
@@ -110,16 +114,31 @@ def per_unit(exposures: pd.DataFrame, events: pd.DataFrame, event: str, how: str
     return mine.assign(y=mine["unit_id"].map(values).fillna(0.0))
 
 
-def test_json_document_has_the_documented_fields(analysed: tuple[dict, pd.DataFrame, pd.DataFrame]) -> None:
+def test_json_document_has_the_documented_fields(
+    analysed: tuple[dict, pd.DataFrame, pd.DataFrame],
+) -> None:
     document, _, _ = analysed
     assert document["experiment"] == "rerank_test"
     assert document["as_of"] == (START + dt.timedelta(days=DAYS - 1)).isoformat()
     assert document["decision"] in {"SHIP", "INCONCLUSIVE", "ROLLBACK", "INVALID"}
     assert document["reasons"] and isinstance(document["srm_p_value"], float)
     required = {
-        "metric", "variant", "control", "n_control", "n_treatment", "mean_control",
-        "mean_treatment", "abs_effect", "abs_ci_low", "abs_ci_high", "rel_effect", "rel_ci_low",
-        "rel_ci_high", "p_value", "cuped", "variance_reduction",
+        "metric",
+        "variant",
+        "control",
+        "n_control",
+        "n_treatment",
+        "mean_control",
+        "mean_treatment",
+        "abs_effect",
+        "abs_ci_low",
+        "abs_ci_high",
+        "rel_effect",
+        "rel_ci_low",
+        "rel_ci_high",
+        "p_value",
+        "cuped",
+        "variance_reduction",
     }
     assert {r["metric"] for r in document["results"]} == {"watch_time", "conversion", "ctr"}
     for row in document["results"]:
@@ -127,7 +146,9 @@ def test_json_document_has_the_documented_fields(analysed: tuple[dict, pd.DataFr
     assert {r["segment_value"] for r in document["segment_results"]} == {"ios", "web"}
 
 
-def test_welch_matches_scipy_on_the_same_logs(analysed: tuple[dict, pd.DataFrame, pd.DataFrame]) -> None:
+def test_welch_matches_scipy_on_the_same_logs(
+    analysed: tuple[dict, pd.DataFrame, pd.DataFrame],
+) -> None:
     document, exposures, events = analysed
     units = per_unit(exposures, events, "watch_seconds", "sum")
     control = units.loc[units["variant"] == "old_model", "y"].to_numpy()
@@ -148,7 +169,9 @@ def test_welch_matches_scipy_on_the_same_logs(analysed: tuple[dict, pd.DataFrame
 def test_proportion_matches_statsmodels(analysed: tuple[dict, pd.DataFrame, pd.DataFrame]) -> None:
     document, exposures, events = analysed
     units = per_unit(exposures, events, "purchase", "count")
-    converted = units.assign(y=(units["y"] > 0).astype(int)).groupby("variant")["y"].agg(["sum", "count"])
+    converted = (
+        units.assign(y=(units["y"] > 0).astype(int)).groupby("variant")["y"].agg(["sum", "count"])
+    )
     _, p_value = proportions_ztest(
         [converted.loc["new_model", "sum"], converted.loc["old_model", "sum"]],
         [converted.loc["new_model", "count"], converted.loc["old_model", "count"]],
@@ -157,16 +180,22 @@ def test_proportion_matches_statsmodels(analysed: tuple[dict, pd.DataFrame, pd.D
     assert row["p_value"] == pytest.approx(p_value, rel=1e-6)
 
 
-def test_malformed_logs_are_rejected_naming_file_and_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_malformed_logs_are_rejected_naming_file_and_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     hand_made_logs(tmp_path, units=50)
     spec = write_spec(tmp_path)
     broken = pd.read_csv(tmp_path / "exposures.csv").rename(columns={"variant": "arm"})
     broken.to_csv(tmp_path / "exposures.csv", index=False)
     code = main(
         [
-            "analyze", "--experiment", str(spec),
-            "--exposures", str(tmp_path / "exposures.csv"),
-            "--events", str(tmp_path / "events.jsonl"),
+            "analyze",
+            "--experiment",
+            str(spec),
+            "--exposures",
+            str(tmp_path / "exposures.csv"),
+            "--events",
+            str(tmp_path / "events.jsonl"),
         ]
     )
     message = capsys.readouterr().err
@@ -175,7 +204,9 @@ def test_malformed_logs_are_rejected_naming_file_and_column(tmp_path: Path, caps
     assert "Traceback" not in message
 
 
-def test_invalid_spec_is_rejected_naming_file_and_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_invalid_spec_is_rejected_naming_file_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     hand_made_logs(tmp_path, units=50)
     spec = write_spec(tmp_path)
     text = yaml.safe_load(spec.read_text())
@@ -183,9 +214,13 @@ def test_invalid_spec_is_rejected_naming_file_and_field(tmp_path: Path, capsys: 
     spec.write_text(yaml.safe_dump(text))
     code = main(
         [
-            "analyze", "--experiment", str(spec),
-            "--exposures", str(tmp_path / "exposures.csv"),
-            "--events", str(tmp_path / "events.jsonl"),
+            "analyze",
+            "--experiment",
+            str(spec),
+            "--exposures",
+            str(tmp_path / "exposures.csv"),
+            "--events",
+            str(tmp_path / "events.jsonl"),
         ]
     )
     message = capsys.readouterr().err

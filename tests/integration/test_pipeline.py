@@ -44,7 +44,11 @@ def test_every_partition_has_a_decision(pipeline: Pipeline) -> None:
     # Before the end date a fixed-horizon test never ships (no peeking).
     assert all(verdict != "SHIP" for day, verdict in decisions if day < pipeline.days[-1])
     assert {verdict for _, verdict in decisions} <= {
-        "SHIP", "ROLLBACK", "KEEP_RUNNING", "INCONCLUSIVE", "INVALID"
+        "SHIP",
+        "ROLLBACK",
+        "KEEP_RUNNING",
+        "INCONCLUSIVE",
+        "INVALID",
     }
 
 
@@ -131,9 +135,14 @@ def test_materialisations_carry_metadata_and_checks(pipeline: Pipeline) -> None:
     metadata = decision.asset_materialization.metadata  # type: ignore[union-attr]
     assert metadata["decision"].value in {"SHIP", "KEEP_RUNNING", "INCONCLUSIVE", "ROLLBACK"}
     assert "as of" in str(metadata["summary"].value)
-    exposures = pipeline.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("exposures"), asset_partitions=[key]), limit=1
-    ).records[0].asset_materialization
+    exposures = (
+        pipeline.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("exposures"), asset_partitions=[key]),
+            limit=1,
+        )
+        .records[0]
+        .asset_materialization
+    )
     assert exposures is not None
     rows = exposures.metadata
     assert rows["rows_in"].value == rows["rows_validated"].value + rows["rows_quarantined"].value
@@ -144,6 +153,8 @@ def test_materialisations_carry_metadata_and_checks(pipeline: Pipeline) -> None:
 
 
 def test_plan_only_requests_days_with_data(pipeline: Pipeline) -> None:
-    the_plan = plan(pipeline.experiment, pipeline.resources["landing"].events(), dt.date(2030, 1, 1))  # type: ignore[attr-defined]
+    the_plan = plan(
+        pipeline.experiment, pipeline.resources["landing"].events(), dt.date(2030, 1, 1)
+    )  # type: ignore[attr-defined]
     assert the_plan.experiment_days[-1] == pipeline.experiment.spec.end
     assert the_plan.event_days[0] == pipeline.experiment.spec.start - dt.timedelta(days=3)

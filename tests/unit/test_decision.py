@@ -44,12 +44,21 @@ def row(metric: str, rel: float, low: float, high: float, p: float, **extra: Any
 
 def latency(rel: float, low: float, high: float, bound: float) -> dict[str, Any]:
     return row(
-        "latency_p95", rel, low, high, 0.01,
-        ni_margin=0.05, ni_margin_type="relative", ni_bound=bound, ni_passed=bound < 0.05,
+        "latency_p95",
+        rel,
+        low,
+        high,
+        0.01,
+        ni_margin=0.05,
+        ni_margin_type="relative",
+        ni_bound=bound,
+        ni_passed=bound < 0.05,
     )
 
 
-def test_ship_at_the_end_when_primary_wins_and_guardrail_holds(experiment: ResolvedExperiment) -> None:
+def test_ship_at_the_end_when_primary_wins_and_guardrail_holds(
+    experiment: ResolvedExperiment,
+) -> None:
     results = [row("ctr", 0.04, 0.02, 0.06, 0.0001), latency(0.03, 0.02, 0.04, 0.038)]
     decision = decide(experiment, END, results, BALANCED)
     assert decision.decision == Verdict.SHIP and decision.variant == "treatment"
@@ -72,14 +81,18 @@ def test_rollback_when_primary_is_significantly_worse(experiment: ResolvedExperi
     assert "significantly worse" in " ".join(decision.reasons)
 
 
-def test_rollback_when_a_guardrail_is_breached_beyond_its_margin(experiment: ResolvedExperiment) -> None:
+def test_rollback_when_a_guardrail_is_breached_beyond_its_margin(
+    experiment: ResolvedExperiment,
+) -> None:
     results = [row("ctr", 0.04, 0.02, 0.06, 0.0001), latency(0.09, 0.07, 0.11, 0.105)]
     decision = decide(experiment, END, results, BALANCED)
     assert decision.decision == Verdict.ROLLBACK
     assert "harm beyond the +5.00% margin" in " ".join(decision.reasons)
 
 
-def test_inconclusive_at_the_end_when_guardrail_not_shown_non_inferior(experiment: ResolvedExperiment) -> None:
+def test_inconclusive_at_the_end_when_guardrail_not_shown_non_inferior(
+    experiment: ResolvedExperiment,
+) -> None:
     results = [row("ctr", 0.04, 0.02, 0.06, 0.0001), latency(0.04, 0.0, 0.08, 0.07)]
     decision = decide(experiment, END, results, BALANCED)
     assert decision.decision == Verdict.INCONCLUSIVE
@@ -89,10 +102,15 @@ def test_inconclusive_at_the_end_when_guardrail_not_shown_non_inferior(experimen
 def test_inconclusive_at_the_end_when_primary_is_flat(experiment: ResolvedExperiment) -> None:
     results = [row("ctr", 0.002, -0.01, 0.014, 0.7), latency(0.0, -0.01, 0.01, 0.008)]
     assert decide(experiment, END, results, BALANCED).decision == Verdict.INCONCLUSIVE
-    assert decide(experiment, END - dt.timedelta(days=1), results, BALANCED).decision == Verdict.KEEP_RUNNING
+    assert (
+        decide(experiment, END - dt.timedelta(days=1), results, BALANCED).decision
+        == Verdict.KEEP_RUNNING
+    )
 
 
-def test_sample_ratio_mismatch_is_invalid_whatever_the_effects(experiment: ResolvedExperiment) -> None:
+def test_sample_ratio_mismatch_is_invalid_whatever_the_effects(
+    experiment: ResolvedExperiment,
+) -> None:
     results = [row("ctr", 0.04, 0.02, 0.06, 0.0001), latency(0.03, 0.02, 0.04, 0.038)]
     decision = decide(experiment, END, results, {"control": 10_000, "treatment": 9_400})
     assert decision.decision == Verdict.INVALID
@@ -103,5 +121,9 @@ def test_sample_ratio_mismatch_is_invalid_whatever_the_effects(experiment: Resol
 def test_empty_arm_and_failed_gates_are_invalid(experiment: ResolvedExperiment) -> None:
     empty = decide(experiment, END, [], {"control": 500, "treatment": 0})
     assert empty.decision == Verdict.INVALID and "No exposed units in treatment" in empty.reasons[0]
-    gated = decide(experiment, END, [], BALANCED, gate_failures=["exposures failed its schema gate"])
-    assert gated.decision == Verdict.INVALID and gated.reasons == ("exposures failed its schema gate",)
+    gated = decide(
+        experiment, END, [], BALANCED, gate_failures=["exposures failed its schema gate"]
+    )
+    assert gated.decision == Verdict.INVALID and gated.reasons == (
+        "exposures failed its schema gate",
+    )

@@ -47,7 +47,11 @@ def test_the_shipped_catalog_is_valid(metrics: MetricCatalog) -> None:
         (lambda s: s["variants"][1].update(control=True), "variants", "exactly one"),
         (lambda s: s.update(end="2026-09-01"), "(top level)", "before 'start'"),
         (lambda s: s.update(alpha=0.7), "alpha", "less than 0.5"),
-        (lambda s: s["metrics"]["guardrails"][0].pop("margin"), "metrics.guardrails.0.margin", "required"),
+        (
+            lambda s: s["metrics"]["guardrails"][0].pop("margin"),
+            "metrics.guardrails.0.margin",
+            "required",
+        ),
         (lambda s: s.update(colour="blue"), "colour", "not permitted"),
         (lambda s: s.update(id="bad id!"), "id", "pattern"),
         (lambda s: s.update(start="yesterday"), "start", "date"),
@@ -69,24 +73,26 @@ def test_invalid_specs_name_the_file_and_field(
 def test_unknown_metric_lists_the_known_ones(metrics: MetricCatalog) -> None:
     spec = demo_spec()
     spec["metrics"]["secondary"] = ["dwell_tme"]
-    with pytest.raises(SpecError, match=r"x.yaml: field 'metrics'.*dwell_tme.*Known metrics: conversion, ctr"):
+    with pytest.raises(
+        SpecError, match=r"x.yaml: field 'metrics'.*dwell_tme.*Known metrics: conversion, ctr"
+    ):
         parse_experiment(spec, "x.yaml", metrics)
 
 
 def test_file_name_must_match_id(tmp_path: Path, metrics: MetricCatalog) -> None:
     path = tmp_path / "other.yaml"
     path.write_text(yaml.safe_dump(demo_spec()))
-    with pytest.raises(SpecError, match="other.yaml: field 'id' is 'ranker_v2'"):
+    with pytest.raises(SpecError, match=r"other.yaml: field 'id' is 'ranker_v2'"):
         load_experiment(path, metrics)
 
 
 def test_broken_yaml_and_metric_catalog(tmp_path: Path) -> None:
     broken = tmp_path / "metrics.yaml"
     broken.write_text("metrics: [unclosed\n")
-    with pytest.raises(SpecError, match="metrics.yaml: not valid YAML"):
+    with pytest.raises(SpecError, match=r"metrics.yaml: not valid YAML"):
         load_metric_catalog(broken)
     broken.write_text("metrics:\n  ctr: {type: ratio, numerator: click, direction: increase}\n")
-    with pytest.raises(SpecError, match="field 'metrics.ctr'.*denominator"):
+    with pytest.raises(SpecError, match=r"field 'metrics.ctr'.*denominator"):
         load_metric_catalog(broken)
 
 
@@ -102,7 +108,12 @@ def test_version_changes_with_the_spec_and_with_metric_definitions(
         {
             "metrics": {
                 **{k: v.model_dump() for k, v in metrics.metrics.items()},
-                "ctr": {"type": "ratio", "numerator": "click", "denominator": "request", "direction": "increase"},
+                "ctr": {
+                    "type": "ratio",
+                    "numerator": "click",
+                    "denominator": "request",
+                    "direction": "increase",
+                },
             }
         }
     )

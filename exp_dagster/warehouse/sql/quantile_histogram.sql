@@ -1,6 +1,15 @@
--- The histogram of a quantile metric's observations per variant, from each unit's first exposure
--- day through the day. Parameters: $experiment_id, $day, $metric, $event
-SELECT u.variant, q.bucket, sum(q.n) AS n
+-- quantile_histograms(experiment, day): a quantile metric's observations per variant and bucket,
+-- from each unit's first exposure day through the day (or the end date, if earlier).
+-- Parameters: $experiment_id, $day, $through, $metric, $event, $log_gamma
+INSERT INTO quantile_histograms
+SELECT
+    $experiment_id,
+    $day,
+    $metric,
+    u.variant,
+    q.bucket,
+    exp(q.bucket * $log_gamma),
+    sum(q.n)
 FROM unit_metrics AS u
 JOIN quantile_facts AS q
     ON q.unit_id = u.unit_id AND q.event = $event
