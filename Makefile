@@ -6,12 +6,12 @@ STAMP := $(VENV)/.installed
 export EXP_DAGSTER_HOME ?= $(CURDIR)/.exp_dagster_home
 export DAGSTER_HOME ?= $(EXP_DAGSTER_HOME)/dagster
 
-.PHONY: demo test ui lint format validate clean demo-clean
+.PHONY: demo test ui lint format validate lock clean demo-clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev]" -c requirements.lock
 	touch $(STAMP)
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
@@ -42,6 +42,12 @@ format: $(STAMP)
 
 validate: $(STAMP)
 	$(BIN)/dagster definitions validate -w workspace.yaml
+
+## lock: re-pin requirements.lock to what the current .venv resolved
+lock: $(STAMP)
+	{ echo "# The environment make test and make demo were verified with (pip install -c requirements.lock)."; \
+	  echo "# Regenerate after changing pyproject.toml: make lock"; \
+	  $(BIN)/pip freeze --exclude-editable | grep -v "^exp.dagster"; } > requirements.lock
 
 demo-clean:
 	rm -rf $(EXP_DAGSTER_HOME)

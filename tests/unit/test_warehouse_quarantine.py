@@ -1,0 +1,177 @@
+"""Bad rows are quarantined with a reason and every input row is accounted for."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from exp_dagster.assignment import assign_variant
+from exp_dagster.home import PROJECT_ROOT
+from exp_dagster.spec import ResolvedExperiment, load_experiment, load_metric_catalog
+from exp_dagster.warehouse.landing import InputError, LogSource
+from exp_dagster.warehouse.queries import build_event_facts, build_exposures, ensure_schema
+
+DAY = dt.date(2026, 10, 2)
+
+
+@pytest.fixture(scope="module")
+def experiment() -> ResolvedExperiment:
+    catalog = load_metric_catalog(PROJECT_ROOT / "catalog" / "metrics.yaml")
+    return load_experiment(PROJECT_ROOT / "catalog" / "experiments" / "ranker_v2.yaml", catalog)
+
+
+def exposure(unit: str, variant: str | None, when: str = "2026-10-02T08:00:00Z") -> dict:
+    return {
+        "experiment_id": "ranker_v2",
+        "unit_id": unit,
+        "variant": variant,
+        "exposed_at": when,
+        "platform": "ios",
+        "country": "US",
+        "is_new_user": "false",
+    }
+
+
+def test_exposure_faults_are_quarantined_with_reasons(
+    tmp_path: Path, experiment: ResolvedExperiment
+) -> None:
+    weights = experiment.spec.weights
+    salt = str(experiment.spec.hash_salt)
+    good = [f"g{i}" for i in range(20)]
+    right = {u: assign_variant(salt, u, weights) for u in good}
+    wrong = next(
+        u for u in (f"w{i}" for i in range(100)) if assign_variant(salt, u, weights) == "control"
+    )
+    rows = [exposure(u, right[u]) for u in good]
+    rows += [exposure(good[0], right[good[0]], "2026-10-02T09:00:00Z")]  # a repeat: collapsed
+    rows += [
+        exposure("", "control"),  # missing unit
+        exposure("u-bad-time", "control", "yesterday-ish"),  # unparseable timestamp
+        exposure("u-unknown", "variant_c"),  # unknown variant
+        exposure(wrong, "treatment"),  # disagrees with the hash
+        exposure("u-late", "control", "2026-10-03T01:00:00Z"),  # outside its date folder
+    ]
+    folder = tmp_path / "exposures" / f"date={DAY}"
+    folder.mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(folder / "part-0.csv", index=False)
+
+    conn = duckdb.connect()
+    ensure_schema(conn)
+    counts = build_exposures(conn, experiment, LogSource("exposures", tmp_path / "exposures"), DAY)
+    assert counts.rows_in == len(rows)
+    assert counts.rows_in == counts.rows_validated + counts.rows_quarantined
+    assert counts.units == len(good) and counts.rows_validated == len(good) + 1
+    reasons = conn.execute(
+        "SELECT unit_id, reason FROM exposure_quarantine ORDER BY source_row"
+    ).fetchall()
+    text = dict((unit or "", reason) for unit, reason in reasons)
+    assert text[""] == "unit_id is missing"
+    assert text["u-bad-time"] == "exposed_at is missing or not a timestamp"
+    assert text["u-unknown"] == "unknown variant 'variant_c' (the spec has control, treatment)"
+    assert "disagrees with the deterministic hash (expected 'control')" in text[wrong]
+    assert text["u-late"] == f"exposed_at 2026-10-03 is outside its date={DAY} folder"
+    sources = conn.execute("SELECT DISTINCT source_file FROM exposure_quarantine").fetchall()
+    assert sources == [(str(folder / "part-0.csv"),)]
+
+
+def test_same_day_crossovers_without_hash_check(
+    tmp_path: Path, experiment: ResolvedExperiment
+) -> None:
+    external = experiment.model_copy(
+        update={"spec": experiment.spec.model_copy(update={"hash_salt": None})}
+    )
+    rows = [exposure("x1", "control"), exposure("x1", "treatment"), exposure("ok", "treatment")]
+    folder = tmp_path / f"date={DAY}"
+    folder.mkdir()
+    pd.DataFrame(rows).to_json(folder / "part-0.jsonl", orient="records", lines=True)
+    conn = duckdb.connect()
+    ensure_schema(conn)
+    counts = build_exposures(conn, external, LogSource("exposures", tmp_path), DAY)
+    assert not counts.hash_checked
+    assert counts.units == 1 and counts.rows_quarantined == 2
+    assert counts.reasons == {"unit exposed to several variants on one day (control, treatment)": 2}
+
+
+def test_event_faults_are_quarantined_and_facts_are_exact(tmp_path: Path) -> None:
+    events = pd.DataFrame(
+        {
+            "unit_id": ["a", "a", "a", "b", None, "c", "d"],
+            "event_time": [
+                "2026-10-02T01:00:00Z",
+                "2026-10-02T02:00:00Z",
+                "2026-10-02T03:00:00Z",
+                "2026-10-02T04:00:00Z",
+                "2026-10-02T05:00:00Z",
+                "not a time",
+                "2026-10-02T06:00:00Z",
+            ],
+            "event": [
+                "watch_seconds",
+                "watch_seconds",
+                "click",
+                "latency_ms",
+                "click",
+                "click",
+                "click",
+            ],
+            "value": ["1.5", "2.25", "1", "120.0", "1", "1", "NaN"],
+        }
+    )
+    events.to_json(tmp_path / "events.jsonl", orient="records", lines=True)
+    conn = duckdb.connect()
+    ensure_schema(conn)
+    counts = build_event_facts(
+        conn, LogSource("events", tmp_path / "events.jsonl"), DAY, ["latency_ms"]
+    )
+    assert counts.rows_in == 7
+    assert counts.rows_validated + counts.rows_quarantined == counts.rows_in
+    assert counts.reasons == {
+        "event_time is missing or not a timestamp": 1,
+        "unit_id is missing": 1,
+        "value is missing, not a number, NaN or infinite": 1,
+    }
+    facts = conn.execute(
+        "SELECT unit_id, event, n, total, total_sq FROM event_facts ORDER BY ALL"
+    ).fetchall()
+    assert facts == [
+        ("a", "click", 1, 1.0, 1.0),
+        ("a", "watch_seconds", 2, 3.75, 1.5**2 + 2.25**2),
+        ("b", "latency_ms", 1, 120.0, 14400.0),
+    ]
+    bucket = conn.execute("SELECT bucket, n FROM quantile_facts").fetchall()
+    assert len(bucket) == 1 and abs(1.001 ** bucket[0][0] / 120.0 - 1) < 0.0005
+
+
+def test_missing_column_names_the_file(tmp_path: Path, experiment: ResolvedExperiment) -> None:
+    folder = tmp_path / f"date={DAY}"
+    folder.mkdir()
+    pd.DataFrame([exposure("u1", "control")]).drop(columns=["platform"]).to_parquet(
+        folder / "part-0.parquet"
+    )
+    conn = duckdb.connect()
+    ensure_schema(conn)
+    with pytest.raises(InputError, match=r"part-0.parquet: missing column\(s\) platform"):
+        build_exposures(conn, experiment, LogSource("exposures", tmp_path), DAY)
+
+
+def test_truncated_parquet_names_the_file(tmp_path: Path) -> None:
+    folder = tmp_path / f"date={DAY}"
+    folder.mkdir()
+    pd.DataFrame(
+        {
+            "unit_id": ["a"],
+            "event_time": ["2026-10-02T01:00:00Z"],
+            "event": ["click"],
+            "value": [1.0],
+        }
+    ).to_parquet(folder / "part-0.parquet")
+    data = (folder / "part-0.parquet").read_bytes()
+    (folder / "part-0.parquet").write_bytes(data[: len(data) // 2])
+    conn = duckdb.connect()
+    ensure_schema(conn)
+    with pytest.raises(InputError, match=r"part-0.parquet: cannot be read as parquet"):
+        build_event_facts(conn, LogSource("events", tmp_path), DAY, [])
