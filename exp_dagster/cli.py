@@ -150,6 +150,20 @@ def _run(
     return experiment
 
 
+def gate_failure_decision(failure: Any) -> dict[str, Any]:
+    """The decision when a blocking gate stopped the pipeline: INVALID, with the gates' words."""
+    return {
+        "decision": "INVALID",
+        "variant": None,
+        "srm_p_value": None,
+        "reasons": [
+            *failure.failures,
+            "Nothing downstream of a failed gate was computed, so no effect is reported; "
+            "fix or quarantine the data the gate names and run the analysis again.",
+        ],
+    }
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.fresh and home.home_dir().exists():
         shutil.rmtree(home.home_dir())
@@ -206,6 +220,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from exp_dagster.resources import Catalog, LandingZone, Warehouse
+    from exp_dagster.runner import GateFailedError
 
     spec_path = Path(args.experiment)
     metrics_file = Path(args.metrics) if args.metrics else spec_path.parent.parent / "metrics.yaml"
@@ -231,19 +246,23 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         "landing": LandingZone(exposures_path=str(args.exposures), events_path=str(args.events)),
         "catalog": catalog,
     }
+    status = 0
     try:
         with dg.DagsterInstance.ephemeral() as instance:
-            resolved = _run(resources, instance, experiment_id, as_of)
+            _run(resources, instance, experiment_id, as_of)
         rows, decision = _read_outcome(database, experiment_id, as_of)
+    except GateFailedError as failure:
+        rows, decision, status = [], gate_failure_decision(failure), 1
     finally:
         if not args.home:
             shutil.rmtree(work, ignore_errors=True)
     _print_outcome(experiment_id, as_of, rows, decision)
     if args.json:
-        document = result_document(experiment_id, as_of, resolved.version, decision, rows)
+        version = experiment[experiment_id].version
+        document = result_document(experiment_id, as_of, version, decision, rows)
         Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
         _say(f"wrote {args.json}")
-    return 0
+    return status
 
 
 # ── entry point ──────────────────────────────────────────────────────────────────────────────

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from exp_dagster.automation import analyze_experiment_day_job, ingest_events_job
-from exp_dagster.partitions import experiment_day_key, experiments
+from exp_dagster.partitions import FIRST_DATE, experiment_day_key, experiments
 from exp_dagster.spec import ResolvedExperiment
 from exp_dagster.warehouse.landing import LogSource
 
@@ -26,6 +26,18 @@ class PipelineError(RuntimeError):
 
 class PipelineInputError(PipelineError):
     """A run failed on its input (a log file or a spec): the user has something to fix."""
+
+
+class GateFailedError(PipelineError):
+    """A blocking data gate failed, so nothing downstream of it ran: the analysis is INVALID.
+
+    Attributes:
+        failures: one sentence per failed gate (which gate, which asset and partition, why).
+    """
+
+    def __init__(self, failures: list[str]) -> None:
+        super().__init__("\n".join(failures))
+        self.failures = failures
 
 
 _INPUT_ERRORS = {"InputError", "SpecError"}
@@ -49,6 +61,13 @@ def plan(experiment: ResolvedExperiment, events: LogSource, through: dt.date) ->
     spec = experiment.spec
     last = min(through, spec.end)
     first_event_day = spec.start - dt.timedelta(days=spec.pre_period_days)
+    first_partition = dt.date.fromisoformat(FIRST_DATE)
+    if first_event_day < first_partition:
+        raise PipelineInputError(
+            f"experiment '{spec.id}' needs days from {first_event_day} (start {spec.start} minus "
+            f"{spec.pre_period_days} pre-period days), but day partitions begin on "
+            f"{first_partition}; set EXP_DAGSTER_FIRST_DATE={first_event_day} or earlier."
+        )
     wanted = [
         first_event_day + dt.timedelta(days=i) for i in range((last - first_event_day).days + 1)
     ]
@@ -58,15 +77,19 @@ def plan(experiment: ResolvedExperiment, events: LogSource, through: dt.date) ->
     return Plan(event_days=tuple(wanted), experiment_days=tuple(spec.days(through=last)))
 
 
-def _failure_message(result: dg.ExecuteInProcessResult, partition: str) -> tuple[str, bool]:
+def _failures(
+    result: dg.ExecuteInProcessResult, partition: str
+) -> tuple[list[str], list[str], bool]:
+    """Failed gates, failed steps, and whether a step failed on its input."""
+    gates: list[str] = []
     lines: list[str] = []
     input_error = False
     for evaluation in result.get_asset_check_evaluations():
         if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
             summary = evaluation.metadata.get("summary")
             detail = summary.value if summary is not None else evaluation.description
-            lines.append(
-                f"gate {evaluation.check_name} failed on {evaluation.asset_key.to_user_string()} "
+            gates.append(
+                f"Gate {evaluation.check_name} failed on {evaluation.asset_key.to_user_string()} "
                 f"[{partition}]: {detail}"
             )
     for event in result.all_events:
@@ -80,7 +103,7 @@ def _failure_message(result: dg.ExecuteInProcessResult, partition: str) -> tuple
                 input_error = True
                 message = message.removeprefix(f"{cause.cls_name}: ")
             lines.append(f"step {event.step_key} failed [{partition}]: {message}")
-    return "\n".join(dict.fromkeys(lines)) or f"run for {partition} failed", input_error
+    return list(dict.fromkeys(gates)), list(dict.fromkeys(lines)), input_error
 
 
 def _execute(
@@ -97,8 +120,12 @@ def _execute(
         raise_on_error=False,
     )
     if not result.success:
-        message, input_error = _failure_message(result, label)
-        raise (PipelineInputError if input_error else PipelineError)(message)
+        gates, steps, input_error = _failures(result, label)
+        if input_error:
+            raise PipelineInputError("\n".join(steps))
+        if gates and not steps:
+            raise GateFailedError(gates)
+        raise PipelineError("\n".join(gates + steps) or f"run for {label} failed")
 
 
 def materialize(

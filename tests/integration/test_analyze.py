@@ -20,11 +20,22 @@ START = dt.date(2026, 3, 2)
 DAYS = 4
 
 
-def hand_made_logs(root: Path, units: int = 600) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Exposures as CSV and events as JSON Lines, in single files, with a few rough edges."""
+def hand_made_logs(
+    root: Path,
+    units: int = 600,
+    *,
+    arms: tuple[str, ...] = ("old_model", "new_model"),
+    lose_share: float = 0.0,
+    impression_value: float = 1.0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Exposures as CSV and events as JSON Lines, in single files, with a few rough edges.
+
+    ``lose_share`` drops that share of the last arm's exposure rows, as a logging bug would;
+    ``impression_value`` is what each impression row carries (1.0 in the contract).
+    """
     rng = np.random.default_rng(2024)
     unit_ids = [f"user-{i:04d}" for i in range(units)]
-    variants = np.where(rng.random(units) < 0.5, "old_model", "new_model")
+    variants = np.asarray(arms)[rng.integers(0, len(arms), units)]
     first_day = rng.integers(0, DAYS, units)
     exposed_at = [
         pd.Timestamp(START + dt.timedelta(days=int(d)), tz="UTC") + pd.Timedelta(hours=int(h))
@@ -39,13 +50,15 @@ def hand_made_logs(root: Path, units: int = 600) -> tuple[pd.DataFrame, pd.DataF
             "platform": rng.choice(["ios", "web"], units),
         }
     )
+    lost = (exposures["variant"] == arms[-1]) & (rng.random(units) < lose_share)
+    exposures = exposures[~lost]
     # A repeat exposure and a row for another experiment, which this analysis must ignore.
     exposures = pd.concat(
         [exposures, exposures.iloc[[0]], exposures.iloc[[1]].assign(experiment_id="other")]
     )
     events = []
     for unit, variant, t0 in zip(unit_ids, variants, exposed_at, strict=True):
-        lift = 1.3 if variant == "new_model" else 1.0
+        lift = 1.3 if variant != arms[0] else 1.0
         for _ in range(rng.poisson(3 * lift)):
             when = t0 + pd.Timedelta(minutes=int(rng.integers(1, 600)))
             if when.date() > START + dt.timedelta(days=DAYS - 1):
@@ -53,7 +66,7 @@ def hand_made_logs(root: Path, units: int = 600) -> tuple[pd.DataFrame, pd.DataF
             events.append((unit, when, "watch_seconds", float(rng.exponential(60))))
             if rng.random() < 0.3:
                 events.append((unit, when, "click", 1.0))
-            events.append((unit, when, "impression", 1.0))
+            events.append((unit, when, "impression", impression_value))
         if rng.random() < 0.1 * lift:
             events.append((unit, t0 + pd.Timedelta(minutes=5), "purchase", 9.99))
     frame = pd.DataFrame(events, columns=["unit_id", "event_time", "event", "value"])
@@ -64,13 +77,12 @@ def hand_made_logs(root: Path, units: int = 600) -> tuple[pd.DataFrame, pd.DataF
     return exposures, frame
 
 
-def write_spec(root: Path) -> Path:
+def write_spec(root: Path, arms: tuple[str, ...] = ("old_model", "new_model")) -> Path:
     spec = {
         "id": "rerank_test",
         "description": "hand-made",
         "variants": [
-            {"name": "old_model", "weight": 0.5, "control": True},
-            {"name": "new_model", "weight": 0.5},
+            {"name": name, "weight": 1 / len(arms), "control": name == arms[0]} for name in arms
         ],
         "start": START.isoformat(),
         "end": (START + dt.timedelta(days=DAYS - 1)).isoformat(),
@@ -78,7 +90,7 @@ def write_spec(root: Path) -> Path:
         "metrics": {"primary": "watch_time", "secondary": ["conversion", "ctr"]},
         "segments": ["platform"],
     }
-    (root / "experiments").mkdir()
+    (root / "experiments").mkdir(exist_ok=True)
     path = root / "experiments" / "rerank_test.yaml"
     path.write_text(yaml.safe_dump(spec))
     (root / "metrics.yaml").write_text((PROJECT_ROOT / "catalog" / "metrics.yaml").read_text())
@@ -105,6 +117,23 @@ def analysed(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, pd.DataFra
     )
     assert code == 0
     return json.loads((root / "out.json").read_text()), exposures, events
+
+
+def analyze(root: Path, *extra: str) -> int:
+    return main(
+        [
+            "analyze",
+            "--experiment",
+            str(root / "experiments" / "rerank_test.yaml"),
+            "--exposures",
+            str(root / "exposures.csv"),
+            "--events",
+            str(root / "events.jsonl"),
+            "--json",
+            str(root / "out.json"),
+            *extra,
+        ]
+    )
 
 
 def per_unit(exposures: pd.DataFrame, events: pd.DataFrame, event: str, how: str) -> pd.DataFrame:
@@ -277,3 +306,42 @@ def test_simulate_then_analyze_hive_csv_folders(tmp_path: Path) -> None:
     watch = next(r for r in document["results"] if r["metric"] == "watch_time")
     assert watch["cuped"] is True and 0 < watch["variance_reduction"] < 1
     assert watch["n_control"] + watch["n_treatment"] > 600  # units active in 3 days
+
+
+def test_sample_ratio_mismatch_makes_the_decision_invalid(tmp_path: Path) -> None:
+    hand_made_logs(tmp_path, units=2000, lose_share=0.25)
+    write_spec(tmp_path)
+    assert analyze(tmp_path) == 0
+    document = json.loads((tmp_path / "out.json").read_text())
+    assert document["decision"] == "INVALID"
+    assert document["srm_p_value"] < 0.001
+    assert document["reasons"][0].startswith("Sample ratio mismatch")
+
+
+def test_a_failed_gate_makes_the_decision_invalid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Negative impressions make negative CTR denominators: the unit_metrics gate must stop it.
+    hand_made_logs(tmp_path, units=300, impression_value=-1.0)
+    write_spec(tmp_path)
+    assert analyze(tmp_path) == 1
+    document = json.loads((tmp_path / "out.json").read_text())
+    assert document["decision"] == "INVALID" and document["results"] == []
+    assert document["reasons"][0].startswith(
+        "Gate check_unit_metrics_schema failed on unit_metrics"
+    )
+    assert "x: greater_than_or_equal_to(0)" in document["reasons"][0]
+    assert "Decision: INVALID" in capsys.readouterr().out
+
+
+def test_three_arms_compare_each_treatment_with_control(tmp_path: Path) -> None:
+    arms = ("old_model", "new_a", "new_b")
+    hand_made_logs(tmp_path, units=1800, arms=arms)
+    write_spec(tmp_path, arms)
+    assert analyze(tmp_path) == 0
+    document = json.loads((tmp_path / "out.json").read_text())
+    pairs = {(r["metric"], r["variant"], r["control"]) for r in document["results"]}
+    for metric in ("watch_time", "conversion", "ctr"):
+        assert (metric, "new_a", "old_model") in pairs and (metric, "new_b", "old_model") in pairs
+    assert document["srm_p_value"] > 0.001  # chi-square over three arms
+    assert document["decision"] in {"SHIP", "INCONCLUSIVE", "ROLLBACK"}

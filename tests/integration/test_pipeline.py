@@ -158,3 +158,24 @@ def test_plan_only_requests_days_with_data(pipeline: Pipeline) -> None:
     )  # type: ignore[attr-defined]
     assert the_plan.experiment_days[-1] == pipeline.experiment.spec.end
     assert the_plan.event_days[0] == pipeline.experiment.spec.start - dt.timedelta(days=3)
+
+
+def test_true_effects_lie_in_their_intervals_and_cuped_reduces_variance(pipeline: Pipeline) -> None:
+    """The simulation's known relative effects against the pipeline's 95% intervals.
+
+    One seeded draw: each interval covers with probability 0.95, and the stats tests check that
+    calibration by simulation; this checks the pipeline feeds the estimators the right numbers.
+    """
+    with duckdb.connect(str(pipeline.database), read_only=True) as conn:
+        rows = conn.execute(
+            "SELECT metric, rel_ci_low, rel_ci_high, variance_reduction FROM results "
+            "WHERE as_of_date = ? AND segment = 'all'",
+            [pipeline.days[-1]],
+        ).fetchall()
+    intervals = {metric: (low, high, reduction) for metric, low, high, reduction in rows}
+    for metric, effect in pipeline.truth.relative_effects.items():
+        low, high, _ = intervals[metric]
+        assert low <= effect <= high, (
+            f"{metric}: true {effect:+.4f} outside [{low:+.4f}, {high:+.4f}]"
+        )
+    assert intervals["watch_time"][2] > 0.1  # a 3-day pre-period: rho² is modest
