@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -19,6 +19,25 @@ OWNERS = ["team:experimentation"]
 # Gates validate at most this many rows of a partition (a seeded sample above it), so a gate
 # never pulls a huge partition into pandas; row accounting is always exact, in SQL.
 GATE_ROW_LIMIT = 1_000_000
+
+
+def writer_asset(
+    *,
+    partitions_def: dg.PartitionsDefinition,
+    deps: Sequence[dg.CoercibleToAssetDep],
+    check_specs: Sequence[dg.AssetCheckSpec] = (),
+    kinds: Sequence[str] = ("duckdb",),
+) -> Callable[[Callable[..., dg.MaterializeResult]], dg.AssetsDefinition]:
+    """``@dg.asset`` with what every warehouse-writing asset shares: group, owners, writer pool."""
+    return dg.asset(
+        partitions_def=partitions_def,
+        deps=list(deps),
+        group_name="experiment_analysis",
+        kinds=set(kinds),
+        owners=OWNERS,
+        pool=WRITER_POOL,
+        check_specs=list(check_specs),
+    )
 
 
 def gate_frame(

@@ -6,7 +6,7 @@
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from assets._common import OWNERS, WRITER_POOL, timed
+from assets._common import timed, writer_asset
 from assets.event_facts import event_facts
 from assets.exposures import exposures
 from exp_dagster.partitions import experiment_days, parse_experiment_day
@@ -14,13 +14,9 @@ from exp_dagster.resources import Catalog, Warehouse
 from exp_dagster.warehouse.queries import build_pre_period_covariates
 
 
-@dg.asset(
+@writer_asset(
     partitions_def=experiment_days,
     deps=[exposures, event_facts],
-    group_name="experiment_analysis",
-    kinds={"duckdb"},
-    owners=OWNERS,
-    pool=WRITER_POOL,
 )
 def pre_period_covariates(
     context: AssetExecutionContext, warehouse: Warehouse, catalog: Catalog

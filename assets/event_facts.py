@@ -9,13 +9,12 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from assets._common import (
-    OWNERS,
-    WRITER_POOL,
     gate_frame,
     gate_spec,
     reasons_table,
     run_gate,
     timed,
+    writer_asset,
 )
 from assets.landing import raw_event_logs
 from exp_dagster.partitions import days
@@ -24,13 +23,9 @@ from exp_dagster.schemas import EVENT_FACTS_SCHEMA
 from exp_dagster.warehouse.queries import build_event_facts
 
 
-@dg.asset(
+@writer_asset(
     partitions_def=days,
     deps=[raw_event_logs],
-    group_name="experiment_analysis",
-    kinds={"duckdb"},
-    owners=OWNERS,
-    pool=WRITER_POOL,
     check_specs=[
         gate_spec(
             "check_event_facts_schema",

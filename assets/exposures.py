@@ -7,13 +7,12 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from assets._common import (
-    OWNERS,
-    WRITER_POOL,
     gate_frame,
     gate_spec,
     reasons_table,
     run_gate,
     timed,
+    writer_asset,
 )
 from assets.landing import raw_exposure_logs
 from exp_dagster.partitions import experiment_days, parse_experiment_day
@@ -22,13 +21,9 @@ from exp_dagster.schemas import exposures_schema
 from exp_dagster.warehouse.queries import build_exposures
 
 
-@dg.asset(
+@writer_asset(
     partitions_def=experiment_days,
     deps=[raw_exposure_logs],
-    group_name="experiment_analysis",
-    kinds={"duckdb"},
-    owners=OWNERS,
-    pool=WRITER_POOL,
     check_specs=[
         gate_spec(
             "check_exposures_schema",

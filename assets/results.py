@@ -7,7 +7,7 @@ import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
-from assets._common import OWNERS, WRITER_POOL, gate_spec, run_gate, timed
+from assets._common import gate_spec, run_gate, timed, writer_asset
 from assets.unit_metrics import metric_statistics, unit_metrics
 from exp_dagster.analysis import compute_results
 from exp_dagster.decision import decide
@@ -18,13 +18,10 @@ from exp_dagster.schemas import RESULTS_SCHEMA
 from exp_dagster.warehouse.queries import read_partition, replace_partition
 
 
-@dg.asset(
+@writer_asset(
     partitions_def=experiment_days,
     deps=[metric_statistics],
-    group_name="experiment_analysis",
-    kinds={"duckdb", "python"},
-    owners=OWNERS,
-    pool=WRITER_POOL,
+    kinds=("duckdb", "python"),
     check_specs=[
         gate_spec(
             "check_results_schema",
@@ -68,13 +65,10 @@ def results(
     )
 
 
-@dg.asset(
+@writer_asset(
     partitions_def=experiment_days,
     deps=[results, unit_metrics],
-    group_name="experiment_analysis",
-    kinds={"duckdb", "python"},
-    owners=OWNERS,
-    pool=WRITER_POOL,
+    kinds=("duckdb", "python"),
 )
 def decision(
     context: AssetExecutionContext, warehouse: Warehouse, catalog: Catalog

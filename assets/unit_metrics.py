@@ -6,7 +6,7 @@
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from assets._common import OWNERS, WRITER_POOL, gate_frame, gate_spec, run_gate, timed
+from assets._common import gate_frame, gate_spec, run_gate, timed, writer_asset
 from assets.covariates import pre_period_covariates
 from assets.event_facts import event_facts
 from assets.exposures import exposures
@@ -17,13 +17,9 @@ from exp_dagster.schemas import unit_metrics_schema
 from exp_dagster.warehouse.queries import build_metric_statistics, build_unit_metrics
 
 
-@dg.asset(
+@writer_asset(
     partitions_def=experiment_days,
     deps=[exposures, pre_period_covariates, event_facts],
-    group_name="experiment_analysis",
-    kinds={"duckdb"},
-    owners=OWNERS,
-    pool=WRITER_POOL,
     check_specs=[
         gate_spec(
             "check_unit_metrics_schema",
@@ -93,13 +89,9 @@ def unit_metrics(
     )
 
 
-@dg.asset(
+@writer_asset(
     partitions_def=experiment_days,
     deps=[unit_metrics],
-    group_name="experiment_analysis",
-    kinds={"duckdb"},
-    owners=OWNERS,
-    pool=WRITER_POOL,
 )
 def metric_statistics(
     context: AssetExecutionContext, warehouse: Warehouse, catalog: Catalog

@@ -213,20 +213,10 @@ def test_malformed_logs_are_rejected_naming_file_and_column(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     hand_made_logs(tmp_path, units=50)
-    spec = write_spec(tmp_path)
+    write_spec(tmp_path)
     broken = pd.read_csv(tmp_path / "exposures.csv").rename(columns={"variant": "arm"})
     broken.to_csv(tmp_path / "exposures.csv", index=False)
-    code = main(
-        [
-            "analyze",
-            "--experiment",
-            str(spec),
-            "--exposures",
-            str(tmp_path / "exposures.csv"),
-            "--events",
-            str(tmp_path / "events.jsonl"),
-        ]
-    )
+    code = analyze(tmp_path)
     message = capsys.readouterr().err
     assert code == 2
     assert "exposures.csv" in message and "missing column(s) variant" in message
@@ -241,17 +231,7 @@ def test_invalid_spec_is_rejected_naming_file_and_field(
     text = yaml.safe_load(spec.read_text())
     text["variants"][0]["weight"] = 0.7
     spec.write_text(yaml.safe_dump(text))
-    code = main(
-        [
-            "analyze",
-            "--experiment",
-            str(spec),
-            "--exposures",
-            str(tmp_path / "exposures.csv"),
-            "--events",
-            str(tmp_path / "events.jsonl"),
-        ]
-    )
+    code = analyze(tmp_path)
     message = capsys.readouterr().err
     assert code == 2
     assert "rerank_test.yaml" in message and "field 'variants'" in message
