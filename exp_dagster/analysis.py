@@ -153,6 +153,23 @@ def _guardrail_fields(
     }
 
 
+def estimable(
+    metric: MetricSpec, control: Row, treatment: Row, histograms: Mapping[str, Sequence[Row]]
+) -> bool:
+    """Whether both arms carry enough to define the effect: two units each, a non-zero ratio
+    denominator, observations for a quantile. Cells that are not (e.g. a tiny segment) are skipped.
+    """
+    if min(int(control["n"]), int(treatment["n"])) < 2:
+        return False
+    if metric.type == "ratio":
+        return float(control["sum_x"]) > 0 and float(treatment["sum_x"]) > 0
+    if metric.type == "quantile":
+        return bool(histograms.get(str(control["variant"]))) and bool(
+            histograms.get(str(treatment["variant"]))
+        )
+    return True
+
+
 def compute_results(
     experiment: ResolvedExperiment,
     day: dt.date,
@@ -184,9 +201,13 @@ def compute_results(
         control = arms.get(spec.control)
         for variant in spec.treatments:
             treatment = arms.get(variant)
-            if control is None or treatment is None or min(control["n"], treatment["n"]) < 2:
-                continue
             hist = histograms_by[metric_name]
+            if (
+                control is None
+                or treatment is None
+                or not estimable(metric, control, treatment, hist)
+            ):
+                continue
             effect = estimate(metric, control, treatment, alpha=spec.alpha, histograms=hist)
             is_overall = segment == "all"
             results.append(

@@ -127,3 +127,33 @@ def test_empty_arm_and_failed_gates_are_invalid(experiment: ResolvedExperiment) 
     assert gated.decision == Verdict.INVALID and gated.reasons == (
         "exposures failed its schema gate",
     )
+
+
+def test_cells_without_a_defined_effect_are_skipped(experiment: ResolvedExperiment) -> None:
+    from exp_dagster.analysis import compute_results
+
+    def cell(variant: str, n: int, sum_x: float) -> dict[str, Any]:
+        return {
+            "metric": "ctr",
+            "variant": variant,
+            "segment": "platform",
+            "segment_value": "web",
+            "n": n,
+            "sum_y": 3.0,
+            "sum_y2": 5.0,
+            "sum_x": sum_x,
+            "sum_x2": sum_x * 2,
+            "sum_xy": 4.0,
+            "sum_c": None,
+            "sum_c2": None,
+            "sum_yc": None,
+        }
+
+    no_impressions = [cell("control", 40, 0.0), cell("treatment", 40, 60.0)]
+    one_unit = [cell("control", 1, 10.0), cell("treatment", 40, 60.0)]
+    fine = [cell("control", 40, 50.0), cell("treatment", 40, 60.0)]
+    day = dt.date(2026, 10, 5)
+    assert compute_results(experiment, day, no_impressions) == []
+    assert compute_results(experiment, day, one_unit) == []
+    (row,) = compute_results(experiment, day, fine)
+    assert row["segment_value"] == "web" and row["metric_type"] == "ratio"
