@@ -206,14 +206,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _latest_exposure_day(path: Path) -> dt.date | None:
+def _last_exposure_day(path: Path) -> dt.date | None:
+    import duckdb
+
     from exp_dagster.warehouse.landing import LogSource
 
-    source = LogSource("exposures", path)
-    if source.is_hive:
-        found = source.dates()
-        return found[-1] if found else None
-    return None
+    with duckdb.connect() as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        return LogSource("exposures", path).last_day(conn)
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -237,7 +237,14 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     for label, path in (("--exposures", args.exposures), ("--events", args.events)):
         if not Path(path).exists():
             raise SpecError(f"{label} {path}: no such file or folder.")
-    as_of = args.as_of or min(spec.end, _latest_exposure_day(Path(args.exposures)) or spec.end)
+    # By default the analysis is as of the last day with exposures, or the end date if the logs
+    # go past it: a running experiment is judged as running, not as ended.
+    as_of = min(args.as_of or _last_exposure_day(Path(args.exposures)) or spec.end, spec.end)
+    if as_of < spec.start:
+        raise SpecError(
+            f"{spec_path}: the analysis date {as_of} is before the experiment's start "
+            f"{spec.start}; pass --as-of on or after the start, or check the exposure logs."
+        )
     work = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="exp-dagster-"))
     work.mkdir(parents=True, exist_ok=True)
     database = work / "warehouse.duckdb"

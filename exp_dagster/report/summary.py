@@ -77,7 +77,7 @@ def results_text(results: Sequence[Row]) -> str:
     table = [list(titles)] + [_cells(r) for r in overall_rows(results)]
     widths = [max(len(row[i]) for row in table) for i in range(len(titles))]
     lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in table
     ]
     lines.insert(1, "  ".join("─" * width for width in widths))

@@ -95,6 +95,26 @@ class LogSource:
         found = (_DATE_FOLDER.match(p.name) for p in self.path.iterdir() if p.is_dir())
         return sorted(dt.date.fromisoformat(m.group(1)) for m in found if m)
 
+    def last_day(self, conn: duckdb.DuckDBPyConnection) -> dt.date | None:
+        """The last UTC day the source has rows for: its last date folder, or, for other
+        layouts, the day of its latest parseable timestamp (one scan of that column)."""
+        if self.is_hive:
+            found = self.dates()
+            return found[-1] if found else None
+        files = [self.path] if self.path.is_file() else _data_files(self.path)
+        column = TIMESTAMP_COLUMN[self.kind]
+        last: dt.date | None = None
+        for path in files:
+            reader = _READERS[str(_format_of(path))]
+            row = conn.execute(
+                f'SELECT max(TRY_CAST(CAST("{column}" AS VARCHAR) AS TIMESTAMPTZ))::DATE '
+                f"FROM {reader}",
+                {"files": [str(path)]},
+            ).fetchone()
+            if row and row[0] is not None and (last is None or row[0] > last):
+                last = row[0]
+        return last
+
     def files_for(self, day: dt.date) -> tuple[list[Path], bool]:
         """The files that may hold ``day``'s rows, and whether they hold only that day (hive)."""
         if not self.path.exists():

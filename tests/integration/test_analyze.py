@@ -325,3 +325,19 @@ def test_three_arms_compare_each_treatment_with_control(tmp_path: Path) -> None:
         assert (metric, "new_a", "old_model") in pairs and (metric, "new_b", "old_model") in pairs
     assert document["srm_p_value"] > 0.001  # chi-square over three arms
     assert document["decision"] in {"SHIP", "INCONCLUSIVE", "ROLLBACK"}
+
+
+def test_a_running_experiment_is_analysed_as_of_its_last_day(tmp_path: Path) -> None:
+    """Single-file logs that stop before the end date: the default as-of is their last day, the
+    decision says KEEP_RUNNING, and an --as-of past the end is capped at the end date."""
+    hand_made_logs(tmp_path, units=400)
+    spec = write_spec(tmp_path)
+    text = yaml.safe_load(spec.read_text())
+    text["end"] = (START + dt.timedelta(days=DAYS + 9)).isoformat()
+    spec.write_text(yaml.safe_dump(text))
+    assert analyze(tmp_path) == 0
+    document = json.loads((tmp_path / "out.json").read_text())
+    assert document["as_of"] == (START + dt.timedelta(days=DAYS - 1)).isoformat()
+    assert document["decision"] in {"KEEP_RUNNING", "ROLLBACK"}
+    assert analyze(tmp_path, "--as-of", "2027-01-01") == 0
+    assert json.loads((tmp_path / "out.json").read_text())["as_of"] == text["end"]

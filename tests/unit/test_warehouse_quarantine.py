@@ -54,6 +54,7 @@ def test_exposure_faults_are_quarantined_with_reasons(
         exposure("u-unknown", "variant_c"),  # unknown variant
         exposure(wrong, "treatment"),  # disagrees with the hash
         exposure("u-late", "control", "2026-10-03T01:00:00Z"),  # outside its date folder
+        exposure("u-offset", "control", "2026-10-02T01:30:00+02:00"),  # 2026-10-01 23:30 UTC
     ]
     folder = tmp_path / "exposures" / f"date={DAY}"
     folder.mkdir(parents=True)
@@ -65,6 +66,8 @@ def test_exposure_faults_are_quarantined_with_reasons(
     assert counts.rows_in == len(rows)
     assert counts.rows_in == counts.rows_validated + counts.rows_quarantined
     assert counts.units == len(good) and counts.rows_validated == len(good) + 1
+    first = conn.execute("SELECT min(first_exposed_at) FROM exposures").fetchone()
+    assert first is not None and str(first[0]) == "2026-10-02 08:00:00"  # UTC, naive
     reasons = conn.execute(
         "SELECT unit_id, reason FROM exposure_quarantine ORDER BY source_row"
     ).fetchall()
@@ -74,6 +77,7 @@ def test_exposure_faults_are_quarantined_with_reasons(
     assert text["u-unknown"] == "unknown variant 'variant_c' (the spec has control, treatment)"
     assert "disagrees with the deterministic hash (expected 'control')" in text[wrong]
     assert text["u-late"] == f"exposed_at 2026-10-03 is outside its date={DAY} folder"
+    assert text["u-offset"] == f"exposed_at 2026-10-01 is outside its date={DAY} folder"
     sources = conn.execute("SELECT DISTINCT source_file FROM exposure_quarantine").fetchall()
     assert sources == [(str(folder / "part-0.csv"),)]
 
