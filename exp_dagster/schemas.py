@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+import pandas as pd
 import pandera.pandas as pa
 
 
-def _finite(series: object) -> object:
-    import numpy as np
-
-    return np.isfinite(series.astype(float))  # type: ignore[attr-defined]
+def _finite(series: pd.Series) -> pd.Series:
+    return pd.Series(np.isfinite(series.astype(float)), index=series.index)
 
 
 def exposures_schema(variants: Sequence[str]) -> pa.DataFrameSchema:

@@ -142,7 +142,7 @@ def stage_raw(
     day: dt.date,
     table: str,
     extra_columns: Sequence[str] = (),
-) -> tuple[int, bool]:
+) -> bool:
     """Copy the raw rows that may belong to ``day`` into the temporary table ``table``.
 
     Every column is kept as read; the contract's columns are checked per file first, so a missing
@@ -156,7 +156,7 @@ def stage_raw(
         extra_columns: more columns the caller needs (e.g. an experiment's segment columns).
 
     Returns:
-        The number of rows staged and whether the source is a hive-style day folder.
+        Whether the source is a hive-style day folder (its rows then belong to ``day``).
     """
     files, is_hive = source.files_for(day)
     required = [*REQUIRED_COLUMNS[source.kind], *extra_columns]
@@ -195,8 +195,9 @@ def stage_raw(
         conn.execute(
             f"CREATE TEMP TABLE {table} ({columns}, source_file VARCHAR, source_row BIGINT)"
         )
-        return 0, is_hive
-    # Text and typed sources are unified as text; the validation SQL casts with TRY_CAST.
+        return is_hive
+    # unit_id is text in the contract but numeric in some files; the validation SQL casts the
+    # other columns with TRY_CAST, so a bad value quarantines its row instead of the file.
     unified = " UNION ALL BY NAME ".join(
         f"SELECT * REPLACE (CAST(unit_id AS VARCHAR) AS unit_id) FROM ({select})"
         for select in selects
@@ -209,5 +210,4 @@ def stage_raw(
             f"{source.kind} files for {day} could not be read ({str(exc).splitlines()[0]}): "
             f"{names}. Check that the files are complete and of one schema."
         ) from exc
-    count = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
-    return int(count[0]) if count else 0, is_hive
+    return is_hive

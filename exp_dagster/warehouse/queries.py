@@ -147,7 +147,7 @@ def build_exposures(
 ) -> ExposureCounts:
     """Validate one experiment-day of exposure logs into ``exposures`` and its quarantine."""
     spec = experiment.spec
-    _, is_hive = stage_raw(conn, source, day, "raw_exposures", extra_columns=spec.segments)
+    is_hive = stage_raw(conn, source, day, "raw_exposures", extra_columns=spec.segments)
     conn.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE typed_exposures AS
@@ -227,7 +227,7 @@ def build_event_facts(
     quantile_events: Sequence[str],
 ) -> EventCounts:
     """Reduce one day of raw events to per-unit, per-event facts and quantile histograms."""
-    _, is_hive = stage_raw(conn, source, day, "raw_events")
+    is_hive = stage_raw(conn, source, day, "raw_events")
     params = {
         "day": day,
         "is_hive": is_hive,
@@ -257,14 +257,9 @@ def build_event_facts(
 # ── covariates, unit metrics, statistics ─────────────────────────────────────────────────────
 
 
-def _events_of(metrics: Mapping[str, MetricSpec], *, with_quantiles: bool = True) -> list[str]:
-    events = {
-        event
-        for metric in metrics.values()
-        if with_quantiles or metric.type != "quantile"
-        for event in metric.events
-    }
-    return sorted(events)
+def _covariate_events(metrics: Mapping[str, MetricSpec]) -> list[str]:
+    """Events whose pre-period totals serve as covariates (quantile metrics have none)."""
+    return sorted({e for m in metrics.values() if m.type != "quantile" for e in m.events})
 
 
 def build_pre_period_covariates(
@@ -275,7 +270,7 @@ def build_pre_period_covariates(
         "experiment_id": experiment.spec.id,
         "day": day,
         "pre_days": experiment.spec.pre_period_days,
-        "events": _events_of(experiment.metrics, with_quantiles=False),
+        "events": _covariate_events(experiment.metrics),
         "spec_version": experiment.version,
     }
     with transaction(conn):
@@ -373,11 +368,6 @@ def build_unit_metrics(
     )
 
 
-def bucket_value(bucket: int) -> float:
-    """The representative value of a quantile histogram bucket."""
-    return math.exp(bucket * LOG_GAMMA)
-
-
 def build_metric_statistics(
     conn: duckdb.DuckDBPyConnection, experiment: ResolvedExperiment, day: dt.date
 ) -> int:
@@ -436,6 +426,7 @@ def _quantile_statistics(
         [spec.id, day, name],
     )
     thresholds: list[tuple[str, int]] = []
+    threshold_of: dict[str, float] = {}
     for variant in spec.weights:
         rows = [r for r in histogram if r["variant"] == variant]
         if not rows:
@@ -444,13 +435,13 @@ def _quantile_statistics(
         counts = [int(r["n"]) for r in rows]
         estimate = quantile_from_histogram(values, counts, float(metric.level or 0.5))
         thresholds.append((variant, int(rows[values.index(estimate)]["bucket"])))
+        threshold_of[variant] = estimate
     conn.execute(
         "CREATE OR REPLACE TEMP TABLE quantile_thresholds (variant VARCHAR, bucket INTEGER)"
     )
     if thresholds:
         conn.executemany("INSERT INTO quantile_thresholds VALUES (?, ?)", thresholds)
     moments = query(conn, "quantile_threshold_moments", params)
-    threshold_of = {variant: bucket_value(bucket) for variant, bucket in thresholds}
     conn.executemany(
         "INSERT INTO metric_statistics VALUES "
         "(?, ?, ?, ?, 'all', 'all', ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?, ?)",
