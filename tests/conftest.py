@@ -19,6 +19,25 @@ from exp_dagster.spec import ResolvedExperiment
 SMALL = SimulationConfig(n_units=6000, days=5, pre_days=3, seed=11)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-slow",
+        action="store_true",
+        default=False,
+        help="also run the long calibration simulations (tests marked slow)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` (long calibration runs) are skipped unless ``--run-slow`` is given."""
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="long calibration run; opt in with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @dataclass
 class Pipeline:
     """A materialised experiment: its definitions, instance, resources and truth."""

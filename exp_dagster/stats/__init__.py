@@ -14,6 +14,22 @@ call them in a notebook on numbers from any source and get exactly what the pipe
 * :func:`quantile_test`: quantiles of clustered observations (Deng-Knoblich-Lu interval).
 * :func:`srm_test`: sample ratio mismatch (chi-square against the planned weights).
 
+Beyond the tests, each in its own module:
+
+* :mod:`~exp_dagster.stats.regression`: CUPED with several covariates (regression adjustment,
+  CUPAC) and CUPED for ratio metrics; :mod:`~exp_dagster.stats.stratification`:
+  post-stratification on a categorical segment.
+* :mod:`~exp_dagster.stats.sequential`: group-sequential alpha spending (Lan-DeMets O'Brien-Fleming
+  and Pocock types) and always-valid inference (mixture SPRT confidence sequences).
+* :mod:`~exp_dagster.stats.multiplicity`: Bonferroni, Holm and Benjamini-Hochberg adjustments.
+* :mod:`~exp_dagster.stats.noninferiority`: one-sided non-inferiority tests for guardrails.
+* :mod:`~exp_dagster.stats.power`: sample size, MDE, achieved power, days still needed.
+* :mod:`~exp_dagster.stats.bayes`: posterior of the lift, probability to beat control, expected
+  loss.
+* :mod:`~exp_dagster.stats.heterogeneity`: segment × treatment heterogeneity (Cochran's Q) and
+  the trend of the effect over days since exposure (novelty).
+* :mod:`~exp_dagster.stats.srm`: sample ratio mismatch overall, per segment and over days.
+
 Conventions shared by all tests: ``alternative`` is ``"two-sided"``, ``"greater"`` (the
 alternative is ``treatment - control > 0``) or ``"less"``; intervals have level ``1 - alpha`` and
 are one-sided for one-sided alternatives (the other bound infinite), consistent with the p-value;
@@ -32,29 +48,105 @@ Examples:
 from __future__ import annotations
 
 from exp_dagster.stats._common import Alternative
+from exp_dagster.stats.bayes import BayesianSummary, bayesian_summary
 from exp_dagster.stats.cuped import cuped_test
 from exp_dagster.stats.effects import EffectEstimate, relative_lift
+from exp_dagster.stats.heterogeneity import (
+    HeterogeneityResult,
+    TrendResult,
+    heterogeneity_test,
+    trend_test,
+)
 from exp_dagster.stats.means import welch_test
 from exp_dagster.stats.moments import CovariateMoments, Moments, RatioMoments
+from exp_dagster.stats.multiplicity import (
+    AdjustedPValue,
+    adjust_family,
+    adjust_p_values,
+    benjamini_hochberg,
+    bonferroni,
+    holm,
+)
+from exp_dagster.stats.noninferiority import (
+    NonInferiorityResult,
+    non_inferiority_from_effect,
+    non_inferiority_test,
+)
+from exp_dagster.stats.power import (
+    PowerSummary,
+    SampleSize,
+    achieved_power,
+    days_needed,
+    minimum_detectable_effect,
+    power_summary,
+    proportion_variance,
+    sample_size,
+)
 from exp_dagster.stats.proportions import two_proportion_test
 from exp_dagster.stats.quantile import QuantileArm, quantile_from_histogram, quantile_test
 from exp_dagster.stats.ratio import ratio_test
-from exp_dagster.stats.srm import SRMResult, srm_test
+from exp_dagster.stats.regression import CrossMoments, cuped_ratio_test, regression_adjusted_test
+from exp_dagster.stats.sequential import (
+    AlwaysValidResult,
+    GroupSequentialResult,
+    always_valid_test,
+    group_sequential_boundaries,
+    group_sequential_test,
+    spending_function,
+)
+from exp_dagster.stats.srm import SRMOverTime, SRMResult, first_srm_day, srm_by_segment, srm_test
+from exp_dagster.stats.stratification import post_stratified_test
 
 __all__ = [
+    "AdjustedPValue",
     "Alternative",
+    "AlwaysValidResult",
+    "BayesianSummary",
     "CovariateMoments",
+    "CrossMoments",
     "EffectEstimate",
+    "GroupSequentialResult",
+    "HeterogeneityResult",
     "Moments",
+    "NonInferiorityResult",
+    "PowerSummary",
     "QuantileArm",
     "RatioMoments",
+    "SRMOverTime",
     "SRMResult",
+    "SampleSize",
+    "TrendResult",
+    "achieved_power",
+    "adjust_family",
+    "adjust_p_values",
+    "always_valid_test",
+    "bayesian_summary",
+    "benjamini_hochberg",
+    "bonferroni",
+    "cuped_ratio_test",
     "cuped_test",
+    "days_needed",
+    "first_srm_day",
+    "group_sequential_boundaries",
+    "group_sequential_test",
+    "heterogeneity_test",
+    "holm",
+    "minimum_detectable_effect",
+    "non_inferiority_from_effect",
+    "non_inferiority_test",
+    "post_stratified_test",
+    "power_summary",
+    "proportion_variance",
     "quantile_from_histogram",
     "quantile_test",
     "ratio_test",
+    "regression_adjusted_test",
     "relative_lift",
+    "sample_size",
+    "spending_function",
+    "srm_by_segment",
     "srm_test",
+    "trend_test",
     "two_proportion_test",
     "welch_test",
 ]

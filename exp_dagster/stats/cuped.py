@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from exp_dagster.stats._common import Alternative, check_units, sidedness, welch_df
-from exp_dagster.stats.effects import EffectEstimate, _effect_from_means
+from exp_dagster.stats.effects import (
+    EffectEstimate,
+    RelativeCI,
+    _effect_from_means,
+    relative_ci_words,
+)
 from exp_dagster.stats.moments import CovariateMoments
 
 
@@ -13,6 +18,7 @@ def cuped_test(
     *,
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
+    relative_ci: RelativeCI = "delta",
 ) -> EffectEstimate:
     """Welch's t-test on CUPED-adjusted means, with one θ pooled over both arms.
 
@@ -23,8 +29,9 @@ def cuped_test(
     difference equals the OLS treatment coefficient. Each arm's adjusted variance is
     ``Var(y) - 2 θ Cov(y, c) + θ**2 Var(c)``, and the adjusted means are compared by Welch's
     t-test (Welch-Satterthwaite df; the same t critical value for the interval of the difference
-    and for the delta-method interval of the relative lift). θ is treated as known, which ignores
-    an uncertainty of order 1/n. Intervals are two-sided, or one-sided for one-sided alternatives.
+    and for the relative lift's interval, delta method or Fieller's theorem as ``relative_ci``
+    says). θ is treated as known, which ignores an uncertainty of order 1/n. Intervals are
+    two-sided, or one-sided for one-sided alternatives.
 
     ``variance_reduction = 1 - pooled adjusted variance / pooled variance of y`` (both pooled with
     weights ``n - 1``), which equals the squared pooled within-arm correlation of ``y`` and ``c``;
@@ -36,13 +43,16 @@ def cuped_test(
         alpha (float): significance level; intervals have level ``1 - alpha``.
         alternative (Literal["two-sided", "greater", "less"]): ``"greater"`` tests whether
             ``treatment - control > 0``.
+        relative_ci (Literal["delta", "fieller"]): the relative lift's interval: delta method
+            (default) or Fieller's theorem (see :func:`~exp_dagster.stats.effects.relative_lift`).
 
     Returns:
         EffectEstimate: adjusted means, absolute and relative effect with intervals, t statistic,
         p-value and ``variance_reduction``.
 
     Raises:
-        ValueError: if an arm has fewer than 2 units, or ``alpha``/``alternative`` is invalid.
+        ValueError: if an arm has fewer than 2 units, or ``alpha``, ``alternative`` or
+            ``relative_ci`` is invalid.
 
     References:
         Deng, A., Xu, Y., Kohavi, R., & Walker, T. (2013). Improving the Sensitivity of Online
@@ -92,9 +102,10 @@ def cuped_test(
         n_treatment=treatment.n,
         alpha=alpha,
         alternative=alternative,
+        relative_ci=relative_ci,
         method=(
             f"{sidedness(alternative)} Welch t-test on CUPED-adjusted means (theta pooled over "
-            f"arms); relative lift CI by delta method"
+            f"arms); {relative_ci_words(relative_ci)}"
         ),
         df=welch_df(var_mean_control, var_mean_treatment, control.n, treatment.n),
         variance_reduction=variance_reduction,

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from exp_dagster.stats._common import Alternative, check_units, sidedness, welch_df
-from exp_dagster.stats.effects import EffectEstimate, _effect_from_means
+from exp_dagster.stats.effects import (
+    EffectEstimate,
+    RelativeCI,
+    _effect_from_means,
+    relative_ci_words,
+)
 from exp_dagster.stats.moments import Moments
 
 
@@ -13,16 +18,17 @@ def welch_test(
     *,
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
+    relative_ci: RelativeCI = "delta",
 ) -> EffectEstimate:
     """Welch's t-test of the difference of means ``treatment - control``.
 
     Unequal variances are allowed: the standard error is ``sqrt(s_c**2/n_c + s_t**2/n_t)`` with
     sample variances (``ddof=1``), and the statistic is referred to Student's t with the
     Welch-Satterthwaite degrees of freedom. The interval for the difference uses the same t
-    critical value, and so does the relative lift's interval (delta method, natural scale). Both
-    are two-sided for ``"two-sided"`` and one-sided (the other bound infinite) otherwise. When both
-    arms have zero variance the standard error is 0 and the statistic is ``+/-inf`` (or 0 for
-    equal means).
+    critical value, and so does the relative lift's interval (delta method on the natural scale,
+    or Fieller's theorem with ``relative_ci="fieller"``). Both are two-sided for ``"two-sided"``
+    and one-sided (the other bound infinite) otherwise. When both arms have zero variance the
+    standard error is 0 and the statistic is ``+/-inf`` (or 0 for equal means).
 
     Args:
         control (Moments): the control arm's per-unit metric.
@@ -30,12 +36,15 @@ def welch_test(
         alpha (float): significance level; intervals have level ``1 - alpha``.
         alternative (Literal["two-sided", "greater", "less"]): ``"greater"`` tests whether
             ``treatment - control > 0``.
+        relative_ci (Literal["delta", "fieller"]): the relative lift's interval: delta method
+            (default) or Fieller's theorem (see :func:`~exp_dagster.stats.effects.relative_lift`).
 
     Returns:
         EffectEstimate: means, absolute and relative effect with intervals, t statistic, p-value.
 
     Raises:
-        ValueError: if an arm has fewer than 2 units, or ``alpha``/``alternative`` is invalid.
+        ValueError: if an arm has fewer than 2 units, or ``alpha``, ``alternative`` or
+            ``relative_ci`` is invalid.
 
     References:
         Welch, B. L. (1947). The Generalization of "Student's" Problem when Several Different
@@ -51,6 +60,9 @@ def welch_test(
         (0.05, 3.6431, 0.00028)
         >>> result.method
         'two-sided Welch t-test; relative lift CI by delta method'
+        >>> fieller = welch_test(control, treatment, relative_ci="fieller")
+        >>> round(fieller.rel_ci_low, 4), round(fieller.rel_ci_high, 4), fieller.method
+        (0.0228, 0.0781, "two-sided Welch t-test; relative lift CI by Fieller's theorem")
     """
     check_units("welch_test", control.n, treatment.n)
     var_mean_control = control.var / control.n
@@ -64,6 +76,7 @@ def welch_test(
         n_treatment=treatment.n,
         alpha=alpha,
         alternative=alternative,
-        method=f"{sidedness(alternative)} Welch t-test; relative lift CI by delta method",
+        relative_ci=relative_ci,
+        method=f"{sidedness(alternative)} Welch t-test; {relative_ci_words(relative_ci)}",
         df=welch_df(var_mean_control, var_mean_treatment, control.n, treatment.n),
     )

@@ -5,7 +5,12 @@ from __future__ import annotations
 import math
 
 from exp_dagster.stats._common import Alternative, check_units, sidedness
-from exp_dagster.stats.effects import EffectEstimate, _effect_from_means
+from exp_dagster.stats.effects import (
+    EffectEstimate,
+    RelativeCI,
+    _effect_from_means,
+    relative_ci_words,
+)
 
 
 def _check_counts(arm: str, successes: int, n: int) -> None:
@@ -25,6 +30,7 @@ def two_proportion_test(
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
     pooled: bool = True,
+    relative_ci: RelativeCI = "delta",
 ) -> EffectEstimate:
     """Two-sample z-test of the difference of proportions ``p_t - p_c``.
 
@@ -34,8 +40,9 @@ def two_proportion_test(
     Wald statistic, ``p_c(1 - p_c)/n_c + p_t(1 - p_t)/n_t``. The confidence interval for the
     difference is always the unpooled Wald interval, whose standard error is the reported
     ``std_error``; so with ``pooled=True`` the p-value and the interval can disagree in borderline
-    cases. The relative lift's interval uses the delta method on the natural scale with the same
-    normal critical value. One-sided alternatives give one-sided intervals.
+    cases. The relative lift's interval uses the delta method on the natural scale (or Fieller's
+    theorem with ``relative_ci="fieller"``) with the same normal critical value. One-sided
+    alternatives give one-sided intervals.
 
     Args:
         successes_control (int): units with the event in control.
@@ -46,13 +53,15 @@ def two_proportion_test(
         alternative (Literal["two-sided", "greater", "less"]): ``"greater"`` tests whether
             ``p_t - p_c > 0``.
         pooled (bool): pooled variance for the statistic (True) or unpooled Wald (False).
+        relative_ci (Literal["delta", "fieller"]): the relative lift's interval: delta method
+            (default) or Fieller's theorem (see :func:`~exp_dagster.stats.effects.relative_lift`).
 
     Returns:
         EffectEstimate: proportions as means, difference and relative lift with intervals, z.
 
     Raises:
         ValueError: if an arm has no units, a count is outside ``[0, n]``, or ``alpha`` or
-            ``alternative`` is invalid.
+            ``alternative`` or ``relative_ci`` is invalid.
 
     References:
         Agresti, A. (2013). Categorical Data Analysis (3rd ed.), section 3.1. Wiley.
@@ -89,6 +98,7 @@ def two_proportion_test(
         n_treatment=n_treatment,
         alpha=alpha,
         alternative=alternative,
-        method=f"{sidedness(alternative)} {method}; relative lift CI by delta method",
+        relative_ci=relative_ci,
+        method=f"{sidedness(alternative)} {method}; {relative_ci_words(relative_ci)}",
         test_std_error=test_std_error,
     )

@@ -10,7 +10,12 @@ import numpy as np
 from scipy import special
 
 from exp_dagster.stats._common import Alternative, check_alpha, check_units, sidedness
-from exp_dagster.stats.effects import EffectEstimate, _effect_from_means
+from exp_dagster.stats.effects import (
+    EffectEstimate,
+    RelativeCI,
+    _effect_from_means,
+    relative_ci_words,
+)
 from exp_dagster.stats.moments import RatioMoments
 from exp_dagster.stats.ratio import _ratio_variance
 
@@ -139,6 +144,7 @@ def quantile_test(
     level: float,
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
+    relative_ci: RelativeCI = "delta",
 ) -> EffectEstimate:
     """z-test of the difference of the ``level`` quantiles ``q_t - q_c`` of a clustered metric.
 
@@ -151,7 +157,8 @@ def quantile_test(
     ``[0, 1]``), with ``z`` the two-sided normal quantile, and the arm's standard error is the
     interval's width over ``2 z``. The difference has standard error ``sqrt(se_c**2 + se_t**2)``
     (independent arms), is referred to the standard normal, and gets a normal interval (two-sided,
-    or one-sided for one-sided alternatives); the relative lift's interval is by the delta method.
+    or one-sided for one-sided alternatives); the relative lift's interval is by the delta method,
+    or by Fieller's theorem with ``relative_ci="fieller"``.
 
     The standard error is only as fine as the histogram buckets: if the whole interval falls in
     one bucket, the standard error is 0. Use buckets narrow compared with the expected effect.
@@ -163,6 +170,8 @@ def quantile_test(
         alpha (float): significance level; intervals have level ``1 - alpha``.
         alternative (Literal["two-sided", "greater", "less"]): ``"greater"`` tests whether
             ``q_t - q_c > 0``.
+        relative_ci (Literal["delta", "fieller"]): the relative lift's interval: delta method
+            (default) or Fieller's theorem (see :func:`~exp_dagster.stats.effects.relative_lift`).
 
     Returns:
         EffectEstimate: the quantiles as means, their difference and relative lift with
@@ -170,7 +179,7 @@ def quantile_test(
 
     Raises:
         ValueError: if an arm has fewer than 2 units or no observation, a histogram is malformed,
-            or ``level``, ``alpha`` or ``alternative`` is invalid.
+            or ``level``, ``alpha``, ``alternative`` or ``relative_ci`` is invalid.
 
     References:
         Deng, A., Knoblich, U., & Lu, J. (2018). Applying the Delta Method in Metric Analytics:
@@ -206,8 +215,9 @@ def quantile_test(
         n_treatment=treatment.threshold_moments.n,
         alpha=alpha,
         alternative=alternative,
+        relative_ci=relative_ci,
         method=(
             f"{sidedness(alternative)} z-test on the {level:g} quantile, SE from the "
-            f"Deng-Knoblich-Lu clustered interval; relative lift CI by delta method"
+            f"Deng-Knoblich-Lu clustered interval; {relative_ci_words(relative_ci)}"
         ),
     )

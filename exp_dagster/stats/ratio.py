@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from exp_dagster.stats._common import Alternative, check_units, sidedness
-from exp_dagster.stats.effects import EffectEstimate, _effect_from_means
+from exp_dagster.stats.effects import (
+    EffectEstimate,
+    RelativeCI,
+    _effect_from_means,
+    relative_ci_words,
+)
 from exp_dagster.stats.moments import RatioMoments
 
 
@@ -30,6 +35,7 @@ def ratio_test(
     *,
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
+    relative_ci: RelativeCI = "delta",
 ) -> EffectEstimate:
     """z-test of the difference of ratio metrics ``R_t - R_c``, ``R = sum(y) / sum(x)`` per arm.
 
@@ -40,7 +46,7 @@ def ratio_test(
     and ``x`` and ``ddof=1``. The arms are independent, the statistic is referred to the standard
     normal, and the interval uses the same normal critical value (two-sided, or one-sided with the
     other bound infinite). The relative lift's interval is by the delta method on the natural
-    scale.
+    scale, or by Fieller's theorem with ``relative_ci="fieller"``.
 
     Args:
         control (RatioMoments): the control arm's per-unit numerators and denominators.
@@ -48,13 +54,15 @@ def ratio_test(
         alpha (float): significance level; intervals have level ``1 - alpha``.
         alternative (Literal["two-sided", "greater", "less"]): ``"greater"`` tests whether
             ``R_t - R_c > 0``.
+        relative_ci (Literal["delta", "fieller"]): the relative lift's interval: delta method
+            (default) or Fieller's theorem (see :func:`~exp_dagster.stats.effects.relative_lift`).
 
     Returns:
         EffectEstimate: the ratios as means, difference and relative lift with intervals, z.
 
     Raises:
-        ValueError: if an arm has fewer than 2 units or denominators summing to 0, or ``alpha``
-            or ``alternative`` is invalid.
+        ValueError: if an arm has fewer than 2 units or denominators summing to 0, or ``alpha``,
+            ``alternative`` or ``relative_ci`` is invalid.
 
     References:
         Deng, A., Knoblich, U., & Lu, J. (2018). Applying the Delta Method in Metric Analytics:
@@ -87,8 +95,9 @@ def ratio_test(
         n_treatment=treatment.n,
         alpha=alpha,
         alternative=alternative,
+        relative_ci=relative_ci,
         method=(
             f"{sidedness(alternative)} z-test on the ratio of sums, delta-method variance at the "
-            f"randomisation unit; relative lift CI by delta method"
+            f"randomisation unit; {relative_ci_words(relative_ci)}"
         ),
     )

@@ -1,12 +1,20 @@
-"""Sample ratio mismatch: are the units split across variants as planned?"""
+"""Sample ratio mismatch: are the units split across variants as planned?
+
+:func:`srm_test` tests one split; :func:`srm_by_segment` tests the split within each value of a
+segment variable (Bonferroni over the values), and :func:`first_srm_day` finds the first day on
+which the split mismatched.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 from scipy import special
+
+from exp_dagster.stats._common import check_alpha
 
 
 @dataclass(frozen=True)
@@ -86,4 +94,196 @@ def srm_test(observed: Sequence[int], weights: Sequence[float]) -> SRMResult:
         df=df,
         observed=tuple(int(count) for count in observed),
         expected=expected,
+    )
+
+
+def srm_by_segment(
+    counts: Mapping[str, Sequence[int]], weights: Sequence[float], *, alpha: float = 0.001
+) -> dict[str, SRMResult]:
+    """The segment values whose own split mismatches the plan, Bonferroni-adjusted over values.
+
+    Each segment value's units per variant are tested by :func:`srm_test` against the same
+    planned weights. With ``m`` segment values tested, a value mismatches when its p-value is
+    below ``alpha / m`` (Bonferroni), so the chance that any value is flagged when every split
+    follows the plan is at most ``alpha``, whatever the dependence between values; the values of
+    one variable hold disjoint units, so it is very nearly ``alpha``. Segment values with no
+    units at all are skipped and do not count in ``m``. Without the adjustment a variable with
+    many values (country, device model) would flag some value by chance in most experiments.
+
+    Segment only by attributes fixed before exposure: a segment the treatment can change (e.g.
+    "made a purchase") has a legitimately different split, which is a treatment effect, not a
+    broken assignment. A mismatch within a segment and not overall usually means that the
+    segment's exposure logging, or its traffic, is broken for one variant.
+
+    Args:
+        counts (Mapping[str, Sequence[int]]): units per variant for each segment value, the
+            variants in the order of ``weights``.
+        weights (Sequence[float]): planned weights per variant; positive.
+        alpha (float): family-wise level over the segment values; 0.001 by default, as for the
+            overall test (Fabijan et al. 2019).
+
+    Returns:
+        dict[str, SRMResult]: the mismatched segment values and their tests, smallest p-value
+        first; empty when every split matches. Call :func:`srm_test` on a value for its test
+        whether or not it mismatches.
+
+    Raises:
+        ValueError: if ``alpha`` is not in (0, 1), or a segment value's counts are invalid for
+            :func:`srm_test` (wrong length, negative); the message names the segment value.
+
+    References:
+        Fabijan, A., Gupchup, J., Gupta, S., Omhover, J., Qin, W., Vermeer, L., & Dmitriev, P.
+        (2019). Diagnosing Sample Ratio Mismatch in Online Controlled Experiments: A Taxonomy and
+        Rules of Thumb for Practitioners. KDD 2019.
+        Dunn, O. J. (1961). Multiple Comparisons among Means. Journal of the American
+        Statistical Association, 56(293), 52-64 (the Bonferroni adjustment).
+
+    Examples:
+        >>> counts = {"ios": [5030, 4970], "android": [6000, 5400], "web": [2010, 1990]}
+        >>> mismatched = srm_by_segment(counts, [0.5, 0.5])
+        >>> list(mismatched), f"{mismatched['android'].p_value:.1e}"
+        (['android'], '1.9e-08')
+        >>> srm_by_segment({"ios": [5030, 4970], "web": [0, 0]}, [0.5, 0.5])
+        {}
+    """
+    check_alpha(alpha)
+    tested: dict[str, SRMResult] = {}
+    for label, observed in counts.items():
+        if len(observed) == len(weights) and all(count == 0 for count in observed):
+            continue
+        try:
+            tested[label] = srm_test(observed, weights)
+        except ValueError as error:
+            raise ValueError(f"Segment value {label!r}: {error}") from error
+    threshold = alpha / max(1, len(tested))
+    mismatched = sorted(
+        (item for item in tested.items() if item[1].p_value < threshold),
+        key=lambda item: item[1].p_value,
+    )
+    return dict(mismatched)
+
+
+@dataclass(frozen=True)
+class SRMOverTime:
+    """Sample-ratio-mismatch tests on each day, and the first day the split mismatched.
+
+    Attributes:
+        p_values: the chi-square p-value of each day's test, in day order; ``nan`` for a day
+            whose tested counts are all 0 (nothing to test yet).
+        statistics: the chi-square statistic of each day's test; ``nan`` likewise.
+        tested_counts: the units per variant each day's test used: running totals up to and
+            including the day if ``cumulative``, the day's own counts otherwise.
+        first_day_index: 0-based index of the first day with ``p_value < alpha``; ``None`` if
+            no day mismatches.
+        alpha: the per-day threshold used.
+        cumulative: whether the running totals (True) or each day's counts (False) were tested.
+    """
+
+    p_values: tuple[float, ...]
+    statistics: tuple[float, ...]
+    tested_counts: tuple[tuple[int, ...], ...]
+    first_day_index: int | None
+    alpha: float
+    cumulative: bool
+
+
+def first_srm_day(
+    daily_counts: Sequence[Sequence[int]],
+    weights: Sequence[float],
+    *,
+    alpha: float = 0.001,
+    cumulative: bool = True,
+) -> SRMOverTime:
+    """Test the split on every day and report the first day it mismatched.
+
+    With ``cumulative=True`` (the default) day ``d`` tests the units counted from the first day up
+    to and including day ``d``, which is what the experiment's analysis sees on that day; with
+    ``cumulative=False`` it tests only the units of day ``d`` (e.g. new units that day), which
+    localises when a bug started without the dilution of the earlier, healthy days. Each test is
+    :func:`srm_test` (Pearson chi-square, ``k - 1`` df) at the same threshold ``alpha``.
+
+    Testing every day is itself repeated testing: with ``D`` days the chance that some day
+    crosses ``alpha`` when the split follows the plan is up to ``D * alpha`` (the Bonferroni
+    bound; ``1 - (1 - alpha)**D`` for daily tests, which are independent, and much less for
+    cumulative tests, which are strongly correlated). That is why the threshold is strict: at
+    the usual 0.001 a 60-day experiment raises a false alarm with probability at most 0.06,
+    while a real mismatch (a systematic loss of units) has a chi-square that grows in proportion
+    to the number of units, so its p-value falls far below 0.001 within days. ``first_day_index``
+    says when the evidence became strong, not when the bug started: a cumulative test needs
+    some days of broken data to outweigh the healthy ones, so it usually flags a day after the
+    start, and the daily tests (``cumulative=False``) are the better guide to the start.
+
+    Args:
+        daily_counts (Sequence[Sequence[int]]): one row per day, in day order, with the units per
+            variant in the order of ``weights`` (new units that day for cumulative tests).
+        weights (Sequence[float]): planned weights per variant; positive.
+        alpha (float): per-day threshold on the p-value; 0.001 by default.
+        cumulative (bool): test the running totals (True) or each day alone (False).
+
+    Returns:
+        SRMOverTime: per-day p-values, statistics and tested counts, and the first mismatching
+        day's index (or ``None``).
+
+    Raises:
+        ValueError: if there is no day, a day has the wrong number of variants or a negative
+            count (the message names the day), a weight is not positive, or ``alpha`` is not in
+            (0, 1).
+
+    References:
+        Fabijan, A., Gupchup, J., Gupta, S., Omhover, J., Qin, W., Vermeer, L., & Dmitriev, P.
+        (2019). Diagnosing Sample Ratio Mismatch in Online Controlled Experiments: A Taxonomy and
+        Rules of Thumb for Practitioners. KDD 2019.
+        Kohavi, R., Tang, D., & Xu, Y. (2020). Trustworthy Online Controlled Experiments.
+        Cambridge University Press. Chapter 21 (sample ratio mismatch and trust-related
+        guardrails).
+
+    Examples:
+        Treatment units start going missing on day 3:
+
+        >>> days = [[10050, 9950], [9980, 10020], [10010, 9990], [10000, 9500], [10030, 9480]]
+        >>> over_time = first_srm_day(days, [0.5, 0.5])
+        >>> [round(p, 4) for p in over_time.p_values]
+        [0.4795, 0.7642, 0.744, 0.0397, 0.0003]
+        >>> over_time.first_day_index
+        4
+        >>> first_srm_day(days, [0.5, 0.5], cumulative=False).first_day_index
+        3
+    """
+    check_alpha(alpha)
+    if not all(weight > 0.0 and math.isfinite(weight) for weight in weights):
+        raise ValueError(f"Planned weights must be positive and finite; got {list(weights)}.")
+    if len(daily_counts) == 0:
+        raise ValueError("first_srm_day needs at least one day of counts; got none.")
+    for index, day in enumerate(daily_counts):
+        if len(day) != len(weights):
+            raise ValueError(
+                f"Day {index} has {len(day)} variant counts but there are {len(weights)} "
+                f"weights; pass the units of every variant on every day, 0 when there are none."
+            )
+        if any(count < 0 for count in day):
+            raise ValueError(f"Day {index} has a negative unit count: {list(day)}.")
+    rows = [tuple(int(count) for count in day) for day in daily_counts]
+    if cumulative:
+        rows = list(
+            accumulate(
+                rows, lambda total, day: tuple(a + b for a, b in zip(total, day, strict=True))
+            )
+        )
+    p_values, statistics = [], []
+    for row in rows:
+        if sum(row) == 0:
+            p_values.append(math.nan)
+            statistics.append(math.nan)
+            continue
+        result = srm_test(row, weights)
+        p_values.append(result.p_value)
+        statistics.append(result.statistic)
+    first = next((index for index, p in enumerate(p_values) if p < alpha), None)
+    return SRMOverTime(
+        p_values=tuple(p_values),
+        statistics=tuple(statistics),
+        tested_counts=tuple(rows),
+        first_day_index=first,
+        alpha=alpha,
+        cumulative=cumulative,
     )

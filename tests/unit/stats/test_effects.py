@@ -89,5 +89,6 @@ def test_effect_estimate_is_frozen() -> None:
         method="test",
     )
     assert estimate.variance_reduction is None
+    assert estimate.relative_ci == "delta"
     with pytest.raises(dataclasses.FrozenInstanceError):
         estimate.p_value = 0.5  # type: ignore[misc]

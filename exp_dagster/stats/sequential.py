@@ -1,0 +1,620 @@
+"""Sequential tests that stay valid when an experiment is analysed at every look (e.g. daily).
+
+A fixed-horizon test read once a day for 30 days rejects a true null hypothesis far more often
+than ``alpha``. Two families control the error rate over all looks:
+
+* Group-sequential alpha spending (Lan & DeMets 1983): :func:`spending_function` says how much of
+  ``alpha`` may be spent by each information time, :func:`group_sequential_boundaries` turns that
+  into z-scale critical values by recursive numerical integration (Armitage, McPherson & Rowe
+  1969), and :func:`group_sequential_test` applies them to the effect estimates of the looks so
+  far, with repeated confidence intervals (Jennison & Turnbull 1989).
+* Always-valid inference (Johari, Koomen, Pekelis & Walsh 2017, 2022): :func:`always_valid_test`
+  is the normal-mixture sequential probability ratio test (mSPRT), with an always-valid p-value
+  and a confidence sequence, valid at any number of looks chosen in any data-dependent way.
+
+Both take the effect estimate ``treatment - control`` and its standard error at each look (the
+last one is the current look) and assume the canonical joint distribution of Jennison & Turnbull
+(2000, ch. 3): the estimates are normal with variance ``se_k**2``, and the score
+``S_k = estimate_k / se_k**2`` has independent increments, which holds for cumulative means,
+proportions and regression estimates of a growing sample.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+import numpy as np
+from scipy import optimize, special
+
+from exp_dagster.stats._common import (
+    Alternative,
+    check_alpha,
+    check_alternative,
+    confidence_interval,
+    sidedness,
+)
+
+SpendingKind = Literal["obrien-fleming", "pocock"]
+"""A Lan-DeMets spending function: O'Brien-Fleming type or Pocock type."""
+
+SPENDING_KINDS: tuple[str, ...] = get_args(SpendingKind)
+
+_SPENDING_NAMES = {"obrien-fleming": "O'Brien-Fleming", "pocock": "Pocock"}
+
+# Simpson nodes per standard deviation of the narrowest normal kernel the grid meets; 8 gives
+# boundaries accurate to about 1e-6 on the z scale for equally spaced looks.
+_NODES_PER_SD = 8
+# The grid is cut at this many standard deviations of the score (mass beyond: about 1e-44).
+_TAIL_SDS = 14.0
+# A look that adds a tiny share of information would need a huge grid; the grid is capped, and
+# the boundaries then lose accuracy only at looks whose crossing probability is itself tiny.
+_MAX_NODES = 4001
+
+
+def _check_spending_kind(kind: str) -> None:
+    if kind not in SPENDING_KINDS:
+        options = ", ".join(repr(option) for option in SPENDING_KINDS)
+        raise ValueError(f"kind must be one of {options}; got {kind!r}.")
+
+
+def spending_function(t: float, alpha: float, kind: SpendingKind) -> float:
+    """Cumulative type I error that may be spent by information time ``t`` (Lan & DeMets 1983).
+
+    * ``"obrien-fleming"``: ``alpha(t) = 2 * (1 - Phi(Phi^-1(1 - alpha/2) / sqrt(t)))``, which
+      spends almost nothing early and keeps the final critical value close to the fixed-sample
+      one.
+    * ``"pocock"``: ``alpha(t) = alpha * log(1 + (e - 1) * t)``, which spends more evenly and
+      gives nearly constant boundaries.
+
+    Both are increasing with ``alpha(0) = 0`` and ``alpha(1) = alpha``. The function is applied to
+    the error of one tail: :func:`group_sequential_boundaries` spends ``spending_function(t,
+    alpha)`` for a one-sided test of level ``alpha`` and ``spending_function(t, alpha / 2)`` on
+    each side of a two-sided test of level ``alpha`` (the convention of Jennison & Turnbull 2000
+    and of the R packages gsDesign and ldbounds).
+
+    Args:
+        t (float): information (or calendar) time in ``[0, 1]``; 1 is the planned end.
+        alpha (float): total error to spend by ``t = 1``, in ``(0, 1)``.
+        kind (Literal["obrien-fleming", "pocock"]): the spending function.
+
+    Returns:
+        float: the cumulative error spent by ``t``, in ``[0, alpha]``.
+
+    Raises:
+        ValueError: if ``t`` is outside ``[0, 1]``, or ``alpha`` or ``kind`` is invalid.
+
+    References:
+        Lan, K. K. G., & DeMets, D. L. (1983). Discrete sequential boundaries for clinical
+        trials. Biometrika, 70(3), 659-663.
+
+    Examples:
+        >>> round(spending_function(0.5, 0.05, "obrien-fleming"), 6)
+        0.005575
+        >>> round(spending_function(0.5, 0.05, "pocock"), 6)
+        0.031006
+        >>> spending_function(1.0, 0.05, "pocock"), spending_function(0.0, 0.05, "pocock")
+        (0.05, 0.0)
+    """
+    check_alpha(alpha)
+    _check_spending_kind(kind)
+    if not 0.0 <= t <= 1.0:
+        raise ValueError(
+            f"The spending time t must be in [0, 1] (the share of the planned information or "
+            f"duration); got {t!r}."
+        )
+    if t == 0.0:
+        return 0.0
+    if t == 1.0:
+        return alpha
+    if kind == "obrien-fleming":
+        # 2 * Phi(-z / sqrt(t)) keeps full precision for the tiny amounts spent early.
+        return float(min(alpha, 2.0 * special.ndtr(special.ndtri(alpha / 2.0) / math.sqrt(t))))
+    return alpha * math.log1p((math.e - 1.0) * t)
+
+
+def _check_looks(**sequences: Sequence[float]) -> int:
+    """Raise unless the sequences are non-empty, of equal length and finite; return the length."""
+    lengths = {name: len(values) for name, values in sequences.items()}
+    if len(set(lengths.values())) != 1:
+        described = ", ".join(f"{name} has {length}" for name, length in lengths.items())
+        raise ValueError(f"Pass one value per look in every sequence; {described}.")
+    n_looks = next(iter(lengths.values()))
+    if n_looks == 0:
+        raise ValueError("Pass at least one look (the current one is the last).")
+    for name, values in sequences.items():
+        if not all(math.isfinite(value) for value in values):
+            raise ValueError(f"{name} must be finite at every look; got {list(values)!r}.")
+    return n_looks
+
+
+def _check_spending_times(spending_times: Sequence[float]) -> None:
+    previous = 0.0
+    for look, t in enumerate(spending_times, start=1):
+        if not 0.0 < t <= 1.0:
+            raise ValueError(
+                f"Spending times must be in (0, 1] (the share of the planned duration or "
+                f"information); look {look} has {t!r}."
+            )
+        if t < previous:
+            raise ValueError(
+                f"Spending times must be non-decreasing; look {look} has {t!r} after {previous!r}."
+            )
+        previous = t
+
+
+def _check_positive(name: str, values: Sequence[float]) -> None:
+    for look, value in enumerate(values, start=1):
+        if not value > 0.0:
+            raise ValueError(
+                f"{name} must be positive at every look; look {look} has {value!r}. A look "
+                f"without data has no {name.rstrip('s').replace('_', ' ')}: leave it out."
+            )
+
+
+def _simpson_weights(n_nodes: int, spacing: float) -> np.ndarray:
+    weights = np.full(n_nodes, 2.0)
+    weights[1::2] = 4.0
+    weights[0] = weights[-1] = 1.0
+    return weights * spacing / 3.0
+
+
+def _design(
+    spending_times: Sequence[float],
+    information: Sequence[float],
+    alpha: float,
+    kind: SpendingKind,
+    alternative: Alternative,
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Z-scale boundaries and the cumulative error actually spent through each look.
+
+    The state carried from look to look is the sub-density of the score ``S_k`` on the
+    continuation region (paths that have not crossed yet), held as Simpson nodes and masses
+    (weight times density); before the first look it is a unit mass at 0.
+    """
+    check_alpha(alpha)
+    check_alternative(alternative)
+    _check_spending_kind(kind)
+    _check_looks(spending_times=spending_times, information=information)
+    _check_spending_times(spending_times)
+    _check_positive("information", information)
+
+    two_sided = alternative == "two-sided"
+    tail_alpha = alpha / 2.0 if two_sided else alpha
+    tails = 2.0 if two_sided else 1.0
+    cumulative = [tails * spending_function(t, tail_alpha, kind) for t in spending_times]
+    # Information is normalised so that the grid does not depend on its units.
+    scale = max(information)
+    info = [value / scale for value in information]
+
+    # Looks that add information, with the one that follows each, to size the grid.
+    active = []
+    running = 0.0
+    for look, value in enumerate(info):
+        if value > running:
+            active.append(look)
+            running = value
+    following = dict(itertools.pairwise(active))
+    is_active = set(active)
+
+    boundaries = [math.inf] * len(info)
+    spent = [0.0] * len(info)
+    nodes, masses = np.zeros(1), np.ones(1)
+    previous_info, previous_spent = 0.0, 0.0
+    for look in range(len(info)):
+        if look not in is_active:
+            spent[look] = previous_spent  # no new information: nothing is spent here
+            continue
+        increment_sd = math.sqrt(info[look] - previous_info)
+        target = cumulative[look] - previous_spent
+        score_boundary = math.inf
+        if target > 1e-300:
+            score_boundary = _solve_boundary(nodes, masses, increment_sd, target, two_sided)
+            boundaries[look] = score_boundary / math.sqrt(info[look])
+        previous_spent = max(previous_spent, cumulative[look])
+        spent[look] = previous_spent
+        if look in following:
+            next_sd = math.sqrt(info[following[look]] - info[look])
+            nodes, masses = _propagate(
+                nodes, masses, increment_sd, next_sd, info[look], score_boundary, two_sided
+            )
+        previous_info = info[look]
+    return tuple(boundaries), tuple(spent)
+
+
+def _crossing_probability(
+    nodes: np.ndarray,
+    masses: np.ndarray,
+    increment_sd: float,
+    score_boundary: float,
+    two_sided: bool,
+) -> float:
+    """P(not crossed before, and S_k beyond the boundary) for S_k = S_{k-1} + N(0, sd**2)."""
+    upper = special.ndtr((nodes - score_boundary) / increment_sd)
+    if two_sided:
+        upper = upper + special.ndtr((-score_boundary - nodes) / increment_sd)
+    return float(masses @ upper)
+
+
+def _solve_boundary(
+    nodes: np.ndarray, masses: np.ndarray, increment_sd: float, target: float, two_sided: bool
+) -> float:
+    """The score-scale boundary whose first-crossing probability equals ``target``."""
+    reach = float(np.max(np.abs(nodes))) + increment_sd
+
+    def excess(score_boundary: float) -> float:
+        crossing = _crossing_probability(nodes, masses, increment_sd, score_boundary, two_sided)
+        return crossing - target
+
+    low = 0.0 if two_sided else -reach - 40.0 * increment_sd
+    high = reach + 10.0 * increment_sd
+    while excess(high) > 0.0:
+        high += 10.0 * increment_sd
+    if excess(low) <= 0.0:
+        # The paths still running cannot carry the error asked for; spend all that is left.
+        return low
+    return float(optimize.brentq(excess, low, high, xtol=1e-13, rtol=1e-14, maxiter=200))
+
+
+def _propagate(
+    nodes: np.ndarray,
+    masses: np.ndarray,
+    increment_sd: float,
+    next_sd: float,
+    info: float,
+    score_boundary: float,
+    two_sided: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Simpson nodes and masses of the sub-density of S_k on its continuation region."""
+    upper = min(score_boundary, _TAIL_SDS * math.sqrt(info))
+    lower = -upper if two_sided else -_TAIL_SDS * math.sqrt(info)
+    spacing = min(increment_sd, next_sd) / _NODES_PER_SD
+    intervals = 2 * max(8, math.ceil((upper - lower) / (2.0 * spacing)))
+    intervals = min(intervals, _MAX_NODES - 1)
+    new_nodes = np.linspace(lower, upper, intervals + 1)
+    standardised = (new_nodes[:, None] - nodes[None, :]) / increment_sd
+    density = np.exp(-0.5 * standardised**2) @ masses / (increment_sd * math.sqrt(2.0 * math.pi))
+    weights = _simpson_weights(intervals + 1, (upper - lower) / intervals)
+    return new_nodes, weights * density
+
+
+def group_sequential_boundaries(
+    spending_times: Sequence[float],
+    information: Sequence[float],
+    *,
+    alpha: float,
+    kind: SpendingKind,
+    alternative: Alternative = "two-sided",
+) -> tuple[float, ...]:
+    """Z-scale critical values of a Lan-DeMets group-sequential test at the given looks.
+
+    With ``Z_k = S_k / sqrt(I_k)`` and a score ``S`` with independent normal increments of
+    variance ``I_k - I_{k-1}`` (the canonical joint distribution), the boundaries ``b_k`` make the
+    probability under the null hypothesis of first crossing at look ``k`` equal to
+    ``alpha(t_k) - alpha(t_{k-1})``, where ``alpha(t)`` is the error allowed by the spending
+    function at spending time ``t``. They are found look by look by recursive numerical
+    integration of the sub-density of the score over the continuation region (Armitage,
+    McPherson & Rowe 1969; Simpson's rule on a grid as in Jennison & Turnbull 2000, ch. 19) and
+    root finding, not by simulation.
+
+    * ``"two-sided"``: symmetric boundaries, reject when ``|Z_k| >= b_k``; each tail spends
+      ``spending_function(t, alpha / 2, kind)``, so the total is ``alpha`` at ``t = 1``.
+    * ``"greater"``: reject when ``Z_k >= b_k``; ``"less"``: reject when ``Z_k <= -b_k``. The
+      tail spends ``spending_function(t, alpha, kind)``; there is no futility boundary.
+
+    The spending time (the share of the planned duration or sample, chosen by the caller) sets
+    how much error is spent; the information (``1 / se**2``, only its ratios matter) sets the
+    correlation ``sqrt(I_j / I_k)`` between looks. A look whose information does not exceed the
+    largest earlier information (a cumulative metric that did not grow), or whose spending time
+    equals the previous one, spends nothing and gets the boundary ``+inf``; its share of
+    ``alpha`` is spent at the next look that adds information. Pass the final look with spending
+    time 1 to spend all of ``alpha``.
+
+    Args:
+        spending_times (Sequence[float]): spending time of each look, non-decreasing in
+            ``(0, 1]``.
+        information (Sequence[float]): statistical information (``1 / se**2``) at each look,
+            positive.
+        alpha (float): overall significance level, in ``(0, 1)``.
+        kind (Literal["obrien-fleming", "pocock"]): the spending function.
+        alternative (Literal["two-sided", "greater", "less"]): which boundaries; for
+            ``"less"`` the boundary is ``-b_k``.
+
+    Returns:
+        tuple[float, ...]: the positive critical value ``b_k`` of each look (``+inf`` where no
+        error is spent).
+
+    Raises:
+        ValueError: if the sequences are empty or of different lengths, a spending time is
+            outside ``(0, 1]`` or decreases, an information is not positive, or ``alpha``,
+            ``kind`` or ``alternative`` is invalid.
+
+    References:
+        Lan, K. K. G., & DeMets, D. L. (1983). Discrete sequential boundaries for clinical
+        trials. Biometrika, 70(3), 659-663.
+        O'Brien, P. C., & Fleming, T. R. (1979). A multiple testing procedure for clinical
+        trials. Biometrics, 35(3), 549-556.
+        Pocock, S. J. (1977). Group sequential methods in the design and analysis of clinical
+        trials. Biometrika, 64(2), 191-199.
+        Armitage, P., McPherson, C. K., & Rowe, B. C. (1969). Repeated significance tests on
+        accumulating data. JRSS A, 132(2), 235-244.
+        Jennison, C., & Turnbull, B. W. (2000). Group Sequential Methods with Applications to
+        Clinical Trials. Chapman & Hall/CRC, ch. 3, 7 and 19.
+
+    Examples:
+        >>> looks = [0.2, 0.4, 0.6, 0.8, 1.0]
+        >>> bounds = group_sequential_boundaries(looks, looks, alpha=0.05, kind="obrien-fleming")
+        >>> [round(b, 3) for b in bounds]
+        [4.877, 3.357, 2.68, 2.29, 2.031]
+        >>> round(group_sequential_boundaries([1.0], [7.0], alpha=0.05, kind="pocock")[0], 5)
+        1.95996
+    """
+    boundaries, _ = _design(spending_times, information, alpha, kind, alternative)
+    return boundaries
+
+
+@dataclass(frozen=True)
+class GroupSequentialResult:
+    """A group-sequential test after the looks so far; the last look is the current one.
+
+    Attributes:
+        look: 1-based index of the current look (the number of looks so far).
+        boundaries: z-scale critical value of every look so far (``+inf`` where nothing was
+            spent); a look crosses when ``|z| >= b`` (two-sided), ``z >= b`` (``"greater"``) or
+            ``z <= -b`` (``"less"``).
+        z_statistics: ``estimate / std_error`` at every look so far.
+        alpha_spent: cumulative type I error spent through the current look.
+        boundary: the current look's critical value, ``boundaries[-1]``.
+        nominal_alpha: the fixed-horizon p-value threshold equivalent to ``boundary``, with the
+            test's sidedness: ``2 * (1 - Phi(boundary))`` two-sided, ``1 - Phi(boundary)``
+            one-sided; the current look crosses when its ordinary p-value is at most this.
+        crossed: True if any look so far crossed its boundary: once crossed, the test has
+            rejected the null hypothesis, whatever later looks show.
+        first_crossing: 1-based index of the first look that crossed, or None.
+        ci_low: lower bound of the repeated confidence interval at the current look,
+            ``estimate - boundary * std_error`` (``-inf`` for ``"less"``, or when the boundary is
+            infinite).
+        ci_high: upper bound, ``estimate + boundary * std_error`` (``+inf`` for ``"greater"``).
+        method: one sentence naming the test and its conventions.
+    """
+
+    look: int
+    boundaries: tuple[float, ...]
+    z_statistics: tuple[float, ...]
+    alpha_spent: float
+    boundary: float
+    nominal_alpha: float
+    crossed: bool
+    first_crossing: int | None
+    ci_low: float
+    ci_high: float
+    method: str
+
+
+def _crosses(z: float, boundary: float, alternative: Alternative) -> bool:
+    if alternative == "greater":
+        return z >= boundary
+    if alternative == "less":
+        return z <= -boundary
+    return abs(z) >= boundary
+
+
+def group_sequential_test(
+    estimates: Sequence[float],
+    std_errors: Sequence[float],
+    spending_times: Sequence[float],
+    *,
+    alpha: float = 0.05,
+    kind: SpendingKind = "obrien-fleming",
+    alternative: Alternative = "two-sided",
+) -> GroupSequentialResult:
+    """Lan-DeMets group-sequential test of ``treatment - control = 0`` over the looks so far.
+
+    Each look's information is ``1 / std_error**2``; the boundaries are those of
+    :func:`group_sequential_boundaries` (two-sided: ``alpha / 2`` spent on each side), recomputed
+    from all looks so far, so looks can be irregular and the information observed rather than
+    planned. The test rejects at the first look whose z statistic crosses its boundary, and
+    stays rejected. The repeated confidence interval ``estimate -/+ boundary * std_error``
+    (Jennison & Turnbull 1989) covers the true effect at all looks simultaneously with
+    probability ``1 - alpha``; it is one-sided for one-sided alternatives and excludes 0 exactly
+    when the current look crosses.
+
+    Args:
+        estimates (Sequence[float]): the effect estimate at each look, the current one last.
+        std_errors (Sequence[float]): its standard error at each look, positive.
+        spending_times (Sequence[float]): spending time of each look, non-decreasing in
+            ``(0, 1]``: typically days elapsed over planned days, or units over planned units;
+            1 at the planned final look.
+        alpha (float): overall significance level over all looks.
+        kind (Literal["obrien-fleming", "pocock"]): the spending function.
+        alternative (Literal["two-sided", "greater", "less"]): ``"greater"`` tests whether
+            ``treatment - control > 0``.
+
+    Returns:
+        GroupSequentialResult: boundaries, z statistics, error spent, the crossing decision and
+        the repeated confidence interval at the current look.
+
+    Raises:
+        ValueError: if the sequences are empty, of different lengths or not finite, a standard
+            error is not positive, a spending time is outside ``(0, 1]`` or decreases, or
+            ``alpha``, ``kind`` or ``alternative`` is invalid.
+
+    References:
+        Lan, K. K. G., & DeMets, D. L. (1983). Discrete sequential boundaries for clinical
+        trials. Biometrika, 70(3), 659-663.
+        Jennison, C., & Turnbull, B. W. (1989). Interim analyses: the repeated confidence
+        interval approach. JRSS B, 51(3), 305-361.
+        Jennison, C., & Turnbull, B. W. (2000). Group Sequential Methods with Applications to
+        Clinical Trials. Chapman & Hall/CRC.
+
+    Examples:
+        >>> result = group_sequential_test(
+        ...     estimates=[0.9, 0.55, 0.5], std_errors=[0.4, 0.25, 0.2],
+        ...     spending_times=[0.25, 0.5, 0.75],
+        ... )
+        >>> [round(z, 2) for z in result.z_statistics], [round(b, 3) for b in result.boundaries]
+        ([2.25, 2.2, 2.5], [4.333, 2.963, 2.361])
+        >>> result.crossed, result.first_crossing, round(result.alpha_spent, 4)
+        (True, 3, 0.0193)
+        >>> round(result.ci_low, 4), round(result.ci_high, 4)
+        (0.0277, 0.9723)
+    """
+    n_looks = _check_looks(
+        estimates=estimates, std_errors=std_errors, spending_times=spending_times
+    )
+    _check_positive("std_errors", std_errors)
+    information = [1.0 / se**2 for se in std_errors]
+    boundaries, spent = _design(spending_times, information, alpha, kind, alternative)
+    z_statistics = tuple(estimate / se for estimate, se in zip(estimates, std_errors, strict=True))
+    crossings = [
+        look
+        for look, (z, b) in enumerate(zip(z_statistics, boundaries, strict=True), start=1)
+        if _crosses(z, b, alternative)
+    ]
+    boundary = boundaries[-1]
+    tails = 2.0 if alternative == "two-sided" else 1.0
+    ci_low, ci_high = confidence_interval(estimates[-1], std_errors[-1], boundary, alternative)
+    return GroupSequentialResult(
+        look=n_looks,
+        boundaries=boundaries,
+        z_statistics=z_statistics,
+        alpha_spent=spent[-1],
+        boundary=boundary,
+        nominal_alpha=tails * float(special.ndtr(-boundary)),
+        crossed=bool(crossings),
+        first_crossing=crossings[0] if crossings else None,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        method=(
+            f"{sidedness(alternative)} group-sequential z-test with Lan-DeMets "
+            f"{_SPENDING_NAMES[kind]}-type alpha "
+            f"spending over {n_looks} look{'s' if n_looks > 1 else ''} (information 1/se^2, "
+            f"boundaries by numerical integration); repeated confidence interval"
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class AlwaysValidResult:
+    """The mixture SPRT after the looks so far; the last look is the current one.
+
+    Attributes:
+        p_value: the always-valid p-value, ``min(1, min over looks of 1 / likelihood ratio)``;
+            ``P(p_value <= alpha at any look) <= alpha`` under the null hypothesis.
+        ci_low: lower bound of the confidence sequence, the running intersection of the
+            per-look intervals; it covers the true effect at all looks simultaneously with
+            probability at least ``1 - alpha``. Under the model, the intersection is empty
+            (``ci_low > ci_high``) with probability at most ``alpha``; it is then reported as is.
+        ci_high: upper bound of the confidence sequence.
+        likelihood_ratio: the mixture likelihood ratio ``Lambda`` at the current look (``inf``
+            if it overflows).
+        rejected: ``p_value <= alpha``; once True, it stays True at later looks.
+        first_rejection: 1-based index of the first look with ``1 / Lambda <= alpha``, or None.
+        method: one sentence naming the test and its conventions.
+    """
+
+    p_value: float
+    ci_low: float
+    ci_high: float
+    likelihood_ratio: float
+    rejected: bool
+    first_rejection: int | None
+    method: str
+
+
+def always_valid_test(
+    estimates: Sequence[float],
+    std_errors: Sequence[float],
+    *,
+    alpha: float = 0.05,
+    tau: float,
+) -> AlwaysValidResult:
+    """Two-sided mixture sequential probability ratio test (mSPRT) with a confidence sequence.
+
+    For an estimate ``x`` of the effect with known variance ``V = se**2`` and a normal mixing
+    distribution ``N(0, tau**2)`` on the effect, the mixture likelihood ratio of "effect
+    ``~ N(0, tau**2)``" against "effect = 0" is
+    ``Lambda = sqrt(V / (V + tau**2)) * exp(tau**2 x**2 / (2 V (V + tau**2)))``, a nonnegative
+    martingale under the null hypothesis, so by Ville's inequality
+    ``p = min(1, min over looks of 1 / Lambda)`` is a p-value valid at every look, however the
+    looks are chosen (Robbins 1970; Johari et al. 2017, 2022). Inverting the test of each effect
+    value gives, at each look, ``x -/+ sqrt(V (V + tau**2) / tau**2 * (2 log(1 / alpha) +
+    log((V + tau**2) / V)))``; the reported confidence sequence is the running intersection of
+    these intervals over the looks so far. Only the two-sided version is provided.
+
+    ``tau`` is the standard deviation of the mixture on the scale of the effect: the test is most
+    sensitive to effects of about that size. A sensible choice is the absolute minimum detectable
+    effect the experiment was designed for (relative MDE times ``|control mean|`` for an absolute
+    effect); a ``tau`` far too small or too large costs power but never validity.
+
+    Args:
+        estimates (Sequence[float]): the effect estimate at each look, the current one last.
+        std_errors (Sequence[float]): its standard error at each look, positive.
+        alpha (float): significance level over all looks; the confidence sequence has coverage
+            ``1 - alpha``.
+        tau (float): standard deviation of the normal mixture on the effect, positive.
+
+    Returns:
+        AlwaysValidResult: always-valid p-value, confidence sequence, current likelihood ratio,
+        decision and first rejecting look.
+
+    Raises:
+        ValueError: if the sequences are empty, of different lengths or not finite, a standard
+            error or ``tau`` is not positive, or ``alpha`` is invalid.
+
+    References:
+        Johari, R., Koomen, P., Pekelis, L., & Walsh, D. (2017). Peeking at A/B tests: why it
+        matters, and what to do about it. KDD 2017.
+        Johari, R., Koomen, P., Pekelis, L., & Walsh, D. (2022). Always valid inference:
+        continuous monitoring of A/B tests. Operations Research, 70(3), 1806-1821.
+        Robbins, H. (1970). Statistical methods related to the law of the iterated logarithm.
+        Annals of Mathematical Statistics, 41(5), 1397-1409.
+        Howard, S. R., Ramdas, A., McAuliffe, J., & Sekhon, J. (2021). Time-uniform,
+        nonparametric, nonasymptotic confidence sequences. Annals of Statistics, 49(2).
+
+    Examples:
+        >>> result = always_valid_test([0.9, 0.7, 0.62], [0.4, 0.25, 0.2], tau=0.5)
+        >>> round(result.likelihood_ratio, 3), round(result.p_value, 4), result.rejected
+        (23.377, 0.0428, True)
+        >>> result.first_rejection, round(result.ci_low, 4), round(result.ci_high, 4)
+        (3, 0.0118, 1.2282)
+    """
+    _check_looks(estimates=estimates, std_errors=std_errors)
+    check_alpha(alpha)
+    _check_positive("std_errors", std_errors)
+    if not (math.isfinite(tau) and tau > 0.0):
+        raise ValueError(
+            f"tau (the standard deviation of the mixture on the effect) must be positive and "
+            f"finite, e.g. the absolute minimum detectable effect; got {tau!r}."
+        )
+    tau2 = tau**2
+    ci_low, ci_high = -math.inf, math.inf
+    p_value, first_rejection, log_ratio = 1.0, None, 0.0
+    for look, (estimate, se) in enumerate(zip(estimates, std_errors, strict=True), start=1):
+        variance = se**2
+        log_inflation = math.log1p(tau2 / variance)  # log((V + tau^2) / V)
+        log_ratio = -0.5 * log_inflation + tau2 * estimate**2 / (2.0 * variance * (variance + tau2))
+        look_p_value = min(1.0, math.exp(-log_ratio))
+        if look_p_value <= alpha and first_rejection is None:
+            first_rejection = look
+        p_value = min(p_value, look_p_value)
+        half_width = math.sqrt(
+            variance * (variance + tau2) / tau2 * (2.0 * math.log(1.0 / alpha) + log_inflation)
+        )
+        ci_low, ci_high = max(ci_low, estimate - half_width), min(ci_high, estimate + half_width)
+    return AlwaysValidResult(
+        p_value=p_value,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        likelihood_ratio=math.exp(log_ratio) if log_ratio < 709.0 else math.inf,
+        rejected=p_value <= alpha,
+        first_rejection=first_rejection,
+        method=(
+            f"two-sided mixture SPRT (normal mixture, tau={tau:g}) over {len(estimates)} "
+            f"look{'s' if len(estimates) > 1 else ''}: always-valid p-value and confidence "
+            f"sequence (running intersection)"
+        ),
+    )

@@ -1,0 +1,247 @@
+from __future__ import annotations
+
+import math
+from dataclasses import fields
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+from scipy import stats
+
+from exp_dagster.stats._common import Alternative
+from exp_dagster.stats.effects import EffectEstimate
+from exp_dagster.stats.means import welch_test
+from exp_dagster.stats.moments import Moments
+from exp_dagster.stats.stratification import post_stratified_test
+from tests.unit.stats.simulators_regression import (
+    between_stratum_share,
+    skip_unless_run_slow,
+    stratified_arms,
+    stratified_units,
+)
+
+ALTERNATIVES: list[Alternative] = ["two-sided", "greater", "less"]
+SHARES = (0.5, 0.3, 0.15, 0.05)
+STRATUM_MEANS = (1.0, 2.5, 4.0, 8.0)
+
+
+@pytest.fixture
+def experiment(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Raw units of 4 strata with different means and spreads; treatment adds 0.3."""
+    arms = {}
+    for arm, n, effect in (("control", 900, 0.0), ("treatment", 1100, 0.3)):
+        labels, values = stratified_units(
+            rng, (n,), shares=SHARES, stratum_means=STRATUM_MEANS, within_sd=1.0, effect=effect
+        )
+        values = values + (labels == 3) * rng.normal(0.0, 2.0, size=n)  # a noisier last stratum
+        arms[arm] = (labels, values)
+    return arms
+
+
+def moments_per_stratum(labels: np.ndarray, values: np.ndarray) -> list[Moments]:
+    return [Moments.from_values(values[labels == s]) for s in range(len(SHARES))]
+
+
+def test_equals_fully_interacted_ols_with_centred_dummies(
+    experiment: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> None:
+    result = post_stratified_test(
+        moments_per_stratum(*experiment["control"]), moments_per_stratum(*experiment["treatment"])
+    )
+    labels = np.concatenate([experiment["control"][0], experiment["treatment"][0]])
+    y = np.concatenate([experiment["control"][1], experiment["treatment"][1]])
+    is_treatment = np.r_[
+        np.zeros(len(experiment["control"][0])), np.ones(len(experiment["treatment"][0]))
+    ]
+    dummies = np.column_stack([labels == s for s in range(1, len(SHARES))]).astype(float)
+    centred = dummies - dummies.mean(axis=0)
+    design = np.column_stack(
+        [np.ones_like(y), is_treatment, centred, is_treatment[:, None] * centred]
+    )
+    ols = sm.OLS(y, design).fit()
+    # Lin (2013): the treatment coefficient is the post-stratified estimate.
+    assert result.abs_effect == pytest.approx(ols.params[1], abs=1e-9)
+    # In a saturated model HC2 is the per-cell Neyman variance: our conditional variance.
+    assert result.std_error == pytest.approx(ols.HC2_se[1], rel=1e-8)
+    # Stratification removes between-stratum variance: well below plain Welch here.
+    welch = welch_test(
+        Moments.from_values(experiment["control"][1]),
+        Moments.from_values(experiment["treatment"][1]),
+    )
+    assert result.variance_reduction == pytest.approx(
+        1 - result.std_error**2 / welch.std_error**2, rel=1e-12
+    )
+    assert result.variance_reduction > 0.5
+
+
+@pytest.mark.parametrize("alternative", ALTERNATIVES)
+def test_matches_brute_force_with_satterthwaite_df(
+    experiment: dict[str, tuple[np.ndarray, np.ndarray]], alternative: Alternative
+) -> None:
+    result = post_stratified_test(
+        moments_per_stratum(*experiment["control"]),
+        moments_per_stratum(*experiment["treatment"]),
+        alpha=0.1,
+        alternative=alternative,
+    )
+    cells = {
+        arm: [values[labels == s] for s in range(len(SHARES))]
+        for arm, (labels, values) in experiment.items()
+    }
+    counts = np.array([len(c) + len(t) for c, t in zip(*cells.values(), strict=True)])
+    weights = counts / counts.sum()
+    means = {arm: np.array([cell.mean() for cell in arm_cells]) for arm, arm_cells in cells.items()}
+    terms = {
+        arm: weights**2 * np.array([cell.var(ddof=1) / len(cell) for cell in arm_cells])
+        for arm, arm_cells in cells.items()
+    }
+    effect = float(weights @ (means["treatment"] - means["control"]))
+    se = math.sqrt(terms["control"].sum() + terms["treatment"].sum())
+    sizes = np.array([len(cell) for arm_cells in cells.values() for cell in arm_cells])
+    all_terms = np.concatenate(list(terms.values()))
+    df = se**4 / np.sum(all_terms**2 / (sizes - 1))
+    t = effect / se
+    p_value = {
+        "two-sided": 2 * stats.t.sf(abs(t), df),
+        "greater": stats.t.sf(t, df),
+        "less": stats.t.cdf(t, df),
+    }[alternative]
+    crit = stats.t.ppf(0.95 if alternative == "two-sided" else 0.9, df)
+    assert result.mean_control == pytest.approx(weights @ means["control"], rel=1e-12)
+    assert result.mean_treatment == pytest.approx(weights @ means["treatment"], rel=1e-12)
+    assert result.abs_effect == pytest.approx(effect, rel=1e-9)
+    assert result.std_error == pytest.approx(se, rel=1e-9)
+    assert result.p_value == pytest.approx(p_value, rel=1e-8)
+    if alternative != "less":
+        assert result.abs_ci_low == pytest.approx(effect - crit * se, rel=1e-9)
+    if alternative != "greater":
+        assert result.abs_ci_high == pytest.approx(effect + crit * se, rel=1e-9)
+    assert (result.n_control, result.n_treatment) == (900, 1100)
+
+
+@pytest.mark.parametrize("alternative", ALTERNATIVES)
+def test_one_stratum_is_welch(rng: np.random.Generator, alternative: Alternative) -> None:
+    control = Moments.from_values(rng.normal(1.0, 1.0, size=30))
+    treatment = Moments.from_values(rng.normal(1.4, 2.0, size=45))
+    result = post_stratified_test([control], [treatment], alternative=alternative)
+    reference = welch_test(control, treatment, alternative=alternative)
+    for field in fields(EffectEstimate):
+        value, expected = getattr(result, field.name), getattr(reference, field.name)
+        if field.name in ("method", "variance_reduction"):
+            continue
+        if isinstance(expected, float):
+            assert value == pytest.approx(expected, rel=1e-12), field.name
+        else:
+            assert value == expected, field.name
+    assert result.variance_reduction == pytest.approx(0.0, abs=1e-12)
+
+
+def test_given_weights_are_normalised_and_define_the_estimand(
+    experiment: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> None:
+    control = moments_per_stratum(*experiment["control"])
+    treatment = moments_per_stratum(*experiment["treatment"])
+    population_shares = [0.25, 0.25, 0.25, 0.25]
+    by_shares = post_stratified_test(control, treatment, weights=population_shares)
+    by_counts = post_stratified_test(control, treatment, weights=[10, 10, 10, 10])
+    assert by_counts.abs_effect == pytest.approx(by_shares.abs_effect, rel=1e-12)
+    assert by_counts.std_error == pytest.approx(by_shares.std_error, rel=1e-12)
+    differences = [t.mean - c.mean for c, t in zip(control, treatment, strict=True)]
+    assert by_shares.abs_effect == pytest.approx(np.mean(differences), rel=1e-12)
+    assert "given weights" in by_shares.method
+    default = post_stratified_test(control, treatment)
+    pooled_counts = [c.n + t.n for c, t in zip(control, treatment, strict=True)]
+    explicit = post_stratified_test(control, treatment, weights=pooled_counts)
+    for name in ("abs_effect", "std_error", "p_value", "abs_ci_low", "rel_ci_high"):
+        assert getattr(explicit, name) == pytest.approx(getattr(default, name), rel=1e-12)
+    assert "pooled-share weights" in default.method
+
+
+def test_variance_reduction_is_the_between_stratum_share(rng: np.random.Generator) -> None:
+    share = between_stratum_share(shares=SHARES, stratum_means=STRATUM_MEANS, within_sd=1.5)
+    (control,) = stratified_arms(
+        rng, reps=1, n=40_000, shares=SHARES, stratum_means=STRATUM_MEANS, within_sd=1.5
+    )
+    (treatment,) = stratified_arms(
+        rng, reps=1, n=40_000, shares=SHARES, stratum_means=STRATUM_MEANS, within_sd=1.5
+    )
+    result = post_stratified_test(control, treatment)
+    # The sample between-share of 80k units has SE about 0.003.
+    assert result.variance_reduction == pytest.approx(share, abs=0.015)
+    assert 0.5 < share < 0.8  # a setting where stratification matters
+
+
+def check_calibration(
+    rng: np.random.Generator,
+    *,
+    reps: int,
+    n: int,
+    effect: float,
+    bounds: tuple[float, float],
+) -> float:
+    """Rejection rate (``effect == 0``) or coverage of the true effect, checked against bounds."""
+    controls, treatments = (
+        stratified_arms(
+            rng,
+            reps=reps,
+            n=n,
+            shares=SHARES,
+            stratum_means=STRATUM_MEANS,
+            within_sd=1.5,
+            effect=arm_effect,
+        )
+        for arm_effect in (0.0, effect)
+    )
+    results = [post_stratified_test(c, t) for c, t in zip(controls, treatments, strict=True)]
+    if effect == 0.0:
+        rate = float(np.mean([r.p_value < 0.05 for r in results]))
+    else:
+        rate = float(np.mean([r.abs_ci_low <= effect <= r.abs_ci_high for r in results]))
+    assert bounds[0] <= rate <= bounds[1]
+    return rate
+
+
+def test_false_positive_rate_with_random_stratum_sizes(rng: np.random.Generator) -> None:
+    # n = 400 per arm: the smallest stratum (5 %) has about 20 units. MC SE of a rate of 0.05 over
+    # 4000 reps: sqrt(0.05 * 0.95 / 4000) ≈ 0.0034; [0.04, 0.06] is ±2.9 SE.
+    check_calibration(rng, reps=4000, n=400, effect=0.0, bounds=(0.04, 0.06))
+
+
+def test_coverage(rng: np.random.Generator) -> None:
+    # MC SE of a coverage of 0.95 over 4000 reps ≈ 0.0034; ±2.9 SE.
+    check_calibration(rng, reps=4000, n=400, effect=0.2, bounds=(0.94, 0.96))
+
+
+@pytest.mark.slow
+def test_calibration_long_run(rng: np.random.Generator, request: pytest.FixtureRequest) -> None:
+    skip_unless_run_slow(request)
+    # MC SE over 20000 reps ≈ 0.0015; ±3.3 SE.
+    check_calibration(rng, reps=20_000, n=400, effect=0.0, bounds=(0.045, 0.055))
+    check_calibration(rng, reps=20_000, n=400, effect=0.2, bounds=(0.945, 0.955))
+
+
+@pytest.mark.parametrize(
+    ("control", "treatment", "weights", "message"),
+    [
+        ([], [], None, "non-zero number of strata"),
+        ([Moments(3, 3.0, 5.0)], [Moments(3, 3.0, 5.0)] * 2, None, "1 in control and 2"),
+        (
+            [Moments(3, 3.0, 5.0), Moments(1, 1.0, 1.0)],
+            [Moments(3, 3.0, 5.0)] * 2,
+            None,
+            "Stratum 1 has n_control=1 and n_treatment=3.*Merge",
+        ),
+        ([Moments(3, 3.0, 5.0)] * 2, [Moments(3, 3.0, 5.0)] * 2, [1.0], "one weight per stratum"),
+        ([Moments(3, 3.0, 5.0)] * 2, [Moments(3, 3.0, 5.0)] * 2, [1.0, -1.0], "non-negative"),
+        ([Moments(3, 3.0, 5.0)] * 2, [Moments(3, 3.0, 5.0)] * 2, [0.0, 0.0], "not all zero"),
+        ([Moments(3, 3.0, 5.0)] * 2, [Moments(3, 3.0, 5.0)] * 2, [1.0, math.nan], "finite"),
+    ],
+)
+def test_rejects_bad_strata_and_weights(
+    control: list[Moments],
+    treatment: list[Moments],
+    weights: list[float] | None,
+    message: str,
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        post_stratified_test(control, treatment, weights=weights)
