@@ -9,13 +9,13 @@ from dagster import AssetExecutionContext
 
 from assets._common import gate_spec, run_gate, timed, writer_asset
 from assets.unit_metrics import metric_statistics, unit_metrics
-from exp_dagster.analysis import compute_results
+from exp_dagster.analysis import DayStatistics, compute_results, history_by_day
 from exp_dagster.decision import decide
 from exp_dagster.partitions import experiment_days, parse_experiment_day
 from exp_dagster.report import decision_markdown, results_markdown
 from exp_dagster.resources import Catalog, Warehouse
 from exp_dagster.schemas import RESULTS_SCHEMA
-from exp_dagster.warehouse.queries import read_partition, replace_partition
+from exp_dagster.warehouse.queries import read_history, read_partition, replace_partition
 
 
 @writer_asset(
@@ -35,15 +35,19 @@ def results(
 ) -> dg.MaterializeResult:
     """Per metric × treatment × segment value: control and treatment means, the absolute effect
     with its CI, the relative lift with a delta-method CI, the p-value, and CUPED's variance
-    reduction; guardrails also get their one-sided non-inferiority bound. Conventions are in
-    each row's ``method`` and in :mod:`exp_dagster.analysis`."""
+    reduction; guardrails also get their one-sided non-inferiority bound. Overall rows carry the
+    sequential boundary, p-value and interval (each earlier day is a look), adjusted p-values,
+    the Bayesian summary and power; segment rows the heterogeneity test. Conventions are in each
+    row's ``method`` and in :mod:`exp_dagster.analysis`."""
     experiment_id, day = parse_experiment_day(context)
     experiment = catalog.experiment(experiment_id)
     metadata: dict[str, object] = {"spec_version": experiment.version}
     with warehouse.connect() as conn, timed(metadata):
         statistics = read_partition(conn, "metric_statistics", experiment_id, day)
         histograms = read_partition(conn, "quantile_histograms", experiment_id, day)
-        rows = compute_results(experiment, day, statistics, histograms)
+        history = history_by_day(*read_history(conn, experiment_id, day))
+        novelty = read_partition(conn, "novelty_statistics", experiment_id, day)
+        rows = compute_results(experiment, day, statistics, histograms, history, novelty)
         replace_partition(conn, "results", experiment_id, day, rows)
     gate = (
         run_gate("check_results_schema", "results", pd.DataFrame(rows), RESULTS_SCHEMA, len(rows))
@@ -80,13 +84,16 @@ def decision(
     with warehouse.connect() as conn:
         result_rows = read_partition(conn, "results", experiment_id, day)
         statistics = read_partition(conn, "metric_statistics", experiment_id, day)
-        primary = experiment.spec.metrics.primary
-        units_by_variant = {
-            r["variant"]: int(r["n"])
-            for r in statistics
-            if r["metric"] == primary and r["segment"] == "all"
-        }
-        verdict = decide(experiment, day, result_rows, units_by_variant)
+        history = history_by_day(read_history(conn, experiment_id, day)[0])
+        today = DayStatistics(statistics)
+        verdict = decide(
+            experiment,
+            day,
+            result_rows,
+            today.units(experiment),
+            units_history={d: stats.units(experiment) for d, stats in history.items()},
+            units_by_segment=today.segment_units(experiment),
+        )
         replace_partition(
             conn,
             "decision",

@@ -1,4 +1,4 @@
-"""From sufficient statistics to result rows: which test each metric gets, and guardrail margins.
+"""From sufficient statistics to result rows: which test each metric gets, and what surrounds it.
 
 Conventions (also printed in every result row's ``method``):
 
@@ -7,17 +7,36 @@ Conventions (also printed in every result row's ``method``):
 * proportion metrics: two-proportion z-test, pooled variance for the p-value and unpooled (Wald)
   for the CI; with a pre-period, CUPED on the 0/1 unit values.
 * ratio metrics: ratio of sums per arm, delta-method variance at the randomisation unit
-  (Deng, Knoblich & Lu 2018), z-test.
+  (Deng, Knoblich & Lu 2018), z-test; with a pre-period, CUPED on the linearised ratio with the
+  same ratio before exposure as covariate (relative lift CI by the delta method).
 * quantile metrics: Deng-Knoblich-Lu clustered interval read from the arm's histogram.
 * every test two-sided at the spec's alpha; relative lift = treatment / control − 1 with a
-  delta-method CI (not log-scale).
+  delta-method CI (not log-scale), or Fieller's when the spec's ``analysis.relative_ci`` says so.
+* sequential (overall rows): the day's estimate is one look of a sequence that starts on the first
+  day. ``group_sequential``: Lan-DeMets alpha spending at the share of planned days elapsed, the
+  boundaries' correlations from the observed information ``1 / se²`` of each look; the
+  sequential CI is the repeated confidence interval. ``always_valid``: mixture SPRT with a normal
+  mixture of sd ``msprt_tau × |control|``; always-valid p-value and confidence sequence.
+* multiplicity: adjusted p-values within explicit families: the primary metric across
+  treatments, secondary metrics × treatments, guardrail non-inferiority p-values, and each metric
+  × treatment's segment values.
 * guardrails: additionally a one-sided non-inferiority test at level alpha: the (1 − alpha) bound
   of the effect in the harmful direction must stay within the margin.
+* Bayesian summary: normal approximation of the relative lift (delta-method standard error)
+  under a flat prior or the spec's normal prior centred on 0.
+* power: per-unit variance implied by the test's standard error (CUPED-reduced when CUPED ran),
+  normal approximation, at the spec's relative ``mde`` and ``power``; days still needed at the
+  last day's rate of new units.
+* novelty: weighted least-squares trend of the daily relative lift over days since first
+  exposure (a screening test; the daily cohorts share units).
+* segments: Cochran's Q test of segment × treatment heterogeneity across the values of each
+  segment column; a reversal is a segment value whose CI excludes 0 on the other side.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -25,18 +44,37 @@ from typing import Any
 from exp_dagster.spec import MetricSpec, ResolvedExperiment
 from exp_dagster.stats import (
     CovariateMoments,
+    CrossMoments,
     EffectEstimate,
     Moments,
     QuantileArm,
     RatioMoments,
+    adjust_p_values,
+    always_valid_test,
+    bayesian_summary,
+    cuped_ratio_test,
     cuped_test,
+    group_sequential_test,
+    heterogeneity_test,
+    non_inferiority_from_effect,
+    power_summary,
     quantile_test,
     ratio_test,
+    trend_test,
     two_proportion_test,
     welch_test,
 )
 
 Row = Mapping[str, Any]
+Cell = tuple[str, str, str]  # metric, segment, segment value
+
+NO_GUARDRAIL: dict[str, Any] = {
+    "ni_margin": None,
+    "ni_margin_type": None,
+    "ni_bound": None,
+    "ni_p_value": None,
+    "ni_passed": None,
+}
 
 
 def _moments(row: Row) -> Moments:
@@ -65,6 +103,35 @@ def _covariate_moments(row: Row) -> CovariateMoments:
     )
 
 
+def _ratio_cross_moments(row: Row) -> CrossMoments:
+    """``(y, x, y_pre, x_pre)`` per unit: a ratio metric and the same ratio in the pre-period."""
+    y, x, c, cx = "y", "x", "c", "cx"
+    sums = {y: row["sum_y"], x: row["sum_x"], c: row["sum_c"], cx: row["sum_cx"]}
+    products = {
+        (y, y): row["sum_y2"],
+        (x, x): row["sum_x2"],
+        (c, c): row["sum_c2"],
+        (cx, cx): row["sum_cx2"],
+        (y, x): row["sum_xy"],
+        (y, c): row["sum_yc"],
+        (y, cx): row["sum_ycx"],
+        (x, c): row["sum_xc"],
+        (x, cx): row["sum_xcx"],
+        (c, cx): row["sum_ccx"],
+    }
+    order = (y, x, c, cx)
+
+    def product(a: str, b: str) -> float:
+        return float(products.get((a, b), products.get((b, a))))
+
+    return CrossMoments(
+        n=int(row["n"]),
+        sums=tuple(float(sums[k]) for k in order),
+        products=tuple(tuple(product(a, b) for b in order) for a in order),
+        names=("y", "x", "y_pre", "x_pre"),
+    )
+
+
 def _quantile_arm(row: Row, histogram: Sequence[Row]) -> QuantileArm:
     ordered = sorted(histogram, key=lambda r: r["bucket"])
     return QuantileArm(
@@ -83,6 +150,14 @@ def uses_cuped(metric: MetricSpec, control: Row, treatment: Row) -> bool:
     )
 
 
+def uses_ratio_cuped(control: Row, treatment: Row) -> bool:
+    """CUPED for a ratio metric needs a pre-period with some denominator in both arms."""
+    return all(
+        arm.get("sum_cx") is not None and arm.get("sum_c") is not None and float(arm["sum_cx"]) > 0
+        for arm in (control, treatment)
+    )
+
+
 def estimate(
     metric: MetricSpec,
     control: Row,
@@ -91,9 +166,14 @@ def estimate(
     alpha: float,
     alternative: str = "two-sided",
     histograms: Mapping[str, Sequence[Row]] | None = None,
+    relative_ci: str = "delta",
 ) -> EffectEstimate:
     """The effect of one metric for one treatment against control, by the metric's method."""
-    kwargs: dict[str, Any] = {"alpha": alpha, "alternative": alternative}
+    kwargs: dict[str, Any] = {
+        "alpha": alpha,
+        "alternative": alternative,
+        "relative_ci": relative_ci,
+    }
     if metric.type == "quantile":
         histograms = histograms or {}
         return quantile_test(
@@ -103,6 +183,13 @@ def estimate(
             **kwargs,
         )
     if metric.type == "ratio":
+        if uses_ratio_cuped(control, treatment):
+            return cuped_ratio_test(
+                _ratio_cross_moments(control),
+                _ratio_cross_moments(treatment),
+                alpha=alpha,
+                alternative=alternative,
+            )
         return ratio_test(_ratio_moments(control), _ratio_moments(treatment), **kwargs)
     if uses_cuped(metric, control, treatment):
         return cuped_test(_covariate_moments(control), _covariate_moments(treatment), **kwargs)
@@ -115,42 +202,6 @@ def estimate(
             **kwargs,
         )
     return welch_test(_moments(control), _moments(treatment), **kwargs)
-
-
-def _guardrail_fields(
-    experiment: ResolvedExperiment,
-    metric: MetricSpec,
-    control: Row,
-    treatment: Row,
-    histograms: Mapping[str, Sequence[Row]],
-) -> dict[str, Any]:
-    guardrail = experiment.spec.guardrail(metric.name)
-    if guardrail is None:
-        return {"ni_margin": None, "ni_margin_type": None, "ni_bound": None, "ni_passed": None}
-    # Harm is a decrease for metrics that should increase, an increase for the others; the
-    # non-inferiority bound is the one-sided (1 - alpha) bound on the side of harm.
-    alternative = "greater" if metric.direction == "increase" else "less"
-    one_sided = estimate(
-        metric,
-        control,
-        treatment,
-        alpha=experiment.spec.alpha,
-        alternative=alternative,
-        histograms=histograms,
-    )
-    relative = guardrail.margin_type == "relative"
-    if metric.direction == "increase":
-        bound = one_sided.rel_ci_low if relative else one_sided.abs_ci_low
-        passed = bound > -guardrail.margin
-    else:
-        bound = one_sided.rel_ci_high if relative else one_sided.abs_ci_high
-        passed = bound < guardrail.margin
-    return {
-        "ni_margin": guardrail.margin,
-        "ni_margin_type": guardrail.margin_type,
-        "ni_bound": bound,
-        "ni_passed": bool(passed),
-    }
 
 
 def estimable(
@@ -170,11 +221,341 @@ def estimable(
     return True
 
 
+# ── one day's statistics, arranged ──────────────────────────────────────────────────────────
+
+
+class DayStatistics:
+    """One day's ``metric_statistics`` and ``quantile_histograms`` rows, indexed for lookups."""
+
+    def __init__(self, statistics: Iterable[Row], histograms: Iterable[Row] = ()) -> None:
+        self.cells: dict[Cell, dict[str, Row]] = defaultdict(dict)
+        for row in statistics:
+            key = (str(row["metric"]), str(row["segment"]), str(row["segment_value"]))
+            self.cells[key][str(row["variant"])] = row
+        self.histograms: dict[str, dict[str, list[Row]]] = defaultdict(lambda: defaultdict(list))
+        for row in histograms:
+            self.histograms[str(row["metric"])][str(row["variant"])].append(row)
+
+    def effect(
+        self,
+        experiment: ResolvedExperiment,
+        cell: Cell,
+        variant: str,
+        *,
+        alternative: str = "two-sided",
+        relative_ci: str | None = None,
+    ) -> EffectEstimate | None:
+        """The effect of ``variant`` in ``cell``, or None when the cell is not estimable."""
+        spec = experiment.spec
+        metric = experiment.metrics[cell[0]]
+        arms = self.cells.get(cell, {})
+        control, treatment = arms.get(spec.control), arms.get(variant)
+        hist = self.histograms[cell[0]]
+        if control is None or treatment is None or not estimable(metric, control, treatment, hist):
+            return None
+        return estimate(
+            metric,
+            control,
+            treatment,
+            alpha=spec.alpha,
+            alternative=alternative,
+            histograms=hist,
+            relative_ci=relative_ci or spec.analysis.relative_ci,
+        )
+
+    def units(self, experiment: ResolvedExperiment) -> dict[str, int]:
+        """Units per variant in the primary metric's overall cell."""
+        arms = self.cells.get((experiment.spec.metrics.primary, "all", "all"), {})
+        return {variant: int(row["n"]) for variant, row in arms.items()}
+
+    def segment_units(self, experiment: ResolvedExperiment) -> dict[str, dict[str, int]]:
+        """Units per variant within each ``segment=value`` of the primary metric."""
+        primary = experiment.spec.metrics.primary
+        return {
+            f"{segment}={value}": {variant: int(row["n"]) for variant, row in arms.items()}
+            for (metric, segment, value), arms in sorted(self.cells.items())
+            if metric == primary and segment != "all"
+        }
+
+
+def history_by_day(
+    statistics: Iterable[Row], histograms: Iterable[Row] = ()
+) -> dict[dt.date, DayStatistics]:
+    """Rows of several days (``as_of_date`` in each row) arranged per day."""
+    statistics_by: dict[dt.date, list[Row]] = defaultdict(list)
+    histograms_by: dict[dt.date, list[Row]] = defaultdict(list)
+    for row in statistics:
+        statistics_by[row["as_of_date"]].append(row)
+    for row in histograms:
+        histograms_by[row["as_of_date"]].append(row)
+    return {
+        day: DayStatistics(rows, histograms_by.get(day, []))
+        for day, rows in sorted(statistics_by.items())
+    }
+
+
+# ── the pieces of a result row ──────────────────────────────────────────────────────────────
+
+
+def _guardrail_fields(
+    experiment: ResolvedExperiment, metric: MetricSpec, effect: EffectEstimate
+) -> dict[str, Any]:
+    guardrail = experiment.spec.guardrail(metric.name)
+    if guardrail is None:
+        return dict(NO_GUARDRAIL)
+    test = non_inferiority_from_effect(
+        effect,
+        guardrail.margin,
+        margin_type=guardrail.margin_type,
+        direction=metric.direction,
+        alpha=experiment.spec.alpha,
+    )
+    return {
+        "ni_margin": guardrail.margin,
+        "ni_margin_type": guardrail.margin_type,
+        "ni_bound": test.bound,
+        "ni_p_value": test.p_value,
+        "ni_passed": bool(test.passed),
+    }
+
+
+def information_time(experiment: ResolvedExperiment, day: dt.date) -> float:
+    """Share of the planned days elapsed by ``day``: the spending time of a group-sequential
+    look (calendar time, which Lan & DeMets allow when fixed in advance); 1 from the end date."""
+    spec = experiment.spec
+    planned = (spec.end - spec.start).days + 1
+    return min(1.0, ((day - spec.start).days + 1) / planned)
+
+
+def _sequential_fields(
+    experiment: ResolvedExperiment,
+    looks: Sequence[tuple[dt.date, EffectEstimate]],
+    *,
+    alpha: float,
+) -> dict[str, Any]:
+    """Sequential boundary, p-value and interval of the absolute effect at the last look."""
+    policy = experiment.spec.analysis
+    empty = {
+        "sequential_method": policy.sequential,
+        "sequential_look": len(looks),
+        "information_fraction": None,
+        "sequential_boundary": None,
+        "sequential_p_value": None,
+        "sequential_ci_low": None,
+        "sequential_ci_high": None,
+        "sequential_significant": None,
+    }
+    if policy.sequential == "fixed_horizon" or not looks:
+        return empty
+    estimates = [e.abs_effect for _, e in looks]
+    std_errors = [e.std_error for _, e in looks]
+    current = looks[-1][1]
+    if policy.sequential == "group_sequential":
+        times = [information_time(experiment, day) for day, _ in looks]
+        result = group_sequential_test(
+            estimates, std_errors, times, alpha=alpha, kind=policy.spending
+        )
+        return {
+            **empty,
+            "information_fraction": times[-1],
+            "sequential_boundary": result.boundary,
+            "sequential_ci_low": result.ci_low,
+            "sequential_ci_high": result.ci_high,
+            "sequential_significant": bool(result.crossed),
+        }
+    tau_relative = policy.msprt_tau or experiment.spec.mde
+    scale = abs(current.mean_control) if current.mean_control not in (0.0,) else 1.0
+    result = always_valid_test(estimates, std_errors, alpha=alpha, tau=tau_relative * scale)
+    return {
+        **empty,
+        "information_fraction": information_time(experiment, looks[-1][0]),
+        "sequential_p_value": result.p_value,
+        "sequential_ci_low": result.ci_low,
+        "sequential_ci_high": result.ci_high,
+        "sequential_significant": bool(result.rejected),
+    }
+
+
+def _relative_std_error(effect: EffectEstimate) -> float:
+    """The delta-method standard error of the relative lift, read back from its interval."""
+    if not (math.isfinite(effect.rel_ci_low) and math.isfinite(effect.rel_ci_high)):
+        return math.nan
+    if effect.std_error <= 0.0 or not math.isfinite(effect.abs_ci_high - effect.abs_ci_low):
+        return 0.0
+    crit = (effect.abs_ci_high - effect.abs_ci_low) / (2.0 * effect.std_error)
+    return (effect.rel_ci_high - effect.rel_ci_low) / (2.0 * crit)
+
+
+def _bayesian_fields(
+    experiment: ResolvedExperiment, metric: MetricSpec, delta_effect: EffectEstimate
+) -> dict[str, Any]:
+    se = _relative_std_error(delta_effect)
+    if not math.isfinite(delta_effect.rel_effect) or not math.isfinite(se):
+        return {
+            "prob_better": None,
+            "expected_loss": None,
+            "credible_low": None,
+            "credible_high": None,
+        }
+    summary = bayesian_summary(
+        delta_effect.rel_effect,
+        se,
+        direction=metric.direction,
+        prior_sd=experiment.spec.analysis.prior_sd,
+        credible_level=1.0 - experiment.spec.alpha,
+    )
+    return {
+        "prob_better": summary.prob_better,
+        "expected_loss": summary.expected_loss,
+        "credible_low": summary.credible_low,
+        "credible_high": summary.credible_high,
+    }
+
+
+def _power_fields(
+    experiment: ResolvedExperiment,
+    effect: EffectEstimate,
+    new_units_per_day: float,
+    n_comparisons: int,
+) -> dict[str, Any]:
+    spec = experiment.spec
+    if effect.std_error <= 0.0 or effect.mean_control == 0.0:
+        return {"power": None, "mde_rel": None, "days_needed": None}
+    # The per-unit variance the test's standard error implies, the same in both arms:
+    # se² = σ² (1/n_c + 1/n_t). With CUPED it is the adjusted (reduced) variance.
+    variance = effect.std_error**2 / (1.0 / effect.n_control + 1.0 / effect.n_treatment)
+    summary = power_summary(
+        control_mean=effect.mean_control,
+        variance_control=variance,
+        variance_treatment=variance,
+        n_control=effect.n_control,
+        n_treatment=effect.n_treatment,
+        target_relative_mde=spec.mde,
+        alpha=spec.alpha,
+        power=spec.power,
+        new_units_per_day=new_units_per_day,
+        n_comparisons=n_comparisons,
+    )
+    return {
+        "power": summary.power_at_target,
+        "mde_rel": summary.mde_rel,
+        "days_needed": summary.days_needed,
+    }
+
+
+def novelty_fields(
+    experiment: ResolvedExperiment,
+    metric: MetricSpec,
+    variant: str,
+    novelty: Sequence[Row],
+) -> dict[str, Any]:
+    """Trend of the relative lift over days since first exposure (novelty or primacy).
+
+    Each day since exposure ``k`` gets the metric's effect on that day alone, over the units
+    observed on their ``k``-th day; the trend is a weighted least-squares slope with known
+    variances (:func:`~exp_dagster.stats.trend_test`), a screening test: the daily cohorts share
+    units, so its p-value is optimistic.
+    """
+    spec = experiment.spec
+    by_day: dict[int, dict[str, Row]] = defaultdict(dict)
+    for row in novelty:
+        if row["metric"] == metric.name:
+            by_day[int(row["day_index"])][str(row["variant"])] = row
+    days, lifts, std_errors = [], [], []
+    for day_index, arms in sorted(by_day.items()):
+        control, treatment = arms.get(spec.control), arms.get(variant)
+        if control is None or treatment is None or not estimable(metric, control, treatment, {}):
+            continue
+        if metric.type != "ratio" and float(control["sum_y"]) == 0.0:
+            continue
+        effect = estimate(
+            metric, {**control, "sum_c": None}, {**treatment, "sum_c": None}, alpha=spec.alpha
+        )
+        se = _relative_std_error(effect)
+        if math.isfinite(effect.rel_effect) and math.isfinite(se) and se > 0:
+            days.append(float(day_index))
+            lifts.append(effect.rel_effect)
+            std_errors.append(se)
+    if len(set(days)) < 3:
+        return {"novelty_slope": None, "novelty_p_value": None}
+    trend = trend_test(days, lifts, std_errors)
+    return {"novelty_slope": trend.slope, "novelty_p_value": trend.p_value}
+
+
+# ── multiplicity and heterogeneity over the day's rows ──────────────────────────────────────
+
+
+def _adjust(rows: list[dict[str, Any]], key: str, family: str, method: str) -> None:
+    """Write ``p_value_adjusted`` (from ``rows[i][key]``) for one family of hypotheses."""
+    if not rows:
+        return
+    adjusted = adjust_p_values([_number(row[key]) for row in rows], method)  # type: ignore[arg-type]
+    for row, value in zip(rows, adjusted, strict=True):
+        row["p_value_adjusted"] = value
+        row["multiplicity_family"] = family
+        row["multiplicity_method"] = method
+
+
+def _number(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def apply_multiplicity(experiment: ResolvedExperiment, rows: list[dict[str, Any]]) -> None:
+    """Adjusted p-values within the spec's families (see :class:`~exp_dagster.spec.AnalysisPolicy`).
+
+    primary: the primary metric across treatments (its always-valid p-values under
+    ``always_valid``); secondary: secondary metrics × treatments; guardrail: the non-inferiority
+    p-values of guardrails × treatments; segment: the segment values of each metric × treatment.
+    """
+    policy = experiment.spec.analysis
+    overall = [r for r in rows if r["segment"] == "all"]
+    primary = [r for r in overall if r["role"] == "primary"]
+    primary_key = "sequential_p_value" if policy.sequential == "always_valid" else "p_value"
+    _adjust(primary, primary_key, "primary", policy.primary_multiplicity)
+    secondary = [r for r in overall if r["role"] == "secondary"]
+    _adjust(secondary, "p_value", "secondary", policy.secondary_multiplicity)
+    guardrails = [r for r in overall if r["role"] == "guardrail"]
+    _adjust(guardrails, "ni_p_value", "guardrail", policy.guardrail_multiplicity)
+    families: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        if row["segment"] != "all":
+            families[(row["metric"], row["variant"])].append(row)
+    for (metric, variant), family in families.items():
+        _adjust(family, "p_value", f"segment:{metric}:{variant}", policy.segment_multiplicity)
+
+
+def apply_heterogeneity(experiment: ResolvedExperiment, rows: list[dict[str, Any]]) -> None:
+    """Cochran's Q across the values of each segment column, per metric × treatment."""
+    alpha = experiment.spec.analysis.heterogeneity_alpha
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        usable = math.isfinite(row["abs_effect"]) and math.isfinite(row["std_error"])
+        if row["segment"] != "all" and usable and row["std_error"] > 0:
+            groups[(row["metric"], row["variant"], row["segment"])].append(row)
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        result = heterogeneity_test(
+            [r["abs_effect"] for r in group],
+            [r["std_error"] for r in group],
+            labels=[r["segment_value"] for r in group],
+            alpha=alpha,
+        )
+        for row in group:
+            row["heterogeneity_p_value"] = result.p_value
+            row["segment_reversal"] = row["segment_value"] in result.reversals
+
+
+# ── the day's result rows ───────────────────────────────────────────────────────────────────
+
+
 def compute_results(
     experiment: ResolvedExperiment,
     day: dt.date,
     statistics: Iterable[Row],
     histograms: Iterable[Row] = (),
+    history: Mapping[dt.date, DayStatistics] | None = None,
+    novelty: Sequence[Row] = (),
 ) -> list[dict[str, Any]]:
     """Result rows for every metric × treatment × segment value with both arms present.
 
@@ -183,71 +564,98 @@ def compute_results(
         day: the as-of date.
         statistics: rows of ``metric_statistics`` for the partition.
         histograms: rows of ``quantile_histograms`` for the partition.
+        history: earlier days' overall statistics of the same experiment, by date, for the
+            sequential tests (each day is one look) and the rate of new units. Days missing
+            from it are looks not taken.
+        novelty: rows of ``novelty_statistics`` for the partition (effects by day since first
+            exposure).
 
     Returns:
         Rows in the layout of the ``results`` table.
     """
     spec = experiment.spec
-    cells: dict[tuple[str, str, str], dict[str, Row]] = defaultdict(dict)
-    for row in statistics:
-        cells[(row["metric"], row["segment"], row["segment_value"])][row["variant"]] = row
-    histograms_by: dict[str, dict[str, list[Row]]] = defaultdict(lambda: defaultdict(list))
-    for row in histograms:
-        histograms_by[row["metric"]][row["variant"]].append(row)
+    today = DayStatistics(statistics, histograms)
+    past = {d: s for d, s in (history or {}).items() if spec.start <= d < day}
+    previous_units = past[max(past)].units(experiment) if past else {}
+    current_units = today.units(experiment)
+    new_units = sum(current_units.values()) - sum(previous_units.values())
+    elapsed = max(1, (min(day, spec.end) - spec.start).days + 1)
+    new_units_per_day = (
+        new_units if previous_units else sum(current_units.values()) / elapsed
+    ) / max(1, len(spec.variants))
+    n_treatments = len(spec.treatments)
 
     results: list[dict[str, Any]] = []
-    for (metric_name, segment, segment_value), arms in sorted(cells.items()):
+    for cell in sorted(today.cells):
+        metric_name, segment, segment_value = cell
         metric = experiment.metrics[metric_name]
-        control = arms.get(spec.control)
+        role = spec.role_of(metric_name)
         for variant in spec.treatments:
-            treatment = arms.get(variant)
-            hist = histograms_by[metric_name]
-            if (
-                control is None
-                or treatment is None
-                or not estimable(metric, control, treatment, hist)
-            ):
+            effect = today.effect(experiment, cell, variant)
+            if effect is None:
                 continue
-            effect = estimate(metric, control, treatment, alpha=spec.alpha, histograms=hist)
-            is_overall = segment == "all"
-            results.append(
-                {
-                    "experiment_id": spec.id,
-                    "as_of_date": day,
-                    "metric": metric_name,
-                    "metric_type": metric.type,
-                    "role": spec.role_of(metric_name),
-                    "direction": metric.direction,
-                    "segment": segment,
-                    "segment_value": segment_value,
-                    "control": spec.control,
-                    "variant": variant,
-                    "n_control": effect.n_control,
-                    "n_treatment": effect.n_treatment,
-                    "mean_control": effect.mean_control,
-                    "mean_treatment": effect.mean_treatment,
-                    "abs_effect": effect.abs_effect,
-                    "abs_ci_low": effect.abs_ci_low,
-                    "abs_ci_high": effect.abs_ci_high,
-                    "rel_effect": effect.rel_effect,
-                    "rel_ci_low": effect.rel_ci_low,
-                    "rel_ci_high": effect.rel_ci_high,
-                    "p_value": effect.p_value,
-                    "cuped": effect.variance_reduction is not None,
-                    "variance_reduction": effect.variance_reduction,
-                    "method": effect.method,
-                    "alpha": spec.alpha,
-                    **(
-                        _guardrail_fields(experiment, metric, control, treatment, hist)
-                        if is_overall
-                        else {
-                            "ni_margin": None,
-                            "ni_margin_type": None,
-                            "ni_bound": None,
-                            "ni_passed": None,
-                        }
-                    ),
-                    "spec_version": experiment.version,
-                }
-            )
+            row: dict[str, Any] = {
+                "experiment_id": spec.id,
+                "as_of_date": day,
+                "metric": metric_name,
+                "metric_type": metric.type,
+                "role": role,
+                "direction": metric.direction,
+                "segment": segment,
+                "segment_value": segment_value,
+                "control": spec.control,
+                "variant": variant,
+                "n_control": effect.n_control,
+                "n_treatment": effect.n_treatment,
+                "mean_control": effect.mean_control,
+                "mean_treatment": effect.mean_treatment,
+                "abs_effect": effect.abs_effect,
+                "abs_ci_low": effect.abs_ci_low,
+                "abs_ci_high": effect.abs_ci_high,
+                "std_error": effect.std_error,
+                "rel_effect": effect.rel_effect,
+                "rel_ci_low": effect.rel_ci_low,
+                "rel_ci_high": effect.rel_ci_high,
+                "p_value": effect.p_value,
+                "cuped": effect.variance_reduction is not None,
+                "variance_reduction": effect.variance_reduction,
+                "method": effect.method,
+                "alpha": spec.alpha,
+                **NO_GUARDRAIL,
+                "spec_version": experiment.version,
+            }
+            if segment == "all":
+                looks = [
+                    (d, e)
+                    for d in sorted(past)
+                    if (e := past[d].effect(experiment, cell, variant)) is not None
+                ]
+                looks.append((day, effect))
+                sequential_alpha = spec.alpha
+                if role == "primary" and spec.analysis.sequential == "group_sequential":
+                    sequential_alpha = spec.alpha / n_treatments  # Bonferroni across treatments
+                row.update(_sequential_fields(experiment, looks, alpha=sequential_alpha))
+                # The Bayesian summary and relative guardrail margins need the relative lift's
+                # standard error, which only the delta method defines.
+                delta = (
+                    effect
+                    if spec.analysis.relative_ci == "delta"
+                    else today.effect(experiment, cell, variant, relative_ci="delta")
+                ) or effect
+                row.update(_bayesian_fields(experiment, metric, delta))
+                row.update(
+                    _power_fields(
+                        experiment,
+                        effect,
+                        new_units_per_day,
+                        n_treatments if role == "primary" else 1,
+                    )
+                )
+                if role == "guardrail":
+                    row.update(_guardrail_fields(experiment, metric, delta))
+                if metric.type != "quantile":
+                    row.update(novelty_fields(experiment, metric, variant, novelty))
+            results.append(row)
+    apply_multiplicity(experiment, results)
+    apply_heterogeneity(experiment, results)
     return results

@@ -1,17 +1,26 @@
 """The decision policy: results of one experiment and day → a verdict with reasons in plain words.
 
-First cut (fixed-horizon tests; sequential methods come with the statistics engine's next step):
+The policy lives in the experiment spec (``alpha``, ``power``, ``mde``, ``srm_alpha``, guardrail
+margins and the ``analysis`` block, :class:`~exp_dagster.spec.AnalysisPolicy`):
 
 * INVALID      a gate failed, an arm has no units, or the sample ratio mismatches the planned
-               weights (chi-square p below the spec's ``srm_alpha``, 0.001 by default).
-* ROLLBACK     the primary metric is significantly worse (two-sided test at ``alpha``), or a
-               guardrail's harm is significantly beyond its margin (its whole CI is past it).
+               weights (chi-square p below the spec's ``srm_alpha``, 0.001 by default); the
+               reasons name the first day the cumulative split mismatched.
+* ROLLBACK     the primary metric is significantly worse, or a guardrail's harm is significantly
+               beyond its margin (its whole two-sided CI is past it), for every treatment.
 * SHIP         the primary metric is significantly better and every guardrail is shown
-               non-inferior (one-sided bound within its margin), on or after the planned end
-               date. Before the end date the fixed-horizon p-value would be a peek, so a
-               significant improvement keeps the experiment running instead of shipping early.
-* KEEP_RUNNING before the end date otherwise.
-* INCONCLUSIVE on or after the end date otherwise.
+               non-inferior (one-sided bound within its margin). "Significantly" follows the
+               spec's sequential method, so that a daily look is never a peek:
+               ``group_sequential`` — the z statistic crossed its Lan-DeMets boundary on some
+               day (ship as soon as it does); ``always_valid`` — the always-valid p-value,
+               adjusted across treatments, is at most alpha (any day); ``fixed_horizon`` — the
+               adjusted p-value is below alpha on or after the planned end date only.
+* KEEP_RUNNING before the end date otherwise, with the power reached and the days still needed.
+* INCONCLUSIVE on or after the end date otherwise; an underpowered test says so.
+
+Reasons also carry the Bayesian probability that the treatment is better, segment reversals
+(a segment whose effect is significantly opposite to the overall one, with a significant
+heterogeneity test), and the segment values whose own split mismatches.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from enum import StrEnum
 from typing import Any
 
 from exp_dagster.spec import ResolvedExperiment
-from exp_dagster.stats import SRMResult, srm_test
+from exp_dagster.stats import SRMResult, first_srm_day, srm_by_segment, srm_test
 
 Row = Mapping[str, Any]
 
@@ -109,21 +118,139 @@ def sample_ratio(experiment: ResolvedExperiment, units_by_variant: Mapping[str, 
     return srm_test(observed, [v.weight for v in spec.variants])
 
 
+def _significance(experiment: ResolvedExperiment, row: Row) -> tuple[bool, str, bool]:
+    """Whether the primary result is significant under the spec's sequential method, how to say
+    so, and whether that evidence stays valid before the end date (sequential) or not (a
+    fixed-horizon p-value, which would be a peek)."""
+    spec = experiment.spec
+    method = spec.analysis.sequential
+    if method == "group_sequential" and row.get("sequential_significant") is not None:
+        boundary = row.get("sequential_boundary")
+        boundary_text = f"{boundary:.3f}" if boundary is not None else "n/a"
+        statistic = abs(row["abs_effect"]) / row["std_error"] if row.get("std_error") else 0.0
+        return (
+            bool(row["sequential_significant"]),
+            f"group-sequential ({spec.analysis.spending} spending) |z| = {statistic:.2f} "
+            f"against a boundary of {boundary_text} on look {row.get('sequential_look')}",
+            True,
+        )
+    if method == "always_valid" and row.get("sequential_p_value") is not None:
+        adjusted = row.get("p_value_adjusted")
+        p_value = float(adjusted if adjusted is not None else row["sequential_p_value"])
+        return p_value <= spec.alpha, f"always-valid {p_text(p_value)}", True
+    adjusted = row.get("p_value_adjusted")
+    p_value = float(adjusted if adjusted is not None else row["p_value"])
+    label = "adjusted " if adjusted is not None and len(spec.treatments) > 1 else ""
+    return p_value < spec.alpha, f"fixed-horizon {label}{p_text(p_value)}", False
+
+
+def _power_sentence(experiment: ResolvedExperiment, row: Row) -> str | None:
+    spec = experiment.spec
+    power = row.get("power")
+    if power is None or (isinstance(power, float) and math.isnan(power)):
+        return None
+    days = row.get("days_needed")
+    sentence = (
+        f"Power for a {pct(spec.mde, signed=False)} lift in {row['metric']} is "
+        f"{power * 100:.0f}% at the current sample (target {spec.power * 100:.0f}%)"
+    )
+    if power >= spec.power:
+        return sentence + "."
+    if days is None or not math.isfinite(float(days)):
+        return sentence + "; no new units arrive, so more days will not help: underpowered."
+    return sentence + f"; about {math.ceil(float(days))} more day(s) at the current traffic."
+
+
+def _bayes_sentence(row: Row) -> str | None:
+    prob = row.get("prob_better")
+    if prob is None or (isinstance(prob, float) and math.isnan(prob)):
+        return None
+    return (
+        f"Bayesian view of {row['metric']} ({row['variant']}): probability better than "
+        f"{row['control']} {prob * 100:.1f}%, expected loss if shipped "
+        f"{pct(row.get('expected_loss'), signed=False)}."
+    )
+
+
+def _reversal_sentences(
+    experiment: ResolvedExperiment, results: Sequence[Row], variant: str
+) -> list[str]:
+    alpha = experiment.spec.analysis.heterogeneity_alpha
+    sentences = []
+    for row in results:
+        if (
+            row["segment"] != "all"
+            and row["variant"] == variant
+            and row["metric"] == experiment.spec.metrics.primary
+            and row.get("segment_reversal")
+            and (row.get("heterogeneity_p_value") or 1.0) < alpha
+        ):
+            sentences.append(
+                f"Segment reversal: {row['segment']} = {row['segment_value']} moves "
+                f"{row['metric']} the other way, {_effect_sentence(row)}; the effect differs "
+                f"across {row['segment']} (heterogeneity {p_text(row['heterogeneity_p_value'])})."
+            )
+    return sentences
+
+
+def _srm_history_sentence(
+    experiment: ResolvedExperiment, units_history: Mapping[dt.date, Mapping[str, int]]
+) -> str | None:
+    spec = experiment.spec
+    days = sorted(units_history)
+    if not days:
+        return None
+    counts = [[int(units_history[d].get(v.name, 0)) for v in spec.variants] for d in days]
+    over_time = first_srm_day(
+        counts, [v.weight for v in spec.variants], alpha=spec.srm_alpha, cumulative=False
+    )
+    if over_time.first_day_index is None:
+        return None
+    return f"The split first mismatched on {days[over_time.first_day_index]}."
+
+
+def _segment_srm_sentences(
+    experiment: ResolvedExperiment, units_by_segment: Mapping[str, Mapping[str, int]]
+) -> list[str]:
+    spec = experiment.spec
+    if not units_by_segment:
+        return []
+    counts = {
+        label: [int(units.get(v.name, 0)) for v in spec.variants]
+        for label, units in units_by_segment.items()
+        if sum(units.values()) > 0
+    }
+    mismatched = srm_by_segment(counts, [v.weight for v in spec.variants], alpha=spec.srm_alpha)
+    return [
+        f"Sample ratio mismatch within segment {label}: "
+        f"{' / '.join(f'{n:,}' for n in counts[label])} units (chi-square "
+        f"{p_text(result.p_value)}); its segment results are not trustworthy."
+        for label, result in mismatched.items()
+    ]
+
+
 def decide(
     experiment: ResolvedExperiment,
     day: dt.date,
     results: Sequence[Row],
     units_by_variant: Mapping[str, int],
     gate_failures: Sequence[str] = (),
+    *,
+    units_history: Mapping[dt.date, Mapping[str, int]] | None = None,
+    units_by_segment: Mapping[str, Mapping[str, int]] | None = None,
 ) -> Decision:
-    """Apply the policy (module docstring) to the overall results of one experiment and day.
+    """Apply the policy (module docstring) to the results of one experiment and day.
 
     Args:
         experiment: the resolved spec.
         day: the as-of date.
-        results: result rows; only ``segment == 'all'`` rows are used.
+        results: result rows of the day (overall rows decide; segment rows add reasons).
         units_by_variant: analysed units per variant, for the sample-ratio test.
         gate_failures: sentences describing failed data gates, if any.
+        units_history: cumulative units per variant on each day so far, to date the first
+            mismatch of the split.
+        units_by_segment: units per variant within each ``segment=value``, for per-segment
+            sample-ratio tests.
 
     Returns:
         The decision with its reasons.
@@ -148,6 +275,7 @@ def decide(
     if srm.p_value < spec.srm_alpha:
         split = " / ".join(f"{units_by_variant[v]:,} {v}" for v in spec.weights)
         planned = " / ".join(f"{w:g}" for w in spec.weights.values())
+        first = _srm_history_sentence(experiment, {**(units_history or {}), day: units_by_variant})
         return Decision(
             Verdict.INVALID,
             None,
@@ -155,14 +283,19 @@ def decide(
                 f"Sample ratio mismatch: {split} units against planned weights {planned} "
                 f"(chi-square {p_text(srm.p_value)} < {spec.srm_alpha:g}). The split is broken, "
                 f"so no effect can be trusted; look for assignment or exposure-logging bugs.",
+                *([first] if first else []),
             ),
             srm.p_value,
         )
 
     reasons: list[str] = []
+    notes: list[str] = []
     candidates: list[tuple[float, str]] = []
     harmful: list[str] = []
+    underpowered: list[str] = []
     ended = day >= spec.end
+    # Shipping before the end date needs sequential evidence for every treatment.
+    sequential = spec.analysis.sequential != "fixed_horizon"
     for variant in spec.treatments:
         rows = {r["metric"]: r for r in overall if r["variant"] == variant}
         primary = rows.get(spec.metrics.primary)
@@ -172,16 +305,26 @@ def decide(
                 f"(too few units)."
             )
             continue
-        significant = primary["p_value"] < spec.alpha
+        significant, how, anytime = _significance(experiment, primary)
+        sequential = sequential and anytime
         better = significant and _is_better(primary)
         worse = significant and not _is_better(primary)
         sentence = f"Primary metric {primary['metric']}: {_effect_sentence(primary)}"
         if better:
-            reasons.append(f"{sentence}: a significant improvement at alpha = {spec.alpha:g}.")
+            reasons.append(f"{sentence}: a significant improvement ({how}).")
         elif worse:
-            reasons.append(f"{sentence}: significantly worse at alpha = {spec.alpha:g}.")
+            reasons.append(f"{sentence}: significantly worse ({how}).")
         else:
-            reasons.append(f"{sentence}: not significant at alpha = {spec.alpha:g}.")
+            reasons.append(f"{sentence}: not significant ({how}).")
+        power_sentence = _power_sentence(experiment, primary)
+        if power_sentence:
+            notes.append(power_sentence)
+            if primary.get("power") is not None and primary["power"] < spec.power:
+                underpowered.append(variant)
+        bayes = _bayes_sentence(primary)
+        if bayes:
+            notes.append(bayes)
+        notes.extend(_reversal_sentences(experiment, results, variant))
 
         guardrails_ok = True
         breached = False
@@ -208,35 +351,42 @@ def decide(
         elif better and guardrails_ok:
             candidates.append((abs(float(primary["rel_effect"])), variant))
 
-    srm_note = f"Sample ratio matches the plan (chi-square {p_text(srm.p_value)})."
-    if candidates and ended:
+    notes.extend(_segment_srm_sentences(experiment, units_by_segment or {}))
+    notes.append(f"Sample ratio matches the plan (chi-square {p_text(srm.p_value)}).")
+    can_ship = ended or sequential
+    if candidates and can_ship:
         best = max(candidates)[1]
-        return Decision(Verdict.SHIP, best, (f"Ship {best}.", *reasons, srm_note), srm.p_value)
+        lead = f"Ship {best}."
+        if not ended:
+            lead += (
+                f" The {spec.analysis.sequential.replace('_', '-')} test allows stopping before "
+                f"the planned end date {spec.end}."
+            )
+        return Decision(Verdict.SHIP, best, (lead, *reasons, *notes), srm.p_value)
     if harmful and len(harmful) == len(spec.treatments):
         return Decision(
             Verdict.ROLLBACK,
             None,
-            (f"Roll back {', '.join(harmful)}.", *reasons, srm_note),
+            (f"Roll back {', '.join(harmful)}.", *reasons, *notes),
             srm.p_value,
         )
     if not ended:
         lead = f"Keep running until the planned end date {spec.end}."
-        if candidates:
+        if candidates and not sequential:
             lead += (
                 " The improvement is significant at a fixed-horizon test, but reading it before "
                 "the end date would be peeking; shipping waits for the planned horizon."
             )
         if harmful:
             lead += f" Consider stopping {', '.join(harmful)} early: it is harmful."
-        return Decision(Verdict.KEEP_RUNNING, None, (lead, *reasons, srm_note), srm.p_value)
-    return Decision(
-        Verdict.INCONCLUSIVE,
-        None,
-        (
-            f"The planned end date {spec.end} is reached without a significant improvement "
-            f"that clears every guardrail.",
-            *reasons,
-            srm_note,
-        ),
-        srm.p_value,
+        return Decision(Verdict.KEEP_RUNNING, None, (lead, *reasons, *notes), srm.p_value)
+    lead = (
+        f"The planned end date {spec.end} is reached without a significant improvement "
+        f"that clears every guardrail."
     )
+    if underpowered:
+        lead += (
+            f" The test is underpowered for a {pct(spec.mde, signed=False)} lift "
+            f"({', '.join(underpowered)}): no effect is not evidence of no effect."
+        )
+    return Decision(Verdict.INCONCLUSIVE, None, (lead, *reasons, *notes), srm.p_value)

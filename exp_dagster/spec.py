@@ -131,6 +131,52 @@ class MetricRoles(_Strict):
     guardrails: list[GuardrailSpec] = Field(default_factory=list)
 
 
+SequentialMethod = Literal["group_sequential", "always_valid", "fixed_horizon"]
+MultiplicityMethod = Literal["holm", "bonferroni", "benjamini-hochberg", "none"]
+
+
+class AnalysisPolicy(_Strict):
+    """How the experiment is analysed and decided; every field has a documented default.
+
+    Attributes:
+        sequential: how daily looks at the primary metric stay valid. ``group_sequential``
+            (default): Lan-DeMets alpha spending over the planned days, so a large effect can
+            ship before the end date and the final day spends what is left. ``always_valid``:
+            mixture SPRT confidence sequences, valid at any stopping time, for experiments
+            without a planned horizon. ``fixed_horizon``: one test on the end date; earlier
+            days only report (KEEP_RUNNING).
+        spending: the alpha-spending function of ``group_sequential``: ``obrien-fleming``
+            (conservative early, close to the fixed test at the end) or ``pocock``.
+        msprt_tau: the mixture standard deviation of ``always_valid``, as a relative lift
+            (0.02 = 2 %); default: the spec's ``mde``.
+        primary_multiplicity: correction across treatments for the primary metric (FWER).
+            Under ``group_sequential`` the boundaries use Bonferroni (alpha / treatments).
+        secondary_multiplicity: correction across secondary metrics × treatments.
+        guardrail_multiplicity: correction of the non-inferiority p-values across guardrails ×
+            treatments (reported; shipping needs every guardrail non-inferior, an
+            intersection-union test that needs no correction).
+        segment_multiplicity: correction across the segment values of each metric × treatment.
+        relative_ci: the relative lift's interval: ``delta`` (delta method) or ``fieller``.
+        prior_sd: the Bayesian summary's normal prior sd on the relative lift, centred on 0;
+            ``null`` (default) is the improper flat prior.
+        heterogeneity_alpha: level of the segment × treatment heterogeneity test whose
+            reversals are named as reasons.
+        novelty_alpha: level of the test for a trend of the effect over the experiment's days.
+    """
+
+    sequential: SequentialMethod = "group_sequential"
+    spending: Literal["obrien-fleming", "pocock"] = "obrien-fleming"
+    msprt_tau: float | None = Field(default=None, gt=0)
+    primary_multiplicity: MultiplicityMethod = "holm"
+    secondary_multiplicity: MultiplicityMethod = "benjamini-hochberg"
+    guardrail_multiplicity: MultiplicityMethod = "holm"
+    segment_multiplicity: MultiplicityMethod = "benjamini-hochberg"
+    relative_ci: Literal["delta", "fieller"] = "delta"
+    prior_sd: float | None = Field(default=None, gt=0)
+    heterogeneity_alpha: float = Field(default=0.01, gt=0, lt=0.5)
+    novelty_alpha: float = Field(default=0.01, gt=0, lt=0.5)
+
+
 class ExperimentSpec(_Strict):
     """An experiment, as written in ``catalog/experiments/<id>.yaml``.
 
@@ -150,6 +196,7 @@ class ExperimentSpec(_Strict):
         alpha: two-sided significance level of the primary and secondary tests.
         power, mde: the design's power and relative minimum detectable effect.
         srm_alpha: the sample-ratio-mismatch test's level; below it the decision is INVALID.
+        analysis: the analysis and decision policy (:class:`AnalysisPolicy`).
     """
 
     id: Name
@@ -167,6 +214,7 @@ class ExperimentSpec(_Strict):
     power: float = Field(default=0.8, gt=0, lt=1)
     mde: float = Field(default=0.02, gt=0)
     srm_alpha: float = Field(default=0.001, gt=0, lt=0.5)
+    analysis: AnalysisPolicy = Field(default_factory=AnalysisPolicy)
 
     @field_validator("variants")
     @classmethod

@@ -368,6 +368,17 @@ def build_unit_metrics(
     )
 
 
+def _assigned_units(
+    conn: duckdb.DuckDBPyConnection, experiment_id: str, start: dt.date, day: dt.date
+) -> None:
+    """The temp table ``assigned_units`` of unit_metrics.sql (its first statement)."""
+    _execute(
+        conn,
+        _statements("unit_metrics")[0],
+        {"experiment_id": experiment_id, "start": start, "day": day},
+    )
+
+
 def build_metric_statistics(
     conn: duckdb.DuckDBPyConnection, experiment: ResolvedExperiment, day: dt.date
 ) -> int:
@@ -394,6 +405,13 @@ def build_metric_statistics(
         for name, metric in sorted(experiment.metrics.items()):
             if metric.type == "quantile":
                 _quantile_statistics(conn, experiment, day, name, metric)
+        _register_metric_definitions(conn, experiment.metrics)
+        _assigned_units(conn, spec.id, spec.start, day)
+        run_sql(
+            conn,
+            "novelty_statistics",
+            {**params, "start": spec.start, "through": min(day, spec.end)},
+        )
     return int(
         _scalar(
             conn,
@@ -443,8 +461,9 @@ def _quantile_statistics(
         conn.executemany("INSERT INTO quantile_thresholds VALUES (?, ?)", thresholds)
     moments = query(conn, "quantile_threshold_moments", params)
     conn.executemany(
-        "INSERT INTO metric_statistics VALUES "
-        "(?, ?, ?, ?, 'all', 'all', ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?, ?)",
+        "INSERT INTO metric_statistics (experiment_id, as_of_date, metric, variant, segment, "
+        "segment_value, n, sum_y, sum_y2, sum_x, sum_x2, sum_xy, threshold, spec_version) "
+        "VALUES (?, ?, ?, ?, 'all', 'all', ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 spec.id,
@@ -472,13 +491,41 @@ def read_partition(
     conn: duckdb.DuckDBPyConnection, table: str, experiment_id: str, day: dt.date
 ) -> list[dict[str, Any]]:
     """All rows of a small experiment × day table (statistics, histograms, results, decision)."""
-    if table not in {"metric_statistics", "quantile_histograms", "results", "decision"}:
+    if table not in {
+        "metric_statistics",
+        "quantile_histograms",
+        "novelty_statistics",
+        "results",
+        "decision",
+    }:
         raise ValueError(f"{table} is not a small per-partition table")
     return fetch_dicts(
         conn,
         f"SELECT * FROM {table} WHERE experiment_id = ? AND as_of_date = ? ORDER BY ALL",
         [experiment_id, day],
     )
+
+
+def read_history(
+    conn: duckdb.DuckDBPyConnection, experiment_id: str, day: dt.date
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The overall (``segment = 'all'``) statistics and the histograms of the days before ``day``.
+
+    Sequential tests treat every earlier day as a look; these rows are a few per metric, variant
+    and day, so reading the whole history costs nothing next to the day's own work.
+    """
+    statistics = fetch_dicts(
+        conn,
+        "SELECT * FROM metric_statistics WHERE experiment_id = ? AND as_of_date < ? "
+        "AND segment = 'all' ORDER BY ALL",
+        [experiment_id, day],
+    )
+    histograms = fetch_dicts(
+        conn,
+        "SELECT * FROM quantile_histograms WHERE experiment_id = ? AND as_of_date < ? ORDER BY ALL",
+        [experiment_id, day],
+    )
+    return statistics, histograms
 
 
 def replace_partition(

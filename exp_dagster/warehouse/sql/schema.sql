@@ -83,6 +83,18 @@ CREATE TABLE IF NOT EXISTS metric_statistics (
     sum_y DOUBLE, sum_y2 DOUBLE, sum_x DOUBLE, sum_x2 DOUBLE, sum_xy DOUBLE,
     sum_c DOUBLE, sum_c2 DOUBLE, sum_yc DOUBLE,
     threshold      DOUBLE,             -- quantile metrics: the arm's estimated quantile
+    spec_version   VARCHAR NOT NULL,
+    -- ratio metrics with a pre-period (cx = pre-period denominator): cross-products for CUPED
+    sum_cx DOUBLE, sum_cx2 DOUBLE, sum_xc DOUBLE, sum_xcx DOUBLE, sum_ycx DOUBLE, sum_ccx DOUBLE
+);
+CREATE TABLE IF NOT EXISTS novelty_statistics (
+    experiment_id  VARCHAR NOT NULL,
+    as_of_date     DATE    NOT NULL,
+    metric         VARCHAR NOT NULL,
+    variant        VARCHAR NOT NULL,
+    day_index      INTEGER NOT NULL,   -- days since the unit's first exposure, 0 = that day
+    n              BIGINT  NOT NULL,   -- units observed on their day_index-th day
+    sum_y DOUBLE, sum_y2 DOUBLE, sum_x DOUBLE, sum_x2 DOUBLE, sum_xy DOUBLE,
     spec_version   VARCHAR NOT NULL
 );
 CREATE TABLE IF NOT EXISTS quantile_histograms (
@@ -124,7 +136,31 @@ CREATE TABLE IF NOT EXISTS results (
     ni_margin_type      VARCHAR,
     ni_bound            DOUBLE,            -- guardrails: one-sided (1 - alpha) bound of the harm
     ni_passed           BOOLEAN,
-    spec_version        VARCHAR NOT NULL
+    spec_version        VARCHAR NOT NULL,
+    std_error             DOUBLE,       -- standard error of abs_effect
+    ni_p_value            DOUBLE,       -- guardrails: p-value of the non-inferiority test
+    sequential_method     VARCHAR,      -- group_sequential | always_valid | fixed_horizon
+    sequential_look       INTEGER,      -- 1-based look (day) of the sequence
+    information_fraction  DOUBLE,       -- group sequential: share of planned days elapsed
+    sequential_boundary   DOUBLE,       -- group sequential: |z| boundary at this look
+    sequential_p_value    DOUBLE,       -- always valid: always-valid p-value
+    sequential_ci_low     DOUBLE,       -- repeated CI / confidence sequence of abs_effect
+    sequential_ci_high    DOUBLE,
+    sequential_significant BOOLEAN,      -- boundary crossed / always-valid p <= alpha
+    p_value_adjusted      DOUBLE,       -- adjusted within multiplicity_family
+    multiplicity_family   VARCHAR,
+    multiplicity_method   VARCHAR,
+    prob_better           DOUBLE,       -- Bayesian: probability the treatment is better
+    expected_loss         DOUBLE,       -- Bayesian: expected relative loss of shipping
+    credible_low          DOUBLE,       -- Bayesian credible interval of the relative lift
+    credible_high         DOUBLE,
+    power                 DOUBLE,       -- power for the spec's mde at the current sample
+    mde_rel               DOUBLE,       -- relative MDE detectable now at the spec's power
+    days_needed           DOUBLE,       -- more days for the spec's power at the current traffic
+    heterogeneity_p_value DOUBLE,       -- segments: Cochran's Q across the segment's values
+    segment_reversal      BOOLEAN,      -- segments: effect significantly opposite to overall
+    novelty_slope         DOUBLE,       -- change of the relative lift per day since exposure
+    novelty_p_value       DOUBLE        -- its weighted least-squares trend test
 );
 CREATE TABLE IF NOT EXISTS decision (
     experiment_id  VARCHAR   NOT NULL,
@@ -135,3 +171,35 @@ CREATE TABLE IF NOT EXISTS decision (
     srm_p_value    DOUBLE,
     spec_version   VARCHAR   NOT NULL
 );
+
+-- Warehouses created by an earlier version gain the newer columns in place.
+ALTER TABLE metric_statistics ADD COLUMN IF NOT EXISTS sum_cx DOUBLE;
+ALTER TABLE metric_statistics ADD COLUMN IF NOT EXISTS sum_cx2 DOUBLE;
+ALTER TABLE metric_statistics ADD COLUMN IF NOT EXISTS sum_xc DOUBLE;
+ALTER TABLE metric_statistics ADD COLUMN IF NOT EXISTS sum_xcx DOUBLE;
+ALTER TABLE metric_statistics ADD COLUMN IF NOT EXISTS sum_ycx DOUBLE;
+ALTER TABLE metric_statistics ADD COLUMN IF NOT EXISTS sum_ccx DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS std_error DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS ni_p_value DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS sequential_method VARCHAR;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS sequential_look INTEGER;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS information_fraction DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS sequential_boundary DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS sequential_p_value DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS sequential_ci_low DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS sequential_ci_high DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS sequential_significant BOOLEAN;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS p_value_adjusted DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS multiplicity_family VARCHAR;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS multiplicity_method VARCHAR;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS prob_better DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS expected_loss DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS credible_low DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS credible_high DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS power DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS mde_rel DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS days_needed DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS heterogeneity_p_value DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS segment_reversal BOOLEAN;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS novelty_slope DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS novelty_p_value DOUBLE;

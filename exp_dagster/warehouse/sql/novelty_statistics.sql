@@ -1,0 +1,63 @@
+-- novelty_statistics(experiment, day): per moment metric, variant and day since first exposure
+-- (0 = the unit's first day), the sufficient statistics of the metric's value on that day alone,
+-- over the units whose k-th day falls on or before the day. A treatment effect that fades (or
+-- grows) with days since exposure is a novelty (or primacy) effect.
+-- Input: temp tables assigned_units (from unit_metrics.sql) and metric_definitions.
+-- Parameters: $experiment_id, $day, $through, $spec_version
+DELETE FROM novelty_statistics WHERE experiment_id = $experiment_id AND as_of_date = $day;
+
+INSERT INTO novelty_statistics
+WITH units AS (
+    SELECT unit_id, variant, first_exposure_date FROM assigned_units WHERE n_variants = 1
+),
+unit_days AS (
+    SELECT
+        d.metric,
+        u.variant,
+        u.unit_id,
+        datediff('day', u.first_exposure_date, f.event_date) AS day_index,
+        CASE
+            WHEN d.kind = 'proportion' THEN max(CASE WHEN f.event = d.event AND f.n > 0 THEN 1 ELSE 0 END)
+            WHEN d.aggregate = 'count' THEN sum(CASE WHEN f.event = d.event THEN f.n ELSE 0 END)
+            ELSE sum(CASE WHEN f.event = d.event THEN f.total ELSE 0 END)
+        END AS y,
+        CASE
+            WHEN d.kind = 'ratio' THEN sum(CASE WHEN f.event = d.denominator_event THEN f.total ELSE 0 END)
+            ELSE 1
+        END AS x
+    FROM event_facts AS f
+    JOIN units AS u ON u.unit_id = f.unit_id
+    JOIN metric_definitions AS d ON f.event = d.event OR f.event = d.denominator_event
+    WHERE f.event_date BETWEEN u.first_exposure_date AND $through AND d.kind <> 'quantile'
+    GROUP BY d.metric, d.kind, d.aggregate, u.variant, u.unit_id, day_index
+),
+observed AS (
+    -- units whose k-th day is on or before the day: a unit without events that day counts as 0
+    SELECT d.metric, d.kind, u.variant, k.day_index, count(*) AS n
+    FROM units AS u
+    CROSS JOIN range(0, datediff('day', $start, $through) + 1) AS k(day_index)
+    CROSS JOIN metric_definitions AS d
+    WHERE u.first_exposure_date + k.day_index::INTEGER <= $through AND d.kind <> 'quantile'
+    GROUP BY d.metric, d.kind, u.variant, k.day_index
+),
+sums AS (
+    SELECT
+        metric, variant, day_index,
+        exact_sum(y) AS sum_y, exact_sum(y * y) AS sum_y2,
+        exact_sum(x) AS sum_x, exact_sum(x * x) AS sum_x2, exact_sum(x * y) AS sum_xy,
+        count(*) AS active
+    FROM unit_days
+    GROUP BY metric, variant, day_index
+)
+SELECT
+    $experiment_id, $day, o.metric, o.variant, o.day_index::INTEGER, o.n,
+    coalesce(s.sum_y, 0),
+    coalesce(s.sum_y2, 0),
+    -- units with no events that day still count one unit (x = 1) for non-ratio metrics
+    CASE WHEN o.kind = 'ratio' THEN coalesce(s.sum_x, 0) ELSE o.n END,
+    CASE WHEN o.kind = 'ratio' THEN coalesce(s.sum_x2, 0) ELSE o.n END,
+    CASE WHEN o.kind = 'ratio' THEN coalesce(s.sum_xy, 0) ELSE coalesce(s.sum_y, 0) END,
+    $spec_version
+FROM observed AS o
+LEFT JOIN sums AS s USING (metric, variant, day_index)
+ORDER BY o.metric, o.variant, o.day_index;
