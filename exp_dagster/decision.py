@@ -172,6 +172,21 @@ def _bayes_sentence(row: Row) -> str | None:
     )
 
 
+def _novelty_sentence(experiment: ResolvedExperiment, row: Row) -> str | None:
+    p_value = row.get("novelty_p_value")
+    slope = row.get("novelty_slope")
+    if p_value is None or slope is None or not p_value < experiment.spec.analysis.novelty_alpha:
+        return None
+    fading = (slope < 0) == (row["rel_effect"] > 0)
+    kind = "fades" if fading else "grows"
+    label = "a novelty effect" if fading else "a primacy (learning) effect"
+    return (
+        f"The lift in {row['metric']} {kind} with days since first exposure "
+        f"({pct(slope)} per day, trend {p_text(p_value)}): {label}; the long-run effect may "
+        f"differ from the average so far."
+    )
+
+
 def _reversal_sentences(
     experiment: ResolvedExperiment, results: Sequence[Row], variant: str
 ) -> list[str]:
@@ -324,6 +339,9 @@ def decide(
         bayes = _bayes_sentence(primary)
         if bayes:
             notes.append(bayes)
+        novelty = _novelty_sentence(experiment, primary)
+        if novelty:
+            notes.append(novelty)
         notes.extend(_reversal_sentences(experiment, results, variant))
 
         guardrails_ok = True

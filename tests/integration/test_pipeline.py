@@ -49,9 +49,7 @@ def test_every_partition_has_a_decision(pipeline: Pipeline) -> None:
         )
     assert [d for d, _ in decisions] == pipeline.days
     # Before the end date only a crossed group-sequential boundary may ship (no peeking).
-    assert all(
-        early_evidence.get(day) for day, verdict in decisions[:-1] if verdict == "SHIP"
-    )
+    assert all(early_evidence.get(day) for day, verdict in decisions[:-1] if verdict == "SHIP")
     assert {verdict for _, verdict in decisions} <= {
         "SHIP",
         "ROLLBACK",
