@@ -349,7 +349,6 @@ def _sequential_fields(
         return empty
     estimates = [e.abs_effect for _, e in looks]
     std_errors = [e.std_error for _, e in looks]
-    current = looks[-1][1]
     if policy.sequential == "group_sequential":
         times = [information_time(experiment, day) for day, _ in looks]
         result = group_sequential_test(
@@ -363,8 +362,11 @@ def _sequential_fields(
             "sequential_ci_high": result.ci_high,
             "sequential_significant": bool(result.crossed),
         }
+    # The mixture sd must not change from look to look, or earlier looks' evidence would be
+    # re-weighed: it is the relative tau times the control mean of the first look.
     tau_relative = policy.msprt_tau or experiment.spec.mde
-    scale = abs(current.mean_control) if current.mean_control not in (0.0,) else 1.0
+    first_control = looks[0][1].mean_control
+    scale = abs(first_control) if first_control != 0.0 else 1.0
     result = always_valid_test(estimates, std_errors, alpha=alpha, tau=tau_relative * scale)
     return {
         **empty,

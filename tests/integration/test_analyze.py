@@ -168,10 +168,37 @@ def test_json_document_has_the_documented_fields(
         "p_value",
         "cuped",
         "variance_reduction",
+        "std_error",
+        "sequential_method",
+        "sequential_look",
+        "sequential_boundary",
+        "sequential_p_value",
+        "sequential_ci_low",
+        "sequential_ci_high",
+        "sequential_significant",
+        "p_value_adjusted",
+        "multiplicity_family",
+        "multiplicity_method",
+        "prob_better",
+        "expected_loss",
+        "credible_low",
+        "credible_high",
+        "power",
+        "mde_rel",
+        "days_needed",
+        "novelty_slope",
+        "novelty_p_value",
     }
     assert {r["metric"] for r in document["results"]} == {"watch_time", "conversion", "ctr"}
     for row in document["results"]:
         assert required <= set(row)
+    primary = next(r for r in document["results"] if r["role"] == "primary")
+    assert primary["sequential_method"] == "group_sequential" and primary["sequential_look"] == DAYS
+    assert 0.0 <= primary["prob_better"] <= 1.0 and 0.0 <= primary["power"] <= 1.0
+    families = {r["metric"]: r["multiplicity_family"] for r in document["results"]}
+    assert families == {"watch_time": "primary", "conversion": "secondary", "ctr": "secondary"}
+    for row in document["segment_results"]:
+        assert {"heterogeneity_p_value", "segment_reversal", "p_value_adjusted"} <= set(row)
     assert {r["segment_value"] for r in document["segment_results"]} == {"ios", "web"}
 
 
@@ -328,8 +355,9 @@ def test_three_arms_compare_each_treatment_with_control(tmp_path: Path) -> None:
 
 
 def test_a_running_experiment_is_analysed_as_of_its_last_day(tmp_path: Path) -> None:
-    """Single-file logs that stop before the end date: the default as-of is their last day, the
-    decision says KEEP_RUNNING, and an --as-of past the end is capped at the end date."""
+    """Single-file logs that stop before the end date: the default as-of is their last day, a
+    fixed-horizon decision says KEEP_RUNNING (a group-sequential one may stop early only on a
+    crossed boundary), and an --as-of past the end is capped at the end date."""
     hand_made_logs(tmp_path, units=400)
     spec = write_spec(tmp_path)
     text = yaml.safe_load(spec.read_text())
@@ -338,6 +366,15 @@ def test_a_running_experiment_is_analysed_as_of_its_last_day(tmp_path: Path) -> 
     assert analyze(tmp_path) == 0
     document = json.loads((tmp_path / "out.json").read_text())
     assert document["as_of"] == (START + dt.timedelta(days=DAYS - 1)).isoformat()
-    assert document["decision"] in {"KEEP_RUNNING", "ROLLBACK"}
+    primary = next(r for r in document["results"] if r["role"] == "primary")
+    if document["decision"] == "SHIP":
+        assert primary["sequential_significant"] is True
+    text["analysis"] = {"sequential": "fixed_horizon"}
+    spec.write_text(yaml.safe_dump(text))
+    assert analyze(tmp_path) == 0
+    assert json.loads((tmp_path / "out.json").read_text())["decision"] in {
+        "KEEP_RUNNING",
+        "ROLLBACK",
+    }
     assert analyze(tmp_path, "--as-of", "2027-01-01") == 0
     assert json.loads((tmp_path / "out.json").read_text())["as_of"] == text["end"]

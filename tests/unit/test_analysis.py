@@ -1,0 +1,288 @@
+"""The analysis layer on simulated sufficient statistics: sequential looks, multiplicity families,
+power, segments and novelty, and the decisions they lead to."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+from statsmodels.stats.multitest import multipletests
+
+from exp_dagster.analysis import DayStatistics, compute_results, history_by_day
+from exp_dagster.decision import Verdict, decide
+from exp_dagster.home import PROJECT_ROOT
+from exp_dagster.spec import (
+    MetricCatalog,
+    ResolvedExperiment,
+    load_metric_catalog,
+    parse_experiment,
+)
+from exp_dagster.stats import group_sequential_boundaries
+
+START = dt.date(2026, 10, 1)
+DAYS = 14
+
+
+@pytest.fixture(scope="module")
+def catalog() -> MetricCatalog:
+    return load_metric_catalog(PROJECT_ROOT / "catalog" / "metrics.yaml")
+
+
+def experiment(catalog: MetricCatalog, **overrides: Any) -> ResolvedExperiment:
+    """A CTR experiment of 14 days with no guardrail, modified by ``overrides``."""
+    spec: dict[str, Any] = {
+        "id": "ctr_test",
+        "variants": [
+            {"name": "control", "weight": 0.5, "control": True},
+            {"name": "treatment", "weight": 0.5},
+        ],
+        "start": START.isoformat(),
+        "end": (START + dt.timedelta(days=DAYS - 1)).isoformat(),
+        "pre_period_days": 0,
+        "metrics": {"primary": "ctr"},
+        "mde": 0.02,
+    }
+    spec.update(overrides)
+    return parse_experiment(spec, "test.yaml", catalog)
+
+
+def ratio_row(
+    day: dt.date, variant: str, clicks: np.ndarray, impressions: np.ndarray, **cell: str
+) -> dict[str, Any]:
+    return {
+        "as_of_date": day,
+        "metric": "ctr",
+        "variant": variant,
+        "segment": cell.get("segment", "all"),
+        "segment_value": cell.get("segment_value", "all"),
+        "n": int(clicks.size),
+        "sum_y": float(clicks.sum()),
+        "sum_y2": float(clicks @ clicks),
+        "sum_x": float(impressions.sum()),
+        "sum_x2": float(impressions @ impressions),
+        "sum_xy": float(clicks @ impressions),
+        "sum_c": None,
+        "sum_c2": None,
+        "sum_yc": None,
+    }
+
+
+def simulate_days(
+    rng: np.random.Generator,
+    ctr_by_variant: dict[str, float],
+    *,
+    units_per_day: int = 400,
+    days: int = DAYS,
+    segments: dict[str, dict[str, float]] | None = None,
+) -> dict[dt.date, list[dict[str, Any]]]:
+    """Cumulative per-unit clicks and impressions of units exposed on each day, reduced to the
+    statistics rows of every day. ``segments`` maps a platform to per-variant CTRs there."""
+    rows: dict[dt.date, list[dict[str, Any]]] = {}
+    platforms = list(segments) if segments else ["all"]
+    arms: dict[str, dict[str, Any]] = {}
+    for variant, ctr in ctr_by_variant.items():
+        n = units_per_day * days
+        first_day = np.repeat(np.arange(days), units_per_day)
+        platform = rng.choice(platforms, size=n)
+        rate = np.array([segments[p][variant] if segments else ctr for p in platform], dtype=float)
+        daily_impressions = rng.poisson(5.0, size=(n, days)).astype(float)
+        daily_clicks = rng.binomial(daily_impressions.astype(int), rate[:, None]).astype(float)
+        active = np.arange(days)[None, :] >= first_day[:, None]
+        arms[variant] = {
+            "first_day": first_day,
+            "platform": platform,
+            "clicks": np.cumsum(daily_clicks * active, axis=1),
+            "impressions": np.cumsum(daily_impressions * active, axis=1),
+        }
+    for k in range(days):
+        day = START + dt.timedelta(days=k)
+        day_rows = []
+        for variant, arm in arms.items():
+            exposed = arm["first_day"] <= k
+            clicks, impressions = arm["clicks"][exposed, k], arm["impressions"][exposed, k]
+            day_rows.append(ratio_row(day, variant, clicks, impressions))
+            if segments:
+                platform = arm["platform"][exposed]
+                for value in segments:
+                    inside = platform == value
+                    day_rows.append(
+                        ratio_row(
+                            day,
+                            variant,
+                            clicks[inside],
+                            impressions[inside],
+                            segment="platform",
+                            segment_value=value,
+                        )
+                    )
+        rows[day] = day_rows
+    return rows
+
+
+def analyse(
+    resolved: ResolvedExperiment, rows: dict[dt.date, list[dict[str, Any]]], day: dt.date
+) -> list[dict[str, Any]]:
+    history = history_by_day(
+        [r for d, day_rows in rows.items() if d < day for r in day_rows if r["segment"] == "all"]
+    )
+    return compute_results(resolved, day, rows[day], history=history)
+
+
+def overall(results: list[dict[str, Any]], variant: str = "treatment") -> dict[str, Any]:
+    return next(r for r in results if r["segment"] == "all" and r["variant"] == variant)
+
+
+def test_group_sequential_boundary_matches_the_looks_so_far(catalog: MetricCatalog) -> None:
+    resolved = experiment(catalog)
+    rows = simulate_days(np.random.default_rng(1), {"control": 0.05, "treatment": 0.05})
+    day = START + dt.timedelta(days=4)
+    results = analyse(resolved, rows, day)
+    row = overall(results)
+    assert row["sequential_method"] == "group_sequential"
+    assert row["sequential_look"] == 5 and row["information_fraction"] == pytest.approx(5 / 14)
+    # Independently: the boundaries of looks 1-5 from the day-by-day standard errors.
+    std_errors = [
+        overall(analyse(resolved, rows, START + dt.timedelta(days=k)))["std_error"]
+        for k in range(5)
+    ]
+    expected = group_sequential_boundaries(
+        [(k + 1) / 14 for k in range(5)],
+        [1 / se**2 for se in std_errors],
+        alpha=0.05,
+        kind="obrien-fleming",
+    )
+    assert row["sequential_boundary"] == pytest.approx(expected[-1], rel=1e-9)
+    assert row["sequential_boundary"] > 2.5  # O'Brien-Fleming is strict early on
+    half_width = row["sequential_boundary"] * row["std_error"]
+    assert row["sequential_ci_low"] == pytest.approx(row["abs_effect"] - half_width)
+    assert (
+        row["sequential_ci_high"] - row["sequential_ci_low"]
+        > row["abs_ci_high"] - row["abs_ci_low"]
+    )
+
+
+def test_a_large_effect_ships_early_under_group_sequential_but_not_fixed_horizon(
+    catalog: MetricCatalog,
+) -> None:
+    rows = simulate_days(np.random.default_rng(2), {"control": 0.05, "treatment": 0.06})
+    day = START + dt.timedelta(days=6)
+    sequential = experiment(catalog)
+    results = analyse(sequential, rows, day)
+    units = DayStatistics(rows[day]).units(sequential)
+    assert overall(results)["sequential_significant"] is True
+    verdict = decide(sequential, day, results, units)
+    assert verdict.decision == Verdict.SHIP and verdict.variant == "treatment"
+    assert "group-sequential" in " ".join(verdict.reasons)
+    assert "allows stopping before" in verdict.reasons[0]
+
+    fixed = experiment(catalog, analysis={"sequential": "fixed_horizon"})
+    results = analyse(fixed, rows, day)
+    assert overall(results)["sequential_boundary"] is None
+    verdict = decide(fixed, day, results, units)
+    assert verdict.decision == Verdict.KEEP_RUNNING and "peeking" in verdict.reasons[0]
+    end = START + dt.timedelta(days=DAYS - 1)
+    assert decide(fixed, end, analyse(fixed, rows, end), units).decision == Verdict.SHIP
+
+
+def test_always_valid_p_value_never_increases_and_is_above_the_fixed_one(
+    catalog: MetricCatalog,
+) -> None:
+    resolved = experiment(catalog, analysis={"sequential": "always_valid"})
+    rows = simulate_days(np.random.default_rng(3), {"control": 0.05, "treatment": 0.052})
+    previous = 1.0
+    for k in range(DAYS):
+        row = overall(analyse(resolved, rows, START + dt.timedelta(days=k)))
+        assert row["sequential_p_value"] <= previous + 1e-15
+        assert row["sequential_p_value"] >= row["p_value"]
+        assert row["sequential_ci_low"] <= row["abs_ci_low"]
+        previous = row["sequential_p_value"]
+        # A single primary hypothesis: Holm leaves the always-valid p-value as it is.
+        assert row["p_value_adjusted"] == pytest.approx(row["sequential_p_value"])
+
+
+def test_primary_family_is_holm_adjusted_across_treatments(catalog: MetricCatalog) -> None:
+    resolved = experiment(
+        catalog,
+        variants=[
+            {"name": "control", "weight": 1 / 3, "control": True},
+            {"name": "ranker_b", "weight": 1 / 3},
+            {"name": "ranker_c", "weight": 1 / 3},
+        ],
+        analysis={"sequential": "fixed_horizon"},
+    )
+    rows = simulate_days(
+        np.random.default_rng(4), {"control": 0.05, "ranker_b": 0.052, "ranker_c": 0.0505}
+    )
+    results = analyse(resolved, rows, START + dt.timedelta(days=DAYS - 1))
+    primary = [overall(results, v) for v in ("ranker_b", "ranker_c")]
+    _, expected, _, _ = multipletests([r["p_value"] for r in primary], method="holm")
+    assert [r["p_value_adjusted"] for r in primary] == pytest.approx(list(expected), rel=1e-12)
+    assert {r["multiplicity_family"] for r in primary} == {"primary"}
+    # Power for two comparisons uses alpha / 2, so it is lower than for one at the same numbers.
+    single = experiment(
+        catalog,
+        variants=[
+            {"name": "control", "weight": 0.5, "control": True},
+            {"name": "ranker_b", "weight": 0.5},
+        ],
+        analysis={"sequential": "fixed_horizon"},
+    )
+    one_arm = analyse(
+        single,
+        {d: [r for r in day_rows if r["variant"] != "ranker_c"] for d, day_rows in rows.items()},
+        START + dt.timedelta(days=DAYS - 1),
+    )
+    assert primary[0]["power"] < overall(one_arm, "ranker_b")["power"]
+
+
+def test_power_and_days_needed_follow_the_normal_approximation(catalog: MetricCatalog) -> None:
+    resolved = experiment(catalog, mde=0.02, power=0.8)
+    rows = simulate_days(np.random.default_rng(5), {"control": 0.05, "treatment": 0.05})
+    day = START + dt.timedelta(days=2)
+    row = overall(analyse(resolved, rows, day))
+    # Closed form at the test's own standard error: power of a z-test for a 2% lift.
+    delta = 0.02 * row["mean_control"]
+    z = scipy_stats.norm.ppf(0.975)
+    expected = scipy_stats.norm.sf(z - delta / row["std_error"]) + scipy_stats.norm.cdf(
+        -z - delta / row["std_error"]
+    )
+    assert row["power"] == pytest.approx(expected, rel=1e-6)
+    assert row["power"] < 0.8 and row["days_needed"] > 0
+    verdict = decide(resolved, day, [row], DayStatistics(rows[day]).units(resolved))
+    assert any("more day(s) at the current traffic" in reason for reason in verdict.reasons)
+
+
+def test_a_segment_reversal_is_found_and_named(catalog: MetricCatalog) -> None:
+    resolved = experiment(catalog, segments=["platform"], analysis={"sequential": "fixed_horizon"})
+    segments = {
+        "ios": {"control": 0.05, "treatment": 0.058},
+        "android": {"control": 0.05, "treatment": 0.058},
+        "web": {"control": 0.05, "treatment": 0.040},
+    }
+    rows = simulate_days(
+        np.random.default_rng(6), {"control": 0.0, "treatment": 0.0}, segments=segments
+    )
+    end = START + dt.timedelta(days=DAYS - 1)
+    results = analyse(resolved, rows, end)
+    by_value = {r["segment_value"]: r for r in results if r["segment"] == "platform"}
+    assert by_value["web"]["segment_reversal"] is True
+    assert not by_value["ios"]["segment_reversal"]
+    assert by_value["web"]["heterogeneity_p_value"] < 1e-6
+    assert {r["multiplicity_family"] for r in by_value.values()} == {"segment:ctr:treatment"}
+    verdict = decide(resolved, end, results, DayStatistics(rows[end]).units(resolved))
+    assert any(r.startswith("Segment reversal: platform = web") for r in verdict.reasons)
+
+
+def test_fieller_policy_changes_only_the_relative_interval(catalog: MetricCatalog) -> None:
+    rows = simulate_days(np.random.default_rng(7), {"control": 0.05, "treatment": 0.051})
+    day = START + dt.timedelta(days=3)
+    delta = overall(analyse(experiment(catalog), rows, day))
+    fieller = overall(analyse(experiment(catalog, analysis={"relative_ci": "fieller"}), rows, day))
+    assert fieller["abs_ci_low"] == delta["abs_ci_low"] and fieller["p_value"] == delta["p_value"]
+    assert fieller["rel_ci_low"] != pytest.approx(delta["rel_ci_low"], rel=1e-9)
+    assert "Fieller" in fieller["method"]
+    # The Bayesian summary keeps the delta-method standard error under either policy.
+    assert fieller["prob_better"] == pytest.approx(delta["prob_better"])
