@@ -187,6 +187,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     day = min(truth.end, experiment.spec.end)
     rows, decision = _read_outcome(home.warehouse_path(), DEMO_EXPERIMENT, day)
     _print_outcome(DEMO_EXPERIMENT, day, rows, decision)
+    _print_timeline(home.warehouse_path(), DEMO_EXPERIMENT)
     print("\nKnown truth of the simulation (relative effects) against the 95% CIs:")
     overall = {r["metric"]: r for r in rows if r["segment"] == "all"}
     for metric, effect in sorted(truth.relative_effects.items()):
@@ -204,6 +205,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"(then open http://127.0.0.1:3000)."
     )
     return 0
+
+
+def _print_timeline(database: Path, experiment_id: str) -> None:
+    """One line per day: the verdict, and the primary metric's z against its boundary."""
+    import duckdb
+
+    with duckdb.connect(str(database), read_only=True) as conn:
+        days = conn.execute(
+            "SELECT d.as_of_date, d.decision, abs(r.abs_effect) / r.std_error, "
+            "r.sequential_boundary, r.power FROM decision AS d "
+            "LEFT JOIN results AS r ON r.experiment_id = d.experiment_id "
+            "AND r.as_of_date = d.as_of_date AND r.role = 'primary' AND r.segment = 'all' "
+            "WHERE d.experiment_id = ? ORDER BY d.as_of_date, r.variant",
+            [experiment_id],
+        ).fetchall()
+    print("\nDecision by day (primary metric |z| against its sequential boundary, and power):")
+    for day, verdict, z, boundary, power in days:
+        evidence = (
+            f"|z| {z:5.2f}  boundary {boundary:5.2f}  power {power * 100:3.0f}%"
+            if z is not None and boundary is not None and power is not None
+            else ""
+        )
+        print(f"  {day}  {verdict:<12}  {evidence}")
 
 
 def _last_exposure_day(path: Path) -> dt.date | None:
