@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export EXP_DAGSTER_HOME ?= $(CURDIR)/.exp_dagster_home
 export DAGSTER_HOME ?= $(EXP_DAGSTER_HOME)/dagster
 
-.PHONY: demo test ui lint format validate lock clean demo-clean
+.PHONY: demo test ui lint format validate lock clean demo-clean browser
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,20 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/exp-dagster demo
 
+## browser: Debian's headless Chromium for the browser tests; where it cannot be installed, the
+## browser tests skip with that reason
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's chromium for the browser tests …"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	      >/dev/null 2>&1 || echo "chromium could not be installed: the browser tests will skip"; \
+	  else \
+	    echo "chromium is missing and this user cannot install it: the browser tests will skip"; \
+	  fi; }
+
 ## test: lint, the definitions check and the whole test suite
-test: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+test: $(STAMP) $(DAGSTER_HOME)/dagster.yaml browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/dagster definitions validate -w workspace.yaml
