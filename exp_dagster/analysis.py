@@ -21,7 +21,9 @@ Conventions (also printed in every result row's ``method``):
   treatments, secondary metrics × treatments, guardrail non-inferiority p-values, and each metric
   × treatment's segment values.
 * guardrails: additionally a one-sided non-inferiority test at level alpha: the (1 − alpha) bound
-  of the effect in the harmful direction must stay within the margin.
+  of the effect in the harmful direction must stay within the margin; under a sequential method
+  also a sequential non-inferiority test over the looks (``ni_sequential_passed``), which is what
+  the decision uses, so that reading the guardrail daily is not a peek either.
 * Bayesian summary: normal approximation of the relative lift (delta-method standard error)
   under a flat prior or the spec's normal prior centred on 0.
 * power: per-unit variance implied by the test's standard error (CUPED-reduced when CUPED ran),
@@ -74,6 +76,7 @@ NO_GUARDRAIL: dict[str, Any] = {
     "ni_bound": None,
     "ni_p_value": None,
     "ni_passed": None,
+    "ni_sequential_passed": None,
 }
 
 
@@ -317,6 +320,66 @@ def _guardrail_fields(
         "ni_p_value": test.p_value,
         "ni_passed": bool(test.passed),
     }
+
+
+def _sequential_guardrail_fields(
+    experiment: ResolvedExperiment,
+    metric: MetricSpec,
+    looks: Sequence[tuple[dt.date, EffectEstimate]],
+) -> dict[str, Any]:
+    """Non-inferiority that stays valid under daily looks (``ni_sequential_passed``).
+
+    The guardrail is judged every day, and shipping needs it non-inferior on the day the primary
+    metric wins, so a fixed-horizon non-inferiority test read daily would be a peek too. Under
+    ``group_sequential`` the shifted estimates ``effect + margin`` (harm = decrease) or
+    ``effect − margin`` (harm = increase) get their own one-sided Lan-DeMets test at level alpha
+    on the same spending times; under ``always_valid`` the relative or absolute lift's confidence
+    sequence at level 1 − 2·alpha (one side of it has level 1 − alpha) must clear the margin.
+    ``looks`` carry delta-method relative intervals.
+    """
+    spec = experiment.spec
+    guardrail = spec.guardrail(metric.name)
+    method = spec.analysis.sequential
+    if guardrail is None or method == "fixed_horizon" or not looks:
+        return {"ni_sequential_passed": None}
+    relative = guardrail.margin_type == "relative"
+    estimates = [e.rel_effect if relative else e.abs_effect for _, e in looks]
+    std_errors = [_relative_std_error(e) if relative else e.std_error for _, e in looks]
+    usable = [
+        (day, estimate, se)
+        for (day, _), estimate, se in zip(looks, estimates, std_errors, strict=True)
+        if math.isfinite(estimate) and math.isfinite(se) and se > 0
+    ]
+    if not usable or usable[-1][0] != looks[-1][0]:
+        return {"ni_sequential_passed": None}
+    harm_is_decrease = metric.direction == "increase"
+    if method == "group_sequential":
+        shift = guardrail.margin if harm_is_decrease else -guardrail.margin
+        result = group_sequential_test(
+            [estimate + shift for _, estimate, _ in usable],
+            [se for _, _, se in usable],
+            [information_time(experiment, day) for day, _, _ in usable],
+            alpha=spec.alpha,
+            kind=spec.analysis.spending,
+            alternative="greater" if harm_is_decrease else "less",
+        )
+        return {"ni_sequential_passed": bool(result.crossed)}
+    tau = spec.analysis.msprt_tau or spec.mde
+    if not relative:
+        first_control = looks[0][1].mean_control
+        tau *= abs(first_control) if first_control != 0.0 else 1.0
+    sequence = always_valid_test(
+        [estimate for _, estimate, _ in usable],
+        [se for _, _, se in usable],
+        alpha=min(0.5, 2.0 * spec.alpha),
+        tau=tau,
+    )
+    passed = (
+        sequence.ci_low > -guardrail.margin
+        if harm_is_decrease
+        else sequence.ci_high < guardrail.margin
+    )
+    return {"ni_sequential_passed": bool(passed)}
 
 
 def information_time(experiment: ResolvedExperiment, day: dt.date) -> float:
@@ -655,6 +718,14 @@ def compute_results(
                 )
                 if role == "guardrail":
                     row.update(_guardrail_fields(experiment, metric, delta))
+                    delta_looks = [
+                        (d, e)
+                        for d in sorted(past)
+                        if (e := past[d].effect(experiment, cell, variant, relative_ci="delta"))
+                        is not None
+                    ]
+                    delta_looks.append((day, delta))
+                    row.update(_sequential_guardrail_fields(experiment, metric, delta_looks))
                 if metric.type != "quantile":
                     row.update(novelty_fields(experiment, metric, variant, novelty))
             results.append(row)

@@ -9,7 +9,8 @@ margins and the ``analysis`` block, :class:`~exp_dagster.spec.AnalysisPolicy`):
 * ROLLBACK     the primary metric is significantly worse, or a guardrail's harm is significantly
                beyond its margin (its whole two-sided CI is past it), for every treatment.
 * SHIP         the primary metric is significantly better and every guardrail is shown
-               non-inferior (one-sided bound within its margin). "Significantly" follows the
+               non-inferior (one-sided bound within its margin; under a sequential method by
+               the guardrail's own sequential non-inferiority test). "Significantly" follows the
                spec's sequential method, so that a daily look is never a peek:
                ``group_sequential`` — the z statistic crossed its Lan-DeMets boundary on some
                day (ship as soon as it does); ``always_valid`` — the always-valid p-value,
@@ -354,11 +355,21 @@ def decide(
                 continue
             head = f"Guardrail {row['metric']}: {_effect_sentence(row)}"
             bound = f"one-sided {1 - spec.alpha:.0%} bound {_bound_text(row)}"
+            sequential_ni = row.get("ni_sequential_passed")
             if _breached(row):
                 breached = True
                 reasons.append(f"{head}; harm beyond the {_margin_text(row)} margin ({bound}).")
-            elif row["ni_passed"]:
-                reasons.append(f"{head}; non-inferior: {bound} is within {_margin_text(row)}.")
+            elif sequential_ni is not None and not sequential_ni:
+                # Read daily, the guardrail needs its own sequential test, like the primary.
+                guardrails_ok = False
+                within = "within" if row["ni_passed"] else "not within"
+                reasons.append(
+                    f"{head}; not yet shown non-inferior by the sequential test ({bound} is "
+                    f"{within} {_margin_text(row)}, which alone would be a peek)."
+                )
+            elif sequential_ni or row["ni_passed"]:
+                how = " by the sequential test" if sequential_ni else ""
+                reasons.append(f"{head}; non-inferior{how}: {bound} is within {_margin_text(row)}.")
             else:
                 guardrails_ok = False
                 reasons.append(

@@ -286,3 +286,36 @@ def test_fieller_policy_changes_only_the_relative_interval(catalog: MetricCatalo
     assert "Fieller" in fieller["method"]
     # The Bayesian summary keeps the delta-method standard error under either policy.
     assert fieller["prob_better"] == pytest.approx(delta["prob_better"])
+
+
+def test_a_guardrail_read_daily_needs_its_own_sequential_test(catalog: MetricCatalog) -> None:
+    """Early on, the fixed-horizon non-inferiority bound can clear the margin while the
+    sequential one cannot yet; the decision waits for the sequential test."""
+    ctr = catalog.get("ctr").model_dump()
+    with_guardrail = MetricCatalog.model_validate(
+        {"metrics": {"ctr": ctr, "ctr_guardrail": {**ctr, "name": "ctr_guardrail"}}}
+    )
+    resolved = experiment(
+        with_guardrail,
+        metrics={
+            "primary": "ctr",
+            "guardrails": [{"metric": "ctr_guardrail", "margin": 0.10}],
+        },
+    )
+    rows = simulate_days(np.random.default_rng(8), {"control": 0.05, "treatment": 0.058})
+    for day_rows in rows.values():
+        day_rows.extend([{**r, "metric": "ctr_guardrail"} for r in day_rows])
+    verdicts = {}
+    for k in range(DAYS):
+        day = START + dt.timedelta(days=k)
+        results = analyse(resolved, rows, day)
+        guardrail = next(r for r in results if r["metric"] == "ctr_guardrail")
+        verdict = decide(resolved, day, results, DayStatistics(rows[day]).units(resolved))
+        verdicts[k] = (guardrail["ni_passed"], guardrail["ni_sequential_passed"], verdict)
+    peeks = [k for k, (fixed, sequential, _) in verdicts.items() if fixed and not sequential]
+    assert peeks, "some early day clears the margin only at a fixed-horizon reading"
+    for k in peeks:
+        assert verdicts[k][2].decision != Verdict.SHIP
+        assert any("by the sequential test" in r for r in verdicts[k][2].reasons)
+    fixed, sequential, final = verdicts[DAYS - 1]
+    assert fixed and sequential and final.decision == Verdict.SHIP

@@ -160,7 +160,8 @@ CREATE TABLE IF NOT EXISTS results (
     heterogeneity_p_value DOUBLE,       -- segments: Cochran's Q across the segment's values
     segment_reversal      BOOLEAN,      -- segments: effect significantly opposite to overall
     novelty_slope         DOUBLE,       -- change of the relative lift per day since exposure
-    novelty_p_value       DOUBLE        -- its weighted least-squares trend test
+    novelty_p_value       DOUBLE,       -- its weighted least-squares trend test
+    ni_sequential_passed  BOOLEAN       -- guardrails: non-inferior by a sequential test
 );
 CREATE TABLE IF NOT EXISTS decision (
     experiment_id  VARCHAR   NOT NULL,
@@ -203,3 +204,4 @@ ALTER TABLE results ADD COLUMN IF NOT EXISTS heterogeneity_p_value DOUBLE;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS segment_reversal BOOLEAN;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS novelty_slope DOUBLE;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS novelty_p_value DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS ni_sequential_passed BOOLEAN;
