@@ -29,6 +29,9 @@ Conventions (also printed in every result row's ``method``):
 * power: per-unit variance implied by the test's standard error (CUPED-reduced when CUPED ran),
   normal approximation, at the spec's relative ``mde`` and ``power``; days still needed at the
   last day's rate of new units.
+* post-stratification (``analysis.stratify_by``): mean and proportion metrics without a CUPED
+  covariate are estimated within the values of that segment column and weighted by their pooled
+  share of units (Miratrix, Sekhon & Yu 2013); CUPED takes precedence where a pre-period exists.
 * novelty: weighted least-squares trend of the daily relative lift over days since first
   exposure (a screening test; the daily cohorts share units).
 * segments: Cochran's Q test of segment × treatment heterogeneity across the values of each
@@ -41,6 +44,7 @@ import datetime as dt
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from exp_dagster.spec import MetricSpec, ResolvedExperiment
@@ -59,6 +63,7 @@ from exp_dagster.stats import (
     group_sequential_test,
     heterogeneity_test,
     non_inferiority_from_effect,
+    post_stratified_test,
     power_summary,
     quantile_test,
     ratio_test,
@@ -256,6 +261,14 @@ class DayStatistics:
         hist = self.histograms[cell[0]]
         if control is None or treatment is None or not estimable(metric, control, treatment, hist):
             return None
+        stratum = spec.analysis.stratify_by
+        if (
+            stratum
+            and cell[1] == "all"
+            and metric.type in ("mean", "proportion")
+            and not uses_cuped(metric, control, treatment)
+        ):
+            return self._post_stratified(experiment, cell[0], stratum, variant, alternative)
         return estimate(
             metric,
             control,
@@ -265,6 +278,44 @@ class DayStatistics:
             histograms=hist,
             relative_ci=relative_ci or spec.analysis.relative_ci,
         )
+
+    def _post_stratified(
+        self,
+        experiment: ResolvedExperiment,
+        metric_name: str,
+        stratum: str,
+        variant: str,
+        alternative: str,
+    ) -> EffectEstimate:
+        """Post-stratification on the segment column ``stratum`` (the spec's ``stratify_by``).
+
+        Strata are the column's values, weighted by their pooled share of units. A stratum with
+        fewer than two units in an arm cannot carry a variance; the plain test is used instead
+        and its ``method`` says why.
+        """
+        spec = experiment.spec
+        values = sorted(v for (m, s, v) in self.cells if m == metric_name and s == stratum)
+        controls, treatments = [], []
+        for value in values:
+            arms = self.cells[(metric_name, stratum, value)]
+            control, treatment = arms.get(spec.control), arms.get(variant)
+            controls.append(_moments(control) if control else Moments(0, 0.0, 0.0))
+            treatments.append(_moments(treatment) if treatment else Moments(0, 0.0, 0.0))
+        try:
+            return post_stratified_test(
+                controls, treatments, alpha=spec.alpha, alternative=alternative
+            )
+        except ValueError as error:
+            arms = self.cells[(metric_name, "all", "all")]
+            plain = estimate(
+                experiment.metrics[metric_name],
+                arms[spec.control],
+                arms[variant],
+                alpha=spec.alpha,
+                alternative=alternative,
+                relative_ci=spec.analysis.relative_ci,
+            )
+            return replace(plain, method=f"{plain.method} (not post-stratified: {error})")
 
     def units(self, experiment: ResolvedExperiment) -> dict[str, int]:
         """Units per variant in the primary metric's overall cell."""

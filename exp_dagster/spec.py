@@ -162,6 +162,8 @@ class AnalysisPolicy(_Strict):
         heterogeneity_alpha: level of the segment × treatment heterogeneity test whose
             reversals are named as reasons.
         novelty_alpha: level of the test for a trend of the effect over the experiment's days.
+        stratify_by: a segment column to post-stratify mean and proportion metrics on when they
+            have no CUPED covariate (``null``: no post-stratification).
     """
 
     sequential: SequentialMethod = "group_sequential"
@@ -175,6 +177,7 @@ class AnalysisPolicy(_Strict):
     prior_sd: float | None = Field(default=None, gt=0)
     heterogeneity_alpha: float = Field(default=0.01, gt=0, lt=0.5)
     novelty_alpha: float = Field(default=0.01, gt=0, lt=0.5)
+    stratify_by: Identifier | None = None
 
 
 class ExperimentSpec(_Strict):
@@ -236,6 +239,16 @@ class ExperimentSpec(_Strict):
     def _window_valid(self) -> ExperimentSpec:
         if self.end < self.start:
             raise ValueError(f"'end' ({self.end}) is before 'start' ({self.start})")
+        return self
+
+    @model_validator(mode="after")
+    def _stratum_is_a_segment(self) -> ExperimentSpec:
+        stratum = self.analysis.stratify_by
+        if stratum is not None and stratum not in self.segments:
+            raise ValueError(
+                f"analysis.stratify_by is '{stratum}', which is not one of the spec's segments "
+                f"{self.segments}; add it to 'segments' or remove stratify_by"
+            )
         return self
 
     @property

@@ -319,3 +319,52 @@ def test_a_guardrail_read_daily_needs_its_own_sequential_test(catalog: MetricCat
         assert any("by the sequential test" in r for r in verdicts[k][2].reasons)
     fixed, sequential, final = verdicts[DAYS - 1]
     assert fixed and sequential and final.decision == Verdict.SHIP
+
+
+def test_post_stratification_on_a_segment_when_the_spec_asks(catalog: MetricCatalog) -> None:
+    from exp_dagster.stats import Moments, post_stratified_test
+
+    rng = np.random.default_rng(9)
+    baselines = {"ios": 300.0, "android": 150.0, "web": 60.0}
+    day = START + dt.timedelta(days=DAYS - 1)
+    rows, strata = [], {"control": [], "treatment": []}
+    for variant, lift in (("control", 0.0), ("treatment", 0.03)):
+        values = {
+            p: rng.normal(b * (1 + lift), 40.0, size=rng.integers(900, 1100))
+            for p, b in baselines.items()
+        }
+        for _, y in sorted(values.items()):
+            strata[variant].append(Moments.from_values(y))
+        everything = np.concatenate(list(values.values()))
+        for segment, value, y in [("all", "all", everything)] + [
+            ("platform", p, y) for p, y in values.items()
+        ]:
+            rows.append(
+                {
+                    "as_of_date": day,
+                    "metric": "watch_time",
+                    "variant": variant,
+                    "segment": segment,
+                    "segment_value": value,
+                    "n": int(y.size),
+                    "sum_y": float(y.sum()),
+                    "sum_y2": float(y @ y),
+                    "sum_c": None,
+                }
+            )
+    plain = experiment(catalog, metrics={"primary": "watch_time"}, segments=["platform"])
+    stratified = experiment(
+        catalog,
+        metrics={"primary": "watch_time"},
+        segments=["platform"],
+        analysis={"stratify_by": "platform"},
+    )
+    unstratified_row = overall(compute_results(plain, day, rows))
+    row = overall(compute_results(stratified, day, rows))
+    expected = post_stratified_test(strata["control"], strata["treatment"])
+    assert row["abs_effect"] == pytest.approx(expected.abs_effect, rel=1e-12)
+    assert row["std_error"] == pytest.approx(expected.std_error, rel=1e-12)
+    assert row["std_error"] < 0.5 * unstratified_row["std_error"]
+    assert row["variance_reduction"] > 0.7
+    with pytest.raises(ValueError, match="stratify_by"):
+        experiment(catalog, analysis={"stratify_by": "platform"})
