@@ -28,7 +28,8 @@ Conventions (also printed in every result row's ``method``):
   under a flat prior or the spec's normal prior centred on 0.
 * power: per-unit variance implied by the test's standard error (CUPED-reduced when CUPED ran),
   normal approximation, at the spec's relative ``mde`` and ``power``; days still needed at the
-  last day's rate of new units.
+  last day's rate of new units; units per arm a design needs from that variance and from the
+  metric's own pre-period variance (the plan one would have made without CUPED).
 * post-stratification (``analysis.stratify_by``): mean and proportion metrics without a CUPED
   covariate are estimated within the values of that segment column and weighted by their pooled
   share of units (Miratrix, Sekhon & Yu 2013); CUPED takes precedence where a pre-period exists.
@@ -67,6 +68,7 @@ from exp_dagster.stats import (
     power_summary,
     quantile_test,
     ratio_test,
+    sample_size,
     trend_test,
     two_proportion_test,
     welch_test,
@@ -533,10 +535,34 @@ def _power_fields(
     effect: EffectEstimate,
     new_units_per_day: float,
     n_comparisons: int,
+    arms: tuple[Row, Row] | None = None,
 ) -> dict[str, Any]:
+    """Power now, and the units per arm a design would need: from the variance the test saw
+    (``required_units``) and, where a pre-period exists, from the metric's pre-period variance
+    without CUPED (``required_units_pre_period``, what one would have planned with)."""
     spec = experiment.spec
+    fields: dict[str, Any] = {
+        "power": None,
+        "mde_rel": None,
+        "days_needed": None,
+        "required_units": None,
+        "required_units_pre_period": None,
+    }
+    if arms is not None and all(arm.get("sum_c") is not None for arm in arms):
+        pre = [_covariate_moments(arm) for arm in arms]
+        pooled_n = sum(m.n for m in pre)
+        pre_mean = sum(m.sum_c for m in pre) / pooled_n if pooled_n else 0.0
+        pre_variance = sum((m.n - 1) * m.var_c for m in pre) / max(1, pooled_n - 2)
+        if pre_mean != 0.0 and pre_variance > 0.0:
+            fields["required_units_pre_period"] = sample_size(
+                spec.mde * abs(pre_mean),
+                pre_variance,
+                alpha=spec.alpha,
+                power=spec.power,
+                n_comparisons=n_comparisons,
+            ).n_control
     if effect.std_error <= 0.0 or effect.mean_control == 0.0:
-        return {"power": None, "mde_rel": None, "days_needed": None}
+        return fields
     # The per-unit variance the test's standard error implies, the same in both arms:
     # se² = σ² (1/n_c + 1/n_t). With CUPED it is the adjusted (reduced) variance.
     variance = effect.std_error**2 / (1.0 / effect.n_control + 1.0 / effect.n_treatment)
@@ -552,10 +578,13 @@ def _power_fields(
         new_units_per_day=new_units_per_day,
         n_comparisons=n_comparisons,
     )
+    required = [summary.required_n_control, summary.required_n_treatment]
     return {
+        **fields,
         "power": summary.power_at_target,
         "mde_rel": summary.mde_rel,
         "days_needed": summary.days_needed,
+        "required_units": max(required) if None not in required else None,
     }
 
 
@@ -765,6 +794,7 @@ def compute_results(
                         effect,
                         new_units_per_day,
                         n_treatments if role == "primary" else 1,
+                        (today.cells[cell][spec.control], today.cells[cell][variant]),
                     )
                 )
                 if role == "guardrail":

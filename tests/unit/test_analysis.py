@@ -368,3 +368,40 @@ def test_post_stratification_on_a_segment_when_the_spec_asks(catalog: MetricCata
     assert row["variance_reduction"] > 0.7
     with pytest.raises(ValueError, match="stratify_by"):
         experiment(catalog, analysis={"stratify_by": "platform"})
+
+
+def test_required_units_from_the_pre_period_and_with_cuped(catalog: MetricCatalog) -> None:
+    rng = np.random.default_rng(10)
+    day = START + dt.timedelta(days=DAYS - 1)
+    rows = []
+    pre_values = []
+    for variant in ("control", "treatment"):
+        pre = rng.gamma(4.0, 50.0, size=3000)
+        post = 0.9 * pre + rng.normal(0.0, 40.0, size=pre.size)
+        pre_values.append(pre)
+        rows.append(
+            {
+                "as_of_date": day,
+                "metric": "watch_time",
+                "variant": variant,
+                "segment": "all",
+                "segment_value": "all",
+                "n": int(post.size),
+                "sum_y": float(post.sum()),
+                "sum_y2": float(post @ post),
+                "sum_c": float(pre.sum()),
+                "sum_c2": float(pre @ pre),
+                "sum_yc": float(post @ pre),
+            }
+        )
+    resolved = experiment(catalog, metrics={"primary": "watch_time"}, mde=0.02, power=0.8)
+    row = overall(compute_results(resolved, day, rows))
+    assert row["cuped"] is True
+    # Independent plan from the pooled pre-period variance: 2 (z_.975 + z_.8)² σ² / δ² per arm.
+    pooled = np.concatenate(pre_values)
+    variance = sum(np.var(v, ddof=1) * (v.size - 1) for v in pre_values) / (pooled.size - 2)
+    z = scipy_stats.norm.ppf(0.975) + scipy_stats.norm.ppf(0.8)
+    expected = int(np.ceil(2 * z**2 * variance / (0.02 * pooled.mean()) ** 2))
+    assert row["required_units_pre_period"] == expected
+    # CUPED removes most of the variance, so the same MDE needs far fewer units.
+    assert row["required_units"] < 0.5 * row["required_units_pre_period"]

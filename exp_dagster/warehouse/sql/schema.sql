@@ -161,7 +161,9 @@ CREATE TABLE IF NOT EXISTS results (
     segment_reversal      BOOLEAN,      -- segments: effect significantly opposite to overall
     novelty_slope         DOUBLE,       -- change of the relative lift per day since exposure
     novelty_p_value       DOUBLE,       -- its weighted least-squares trend test
-    ni_sequential_passed  BOOLEAN       -- guardrails: non-inferior by a sequential test
+    ni_sequential_passed  BOOLEAN,      -- guardrails: non-inferior by a sequential test
+    required_units        BIGINT,       -- units per arm for the spec's mde and power
+    required_units_pre_period BIGINT    -- the same from the metric's pre-period variance
 );
 CREATE TABLE IF NOT EXISTS decision (
     experiment_id  VARCHAR   NOT NULL,
@@ -205,3 +207,5 @@ ALTER TABLE results ADD COLUMN IF NOT EXISTS segment_reversal BOOLEAN;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS novelty_slope DOUBLE;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS novelty_p_value DOUBLE;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS ni_sequential_passed BOOLEAN;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS required_units BIGINT;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS required_units_pre_period BIGINT;
