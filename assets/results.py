@@ -45,7 +45,9 @@ def results(
     with warehouse.connect() as conn, timed(metadata):
         statistics = read_partition(conn, "metric_statistics", experiment_id, day)
         histograms = read_partition(conn, "quantile_histograms", experiment_id, day)
-        history = history_by_day(*read_history(conn, experiment_id, day))
+        history = history_by_day(
+            *read_history(conn, experiment_id, day), spec_version=experiment.version
+        )
         novelty = read_partition(conn, "novelty_statistics", experiment_id, day)
         rows = compute_results(experiment, day, statistics, histograms, history, novelty)
         replace_partition(conn, "results", experiment_id, day, rows)
@@ -84,7 +86,9 @@ def decision(
     with warehouse.connect() as conn:
         result_rows = read_partition(conn, "results", experiment_id, day)
         statistics = read_partition(conn, "metric_statistics", experiment_id, day)
-        history = history_by_day(read_history(conn, experiment_id, day)[0])
+        history = history_by_day(
+            read_history(conn, experiment_id, day)[0], spec_version=experiment.version
+        )
         today = DayStatistics(statistics)
         verdict = decide(
             experiment,

@@ -335,12 +335,19 @@ class DayStatistics:
 
 
 def history_by_day(
-    statistics: Iterable[Row], histograms: Iterable[Row] = ()
+    statistics: Iterable[Row], histograms: Iterable[Row] = (), spec_version: str | None = None
 ) -> dict[dt.date, DayStatistics]:
-    """Rows of several days (``as_of_date`` in each row) arranged per day."""
+    """Rows of several days (``as_of_date`` in each row) arranged per day.
+
+    With ``spec_version``, statistics computed under another version of the spec are left out,
+    so one day's sequential analysis never mixes versions: after a spec change, earlier days
+    count as looks again once they are re-run under the new version (a backfill).
+    """
     statistics_by: dict[dt.date, list[Row]] = defaultdict(list)
     histograms_by: dict[dt.date, list[Row]] = defaultdict(list)
     for row in statistics:
+        if spec_version is not None and row.get("spec_version") != spec_version:
+            continue
         statistics_by[row["as_of_date"]].append(row)
     for row in histograms:
         histograms_by[row["as_of_date"]].append(row)

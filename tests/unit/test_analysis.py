@@ -405,3 +405,19 @@ def test_required_units_from_the_pre_period_and_with_cuped(catalog: MetricCatalo
     assert row["required_units_pre_period"] == expected
     # CUPED removes most of the variance, so the same MDE needs far fewer units.
     assert row["required_units"] < 0.5 * row["required_units_pre_period"]
+
+
+def test_earlier_days_of_another_spec_version_are_not_looks(catalog: MetricCatalog) -> None:
+    resolved = experiment(catalog)
+    rows = simulate_days(np.random.default_rng(11), {"control": 0.05, "treatment": 0.05})
+    day = START + dt.timedelta(days=3)
+    earlier = [
+        {**r, "spec_version": resolved.version if d >= START + dt.timedelta(days=2) else "old"}
+        for d, day_rows in rows.items()
+        if d < day
+        for r in day_rows
+    ]
+    history = history_by_day(earlier, spec_version=resolved.version)
+    assert sorted(history) == [START + dt.timedelta(days=2)]
+    row = overall(compute_results(resolved, day, rows[day], history=history))
+    assert row["sequential_look"] == 2
