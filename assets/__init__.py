@@ -4,6 +4,7 @@ from assets.covariates import pre_period_covariates
 from assets.event_facts import event_facts
 from assets.exposures import exposures
 from assets.landing import raw_event_logs, raw_exposure_logs
+from assets.report import report
 from assets.results import decision, results
 from assets.unit_metrics import metric_statistics, unit_metrics
 
@@ -17,6 +18,7 @@ ALL_ASSETS = [
     metric_statistics,
     results,
     decision,
+    report,
 ]
 
 __all__ = ["ALL_ASSETS"]

@@ -12,6 +12,7 @@ variable                    meaning                               default
 ``EXP_DAGSTER_EXPOSURES``   exposure logs (file or folder)        ``<home>/landing/exposures``
 ``EXP_DAGSTER_EVENTS``      event logs (file or folder)           ``<home>/landing/events``
 ``EXP_DAGSTER_CATALOG``     the catalog folder                    ``<project>/catalog``
+``EXP_DAGSTER_REPORTS``     HTML reports                          ``reports`` beside the warehouse
 ``DAGSTER_HOME``            Dagster's instance (dagster.yaml)     ``<home>/dagster``
 =========================== ===================================== ==============================
 """
@@ -44,6 +45,14 @@ def events_path() -> Path:
 
 def landing_dir() -> Path:
     return home_dir() / "landing"
+
+
+def reports_dir(warehouse: Path | str | None = None) -> Path:
+    """Where HTML reports go: ``EXP_DAGSTER_REPORTS``, else ``reports/`` beside the warehouse
+    (``<home>/reports`` by default), so a report always sits with the data it was made from."""
+    if "EXP_DAGSTER_REPORTS" in os.environ:
+        return Path(os.environ["EXP_DAGSTER_REPORTS"])
+    return Path(warehouse if warehouse is not None else warehouse_path()).parent / "reports"
 
 
 def catalog_dir() -> Path:

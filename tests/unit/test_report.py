@@ -1,0 +1,306 @@
+"""The HTML report on hand-built rows: decision first, INVALID leads with why, nothing external,
+every chart a real PNG, the same bytes on every rendering."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from PIL import Image
+
+from exp_dagster.home import PROJECT_ROOT
+from exp_dagster.report.charts import forest_chart, sequential_relative_interval, traffic_chart
+from exp_dagster.report.data import DataQuality, GateResult, ReportData, report_path
+from exp_dagster.report.html import RenderedReport, render_report, write_report
+from exp_dagster.spec import ResolvedExperiment, load_experiment, load_metric_catalog
+
+START = dt.date(2026, 10, 1)
+DAYS = [START + dt.timedelta(days=i) for i in range(5)]
+AS_OF = DAYS[-1]
+SHIP_REASONS = (
+    "Ship treatment.",
+    "Primary metric ctr: treatment +4.00% [+2.00%, +6.00%] against control (p < 0.0001): "
+    "a significant improvement.",
+    "Guardrail latency_p95: non-inferior <script>alert(1)</script>.",
+)
+SRM_REASON = (
+    "Sample ratio mismatch: 10,000 control / 7,500 treatment units against planned weights "
+    "0.5 / 0.5 (chi-square p < 0.0001 < 0.001). The split is broken, so no effect can be trusted."
+)
+
+
+@pytest.fixture(scope="module")
+def experiment() -> ResolvedExperiment:
+    catalog = load_metric_catalog(PROJECT_ROOT / "catalog" / "metrics.yaml")
+    return load_experiment(PROJECT_ROOT / "catalog" / "experiments" / "ranker_v2.yaml", catalog)
+
+
+def result(
+    metric: str,
+    role: str,
+    rel: float,
+    half_width: float,
+    *,
+    day: dt.date = AS_OF,
+    segment: str = "all",
+    value: str = "all",
+    version: str = "",
+    **extra: Any,
+) -> dict[str, Any]:
+    mean = 0.05 if metric == "ctr" else 100.0
+    look = (day - START).days + 1
+    row = {
+        "experiment_id": "ranker_v2",
+        "as_of_date": day,
+        "metric": metric,
+        "metric_type": "ratio" if metric == "ctr" else "mean",
+        "role": role,
+        "direction": "decrease" if metric == "latency_p95" else "increase",
+        "segment": segment,
+        "segment_value": value,
+        "control": "control",
+        "variant": "treatment",
+        "n_control": 1000 * look,
+        "n_treatment": 1010 * look,
+        "mean_control": mean,
+        "mean_treatment": mean * (1 + rel),
+        "abs_effect": mean * rel,
+        "abs_ci_low": mean * (rel - half_width),
+        "abs_ci_high": mean * (rel + half_width),
+        "rel_effect": rel,
+        "rel_ci_low": rel - half_width,
+        "rel_ci_high": rel + half_width,
+        "p_value": 0.00001 if abs(rel) > half_width else 0.4,
+        "cuped": metric != "latency_p95",
+        "variance_reduction": 0.2 if metric != "latency_p95" else None,
+        "method": f"two-sided test of {metric}",
+        "alpha": 0.05,
+        "ni_margin": 0.05 if role == "guardrail" else None,
+        "ni_margin_type": "relative" if role == "guardrail" else None,
+        "ni_bound": rel + half_width if role == "guardrail" else None,
+        "ni_passed": (rel + half_width < 0.05) if role == "guardrail" else None,
+        "spec_version": version,
+        "std_error": mean * half_width / 1.96,
+        "sequential_method": "group_sequential" if segment == "all" else None,
+        "sequential_look": look if segment == "all" else None,
+        "sequential_boundary": 8.0 / look**0.5 if segment == "all" else None,
+        "sequential_ci_low": mean * (rel - 1.5 * half_width),
+        "sequential_ci_high": mean * (rel + 1.5 * half_width),
+        "sequential_significant": look >= 4,
+        "p_value_adjusted": 0.0001,
+        "multiplicity_method": "holm",
+        "prob_better": 0.99,
+        "expected_loss": 0.0001,
+        "power": 0.5 + 0.08 * look,
+        "days_needed": max(0.0, 4.0 - look),
+        "heterogeneity_p_value": 0.003 if segment != "all" else None,
+        "segment_reversal": value == "web",
+    }
+    return {**row, **extra}
+
+
+def report_data(experiment: ResolvedExperiment, verdict: str, reasons: tuple[str, ...]) -> Any:
+    version = experiment.version
+    today = [
+        result("ctr", "primary", 0.04, 0.02, version=version),
+        result("watch_time", "secondary", 0.05, 0.04, version=version),
+        result("conversion", "secondary", -0.01, 0.05, version=version),
+        result("latency_p95", "guardrail", 0.02, 0.01, version=version),
+        *(
+            result("ctr", "primary", rel, 0.03, segment="platform", value=value, version=version)
+            for value, rel in (("ios", 0.07), ("android", 0.03), ("web", -0.04))
+        ),
+    ]
+    history = [
+        result("ctr", "primary", 0.05 - 0.002 * i, 0.06 / (i + 1) ** 0.5, day=day)
+        for i, day in enumerate(DAYS)
+    ]
+    lost = verdict == "INVALID"
+    units = {
+        day: {"control": 1000 * (i + 1), "treatment": int(1000 * (i + 1) * (0.75 if lost else 1))}
+        for i, day in enumerate(DAYS)
+    }
+    return ReportData(
+        experiment=experiment,
+        as_of=AS_OF,
+        decision={
+            "decision": verdict,
+            "variant": "treatment" if verdict == "SHIP" else None,
+            "reasons": list(reasons),
+            "srm_p_value": 1e-9 if lost else 0.43,
+        },
+        results=today,
+        history=history,
+        # Earlier days said SHIP: an INVALID report must still never show it.
+        decisions_by_day={day: "SHIP" if i >= 3 else "KEEP_RUNNING" for i, day in enumerate(DAYS)},
+        units_by_day=units,
+        quality=DataQuality(
+            exposure_rows=12_000,
+            exposure_units=9_000,
+            exposure_quarantine={"unknown variant": 12, "hash mismatch": 3},
+            event_rows=500_000,
+            event_quarantine={"missing value": 7},
+            first_event_day=START - dt.timedelta(days=7),
+        ),
+        gates=(
+            GateResult("check_exposures_schema", "exposures", "passed", "9,000 rows validated"),
+            GateResult("check_results_schema", "results", "passed", "11 rows validated"),
+        ),
+    )
+
+
+@pytest.fixture(scope="module")
+def shipped(experiment: ResolvedExperiment) -> RenderedReport:
+    return render_report(report_data(experiment, "SHIP", SHIP_REASONS), Path("/r/x.html"))
+
+
+@pytest.fixture(scope="module")
+def invalid(experiment: ResolvedExperiment) -> RenderedReport:
+    return render_report(report_data(experiment, "INVALID", (SRM_REASON,)))
+
+
+class _References(HTMLParser):
+    """Every URL-bearing attribute and every <img> source of a document."""
+
+    URL_ATTRIBUTES: ClassVar[set[str]] = {
+        "src",
+        "href",
+        "srcset",
+        "action",
+        "poster",
+        "data",
+        "background",
+        "xlink:href",
+    }
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+        self.images: list[str] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        for name, value in attrs:
+            if name in self.URL_ATTRIBUTES:
+                self.urls.append(value or "")
+            if tag == "img" and name == "src":
+                self.images.append(value or "")
+
+
+def references(html: str) -> _References:
+    parser = _References()
+    parser.feed(html)
+    return parser
+
+
+def assert_self_contained(html: str) -> None:
+    """No URL but ``data:``, no scheme-relative or absolute URL anywhere in the text, nothing
+    that would load: no script, no external stylesheet, no CSS url() or @import."""
+    found = references(html)
+    assert found.urls, "the parser found no URL attribute at all: the test would prove nothing"
+    assert all(url.startswith("data:") for url in found.urls), [
+        u[:60] for u in found.urls if not u.startswith("data:")
+    ]
+    without_data = re.sub(r"data:[^\"')\s]*", "data:", html)
+    for needle in ("http://", "https://", "//", "url(", "@import", "<script", "<iframe"):
+        assert needle not in without_data.lower(), needle
+    assert {"script", "iframe", "object", "embed", "link"} & set(found.tags) <= {"link"}
+
+
+def assert_png(uri: str) -> Image.Image:
+    prefix = "data:image/png;base64,"
+    assert uri.startswith(prefix) and len(uri) > len(prefix) + 1000
+    raw = base64.b64decode(uri[len(prefix) :], validate=True)
+    assert raw.startswith(b"\x89PNG\r\n\x1a\n")
+    Image.open(io.BytesIO(raw)).verify()
+    image = Image.open(io.BytesIO(raw))
+    assert image.width >= 600 and image.height >= 200
+    colours = image.convert("RGB").getcolors(maxcolors=1_000_000)
+    assert colours is None or len(colours) > 10, "a chart of one or a few colours is empty"
+    return image
+
+
+def test_decision_and_its_reasons_come_first(shipped: RenderedReport) -> None:
+    html = shipped.html
+    banner = html.index('id="decision"')
+    assert banner < html.index("<figure") and banner < html.index("<table")
+    assert "SHIP treatment" in html[banner : banner + 400]
+    positions = [html.index(r.split("<")[0][:40]) for r in SHIP_REASONS]
+    assert positions == sorted(positions) and positions[0] > banner
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
+
+
+def test_sections_in_the_documented_order(shipped: RenderedReport) -> None:
+    order = ["decision", "over-time", "facts", "metrics", "segments", "cuped", "quality"]
+    positions = [shipped.html.index(f'id="{section}"') for section in order]
+    assert positions == sorted(positions)
+    assert positions[-1] < shipped.html.index('id="conventions"')
+    for text in ("latency_p95", "non-inferior", "unknown variant", "check_results_schema"):
+        assert text in shipped.html
+
+
+def test_invalid_leads_with_why_and_never_shows_ship(invalid: RenderedReport) -> None:
+    html = invalid.html
+    banner = html.index('id="decision"')
+    assert "INVALID" in html[banner : banner + 300]
+    assert html.index("Sample ratio mismatch") < html.index("<figure")
+    assert "SHIP" not in html and "SHIP" not in invalid.markdown
+    assert set(invalid.charts) == {"traffic"}, "no effect is plotted on a broken split"
+    assert "not trustworthy" in html
+
+
+def test_report_is_self_contained(shipped: RenderedReport, invalid: RenderedReport) -> None:
+    assert_self_contained(shipped.html)
+    assert_self_contained(invalid.html)
+
+
+def test_every_chart_is_an_embedded_png(shipped: RenderedReport) -> None:
+    images = references(shipped.html).images
+    assert len(images) == len(shipped.charts) == 4
+    for uri in images:
+        assert_png(uri)
+
+
+def test_markdown_has_the_decision_the_main_chart_and_the_path(shipped: RenderedReport) -> None:
+    markdown = shipped.markdown
+    assert markdown.startswith("## ranker_v2 as of 2026-10-05: **SHIP treatment**")
+    uris = re.findall(r"!\[[^\]]*\]\((data:image/png;base64,[^)]+)\)", markdown)
+    assert len(uris) == 1
+    assert_png(uris[0])
+    assert "/r/x.html" in markdown and "| ctr |" in markdown
+
+
+def test_writing_twice_gives_the_same_file(experiment: ResolvedExperiment, tmp_path: Path) -> None:
+    data = report_data(experiment, "KEEP_RUNNING", ("Keep running until 2026-10-14.",))
+    path, _ = write_report(data, tmp_path)
+    first = path.read_bytes()
+    again, _ = write_report(data, tmp_path)
+    assert again == path == report_path(tmp_path, "ranker_v2", AS_OF)
+    assert again.read_bytes() == first
+    assert [p.name for p in path.parent.iterdir()] == ["2026-10-05.html"]
+
+
+def test_stale_spec_version_is_called_out(experiment: ResolvedExperiment) -> None:
+    data = report_data(experiment, "KEEP_RUNNING", ("Keep running.",))
+    stale = [{**row, "spec_version": "0123abcd"} for row in data.results]
+    html = render_report(ReportData(**{**data.__dict__, "results": stale})).html
+    assert "spec version(s) 0123abcd, not the current" in html
+
+
+def test_sequential_interval_is_widened_like_the_absolute_one() -> None:
+    row = result("ctr", "primary", 0.04, 0.02)
+    low, high = sequential_relative_interval(row) or (0.0, 0.0)
+    assert low == pytest.approx(0.04 - 1.5 * 0.02) and high == pytest.approx(0.04 + 1.5 * 0.02)
+    assert sequential_relative_interval({**row, "sequential_ci_low": None}) is None
+
+
+def test_charts_with_nothing_to_draw_are_left_out(experiment: ResolvedExperiment) -> None:
+    assert forest_chart([], experiment.spec) is None
+    assert traffic_chart({}, experiment.spec) is None
