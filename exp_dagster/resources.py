@@ -6,6 +6,8 @@ environment (see :mod:`exp_dagster.home`), so local and production differ only i
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +22,7 @@ from exp_dagster.spec import (
     MetricCatalog,
     ResolvedExperiment,
     SpecError,
+    check_overlaps,
     load_experiment,
     load_experiments,
     load_metric_catalog,
@@ -27,15 +30,58 @@ from exp_dagster.spec import (
 from exp_dagster.warehouse.landing import LogSource
 from exp_dagster.warehouse.queries import ensure_schema
 
+_log = logging.getLogger(__name__)
+
+
+class WarehouseBusyError(RuntimeError):
+    """Another process held the DuckDB file for longer than the warehouse waits."""
+
 
 class Warehouse(DuckDBResource):
     """The analytical warehouse: a DuckDB file by default.
 
-    ``threads`` and ``memory_limit`` bound what one run may take of the machine.
+    ``threads`` and ``memory_limit`` bound what one run may take of the machine. A DuckDB file
+    has one writer at a time: a run that finds it locked by another process waits up to
+    ``lock_wait_seconds`` for it (dagster.yaml's writer pool normally queues runs before that).
     """
 
     threads: int | None = None
     memory_limit: str | None = None
+    lock_wait_seconds: float = 900.0
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection, waiting while another process holds the file's lock."""
+        config = {"custom_user_agent": "dagster", **self.connection_config}
+        deadline = time.monotonic() + self.lock_wait_seconds
+        delay = 0.05
+        waited = False
+        while True:
+            try:
+                conn = duckdb.connect(self.database, read_only=False, config=config)
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise
+                if time.monotonic() >= deadline:
+                    raise WarehouseBusyError(
+                        f"{self.database} stayed locked by another process for "
+                        f"{self.lock_wait_seconds:g} s ({str(exc).splitlines()[0]}); let that "
+                        f"run finish (or stop it) and run this one again."
+                    ) from exc
+                if not waited:
+                    _log.warning(
+                        "%s is in use by another process; waiting up to %g s for it.",
+                        self.database,
+                        self.lock_wait_seconds,
+                    )
+                    waited = True
+                time.sleep(min(delay, max(deadline - time.monotonic(), 0.0)))
+                delay = min(delay * 2, 1.0)
+        try:
+            yield conn
+        finally:
+            conn.close()
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -91,6 +137,7 @@ class Catalog(dg.ConfigurableResource):
         for file in self.experiment_files:
             resolved = load_experiment(Path(file), metrics)
             found[resolved.spec.id] = resolved
+        check_overlaps(found.values())
         return found
 
     def experiment(self, experiment_id: str) -> ResolvedExperiment:

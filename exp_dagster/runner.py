@@ -73,6 +73,15 @@ def plan(experiment: ResolvedExperiment, events: LogSource, through: dt.date) ->
     ]
     if events.is_hive:
         available = set(events.dates())
+        # A pre-period day may predate the logs' retention; a day of the window may not: its
+        # units would silently count as inactive.
+        holes = [day for day in spec.days(through=last) if day not in available]
+        if holes:
+            raise PipelineInputError(
+                f"{events.path}: no date= folder for {', '.join(map(str, holes))}, day(s) of "
+                f"experiment '{spec.id}'; re-export those days' event logs (an empty folder "
+                f"says a day truly had no events)."
+            )
         wanted = [day for day in wanted if day in available]
     return Plan(event_days=tuple(wanted), experiment_days=tuple(spec.days(through=last)))
 

@@ -373,7 +373,36 @@ def load_experiments(directory: Path, catalog: MetricCatalog) -> dict[str, Resol
     for path in sorted(directory.glob("*.yaml")):
         resolved = load_experiment(path, catalog)
         experiments[resolved.spec.id] = resolved
+    check_overlaps(experiments.values())
     return experiments
+
+
+def check_overlaps(experiments: Iterable[ResolvedExperiment]) -> None:
+    """Reject experiments that would assign the same units identically at the same time.
+
+    Experiments may overlap on the same units (that is how a platform runs many at once) as long
+    as their assignments are independent. Two with the same ``unit`` and the same ``hash_salt``
+    whose windows overlap put every unit in the same bucket in both, so each one's treatment
+    group is the other's: neither effect can be told apart. The check needs every spec, so it
+    lives here, where the registry loads them all, rather than in one spec's validation.
+    """
+    resolved = sorted(experiments, key=lambda e: e.spec.id)
+    for i, first in enumerate(resolved):
+        for second in resolved[i + 1 :]:
+            a, b = first.spec, second.spec
+            if (
+                a.hash_salt is not None
+                and a.hash_salt == b.hash_salt
+                and a.unit == b.unit
+                and a.start <= b.end
+                and b.start <= a.end
+            ):
+                raise SpecError(
+                    f"{second.source}: field 'hash_salt' is the same as in {first.source}, and "
+                    f"both experiments assign {a.unit}s between {max(a.start, b.start)} and "
+                    f"{min(a.end, b.end)}: the same units would get the same buckets in both, "
+                    f"confounding them. Give '{b.id}' its own hash_salt."
+                )
 
 
 def spec_version(spec: ExperimentSpec, metrics: Iterable[MetricSpec]) -> str:

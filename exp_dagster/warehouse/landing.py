@@ -27,6 +27,13 @@ REQUIRED_COLUMNS: dict[LogKind, tuple[str, ...]] = {
     "events": ("unit_id", "event_time", "event", "value"),
 }
 TIMESTAMP_COLUMN: dict[LogKind, str] = {"exposures": "exposed_at", "events": "event_time"}
+# Columns read when a file has them (NULL otherwise): an ``event_id`` lets the event gate tell an
+# SDK's retried row from a genuine repeat.
+OPTIONAL_COLUMNS: dict[LogKind, tuple[str, ...]] = {"exposures": (), "events": ("event_id",)}
+# unit_id must be text or an integer: a floating-point id (pandas turns an integer column with
+# gaps into float64) prints as "123.0" and would never match the same unit elsewhere.
+_FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL", "DECIMAL")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 _FORMATS: dict[str, str] = {
     ".parquet": "parquet",
@@ -66,8 +73,17 @@ def _format_of(path: Path) -> str | None:
     return _FORMATS.get(suffixes[-1]) if suffixes else None
 
 
-def _data_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and _format_of(p) is not None)
+def _data_files(folder: Path, zone: Path | None = None) -> list[Path]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and _format_of(p) is not None)
+    root = (zone or folder).resolve()
+    for path in files:
+        # A symlink must not lead the reader out of the landing zone (e.g. to /etc).
+        if not path.resolve().is_relative_to(root):
+            raise InputError(
+                f"{path}: links outside the landing zone {zone or folder}; copy the file into the "
+                f"landing zone instead of linking to it."
+            )
+    return files
 
 
 @dataclass(frozen=True)
@@ -106,11 +122,14 @@ class LogSource:
         last: dt.date | None = None
         for path in files:
             reader = _READERS[str(_format_of(path))]
-            row = conn.execute(
-                f'SELECT max(TRY_CAST(CAST("{column}" AS VARCHAR) AS TIMESTAMPTZ))::DATE '
-                f"FROM {reader}",
-                {"files": [str(path)]},
-            ).fetchone()
+            try:
+                row = conn.execute(
+                    f'SELECT max(TRY_CAST(CAST("{column}" AS VARCHAR) AS TIMESTAMPTZ))::DATE '
+                    f"FROM {reader}",
+                    {"files": [str(path)]},
+                ).fetchone()
+            except duckdb.Error as exc:
+                raise _unreadable(path, str(_format_of(path)), exc, column) from exc
             if row and row[0] is not None and (last is None or row[0] > last):
                 last = row[0]
         return last
@@ -127,13 +146,28 @@ class LogSource:
                 raise InputError(f"{self.path}: unknown file type; use .parquet, .csv or .jsonl.")
             return [self.path], False
         if self.is_hive:
-            return _data_files(self.path / f"date={day.isoformat()}"), True
+            return _data_files(self.path / f"date={day.isoformat()}", self.path), True
         return _data_files(self.path), False
 
 
-def _columns(conn: duckdb.DuckDBPyConnection, reader: str, files: Sequence[Path]) -> list[str]:
+def _columns(conn: duckdb.DuckDBPyConnection, reader: str, files: Sequence[Path]) -> dict[str, str]:
     rows = conn.execute(f"DESCRIBE SELECT * FROM {reader}", {"files": [str(f) for f in files]})
-    return [row[0] for row in rows.fetchall()]
+    return {str(row[0]): str(row[1]) for row in rows.fetchall()}
+
+
+def _unreadable(path: Path, fmt: str, exc: duckdb.Error, column: str | None = None) -> InputError:
+    """The error for a file DuckDB cannot read, with the fix its cause suggests."""
+    cause = str(exc).splitlines()[0]
+    if "not utf-8" in str(exc).lower() or "invalid unicode" in str(exc).lower():
+        fix = "it is not UTF-8 text: re-save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)."
+    elif column is not None and "column" in cause.lower() and column in cause:
+        fix = f"it has no usable '{column}' column (see README 'Input contract')."
+    else:
+        fix = (
+            f"the file may be truncated or not {fmt}. Re-export it or move it out of the "
+            f"landing zone."
+        )
+    return InputError(f"{path}: cannot be read as {fmt} ({cause}); {fix}")
 
 
 def stage_raw(
@@ -159,44 +193,51 @@ def stage_raw(
         Whether the source is a hive-style day folder (its rows then belong to ``day``).
     """
     files, is_hive = source.files_for(day)
+    for name in extra_columns:
+        if not _IDENTIFIER.match(name):  # the spec already enforces this; never trust callers
+            raise ValueError(f"invalid column name {name!r}")
     required = [*REQUIRED_COLUMNS[source.kind], *extra_columns]
-    by_format: dict[str, list[Path]] = {}
-    for path in files:
-        by_format.setdefault(str(_format_of(path)), []).append(path)
+    optional = OPTIONAL_COLUMNS[source.kind]
     selects: list[str] = []
-    for fmt, paths in sorted(by_format.items()):
+    params: dict[str, list[str]] = {}
+    # One SELECT per file: files of one day may differ in optional columns and column order.
+    for index, path in enumerate(files):
+        fmt = str(_format_of(path))
         reader = _READERS[fmt]
-        for path in paths:
-            try:
-                present = _columns(conn, reader, [path])
-            except duckdb.Error as exc:
-                raise InputError(
-                    f"{path}: cannot be read as {fmt} ({str(exc).splitlines()[0]}); "
-                    f"the file may be truncated or not {fmt}. Re-export it or move it out of the "
-                    f"landing zone."
-                ) from exc
-            missing = [c for c in required if c not in present]
-            if missing:
-                raise InputError(
-                    f"{path}: missing column(s) {', '.join(missing)}; {source.kind} logs need "
-                    f"{', '.join(required)} (see README 'Input contract'). "
-                    f"Found: {', '.join(present)}."
-                )
+        try:
+            present = _columns(conn, reader, [path])
+        except duckdb.Error as exc:
+            raise _unreadable(path, fmt, exc) from exc
+        missing = [c for c in required if c not in present]
+        if missing:
+            raise InputError(
+                f"{path}: missing column(s) {', '.join(missing)}; {source.kind} logs need "
+                f"{', '.join(required)} (see README 'Input contract'). "
+                f"Found: {', '.join(present)}. Rename the column(s) in the export."
+            )
+        if present["unit_id"].startswith(_FLOAT_TYPES):
+            raise InputError(
+                f"{path}: column unit_id is {present['unit_id']}, so ids would read as '123.0'; "
+                f"write unit_id as text or as an integer column."
+            )
         row_number = "file_row_number" if fmt == "parquet" else "NULL::BIGINT"
-        projected = ", ".join(f'"{c}"' for c in required)
+        projected = ", ".join(
+            [f'"{c}"' for c in required]
+            + [f'"{c}"' if c in present else f'NULL::VARCHAR AS "{c}"' for c in optional]
+        )
         selects.append(
             f"SELECT {projected}, filename AS source_file, {row_number} AS source_row "
-            f"FROM {reader.replace('$files', '$files_' + fmt)}"
+            f"FROM {reader.replace('$files', f'$file_{index}')}"
         )
-    params = {f"files_{fmt}": [str(p) for p in paths] for fmt, paths in by_format.items()}
+        params[f"file_{index}"] = [str(path)]
     conn.execute(f"DROP TABLE IF EXISTS {table}")
     if not selects:
-        columns = ", ".join(f'"{c}" VARCHAR' for c in required)
+        columns = ", ".join(f'"{c}" VARCHAR' for c in [*required, *optional])
         conn.execute(
             f"CREATE TEMP TABLE {table} ({columns}, source_file VARCHAR, source_row BIGINT)"
         )
         return is_hive
-    # unit_id is text in the contract but numeric in some files; the validation SQL casts the
+    # unit_id is text in the contract but an integer in some files; the validation SQL casts the
     # other columns with TRY_CAST, so a bad value quarantines its row instead of the file.
     unified = " UNION ALL BY NAME ".join(
         f"SELECT * REPLACE (CAST(unit_id AS VARCHAR) AS unit_id) FROM ({select})"
@@ -205,6 +246,15 @@ def stage_raw(
     try:
         conn.execute(f"CREATE TEMP TABLE {table} AS {unified}", params)
     except duckdb.Error as exc:
+        # Readers sniff a sample; a fault further into a file shows up only here. Find the file.
+        for path in files:
+            fmt = str(_format_of(path))
+            try:
+                conn.execute(
+                    f"SELECT count(*) FROM {_READERS[fmt]}", {"files": [str(path)]}
+                ).fetchall()
+            except duckdb.Error as file_exc:
+                raise _unreadable(path, fmt, file_exc) from exc
         names = ", ".join(str(p) for p in files)
         raise InputError(
             f"{source.kind} files for {day} could not be read ({str(exc).splitlines()[0]}): "

@@ -24,12 +24,15 @@ import pandas as pd
 from exp_dagster.assignment import bucket_upper_bounds
 from exp_dagster.spec import IDENTIFIER_PATTERN, MetricSpec, ResolvedExperiment
 from exp_dagster.stats import quantile_from_histogram
-from exp_dagster.warehouse.landing import LogSource, stage_raw
+from exp_dagster.warehouse.landing import InputError, LogSource, stage_raw
 
 # Quantile histograms use buckets of relative width 0.1 %: a value is represented by
 # (1 + QUANTILE_GAMMA) ** round(ln(value) / ln(1 + QUANTILE_GAMMA)), within 0.05 % of it.
 QUANTILE_GAMMA = 0.001
 LOG_GAMMA = math.log1p(QUANTILE_GAMMA)
+# Event values at or beyond this magnitude are quarantined: no latency, amount or duration is
+# that large, and exact sums (DECIMAL(38, 6) in schema.sql) of their squares would overflow.
+MAX_ABS_VALUE = 1e12
 
 _PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
@@ -147,11 +150,21 @@ def build_exposures(
 ) -> ExposureCounts:
     """Validate one experiment-day of exposure logs into ``exposures`` and its quarantine."""
     spec = experiment.spec
+    if source.is_hive and not (source.path / f"date={day.isoformat()}").is_dir():
+        raise InputError(
+            f"{source.path}: no date={day.isoformat()} folder, so experiment '{spec.id}' has no "
+            f"exposure logs for {day}, a day of its window; re-export that day's logs (an "
+            f"empty folder says the day truly had no traffic)."
+        )
     is_hive = stage_raw(conn, source, day, "raw_exposures", extra_columns=spec.segments)
+    # Rows of other experiments are not this partition's; rows that may be its own (no
+    # experiment_id, the id in another case or with spaces, a repeated CSV header) are, and are
+    # quarantined, so nothing that could belong to the experiment disappears unseen.
     conn.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE typed_exposures AS
         SELECT
+            CAST(experiment_id AS VARCHAR) AS experiment_id_raw,
             CAST(unit_id AS VARCHAR) AS unit_id,
             CAST(variant AS VARCHAR) AS variant,
             CAST(exposed_at AS VARCHAR) AS exposed_at_raw,
@@ -159,7 +172,9 @@ def build_exposures(
             source_file,
             source_row
         FROM raw_exposures
-        WHERE CAST(experiment_id AS VARCHAR) = $experiment_id
+        WHERE CAST(experiment_id AS VARCHAR) IS NULL
+           OR lower(trim(CAST(experiment_id AS VARCHAR)))
+              IN (lower($experiment_id), '', 'experiment_id')
         """,
         {"experiment_id": spec.id},
     )
@@ -233,6 +248,7 @@ def build_event_facts(
         "is_hive": is_hive,
         "quantile_events": sorted(set(quantile_events)),
         "log_gamma": LOG_GAMMA,
+        "max_abs_value": MAX_ABS_VALUE,
     }
     with transaction(conn):
         run_sql(conn, "event_facts", params)

@@ -1,6 +1,7 @@
 -- event_facts(day): per unit and event, the day's count, sum and sum of squares; quantile_facts:
 -- log-bucketed histograms of the events that quantile metrics read; event_quarantine: the rest.
--- Input: temp table raw_events. Parameters: $day, $is_hive, $quantile_events, $log_gamma
+-- Input: temp table raw_events. Parameters: $day, $is_hive, $quantile_events, $log_gamma,
+-- $max_abs_value (larger values are corrupt or in the wrong unit, and would overflow exact sums)
 CREATE OR REPLACE TEMP TABLE classified_events AS
 WITH typed AS (
     SELECT
@@ -8,6 +9,7 @@ WITH typed AS (
         CAST(event AS VARCHAR) AS event,
         CAST(event_time AS VARCHAR) AS event_time_raw,
         CAST(value AS VARCHAR) AS value_raw,
+        CAST(event_id AS VARCHAR) AS event_id,
         TRY_CAST(CAST(event_time AS VARCHAR) AS TIMESTAMPTZ)::TIMESTAMP AS event_ts,
         TRY_CAST(value AS DOUBLE) AS value_num,
         source_file,
@@ -21,10 +23,22 @@ owned AS (
     FROM typed
     WHERE $is_hive
        OR coalesce(event_ts::DATE, (SELECT min(event_ts::DATE) FROM typed)) = $day
+),
+numbered AS (
+    -- An SDK that retries logs the same event_id twice: only the first row of an id counts.
+    SELECT
+        *,
+        CASE WHEN event_id IS NOT NULL THEN row_number() OVER (
+            PARTITION BY event_id
+            ORDER BY source_file, source_row, event_time_raw, unit_id, event, value_raw
+        ) END AS event_id_copy
+    FROM owned
 )
 SELECT
-    *,
+    * EXCLUDE (event_id_copy),
     CASE
+        WHEN unit_id = 'unit_id' AND event = 'event'
+            THEN 'a repeated header line (files concatenated with their headers?)'
         WHEN unit_id IS NULL OR trim(unit_id) = '' THEN 'unit_id is missing'
         WHEN event IS NULL OR trim(event) = '' THEN 'event is missing'
         WHEN event_ts IS NULL THEN 'event_time is missing or not a timestamp'
@@ -32,8 +46,13 @@ SELECT
             THEN 'event_time ' || event_ts::DATE || ' is outside its date=' || $day || ' folder'
         WHEN value_num IS NULL OR isnan(value_num) OR isinf(value_num)
             THEN 'value is missing, not a number, NaN or infinite'
+        WHEN abs(value_num) >= $max_abs_value
+            THEN 'value ' || value_raw || ' is beyond +/-' || $max_abs_value::BIGINT
+                 || ' (corrupt, or logged in the wrong unit)'
+        WHEN event_id_copy > 1
+            THEN 'duplicate event_id ''' || event_id || ''' (a retried log row): only its first row counts'
     END AS reason
-FROM owned;
+FROM numbered;
 
 DELETE FROM event_facts WHERE event_date = $day;
 

@@ -1,6 +1,6 @@
 -- exposures(experiment, day): validated first exposures of the day, and quarantine with reasons.
--- Input: temp table typed_exposures(unit_id, variant, exposed_at_raw, segments, source_file,
--- source_row), the raw rows of this experiment that may belong to the day.
+-- Input: temp table typed_exposures(experiment_id_raw, unit_id, variant, exposed_at_raw, segments,
+-- source_file, source_row), the raw rows that may be this experiment's and may belong to the day.
 -- Parameters: $experiment_id, $day, $start, $end, $salt, $check_hash, $is_hive,
 --             $variant_names, $upper_bounds, $spec_version
 CREATE OR REPLACE TEMP TABLE classified_exposures AS
@@ -22,20 +22,30 @@ WITH typed AS (
     FROM typed_exposures
 ),
 owned AS (
-    -- A hive folder's rows belong to its day; a single file's rows to the day of their timestamp
-    -- (rows without a usable timestamp to the experiment's first day, so they are counted once).
-    SELECT * FROM typed WHERE $is_hive OR coalesce(exposed_ts::DATE, $start) = $day
+    -- A hive folder's rows belong to its day; a single file's rows to the day of their timestamp,
+    -- clamped to the window (rows before the start to the first day, after the end to the last,
+    -- without a usable timestamp to the first), so every row is counted exactly once.
+    SELECT *
+    FROM typed
+    WHERE $is_hive OR least(greatest(coalesce(exposed_ts::DATE, $start), $start), $end) = $day
 ),
 checked AS (
     SELECT
         *,
         CASE
+            WHEN lower(trim(experiment_id_raw)) = 'experiment_id' AND unit_id = 'unit_id'
+                THEN 'a repeated header line (files concatenated with their headers?)'
+            WHEN experiment_id_raw IS NULL OR trim(experiment_id_raw) = ''
+                THEN 'experiment_id is missing'
+            WHEN experiment_id_raw <> $experiment_id
+                THEN 'experiment_id ''' || experiment_id_raw || ''' differs from the spec id '''
+                     || $experiment_id || ''' in case or spaces'
             WHEN unit_id IS NULL OR trim(unit_id) = '' THEN 'unit_id is missing'
             WHEN exposed_ts IS NULL THEN 'exposed_at is missing or not a timestamp'
             WHEN variant IS NULL OR NOT list_contains($variant_names, variant)
                 THEN 'unknown variant ''' || coalesce(variant, 'NULL') || ''' (the spec has '
                      || array_to_string($variant_names, ', ') || ')'
-            WHEN exposed_ts::DATE <> $day
+            WHEN $is_hive AND exposed_ts::DATE <> $day
                 THEN 'exposed_at ' || exposed_ts::DATE || ' is outside its date=' || $day || ' folder'
             WHEN exposed_ts::DATE < $start OR exposed_ts::DATE > $end
                 THEN 'exposed outside the experiment window ' || $start || ' .. ' || $end
@@ -54,7 +64,7 @@ crossovers AS (
     HAVING count(DISTINCT variant) > 1
 )
 SELECT
-    c.* EXCLUDE (reason),
+    c.* EXCLUDE (reason, experiment_id_raw),
     coalesce(
         c.reason,
         'unit exposed to several variants on one day (' || x.variants || ')'
