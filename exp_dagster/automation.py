@@ -10,6 +10,9 @@ import dagster as dg
 
 # Runs that write the warehouse carry this tag; dagster.yaml's run queue admits one at a time.
 WRITER_TAG = {"exp_dagster/writer": "duckdb"}
+# Runs of the whole experiment-day chain carry this tag: their upstream updates need no
+# downstream refresh by automation (see exp_dagster.triggers.refresh_condition).
+WHOLE_DAY_TAG = {"exp_dagster/scope": "experiment_day"}
 
 EXPERIMENT_DAY_ASSETS = (
     "exposures",
@@ -18,6 +21,7 @@ EXPERIMENT_DAY_ASSETS = (
     "metric_statistics",
     "results",
     "decision",
+    "report",
 )
 
 ingest_events_job = dg.define_asset_job(
@@ -30,7 +34,7 @@ ingest_events_job = dg.define_asset_job(
 analyze_experiment_day_job = dg.define_asset_job(
     name="analyze_experiment_day",
     selection=dg.AssetSelection.assets(*EXPERIMENT_DAY_ASSETS),
-    tags=WRITER_TAG,
+    tags={**WRITER_TAG, **WHOLE_DAY_TAG},
     description=(
         "The main job: exposures → covariates → unit metrics → statistics → results → decision "
         "for one experiment and day."

@@ -4,6 +4,8 @@
     exp-dagster demo [--units N] [--fresh]
     exp-dagster analyze --experiment SPEC.yaml --exposures PATH --events PATH
                         [--as-of YYYY-MM-DD] [--metrics metrics.yaml] [--json OUT] [--home DIR]
+    exp-dagster backfill --experiment ID --from YYYY-MM-DD --to YYYY-MM-DD [--wait]
+    exp-dagster report --experiment ID [--as-of YYYY-MM-DD] [--open]
 
 Errors in the input (a spec field, a missing column, an unreadable file) are printed as one
 sentence naming the file and what to do, with exit status 2; a failed run exits with 1.
@@ -199,8 +201,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"  {metric:<12} true {effect * 100:+6.2f}%   CI [{row['rel_ci_low'] * 100:+6.2f}%, "
             f"{row['rel_ci_high'] * 100:+6.2f}%]   {'inside' if inside else 'OUTSIDE'}"
         )
+    from exp_dagster.report.data import report_path
+
+    report = report_path(home.reports_dir(home.warehouse_path()), DEMO_EXPERIMENT, day)
     print(
-        f"\nWarehouse: {home.warehouse_path()}\n"
+        f"\nReport: {report}\n"
+        f"Warehouse: {home.warehouse_path()}\n"
         f"See the same materialised assets, checks and metadata in the Dagster UI: make ui "
         f"(then open http://127.0.0.1:3000)."
     )
@@ -296,6 +302,99 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return status
 
 
+# ── backfill ─────────────────────────────────────────────────────────────────────────────────
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    """Queue the experiment's days through the instance (see :mod:`exp_dagster.backfill`)."""
+    home.ensure_dagster_home()
+    import dagster as dg
+
+    from exp_dagster import backfill
+    from exp_dagster.resources import default_resources
+
+    resources = default_resources()
+    experiment = resources["catalog"].experiment(args.experiment)  # type: ignore[attr-defined]
+    the_plan = backfill.plan_backfill(experiment, resources["landing"], args.start, args.end)  # type: ignore[arg-type]
+    if not the_plan.experiment_days:
+        raise SpecError(
+            f"{args.experiment} has no exposure logs between {args.start} and {args.end} in "
+            f"{home.exposures_path()}; check the landing zone or the dates."
+        )
+    with dg.DagsterInstance.get() as instance:
+        try:
+            ids = backfill.launch(instance, experiment, the_plan, Path(args.workspace), _say)
+        except backfill.BackfillError as error:
+            _say(f"error: {error}")
+            return 1
+        _say(
+            f"backfill {', '.join(ids)} queued behind the one-writer limit; the dagster daemon "
+            "(make ui) launches the runs one at a time."
+        )
+        if not args.wait:
+            return 0
+        runs = backfill.wait(instance, ids, _say)
+    failed = [run for run in runs if run.status != dg.DagsterRunStatus.SUCCESS]
+    for run in failed:
+        _say(f"error: run {run.run_id} ({run.tags.get('dagster/partition')}) {run.status.value}")
+    return 1 if failed else 0
+
+
+# ── report ───────────────────────────────────────────────────────────────────────────────────
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Render (again) the HTML report of an experiment from the home's warehouse."""
+    import duckdb
+
+    from exp_dagster.report.data import ReportDataError, latest_decision_day, read_report_data
+    from exp_dagster.report.html import write_report
+    from exp_dagster.resources import default_resources
+
+    database = home.warehouse_path()
+    if not database.exists():
+        raise SpecError(
+            f"no warehouse at {database}; run `exp-dagster demo` (or materialise the experiment in "
+            f"the UI) first, or point EXP_DAGSTER_HOME / EXP_DAGSTER_WAREHOUSE at yours."
+        )
+    experiment = default_resources()["catalog"].experiment(args.experiment)  # type: ignore[attr-defined]
+    try:
+        with duckdb.connect(str(database), read_only=True) as conn:
+            day = args.as_of or latest_decision_day(conn, args.experiment)
+            if day is None:
+                raise ReportDataError(
+                    f"experiment '{args.experiment}' has no decision in {database} yet; "
+                    f"materialise its partitions first (exp-dagster demo or analyze, or the UI)."
+                )
+            gates = _recorded_gates(args.experiment, day)
+            data = read_report_data(conn, experiment, day, gates)
+    except ReportDataError as error:
+        _say(f"error: {error}")
+        return 2
+    except duckdb.IOException as error:
+        _say(f"error: cannot read {database} ({error}); if a run is writing it, try again after.")
+        return 1
+    path, _ = write_report(data, home.reports_dir(database))
+    print(path)
+    if args.open:
+        import webbrowser
+
+        if not webbrowser.open(path.as_uri()):
+            _say(f"no browser could be started here; open {path} yourself.")
+    return 0
+
+
+def _recorded_gates(experiment_id: str, day: dt.date) -> list[Any]:
+    """The gates' latest results in the home's Dagster instance (empty when it has none)."""
+    import dagster as dg
+
+    from assets.report import gate_results
+
+    home.ensure_dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        return list(gate_results(instance, experiment_id, day))
+
+
 # ── entry point ──────────────────────────────────────────────────────────────────────────────
 
 
@@ -340,6 +439,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--home", help="keep the warehouse in this folder (default: a temporary one)"
     )
     analyze_parser.set_defaults(func=cmd_analyze)
+
+    report_parser = sub.add_parser(
+        "report", help="write (and open) an experiment's HTML report from the home's warehouse"
+    )
+    report_parser.add_argument("--experiment", required=True, help="the experiment id")
+    report_parser.add_argument(
+        "--as-of", type=_date, dest="as_of", help="the day (default: the last analysed day)"
+    )
+    report_parser.add_argument("--open", action="store_true", help="open it in a web browser")
+    report_parser.set_defaults(func=cmd_report)
+
+    backfill_parser = sub.add_parser(
+        "backfill", help="re-run an experiment's days through the run queue (needs the daemon)"
+    )
+    backfill_parser.add_argument("--experiment", required=True, help="the experiment id")
+    backfill_parser.add_argument("--from", dest="start", type=_date, required=True)
+    backfill_parser.add_argument("--to", dest="end", type=_date, required=True)
+    backfill_parser.add_argument(
+        "--workspace",
+        default=str(home.PROJECT_ROOT / "workspace.yaml"),
+        help="the workspace the daemon serves (default: the project's workspace.yaml)",
+    )
+    backfill_parser.add_argument(
+        "--wait", action="store_true", help="wait for the runs, printing progress"
+    )
+    backfill_parser.set_defaults(func=cmd_backfill)
     return parser
 
 
