@@ -532,6 +532,8 @@ def _draw_purchases(
     treated = _treated_units(units)
     for period, in_window in periods:
         period_active = active[:, period]
+        if period_active.shape[1] == 0:  # no pre-period (pre_days=0)
+            continue
         active_days = period_active.sum(axis=1)
         conversion = 1.0 - (1.0 - units.purchase_hazard) ** active_days
         if in_window:

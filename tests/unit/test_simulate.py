@@ -446,3 +446,9 @@ def test_pre_period_predicts_watch_time(big_unit_metrics: dict[str, np.ndarray])
     control = ~m["treatment"]
     rho_squared = np.corrcoef(m["watch"][control], m["pre_watch"][control])[0, 1] ** 2
     assert 0.2 < rho_squared < 0.7
+
+
+def test_an_experiment_without_a_pre_period_simulates(tmp_path: Path) -> None:
+    truth = simulate(tmp_path, SimulationConfig(n_units=300, days=2, pre_days=0, seed=3))
+    assert truth.counts["pre_period_events"] == 0
+    assert truth.counts["exposed_units"] > 0 and truth.counts["events"] > 0
