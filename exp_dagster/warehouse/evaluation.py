@@ -1,0 +1,230 @@
+"""SQL over the model-evaluation logs: staging, and the per-request reductions.
+
+The ranking, prediction and interleaving logs (README "Input contract") are read one day at a time
+like the other logs, typed with ``TRY_CAST`` (a malformed value becomes NULL, which the asset's
+pandera gate then reports with its row), and reduced in SQL to what the evaluation library takes:
+one row per request and model with its labels in ranked order, one row per logged first slot for
+the off-policy estimate, one row per interleaved request with each team's clicks. Python never
+sees the item-level rows except the gate's sample.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from exp_dagster.warehouse.landing import LogSource, stage_raw
+from exp_dagster.warehouse.queries import fetch_dicts, transaction
+
+# The typed logs of one day, one temporary table per kind. ``$is_hive``: a date= folder holds
+# only that day's rows; otherwise the timestamp's UTC date decides.
+TYPED_SQL: dict[str, str] = {
+    "ranking": """
+        CREATE OR REPLACE TEMP TABLE ranking_logs AS
+        SELECT
+            CAST(request_id AS VARCHAR)               AS request_id,
+            CAST(unit_id AS VARCHAR)                  AS unit_id,
+            CAST(variant AS VARCHAR)                  AS variant,
+            CAST(item_id AS VARCHAR)                  AS item_id,
+            TRY_CAST(position AS INTEGER)             AS position,
+            TRY_CAST(score AS DOUBLE)                 AS score,
+            TRY_CAST(propensity AS DOUBLE)            AS propensity,
+            TRY_CAST(label AS DOUBLE)                 AS label,
+            source_file,
+            source_row
+        FROM raw_model_logs
+        WHERE $is_hive OR TRY_CAST(CAST(event_time AS VARCHAR) AS TIMESTAMPTZ)::DATE = $day
+    """,
+    "predictions": """
+        CREATE OR REPLACE TEMP TABLE predictions_logs AS
+        SELECT
+            CAST(unit_id AS VARCHAR)                  AS unit_id,
+            CAST(model AS VARCHAR)                    AS model,
+            TRY_CAST(score AS DOUBLE)                 AS score,
+            TRY_CAST(label AS DOUBLE)                 AS label,
+            source_file,
+            source_row
+        FROM raw_model_logs
+        WHERE $is_hive OR TRY_CAST(CAST(event_time AS VARCHAR) AS TIMESTAMPTZ)::DATE = $day
+    """,
+    "interleaving": """
+        CREATE OR REPLACE TEMP TABLE interleaving_logs AS
+        SELECT
+            CAST(request_id AS VARCHAR)               AS request_id,
+            CAST(unit_id AS VARCHAR)                  AS unit_id,
+            CAST(item_id AS VARCHAR)                  AS item_id,
+            TRY_CAST(position AS INTEGER)             AS position,
+            CAST(team AS VARCHAR)                     AS team,
+            TRY_CAST(click AS DOUBLE)                 AS click,
+            source_file,
+            source_row
+        FROM raw_model_logs
+        WHERE $is_hive OR TRY_CAST(CAST(event_time AS VARCHAR) AS TIMESTAMPTZ)::DATE = $day
+    """,
+}
+
+# One row per (request, model): the labels in the model's ranked order. Only requests every
+# model ranked are kept, so the comparison is paired on the same requests.
+RANKING_REQUESTS_SQL = """
+    WITH per_model AS (
+        SELECT request_id, variant, any_value(unit_id) AS unit_id,
+               list(label ORDER BY position) AS labels
+        FROM ranking_logs
+        GROUP BY request_id, variant
+    ),
+    complete AS (
+        SELECT request_id FROM per_model GROUP BY request_id
+        HAVING count(*) = $n_models
+    )
+    SELECT p.request_id, p.variant, p.unit_id, p.labels
+    FROM per_model AS p JOIN complete USING (request_id)
+    ORDER BY p.request_id, p.variant
+"""
+
+# The logging policy's first slot per request, and the candidate's first item in the same request:
+# the candidate "takes the logged action" when both are the same item. The control score of the
+# candidate's item feeds the reward model of the doubly robust estimate.
+OFF_POLICY_SQL = """
+    WITH logged AS (
+        SELECT request_id, unit_id, item_id, label, propensity, score
+        FROM ranking_logs
+        WHERE variant = $logging AND position = 1 AND propensity IS NOT NULL
+    ),
+    target AS (
+        SELECT request_id, item_id FROM ranking_logs WHERE variant = $target AND position = 1
+    ),
+    target_score AS (
+        SELECT t.request_id, c.score
+        FROM target AS t
+        JOIN ranking_logs AS c
+          ON c.request_id = t.request_id AND c.item_id = t.item_id AND c.variant = $logging
+    )
+    SELECT
+        l.request_id,
+        l.unit_id,
+        CASE WHEN l.label > 0 THEN 1.0 ELSE 0.0 END   AS reward,
+        l.propensity                                   AS logging_propensity,
+        CASE WHEN l.item_id = t.item_id THEN 1.0 ELSE 0.0 END AS target_probability,
+        l.score                                        AS logged_score,
+        s.score                                        AS target_item_score
+    FROM logged AS l
+    JOIN target AS t USING (request_id)
+    JOIN target_score AS s USING (request_id)
+    ORDER BY l.request_id
+"""
+
+# Clicks credited to each team per interleaved request.
+INTERLEAVING_SQL = """
+    SELECT request_id, any_value(unit_id) AS unit_id,
+           coalesce(sum(click) FILTER (WHERE team = $baseline), 0) AS baseline_clicks,
+           coalesce(sum(click) FILTER (WHERE team = $candidate), 0) AS candidate_clicks
+    FROM interleaving_logs
+    GROUP BY request_id
+    ORDER BY request_id
+"""
+
+PREDICTIONS_SQL = """
+    SELECT model, list(score ORDER BY unit_id, source_file, source_row) AS scores,
+           list(label ORDER BY unit_id, source_file, source_row) AS labels
+    FROM predictions_logs
+    GROUP BY model
+    ORDER BY model
+"""
+
+
+def stage_model_logs(
+    conn: duckdb.DuckDBPyConnection, source: LogSource, day: dt.date
+) -> tuple[str, int]:
+    """Stage and type one day of a model log; returns the typed table's name and its rows."""
+    is_hive = stage_raw(conn, source, day, "raw_model_logs")
+    conn.execute(TYPED_SQL[source.kind], {"is_hive": is_hive, "day": day})
+    table = f"{source.kind}_logs"
+    row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return table, int(row[0]) if row else 0
+
+
+def typed_sample(
+    conn: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], limit: int
+) -> pd.DataFrame:
+    """The typed rows (a seeded sample above ``limit``) of the columns a gate checks."""
+    names = ", ".join(f'"{c}"' for c in (*columns, "source_file", "source_row"))
+    return conn.execute(
+        f"SELECT {names} FROM {table} USING SAMPLE reservoir({int(limit)} ROWS) REPEATABLE (7)"
+    ).fetchdf()
+
+
+def ranking_requests(conn: duckdb.DuckDBPyConnection, n_models: int) -> list[dict[str, Any]]:
+    return fetch_dicts(conn, RANKING_REQUESTS_SQL, {"n_models": n_models})
+
+
+def off_policy_rows(
+    conn: duckdb.DuckDBPyConnection, logging: str, target: str
+) -> list[dict[str, Any]]:
+    return fetch_dicts(conn, OFF_POLICY_SQL, {"logging": logging, "target": target})
+
+
+def interleaving_requests(
+    conn: duckdb.DuckDBPyConnection, baseline: str, candidate: str
+) -> list[dict[str, Any]]:
+    return fetch_dicts(conn, INTERLEAVING_SQL, {"baseline": baseline, "candidate": candidate})
+
+
+def prediction_scores(conn: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    return fetch_dicts(conn, PREDICTIONS_SQL)
+
+
+def reference_scores(
+    conn: duckdb.DuckDBPyConnection, source: LogSource, days: Sequence[dt.date]
+) -> dict[str, list[float]]:
+    """Each model's prediction scores over ``days`` (the pre-period): the drift reference."""
+    found: dict[str, list[float]] = {}
+    for day in days:
+        stage_model_logs(conn, source, day)
+        for row in fetch_dicts(
+            conn,
+            "SELECT model, list(score) AS scores FROM predictions_logs "
+            "WHERE score IS NOT NULL AND isfinite(score) GROUP BY model",
+        ):
+            found.setdefault(row["model"], []).extend(row["scores"])
+    return found
+
+
+def replace_rows(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    experiment_id: str,
+    day: dt.date,
+    rows: Sequence[Mapping[str, Any]],
+) -> None:
+    """Replace one experiment-day of ``offline_evaluation`` or ``offline_online_parity``."""
+    if table not in {"offline_evaluation", "offline_online_parity"}:
+        raise ValueError(f"{table} is not an evaluation table")
+    columns = [r[0] for r in conn.execute(f"DESCRIBE {table}").fetchall()]
+    frame = pd.DataFrame([[row.get(c) for c in columns] for row in rows], columns=columns)
+    with transaction(conn):
+        conn.execute(
+            f"DELETE FROM {table} WHERE experiment_id = ? AND as_of_date = ?", [experiment_id, day]
+        )
+        if rows:
+            conn.register("evaluation_rows", frame)
+            try:
+                conn.execute(f"INSERT INTO {table} SELECT * FROM evaluation_rows")
+            finally:
+                conn.unregister("evaluation_rows")
+
+
+def read_rows(
+    conn: duckdb.DuckDBPyConnection, table: str, experiment_id: str, day: dt.date
+) -> list[dict[str, Any]]:
+    """One experiment-day of ``offline_evaluation`` or ``offline_online_parity``."""
+    if table not in {"offline_evaluation", "offline_online_parity"}:
+        raise ValueError(f"{table} is not an evaluation table")
+    return fetch_dicts(
+        conn,
+        f"SELECT * FROM {table} WHERE experiment_id = ? AND as_of_date = ? ORDER BY ALL",
+        [experiment_id, day],
+    )
