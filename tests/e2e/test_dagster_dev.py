@@ -2,14 +2,26 @@
 ``workspace.yaml`` in a temporary home, driven through its GraphQL API with plain HTTP.
 
 A new experiment spec and its logs are dropped into place; the registry sensor registers the
-partition, the queued runs succeed one at a time, the decision materialises; a backfill launched
-through GraphQL completes; Chromium shows the asset graph and the decision's page. Sensors tick
-every second here (``EXP_DAGSTER_SENSOR_INTERVAL``); everything else is the production setup.
+partition, the queued runs succeed one at a time, the decision materialises; two backfills of the
+same days launched at once through GraphQL queue behind the one-writer limit, both complete, their
+runs never overlap, and the warehouse is left exactly as one run left it; Chromium shows the asset
+graph and the decision's page.
+
+Everything is the production setup (the project's ``dagster.yaml``, the default run launcher: each
+run is a process that imports the code location) except four fixed waits, shortened so that only
+the work itself takes time: the sensors' minimum interval (``EXP_DAGSTER_SENSOR_INTERVAL=1``), the
+run queue's (read every second instead of every 5 s: ``dequeue_interval_seconds`` in the temporary
+``dagster.yaml``), and the daemon's sensor and backfill loops, fixed at 5 s and 30 s in Dagster,
+here 2 s (:mod:`tests.e2e.daemon_loops`). No step is skipped. What is left is the four runs
+themselves (process start and imports, then the work) and Chromium; the progress lines
+(``pytest -s``) say where the time went.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -25,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import duckdb
 import pytest
 
 from exp_dagster.home import PROJECT_ROOT
@@ -32,6 +45,7 @@ from exp_dagster.partitions import experiment_day_key
 from exp_dagster.simulate import SimulationConfig, simulate
 from tests import browser
 from tests.conftest import write_spec
+from tests.e2e import daemon_loops
 
 # One day, and a spec without pre-period (the simulator needs a day of history): each run is a
 # process that imports the code location (seconds on two cores), so the fewer runs the faster;
@@ -43,7 +57,22 @@ DAYS = [CONFIG.start]
 KEYS = [str(experiment_day_key(CONFIG.experiment_id, day)) for day in DAYS]
 STARTUP_TIMEOUT = 120.0
 FLOW_TIMEOUT = 180.0
+# Appended to the project's dagster.yaml in the test's DAGSTER_HOME: the same queue (and the same
+# `concurrency:` tag limits, which Dagster applies to this coordinator), read every second.
+FAST_QUEUE = """
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1
+"""
 T = TypeVar("T")
+STARTED = time.monotonic()
+
+
+def progress(message: str) -> None:
+    """A timestamped line (shown with ``pytest -s``, and with a failure's captured output)."""
+    print(f"[e2e {time.monotonic() - STARTED:6.1f}s] {message}", flush=True)
 
 
 def free_port() -> int:
@@ -58,6 +87,10 @@ class Server:
     home: Path
     log: Path
 
+    @property
+    def warehouse(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
     def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         body = json.dumps({"query": query, "variables": variables or {}}).encode()
         request = urllib.request.Request(
@@ -71,8 +104,8 @@ class Server:
     def runs(self, backfill_id: str | None = None) -> list[dict[str, Any]]:
         tags = f'(filter: {{tags: [{{key: "dagster/backfill", value: "{backfill_id}"}}]}})'
         data = self.graphql(
-            "{ runsOrError%s { ... on Runs { results { runId jobName status "
-            "tags { key value } } } } }" % (tags if backfill_id else "")
+            "{ runsOrError%s { ... on Runs { results { runId jobName status creationTime "
+            "startTime endTime tags { key value } } } } }" % (tags if backfill_id else "")
         )
         return data["runsOrError"]["results"]
 
@@ -88,6 +121,7 @@ def wait_for(what: str, probe: Callable[[], T | None], server: Server, timeout: 
         try:
             value = probe()
             if value:
+                progress(f"done: {what}")
                 return value
         except (urllib.error.URLError, ConnectionError, OSError) as error:
             last_error = error
@@ -107,18 +141,50 @@ def partition_of(run: dict[str, Any]) -> str | None:
     return next((t["value"] for t in run["tags"] if t["key"] == "dagster/partition"), None)
 
 
+def describe(run: dict[str, Any]) -> str:
+    """How long a finished run waited (queue, launch, imports) and ran, for the progress lines."""
+    waited = run["startTime"] - run["creationTime"]
+    ran = run["endTime"] - run["startTime"]
+    return f"{run['jobName']} {run['runId'][:8]}: created → started {waited:.1f}s, ran {ran:.1f}s"
+
+
+def warehouse_digests(database: Path) -> dict[str, str]:
+    """A digest of every table's rows, in a canonical order (read while no run writes)."""
+    with duckdb.connect(str(database), read_only=True) as conn:
+        tables = [
+            name
+            for (name,) in conn.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_type = 'BASE TABLE' ORDER BY table_name"
+            ).fetchall()
+        ]
+        digests = {}
+        for table in tables:
+            rows = conn.execute(f'SELECT * FROM "{table}" ORDER BY ALL').fetchall()
+            digests[table] = f"{len(rows)}:{hashlib.sha256(repr(rows).encode()).hexdigest()}"
+    return digests
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    missing = daemon_loops.missing()
+    assert not missing, f"this Dagster no longer has {missing}: update tests/e2e/daemon_loops.py"
     root = tmp_path_factory.mktemp("e2e")
     home = root / "home"
     dagster_home = root / "dagster"
     dagster_home.mkdir(parents=True)
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    instance_yaml = (PROJECT_ROOT / "dagster.yaml").read_text() + FAST_QUEUE
+    (dagster_home / "dagster.yaml").write_text(instance_yaml)
+    site = root / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(daemon_loops.SITECUSTOMIZE)
     (home / "catalog" / "experiments").mkdir(parents=True)
     shutil.copyfile(PROJECT_ROOT / "catalog" / "metrics.yaml", home / "catalog" / "metrics.yaml")
     port = free_port()
+    python_path = [str(site), str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]
     env = {
         **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in python_path if p),
         "DAGSTER_HOME": str(dagster_home),
         "EXP_DAGSTER_HOME": str(home),
         "EXP_DAGSTER_CATALOG": str(home / "catalog"),
@@ -127,6 +193,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     }
     log = root / "dagster-dev.log"
     dagster = Path(sys.executable).parent / "dagster"
+    progress("starting dagster dev")
     with log.open("wb") as out:
         process = subprocess.Popen(
             [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
@@ -152,6 +219,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield served
     finally:
         stop(process)
+        progress("dagster dev stopped")
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -169,9 +237,17 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
+@dataclass
+class Analysed:
+    """The server after the sensor-driven runs, and the warehouse as those single runs left it."""
+
+    server: Server
+    tables: dict[str, str]
+
+
 @pytest.fixture(scope="module")
-def analysed(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Server:
-    """Drop the logs and the spec into place and wait for both days' decisions."""
+def analysed(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Analysed:
+    """Drop the logs and the spec into place and wait for the day's decision."""
     staging = tmp_path_factory.mktemp("staging")
     simulate(staging / "landing", CONFIG)
     write_spec(staging / "catalog", CONFIG, pre_period_days=0)
@@ -183,6 +259,7 @@ def analysed(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Server
     (staging / "catalog" / "experiments" / spec).rename(
         server.home / "catalog" / "experiments" / spec
     )
+    progress("spec and logs dropped into place")
 
     def registered() -> bool:
         node = server.graphql(
@@ -195,14 +272,22 @@ def analysed(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Server
     wait_for("the registry sensor to add the partition", registered, server, FLOW_TIMEOUT)
 
     def analyses_done() -> list[dict[str, Any]] | None:
-        runs = [r for r in server.runs() if r["jobName"] == "analyze_experiment_day"]
-        failed = [r for r in server.runs() if r["status"] in ("FAILURE", "CANCELED")]
+        runs = server.runs()
+        failed = [r for r in runs if r["status"] in ("FAILURE", "CANCELED")]
         assert not failed, f"runs failed: {failed}\n{server.tail()}"
-        done = {partition_of(r) for r in runs if r["status"] == "SUCCESS"}
+        done = {
+            partition_of(r)
+            for r in runs
+            if r["jobName"] == "analyze_experiment_day" and r["status"] == "SUCCESS"
+        }
         return runs if set(KEYS) <= done else None
 
-    wait_for("the analysis runs to succeed", analyses_done, server, FLOW_TIMEOUT)
-    return server
+    for run in sorted(
+        wait_for("the analysis runs to succeed", analyses_done, server, FLOW_TIMEOUT),
+        key=lambda r: r["creationTime"],
+    ):
+        progress(describe(run))
+    return Analysed(server, warehouse_digests(server.warehouse))
 
 
 DECISION_QUERY = """
@@ -238,30 +323,33 @@ def decisions(server: Server) -> dict[str, list[str]]:
 
 
 def test_sensor_registers_the_experiment_and_the_queued_runs_materialise_the_decision(
-    analysed: Server,
+    analysed: Analysed,
 ) -> None:
-    runs = [
-        r for r in analysed.runs() if r["jobName"] in ("ingest_events", "analyze_experiment_day")
-    ]
+    server = analysed.server
+    runs = [r for r in server.runs() if r["jobName"] in ("ingest_events", "analyze_experiment_day")]
     ingests = sorted(partition_of(r) or "" for r in runs if r["jobName"] == "ingest_events")
     assert ingests == [day.isoformat() for day in DAYS]  # each day's facts once
     assert all(r["status"] == "SUCCESS" for r in runs)
     # Automation found nothing to refresh: the analysis runs had materialised the whole day.
-    assert {r["jobName"] for r in analysed.runs()} == {"ingest_events", "analyze_experiment_day"}
+    assert {r["jobName"] for r in server.runs()} == {"ingest_events", "analyze_experiment_day"}
     for run in runs:
         tags = {t["key"]: t["value"] for t in run["tags"]}
         assert tags["exp_dagster/writer"] == "duckdb"  # queued behind the one-writer limit
-    assert set(decisions(analysed)) == set(KEYS)
+    assert set(decisions(server)) == set(KEYS)
+    assert analysed.tables["decision"].startswith(f"{len(KEYS)}:")
 
 
-def test_a_backfill_launched_through_graphql_completes(analysed: Server) -> None:
-    before = decisions(analysed)
-    launched = analysed.graphql(
-        """mutation($params: LaunchBackfillParams!) {
-          launchPartitionBackfill(backfillParams: $params) {
-            __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message }
-          }
-        }""",
+LAUNCH_BACKFILL = """
+mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message }
+  }
+}"""
+
+
+def launch_backfill(server: Server, partition_names: list[str]) -> str:
+    launched = server.graphql(
+        LAUNCH_BACKFILL,
         {
             "params": {
                 "selector": {
@@ -271,49 +359,97 @@ def test_a_backfill_launched_through_graphql_completes(analysed: Server) -> None
                         "repositoryName": "__repository__",
                     },
                 },
-                "partitionNames": KEYS,
+                "partitionNames": partition_names,
             }
         },
     )["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
-    backfill_id = launched["backfillId"]
+    return launched["backfillId"]
 
-    def finished() -> list[dict[str, Any]] | None:
-        runs = analysed.runs(backfill_id)
-        if len(runs) == len(KEYS) and all(r["status"] in ("SUCCESS", "FAILURE") for r in runs):
-            return runs
-        return None
 
-    runs = wait_for(f"backfill {backfill_id} to finish", finished, analysed, FLOW_TIMEOUT)
-    assert sorted(partition_of(r) or "" for r in runs) == sorted(KEYS)
-    assert {r["status"] for r in runs} == {"SUCCESS"}
-    after = decisions(analysed)
-    backfill_runs = {r["runId"] for r in runs}
+def backfill_status(server: Server, backfill_id: str) -> str:
+    return server.graphql(
+        "query($id: String!) { partitionBackfillOrError(backfillId: $id) { "
+        "... on PartitionBackfill { status } } }",
+        {"id": backfill_id},
+    )["partitionBackfillOrError"]["status"]
+
+
+def test_two_backfills_launched_at_once_queue_one_writer_at_a_time_and_change_nothing(
+    analysed: Analysed,
+) -> None:
+    server = analysed.server
+    before = decisions(server)
+    backfill_ids = [launch_backfill(server, KEYS), launch_backfill(server, KEYS)]
+    progress(f"launched backfills {backfill_ids}")
+
+    def finished() -> dict[str, str] | None:
+        statuses = {b: backfill_status(server, b) for b in backfill_ids}
+        failed = {b: s for b, s in statuses.items() if s not in ("REQUESTED", "COMPLETED_SUCCESS")}
+        assert not failed, f"backfills did not succeed: {failed}\n{server.tail()}"
+        return statuses if set(statuses.values()) == {"COMPLETED_SUCCESS"} else None
+
+    wait_for(f"backfills {backfill_ids} to complete", finished, server, FLOW_TIMEOUT)
+    runs = {backfill_id: server.runs(backfill_id) for backfill_id in backfill_ids}
+    for backfill_id, its_runs in runs.items():
+        assert sorted(partition_of(r) or "" for r in its_runs) == sorted(KEYS), backfill_id
+        assert {r["status"] for r in its_runs} == {"SUCCESS"}
+        assert all({"key": "exp_dagster/writer", "value": "duckdb"} in r["tags"] for r in its_runs)
+
+    # The one-writer limit: queued at the same moment, the runs still ran one after the other.
+    timeline = sorted((r["startTime"], r["endTime"]) for its in runs.values() for r in its)
+    for run in sorted((r for its in runs.values() for r in its), key=lambda r: r["startTime"]):
+        progress(describe(run))
+    for (_, previous_end), (start, _) in itertools.pairwise(timeline):
+        assert start >= previous_end, f"two writing runs overlapped: {timeline}"
+
+    # Nothing else ran: automation saw runs that had refreshed the whole day.
+    assert len(server.runs()) == 2 + len(backfill_ids) * len(KEYS)
+    after = decisions(server)
     for key in KEYS:
-        assert len(after[key]) == len(before[key]) + 1
-        assert backfill_runs & set(after[key])
+        assert len(after[key]) == len(before[key]) + len(backfill_ids)
+        for its_runs in runs.values():
+            assert {r["runId"] for r in its_runs} & set(after[key])
+    # Each partition was replaced twice more: every table is exactly as the single run left it.
+    assert warehouse_digests(server.warehouse) == analysed.tables
+
+
+def page_of(url: str, shot: Path) -> str:
+    """One Chromium load: a screenshot of the page after it settled, and its DOM."""
+    result = browser.run_chromium(
+        f"--screenshot={shot}",
+        "--window-size=1400,1000",
+        "--virtual-time-budget=10000",
+        "--dump-dom",
+        url,
+    )
+    assert result.returncode == 0, f"Chromium could not load {url}: {result.stderr[-2000:]}"
+    assert shot.exists(), f"Chromium made no screenshot of {url}: {result.stderr[-2000:]}"
+    return result.stdout
 
 
 def test_the_ui_shows_the_asset_graph_and_the_decision_page(
-    analysed: Server, tmp_path: Path
+    analysed: Analysed, tmp_path: Path
 ) -> None:
     browser.require_chromium()
+    server = analysed.server
     keep = os.environ.get("EXP_DAGSTER_SCREENSHOTS")  # a folder to keep the PNGs in, to look at
     group = "locations/exp_dagster/asset-groups/experiment_analysis"
     pages = {
-        "asset_graph": (f"{analysed.url}/{group}", ["exposures", "decision", "results"]),
+        "asset_graph": (f"{server.url}/{group}", ["exposures", "decision", "results"]),
         # The page shows the latest decision's verdict and reasons (its Markdown metadata).
         "decision_page": (
-            f"{analysed.url}/assets/decision",
-            ["decision", "experiment_analysis", verdicts(analysed)[0][2]],
+            f"{server.url}/assets/decision",
+            ["decision", "experiment_analysis", verdicts(server)[0][2]],
         ),
     }
     for name, (url, names) in pages.items():
-        shot = browser.screenshot(url, tmp_path / f"{name}.png")
-        dom = browser.dump_dom(url)
+        shot = tmp_path / f"{name}.png"
+        dom = page_of(url, shot)
         if keep:
             shutil.copyfile(shot, Path(keep) / shot.name)
             (Path(keep) / f"{name}.html").write_text(dom)
         assert shot.stat().st_size > 10_000, f"the {name} screenshot is nearly empty"
         missing = [asset for asset in names if asset not in dom]
         assert not missing, f"the {name} page at {url} does not show {missing}"
+    progress("screenshots taken")

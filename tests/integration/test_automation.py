@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -253,17 +255,77 @@ def test_automation_waits_for_blocking_checks(
     instance.add_dynamic_partitions("experiment", ["ranker_auto"])
     cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance).cursor
     day = key(START)
-    for asset in ("unit_metrics", "results"):
-        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=asset, partition=day))
-    for asset, check, check_passed in (
-        ("unit_metrics", "check_unit_metrics_schema", True),
-        ("results", "check_results_schema", gate_passed),
-    ):
+    # Every parent of the decision is updated and passes its gates, except the results gate.
+    graph = defs.resolve_asset_graph()
+    parents = graph.get(dg.AssetKey("decision")).parent_keys
+    assert {dg.AssetKey("unit_metrics"), dg.AssetKey("results")} <= parents
+    for parent in parents:
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(asset_key=parent, partition=day)
+        )
+    gates = [check for check in graph.asset_check_keys if check.asset_key in parents]
+    assert dg.AssetCheckKey(dg.AssetKey("results"), "check_results_schema") in gates
+    for gate in gates:
         instance.report_runless_asset_event(
             dg.AssetCheckEvaluation(
-                asset_key=dg.AssetKey(asset), check_name=check, passed=check_passed, partition=day
+                asset_key=gate.asset_key,
+                check_name=gate.name,
+                passed=gate_passed or gate.name != "check_results_schema",
+                partition=day,
             )
         )
     result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
     expected = {day} if gate_passed else set()
     assert result.get_requested_partitions(dg.AssetKey("decision")) == expected
+
+
+def add_run(
+    instance: dg.DagsterInstance, request: tuple[str, str], status: dg.DagsterRunStatus
+) -> None:
+    """A run of ``request`` (job, partition) as the daemon records it, created now."""
+    job_name, partition = request
+    instance.add_run(
+        dg.DagsterRun(
+            job_name=job_name,
+            run_id=str(uuid.uuid4()),
+            tags={"dagster/partition": partition, "exp_dagster/writer": "duckdb"},
+            status=status,
+        )
+    )
+
+
+def test_landing_sensor_skips_partitions_with_a_run_created_after_the_file_landed(
+    home: Path, instance: dg.DagsterInstance
+) -> None:
+    # The files are in place, then the registry sensor asks first and the daemon creates its
+    # runs; the landing sensor's first look at the same files must not ask again.
+    landed = time.time() - 60
+    for path in (home / "landing").rglob("*.parquet"):
+        os.utime(path, (landed, landed))
+    registry = tick(experiment_registry, instance, home, None)
+    for request in requested(registry):
+        add_run(instance, request, dg.DagsterRunStatus.STARTED)
+    assert requested(tick(landing_files, instance, home, None)) == []
+
+    # A run that failed does not count: its partition is asked again, the others are not.
+    instance.wipe()
+    instance.add_dynamic_partitions("experiment", ["ranker_auto"])
+    for request in requested(registry):
+        failed = request in (ingest(START), analysis(START + DAY))
+        add_run(
+            instance,
+            request,
+            dg.DagsterRunStatus.FAILURE if failed else dg.DagsterRunStatus.SUCCESS,
+        )
+    first = tick(landing_files, instance, home, None)
+    assert requested(first) == [ingest(START), analysis(START + DAY)]
+
+    # A file that lands after those runs were created is read by none of them: a late exposure
+    # file for the second day re-runs that day and the next, successful runs or not.
+    late = touch_day(home / "landing" / "exposures", START + DAY, name="late.parquet")
+    after_the_runs = time.time() + 5
+    os.utime(late, (after_the_runs, after_the_runs))
+    assert requested(tick(landing_files, instance, home, first.cursor)) == [
+        analysis(START + DAY),
+        analysis(START + 2 * DAY),
+    ]
