@@ -1,6 +1,13 @@
 """Software-defined assets, one module per stage: thin wrappers around the warehouse and engine."""
 
 from assets.covariates import pre_period_covariates
+from assets.evaluation import (
+    offline_evaluation,
+    offline_online_parity,
+    raw_interleaving_logs,
+    raw_prediction_logs,
+    raw_ranking_logs,
+)
 from assets.event_facts import event_facts
 from assets.exposures import exposures
 from assets.landing import raw_event_logs, raw_exposure_logs
@@ -17,6 +24,11 @@ ALL_ASSETS = [
     unit_metrics,
     metric_statistics,
     results,
+    raw_ranking_logs,
+    raw_prediction_logs,
+    raw_interleaving_logs,
+    offline_evaluation,
+    offline_online_parity,
     decision,
     report,
 ]

@@ -15,7 +15,13 @@ from exp_dagster.partitions import experiment_days, parse_experiment_day
 from exp_dagster.report import decision_markdown, results_markdown
 from exp_dagster.resources import Catalog, Warehouse
 from exp_dagster.schemas import RESULTS_SCHEMA
-from exp_dagster.warehouse.queries import read_history, read_partition, replace_partition
+from exp_dagster.warehouse.evaluation import read_rows
+from exp_dagster.warehouse.queries import (
+    read_history,
+    read_outliers,
+    read_partition,
+    replace_partition,
+)
 
 
 @writer_asset(
@@ -73,7 +79,7 @@ def results(
 
 @writer_asset(
     partitions_def=experiment_days,
-    deps=[results, unit_metrics],
+    deps=[results, unit_metrics, "offline_online_parity"],
     kinds=("duckdb", "python"),
 )
 def decision(
@@ -97,6 +103,8 @@ def decision(
             today.units(experiment),
             units_history={d: stats.units(experiment) for d, stats in history.items()},
             units_by_segment=today.segment_units(experiment),
+            outliers=read_outliers(conn, experiment_id, day),
+            offline_evidence=read_rows(conn, "offline_online_parity", experiment_id, day),
         )
         replace_partition(
             conn,

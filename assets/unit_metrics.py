@@ -3,6 +3,8 @@
 # No `from __future__ import annotations` here: Dagster checks the `context` annotation as an
 # object, and a postponed (string) annotation fails its check.
 
+from typing import Any
+
 import dagster as dg
 from dagster import AssetExecutionContext
 
@@ -14,7 +16,11 @@ from exp_dagster.decision import p_text, sample_ratio
 from exp_dagster.partitions import experiment_days, parse_experiment_day
 from exp_dagster.resources import Catalog, Warehouse
 from exp_dagster.schemas import unit_metrics_schema
-from exp_dagster.warehouse.queries import build_metric_statistics, build_unit_metrics
+from exp_dagster.warehouse.queries import (
+    build_metric_statistics,
+    build_unit_metrics,
+    read_outliers,
+)
 
 
 @writer_asset(
@@ -89,19 +95,108 @@ def unit_metrics(
     )
 
 
+def _label(row: dict[str, Any]) -> str:
+    return row["metric"] if row["quantity"] == "value" else f"{row['metric']} ({row['quantity']})"
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.4g}"
+
+
+def _tamed(row: dict[str, Any]) -> bool:
+    """Whether winsorisation caps every value at or below the outlier fence."""
+    return row["cap"] is not None and row["fence"] is not None and row["cap"] <= row["fence"]
+
+
+def outliers_markdown(rows: list[dict[str, Any]]) -> str:
+    """The outlier report as a Markdown table for the asset page."""
+    lines = [
+        "| metric | units | median | fence | beyond | largest | winsorised at |",
+        "| --- | ---: | ---: | ---: | ---: | --- | ---: |",
+    ]
+    for row in rows:
+        fence = _number(row["fence"]) if row["fence"] is not None else "(too few units)"
+        largest = ", ".join(_number(v) for v in row["top_values"]) or "–"
+        cap = f"{_number(row['cap'])} ({row['winsorize']:g})" if row["cap"] is not None else "–"
+        lines.append(
+            f"| {_label(row)} | {row['units']:,} | {_number(row['median'] or 0)} | {fence} | "
+            f"{row['outlier_units']:,} | {largest} | {cap} |"
+        )
+    return "\n".join(lines)
+
+
+def check_outliers_result(rows: list[dict[str, Any]]) -> dg.AssetCheckResult:
+    """WARN when a metric has units beyond its fence that no winsorisation cap tames."""
+    flagged = [r for r in rows if r["outlier_units"] > 0]
+    untamed = [r for r in flagged if not _tamed(r)]
+    if not flagged:
+        description = "no unit beyond 10 × the robust 99.9th percentile of any metric"
+    else:
+        description = "; ".join(
+            f"{_label(r)}: {r['outlier_units']:,} unit(s) beyond {_number(r['fence'])} "
+            f"(largest {_number(r['top_values'][0])}, median {_number(r['median'] or 0)})"
+            + (f", capped at {_number(r['cap'])}" if _tamed(r) else "")
+            for r in flagged
+        )
+        if untamed:
+            description += (
+                ". Look the units up in the metric_outliers table (bots, a unit logged in the "
+                "wrong unit?); for a mean metric, 'winsorize: 0.999' in metrics.yaml caps them."
+            )
+    return dg.AssetCheckResult(
+        check_name="check_outliers",
+        asset_key="metric_statistics",
+        passed=not untamed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description,
+        metadata={
+            "outlier_units": dg.MetadataValue.json({_label(r): r["outlier_units"] for r in rows}),
+            "fences": dg.MetadataValue.json({_label(r): r["fence"] for r in rows}),
+            "top_values": dg.MetadataValue.json({_label(r): r["top_values"] for r in flagged}),
+            "winsorized_at": dg.MetadataValue.json(
+                {_label(r): r["cap"] for r in rows if r["cap"] is not None}
+            ),
+            "untamed": dg.MetadataValue.json([_label(r) for r in untamed]),
+        },
+    )
+
+
 @writer_asset(
     partitions_def=experiment_days,
     deps=[unit_metrics],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "check_outliers",
+            asset="metric_statistics",
+            description="Units beyond 10 × a robust 99.9th percentile of a metric, and caps.",
+        )
+    ],
 )
 def metric_statistics(
     context: AssetExecutionContext, warehouse: Warehouse, catalog: Catalog
 ) -> dg.MaterializeResult:
     """Sufficient statistics per metric × variant × segment value: n, Σy, Σy², Σx, Σx², Σxy and
-    the covariate sums Σc, Σc², Σyc; for quantile metrics the arm's histogram and the clustered
-    moments at its estimated quantile. Everything after this step is a few numbers."""
+    the covariate sums Σc, Σc², Σyc (a winsorised metric's values capped first at its pooled
+    quantile); for quantile metrics the arm's histogram and the clustered moments at its
+    estimated quantile. Everything after this step is a few numbers. The outlier report
+    (``metric_outliers``) is its metadata and the non-blocking ``check_outliers``."""
     experiment_id, day = parse_experiment_day(context)
     experiment = catalog.experiment(experiment_id)
     metadata: dict[str, object] = {"spec_version": experiment.version}
     with warehouse.connect() as conn, timed(metadata):
         rows = build_metric_statistics(conn, experiment, day)
-    return dg.MaterializeResult(metadata={**metadata, "dagster/row_count": rows})
+        outliers = read_outliers(conn, experiment_id, day)
+    flagged = {_label(r): r["outlier_units"] for r in outliers if r["outlier_units"] > 0}
+    if flagged:
+        context.log.warning(f"{experiment_id} {day}: units beyond the outlier fence: {flagged}")
+    return dg.MaterializeResult(
+        metadata={
+            **metadata,
+            "dagster/row_count": rows,
+            "outlier_units": dg.MetadataValue.json(flagged),
+            "outliers": dg.MetadataValue.md(
+                outliers_markdown(outliers) if outliers else "_no mean or ratio metric_"
+            ),
+        },
+        check_results=[check_outliers_result(outliers)],
+    )

@@ -771,7 +771,8 @@ def compute_results(
                 "p_value": effect.p_value,
                 "cuped": effect.variance_reduction is not None,
                 "variance_reduction": effect.variance_reduction,
-                "method": effect.method,
+                # A winsorised metric says so (the cap was applied in SQL, before the sums).
+                "method": effect.method + metric.winsorize_note,
                 "alpha": spec.alpha,
                 **NO_GUARDRAIL,
                 "spec_version": experiment.version,

@@ -20,6 +20,8 @@ EXPERIMENT_DAY_ASSETS = (
     "unit_metrics",
     "metric_statistics",
     "results",
+    "offline_evaluation",
+    "offline_online_parity",
     "decision",
     "report",
 )

@@ -4,6 +4,7 @@
     exp-dagster demo [--units N] [--fresh]
     exp-dagster analyze --experiment SPEC.yaml --exposures PATH --events PATH
                         [--as-of YYYY-MM-DD] [--metrics metrics.yaml] [--json OUT] [--home DIR]
+                        [--ranking PATH] [--predictions PATH] [--interleaving PATH]
     exp-dagster backfill --experiment ID --from YYYY-MM-DD --to YYYY-MM-DD [--wait]
     exp-dagster report --experiment ID [--as-of YYYY-MM-DD] [--open]
 
@@ -84,6 +85,8 @@ def result_document(
     spec_version: str,
     decision: dict[str, Any],
     rows: Sequence[dict[str, Any]],
+    evaluation: Sequence[dict[str, Any]] = (),
+    parity: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """The ``--json`` document (its schema is documented in the README)."""
     drop = {"experiment_id", "as_of_date", "spec_version"}
@@ -101,6 +104,10 @@ def result_document(
         "reasons": list(decision.get("reasons") or []),
         "results": [clean_row(r) for r in rows if r["segment"] == "all"],
         "segment_results": [clean_row(r) for r in rows if r["segment"] != "all"],
+        "model_evaluation": {
+            "parity": [clean_row(r) for r in parity],
+            "offline": [clean_row(r) for r in evaluation],
+        },
     }
 
 
@@ -115,6 +122,56 @@ def _read_outcome(
         rows = read_partition(conn, "results", experiment_id, day)
         decisions = read_partition(conn, "decision", experiment_id, day)
     return rows, decisions[0] if decisions else {}
+
+
+def _read_model_evaluation(
+    database: Path, experiment_id: str, day: dt.date
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The day's ``offline_evaluation`` and ``offline_online_parity`` rows."""
+    import duckdb
+
+    from exp_dagster.warehouse.evaluation import read_rows
+
+    with duckdb.connect(str(database), read_only=True) as conn:
+        return (
+            read_rows(conn, "offline_evaluation", experiment_id, day),
+            read_rows(conn, "offline_online_parity", experiment_id, day),
+        )
+
+
+def _print_model_evaluation(
+    evaluation: Sequence[dict[str, Any]],
+    parity: Sequence[dict[str, Any]],
+    truth: dict[str, float] | None = None,
+) -> None:
+    """Offline, counterfactual and interleaving results next to the online A/B lift."""
+    if not parity and not evaluation:
+        return
+    print("\nModel evaluation beside the A/B test (relative lifts, 95% CIs):")
+    for row in parity:
+        if row["lift"] is None:
+            continue
+        scale, unit = (1.0, "") if row["evidence"] == "interleaving" else (100.0, "%")
+        print(
+            f"  {row['variant']:<10} {row['evidence']:<16} {row['metric']:<42} "
+            f"{row['lift'] * scale:+7.2f}{unit} [{row['ci_low'] * scale:+7.2f}{unit}, "
+            f"{row['ci_high'] * scale:+7.2f}{unit}]"
+        )
+    wanted = {"off_policy", "classifier", "drift"}
+    shown = [r for r in evaluation if r["kind"] in wanted and r["value"] is not None]
+    if shown:
+        print("\nOffline estimates (absolute values):")
+    for row in shown:
+        ci = (
+            f"[{row['ci_low']:.4f}, {row['ci_high']:.4f}]"
+            if row["ci_low"] is not None and math.isfinite(row["ci_low"])
+            else f"({row['detail']})"
+        )
+        print(f"  {row['model']:<10} {row['metric']:<42} {row['value']:8.4f} {ci}")
+    if truth:
+        print("\nKnown truth of the simulated model logs:")
+        for key, value in truth.items():
+            print(f"  {key:<42} {value:8.4f}")
 
 
 def _print_outcome(
@@ -189,6 +246,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     day = min(truth.end, experiment.spec.end)
     rows, decision = _read_outcome(home.warehouse_path(), DEMO_EXPERIMENT, day)
     _print_outcome(DEMO_EXPERIMENT, day, rows, decision)
+    _print_model_evaluation(
+        *_read_model_evaluation(home.warehouse_path(), DEMO_EXPERIMENT, day),
+        truth.model_evaluation,
+    )
     _print_timeline(home.warehouse_path(), DEMO_EXPERIMENT)
     print("\nKnown truth of the simulation (relative effects) against the 95% CIs:")
     overall = {r["metric"]: r for r in rows if r["segment"] == "all"}
@@ -280,23 +341,35 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     database = work / "warehouse.duckdb"
     resources = {
         "warehouse": Warehouse(database=str(database)),
-        "landing": LandingZone(exposures_path=str(args.exposures), events_path=str(args.events)),
+        "landing": LandingZone(
+            exposures_path=str(args.exposures),
+            events_path=str(args.events),
+            ranking_path=args.ranking,
+            predictions_path=args.predictions,
+            interleaving_path=args.interleaving,
+        ),
         "catalog": catalog,
     }
     status = 0
+    evaluation: list[dict[str, Any]] = []
+    parity: list[dict[str, Any]] = []
     try:
         with dg.DagsterInstance.ephemeral() as instance:
             _run(resources, instance, experiment_id, as_of)
         rows, decision = _read_outcome(database, experiment_id, as_of)
+        evaluation, parity = _read_model_evaluation(database, experiment_id, as_of)
     except GateFailedError as failure:
         rows, decision, status = [], gate_failure_decision(failure), 1
     finally:
         if not args.home:
             shutil.rmtree(work, ignore_errors=True)
     _print_outcome(experiment_id, as_of, rows, decision)
+    _print_model_evaluation(evaluation, parity)
     if args.json:
         version = experiment[experiment_id].version
-        document = result_document(experiment_id, as_of, version, decision, rows)
+        document = result_document(
+            experiment_id, as_of, version, decision, rows, evaluation, parity
+        )
         Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
         _say(f"wrote {args.json}")
     return status
@@ -434,6 +507,12 @@ def build_parser() -> argparse.ArgumentParser:
     analyze_parser.add_argument(
         "--metrics", help="metric catalog (default: next to the spec, else the project's)"
     )
+    for name, what in (
+        ("ranking", "ranking logs (optional; model evaluation)"),
+        ("predictions", "prediction logs (optional; classifier metrics and drift)"),
+        ("interleaving", "team-draft interleaving logs (optional)"),
+    ):
+        analyze_parser.add_argument(f"--{name}", help=f"{what}: file or folder")
     analyze_parser.add_argument("--json", help="also write the results as JSON here")
     analyze_parser.add_argument(
         "--home", help="keep the warehouse in this folder (default: a temporary one)"

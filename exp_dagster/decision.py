@@ -245,6 +245,92 @@ def _segment_srm_sentences(
     ]
 
 
+# ── outliers and offline evidence: context in the reasons, never the verdict ──────────────────
+
+
+def _number_text(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def outlier_sentences(experiment: ResolvedExperiment, outliers: Sequence[Row]) -> list[str]:
+    """One sentence per quantity of the primary metric with units beyond its outlier fence.
+
+    Args:
+        experiment: the resolved spec.
+        outliers: the day's ``metric_outliers`` rows (fence = 10 × the 99.9th percentile of
+            the non-zero absolute values, or 10 × the 11th-largest when smaller).
+
+    Returns:
+        Sentences saying how many units, how large against the median, and what to do; empty
+        when the primary metric has none.
+    """
+    primary = experiment.spec.metrics.primary
+    sentences = []
+    for row in outliers:
+        count = int(row.get("outlier_units") or 0)
+        if row["metric"] != primary or count == 0:
+            continue
+        what = primary if row["quantity"] == "value" else f"{primary} ({row['quantity']})"
+        largest = ", ".join(_number_text(float(v)) for v in row["top_values"][:3])
+        head = (
+            f"Outliers in the primary metric {what}: {count:,} unit(s) beyond the fence of "
+            f"{_number_text(float(row['fence']))} (10 × a robust 99.9th percentile), the largest "
+            f"{largest} against a median of {_number_text(float(row['median'] or 0))}"
+        )
+        cap, level = row.get("cap"), row.get("winsorize")
+        if cap is None or level is None:
+            advice = (
+                "a few units can move the mean: look them up in the metric_outliers table, "
+                "and consider 'winsorize: 0.999' for this metric in metrics.yaml"
+                if row["quantity"] == "value"
+                else "a few units can move the ratio: look them up in the metric_outliers table "
+                "(bots, or a logging bug?)"
+            )
+        elif float(cap) <= float(row["fence"]):
+            advice = (
+                f"winsorised: every unit's value is capped at {_number_text(float(cap))}, the "
+                f"pooled {level * 100:g}th percentile, so the effect is on the capped metric"
+            )
+        else:
+            advice = (
+                f"the winsorisation cap {_number_text(float(cap))} (the pooled {level * 100:g}th "
+                f"percentile) lies above the fence and does not tame them: too few units for "
+                f"that level; lower 'winsorize' or look the units up in metric_outliers"
+            )
+        sentences.append(f"{head}; {advice}.")
+    return sentences
+
+
+def offline_evidence_sentences(parity: Sequence[Row]) -> list[str]:
+    """One sentence per offline evidence row of ``offline_online_parity``, set against the
+    online lift of the primary metric. Offline evidence is context: it never changes the verdict.
+
+    Example: "Offline ndcg@10 (exponential gain) +5.1% [1.9%, 8.3%] (treatment) agrees with the
+    online ctr lift +4.0% [2.1%, 5.9%]; the online result decides."
+    """
+    online = {r["variant"]: r for r in parity if r["evidence"] == "online A/B"}
+    order = {"offline ranking": 0, "counterfactual": 1, "interleaving": 2}
+    sentences = []
+    for row in sorted(parity, key=lambda r: (r["variant"], order.get(r["evidence"], 9))):
+        reference = online.get(row["variant"])
+        if row["evidence"] == "online A/B" or reference is None or row.get("lift") is None:
+            continue
+        is_preference = row["evidence"] == "interleaving"
+        value = (
+            f"{row['lift']:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]"
+            if is_preference
+            else f"{pct(row['lift'])} [{pct(row['ci_low'])}, {pct(row['ci_high'])}]"
+        )
+        verb = "agrees with" if row.get("agrees_with_online") else "disagrees with"
+        sentences.append(
+            f"{row['evidence'].capitalize()} {row['metric']} {value} ({row['variant']}) {verb} "
+            f"the online {reference['metric']} lift {pct(reference['lift'])} "
+            f"[{pct(reference['ci_low'])}, {pct(reference['ci_high'])}]; the online result "
+            f"decides."
+        )
+    return sentences
+
+
 def decide(
     experiment: ResolvedExperiment,
     day: dt.date,
@@ -254,6 +340,8 @@ def decide(
     *,
     units_history: Mapping[dt.date, Mapping[str, int]] | None = None,
     units_by_segment: Mapping[str, Mapping[str, int]] | None = None,
+    outliers: Sequence[Row] = (),
+    offline_evidence: Sequence[Row] = (),
 ) -> Decision:
     """Apply the policy (module docstring) to the results of one experiment and day.
 
@@ -267,6 +355,10 @@ def decide(
             mismatch of the split.
         units_by_segment: units per variant within each ``segment=value``, for per-segment
             sample-ratio tests.
+        outliers: the day's ``metric_outliers`` rows; outliers in the primary metric are named
+            in the reasons (they never change the verdict).
+        offline_evidence: the day's ``offline_online_parity`` rows; named in the reasons next to
+            the online lift (they never change the verdict).
 
     Returns:
         The decision with its reasons.
@@ -380,6 +472,8 @@ def decide(
         elif better and guardrails_ok:
             candidates.append((abs(float(primary["rel_effect"])), variant))
 
+    notes.extend(outlier_sentences(experiment, outliers))
+    notes.extend(offline_evidence_sentences(offline_evidence))
     notes.extend(_segment_srm_sentences(experiment, units_by_segment or {}))
     notes.append(f"Sample ratio matches the plan (chi-square {p_text(srm.p_value)}).")
     can_ship = ended or sequential

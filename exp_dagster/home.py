@@ -11,6 +11,9 @@ variable                    meaning                               default
 ``EXP_DAGSTER_WAREHOUSE``   the DuckDB file                       ``<home>/warehouse.duckdb``
 ``EXP_DAGSTER_EXPOSURES``   exposure logs (file or folder)        ``<home>/landing/exposures``
 ``EXP_DAGSTER_EVENTS``      event logs (file or folder)           ``<home>/landing/events``
+``EXP_DAGSTER_RANKING``     ranking logs (optional)               ``<home>/landing/ranking``
+``EXP_DAGSTER_PREDICTIONS`` prediction logs (optional)            ``<home>/landing/predictions``
+``EXP_DAGSTER_INTERLEAVING`` interleaving logs (optional)         ``<home>/landing/interleaving``
 ``EXP_DAGSTER_CATALOG``     the catalog folder                    ``<project>/catalog``
 ``EXP_DAGSTER_REPORTS``     HTML reports                          ``reports`` beside the warehouse
 ``DAGSTER_HOME``            Dagster's instance (dagster.yaml)     ``<home>/dagster``
@@ -41,6 +44,11 @@ def exposures_path() -> Path:
 
 def events_path() -> Path:
     return Path(os.environ.get("EXP_DAGSTER_EVENTS", home_dir() / "landing" / "events"))
+
+
+def model_log_path(kind: str) -> Path:
+    """Where the optional ``ranking``, ``predictions`` or ``interleaving`` logs land."""
+    return Path(os.environ.get(f"EXP_DAGSTER_{kind.upper()}", home_dir() / "landing" / kind))
 
 
 def landing_dir() -> Path:

@@ -27,7 +27,7 @@ from exp_dagster.spec import (
     load_experiments,
     load_metric_catalog,
 )
-from exp_dagster.warehouse.landing import LogSource
+from exp_dagster.warehouse.landing import LogKind, LogSource
 from exp_dagster.warehouse.queries import ensure_schema
 
 _log = logging.getLogger(__name__)
@@ -97,16 +97,34 @@ class Warehouse(DuckDBResource):
 
 
 class LandingZone(dg.ConfigurableResource):
-    """Where the exposure and event logs land (files or folders, see README 'Input contract')."""
+    """Where the exposure and event logs land (files or folders, see README 'Input contract').
+
+    The model-evaluation logs (ranking, prediction, interleaving) are optional: a path that is
+    unset or does not exist means "no such logs", and the evaluation assets do nothing.
+    """
 
     exposures_path: str
     events_path: str
+    ranking_path: str | None = None
+    predictions_path: str | None = None
+    interleaving_path: str | None = None
 
     def exposures(self) -> LogSource:
         return LogSource("exposures", Path(self.exposures_path))
 
     def events(self) -> LogSource:
         return LogSource("events", Path(self.events_path))
+
+    def model_logs(self, kind: LogKind) -> LogSource | None:
+        """The ``ranking``, ``predictions`` or ``interleaving`` source, or None when absent."""
+        path = {
+            "ranking": self.ranking_path,
+            "predictions": self.predictions_path,
+            "interleaving": self.interleaving_path,
+        }.get(kind)
+        if not path or not Path(path).exists():
+            return None
+        return LogSource(kind, Path(path))
 
 
 class Catalog(dg.ConfigurableResource):
@@ -161,7 +179,11 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
     return {
         "warehouse": Warehouse(database=str(home.warehouse_path())),
         "landing": LandingZone(
-            exposures_path=str(home.exposures_path()), events_path=str(home.events_path())
+            exposures_path=str(home.exposures_path()),
+            events_path=str(home.events_path()),
+            ranking_path=str(home.model_log_path("ranking")),
+            predictions_path=str(home.model_log_path("predictions")),
+            interleaving_path=str(home.model_log_path("interleaving")),
         ),
         "catalog": Catalog(catalog_dir=str(home.catalog_dir())),
     }

@@ -103,3 +103,41 @@ RESULTS_SCHEMA = pa.DataFrameSchema(
     strict=False,
     coerce=True,
 )
+
+
+def model_logs_schema(kind: str, variants: Sequence[str]) -> pa.DataFrameSchema:
+    """Typed rows of one day of ``ranking``, ``predictions`` or ``interleaving`` logs (README
+    "Input contract"); a value that did not parse is NULL here and fails its column's check."""
+    names = list(variants)
+    text = pa.Column(str, pa.Check.str_length(min_value=1), nullable=False)
+    finite = pa.Check(_finite, name="finite")
+    position = pa.Column(None, [pa.Check.ge(1), finite], nullable=False)
+    columns: dict[str, pa.Column] = {
+        "ranking": {
+            "request_id": text,
+            "unit_id": text,
+            "variant": pa.Column(str, pa.Check.isin(names), nullable=False),
+            "item_id": text,
+            "position": position,
+            "score": pa.Column(None, finite, nullable=False),
+            "label": pa.Column(None, [pa.Check.ge(0), finite], nullable=False),
+            "propensity": pa.Column(
+                None, [pa.Check.gt(0), pa.Check.le(1)], nullable=True, required=False
+            ),
+        },
+        "predictions": {
+            "unit_id": text,
+            "model": pa.Column(str, pa.Check.isin(names), nullable=False),
+            "score": pa.Column(None, pa.Check.in_range(0.0, 1.0), nullable=False),
+            "label": pa.Column(None, pa.Check.isin([0.0, 1.0]), nullable=False),
+        },
+        "interleaving": {
+            "request_id": text,
+            "unit_id": text,
+            "item_id": text,
+            "position": position,
+            "team": pa.Column(str, pa.Check.isin(names), nullable=False),
+            "click": pa.Column(None, [pa.Check.ge(0), finite], nullable=False),
+        },
+    }[kind]
+    return pa.DataFrameSchema(columns, name=f"{kind} logs", strict=False)

@@ -7,6 +7,7 @@ plus ``truth.json``, the effects the analysis must find:
 ```
 <out>/exposures/date=YYYY-MM-DD/part-00000.parquet   one part file per chunk of units with rows
 <out>/events/date=YYYY-MM-DD/part-00000.parquet      (.csv / .jsonl with ``fmt``)
+<out>/ranking/, predictions/, interleaving/date=…/…      model logs (exp_dagster.simulate_models)
 <out>/truth.json
 ```
 
@@ -42,6 +43,7 @@ units and every (chunk, day) draws from its own ``numpy.random.SeedSequence`` ch
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -58,6 +60,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from exp_dagster.assignment import bucket_upper_bounds, hash_bucket
+from exp_dagster.simulate_models import LOG_KINDS, ModelLogSizes, model_truth, simulate_model_logs
 
 Format = Literal["parquet", "csv", "jsonl"]
 
@@ -155,6 +158,8 @@ class SimulationConfig:
         effects: the true effects of the treatment.
         never_exposed_share: ineligible units, as a share of ``n_units`` (only when ``messy``).
         duplicate_exposure_share: share of exposure rows logged twice (only when ``messy``).
+        model_logs: rows per day of the ranking, prediction and interleaving logs
+            (:mod:`exp_dagster.simulate_models`); zero sizes write none.
     """
 
     experiment_id: str = "ranker_v2"
@@ -171,6 +176,7 @@ class SimulationConfig:
     effects: TreatmentEffects = field(default_factory=TreatmentEffects)
     never_exposed_share: float = 0.05
     duplicate_exposure_share: float = 0.01
+    model_logs: ModelLogSizes = field(default_factory=ModelLogSizes)
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -216,7 +222,10 @@ class SimulationTruth:
             ``"platform=ios"``, ``"country=US"``, ``"is_new_user=true"``, ….
         counts: rows and units written (``exposures``, ``events``, ``events_<event>``,
             ``duplicate_exposures``, ``late_events``, ``pre_period_events``,
-            ``never_exposed_units``, ``exposed_units``, ``exposed_units_<variant>``, ``units``).
+            ``never_exposed_units``, ``exposed_units``, ``exposed_units_<variant>``, ``units``,
+            ``ranking_rows``, ``predictions_rows``, ``interleaving_rows``).
+        model_evaluation: population truths of the model logs
+            (:func:`exp_dagster.simulate_models.model_truth`); empty when none were written.
     """
 
     experiment_id: str
@@ -225,6 +234,7 @@ class SimulationTruth:
     relative_effects: dict[str, float]
     segment_relative_effects: dict[str, dict[str, float]]
     counts: dict[str, int]
+    model_evaluation: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dictionary (dates as ISO strings)."""
@@ -238,6 +248,7 @@ class SimulationTruth:
                 for metric, by_segment in self.segment_relative_effects.items()
             },
             "counts": dict(self.counts),
+            "model_evaluation": dict(self.model_evaluation),
         }
 
     @classmethod
@@ -253,6 +264,7 @@ class SimulationTruth:
                 for metric, by_segment in data["segment_relative_effects"].items()
             },
             counts={k: int(v) for k, v in data["counts"].items()},
+            model_evaluation={k: float(v) for k, v in data.get("model_evaluation", {}).items()},
         )
 
 
@@ -394,6 +406,33 @@ def simulate(
     for event in EVENTS:
         totals.counts.setdefault(f"events_{event}", 0)
     truth = _truth(config, totals)
+    sizes = config.model_logs
+    if sizes.ranking_requests or sizes.predictions or sizes.interleaved_requests:
+        connection = duckdb.connect() if config.fmt != "parquet" else None
+        try:
+            totals.counts.update(
+                simulate_model_logs(
+                    out_dir,
+                    seed=config.seed,
+                    variants=config.weights,
+                    salt=config.salt,
+                    n_units=config.n_units,
+                    id_width=id_width,
+                    window=[config.start + dt.timedelta(days=d) for d in range(config.days)],
+                    pre_period=[first_day + dt.timedelta(days=d) for d in range(config.pre_days)],
+                    sizes=sizes,
+                    write=lambda table, path: _write(table, path, config, connection),
+                    ext=config.fmt,
+                )
+            )
+        finally:
+            if connection is not None:
+                connection.close()
+        truth = dataclasses.replace(
+            truth,
+            counts=dict(sorted(totals.counts.items())),
+            model_evaluation=model_truth(config.seed, tuple(n for n, _ in config.weights)),
+        )
     (out_dir / "truth.json").write_text(
         json.dumps(truth.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
@@ -407,7 +446,7 @@ def _phase(config: SimulationConfig, day: dt.date) -> Literal["pre", "window", "
 
 
 def _clear_previous_output(out_dir: Path) -> None:
-    for kind in ("exposures", "events"):
+    for kind in ("exposures", "events", *LOG_KINDS):
         folder = out_dir / kind
         if not folder.is_dir():
             continue

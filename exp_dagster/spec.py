@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 # Names become partition keys, table values and column labels: keep them to a safe alphabet.
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$"
@@ -50,6 +59,10 @@ class MetricSpec(_Strict):
         numerator: for ``ratio``, the event summed in the numerator.
         denominator: for ``ratio``, the event summed in the denominator.
         level: for ``quantile``, the quantile level in (0, 1), e.g. 0.95.
+        winsorize: for ``mean``, cap each unit's value at this quantile (e.g. 0.999) of the
+            day's per-unit values, both arms pooled, before the statistics are summed. The cap
+            is computed on both arms together, so it does not depend on the treatment, but it
+            changes the estimand: the effect is on the capped metric. ``None``: no cap.
         description: one line for the report.
     """
 
@@ -61,6 +74,7 @@ class MetricSpec(_Strict):
     numerator: str | None = None
     denominator: str | None = None
     level: float | None = Field(default=None, gt=0, lt=1)
+    winsorize: float | None = Field(default=None, ge=0.9, lt=1)
     description: str = ""
 
     @model_validator(mode="after")
@@ -72,7 +86,32 @@ class MetricSpec(_Strict):
             raise ValueError(f"a {self.type} metric needs an 'event'")
         if self.type == "quantile" and self.level is None:
             raise ValueError("a quantile metric needs a 'level' in (0, 1), e.g. 0.95")
+        if self.winsorize is not None and self.type != "mean":
+            raise ValueError(
+                f"'winsorize' applies to mean metrics only, and this one is a {self.type}: a "
+                f"proportion is bounded already, a quantile is robust already, and capping a "
+                f"ratio's numerator and denominator apart changes what it measures; remove it"
+            )
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_unset_winsorize(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Left out when unset, so the spec versions of metrics without it did not change when
+        # the option was added (a new version would restart their sequential looks).
+        data: dict[str, Any] = handler(self)
+        if data.get("winsorize") is None:
+            data.pop("winsorize", None)
+        return data
+
+    @property
+    def winsorize_note(self) -> str:
+        """How the values were capped, for a result row's ``method`` ("" when they were not)."""
+        if self.winsorize is None:
+            return ""
+        return (
+            f"; winsorised: each unit's value capped at the {self.winsorize * 100:g}th "
+            f"percentile of the day's units, both arms pooled"
+        )
 
     @property
     def events(self) -> tuple[str, ...]:

@@ -87,7 +87,12 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     resources: dict[str, dg.ConfigurableResource] = {
         "warehouse": Warehouse(database=str(database)),
         "landing": LandingZone(
-            exposures_path=str(landing / "exposures"), events_path=str(landing / "events")
+            exposures_path=str(landing / "exposures"),
+            events_path=str(landing / "events"),
+            # issue 6: the simulator's model logs, evaluated beside the A/B test
+            ranking_path=str(landing / "ranking"),
+            predictions_path=str(landing / "predictions"),
+            interleaving_path=str(landing / "interleaving"),
         ),
         "catalog": Catalog(catalog_dir=str(root / "catalog")),
     }

@@ -20,16 +20,41 @@ from typing import Literal
 
 import duckdb
 
-LogKind = Literal["exposures", "events"]
+LogKind = Literal["exposures", "events", "ranking", "predictions", "interleaving"]
 
 REQUIRED_COLUMNS: dict[LogKind, tuple[str, ...]] = {
     "exposures": ("experiment_id", "unit_id", "variant", "exposed_at"),
     "events": ("unit_id", "event_time", "event", "value"),
+    # Model-evaluation logs (optional sources, see README "Input contract").
+    "ranking": (
+        "request_id",
+        "unit_id",
+        "variant",
+        "item_id",
+        "position",
+        "score",
+        "label",
+        "event_time",
+    ),
+    "predictions": ("unit_id", "model", "score", "label"),
+    "interleaving": ("request_id", "unit_id", "item_id", "position", "team", "click", "event_time"),
 }
-TIMESTAMP_COLUMN: dict[LogKind, str] = {"exposures": "exposed_at", "events": "event_time"}
+TIMESTAMP_COLUMN: dict[LogKind, str] = {
+    "exposures": "exposed_at",
+    "events": "event_time",
+    "ranking": "event_time",
+    "predictions": "event_time",
+    "interleaving": "event_time",
+}
 # Columns read when a file has them (NULL otherwise): an ``event_id`` lets the event gate tell an
 # SDK's retried row from a genuine repeat.
-OPTIONAL_COLUMNS: dict[LogKind, tuple[str, ...]] = {"exposures": (), "events": ("event_id",)}
+OPTIONAL_COLUMNS: dict[LogKind, tuple[str, ...]] = {
+    "exposures": (),
+    "events": ("event_id",),
+    "ranking": ("propensity",),
+    "predictions": ("event_time",),
+    "interleaving": (),
+}
 # unit_id must be text or an integer: a floating-point id (pandas turns an integer column with
 # gaps into float64) prints as "123.0" and would never match the same unit elsewhere.
 _FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL", "DECIMAL")

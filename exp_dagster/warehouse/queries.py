@@ -400,9 +400,11 @@ def build_metric_statistics(
 ) -> int:
     """Sufficient statistics per metric × variant × segment value; returns the rows written.
 
-    Moment metrics (mean, proportion, ratio) are summed in one pass. A quantile metric takes two
-    small queries per day: its histogram per variant, then, at each arm's estimated quantile,
-    the per-unit moments of (observations below it, observations) that the clustered interval needs.
+    Moment metrics (mean, proportion, ratio) are summed in one pass, a winsorised metric's
+    values capped first (:func:`_winsorize_caps`). A quantile metric takes two small queries per
+    day: its histogram per variant, then, at each arm's estimated quantile, the per-unit moments
+    of (observations below it, observations) that the clustered interval needs. The outlier
+    report of the day (``metric_outliers``) is written in the same transaction.
     """
     spec = experiment.spec
     moment_metrics = sorted(n for n, m in experiment.metrics.items() if m.type != "quantile")
@@ -413,7 +415,21 @@ def build_metric_statistics(
         "spec_version": experiment.version,
     }
     with transaction(conn):
+        _winsorize_caps(conn, experiment, day)
         run_sql(conn, "metric_statistics", params)
+        run_sql(
+            conn,
+            "metric_outliers",
+            {
+                **params,
+                "value_metrics": sorted(
+                    n for n, m in experiment.metrics.items() if m.type == "mean"
+                ),
+                "ratio_metrics": sorted(
+                    n for n, m in experiment.metrics.items() if m.type == "ratio"
+                ),
+            },
+        )
         conn.execute(
             "DELETE FROM quantile_histograms WHERE experiment_id = ? AND as_of_date = ?",
             [spec.id, day],
@@ -434,6 +450,43 @@ def build_metric_statistics(
             "SELECT count(*) FROM metric_statistics WHERE experiment_id = ? AND as_of_date = ?",
             [spec.id, day],
         )
+    )
+
+
+def _winsorize_caps(
+    conn: duckdb.DuckDBPyConnection, experiment: ResolvedExperiment, day: dt.date
+) -> None:
+    """The temp table ``winsorize_caps``: each winsorised metric's cap for the day.
+
+    The cap is the ``winsorize`` quantile of every unit's value, both arms pooled, so it does
+    not depend on the treatment; it is recomputed each day from the cumulative values.
+    """
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE winsorize_caps (metric VARCHAR, level DOUBLE, cap DOUBLE)"
+    )
+    for name, metric in sorted(experiment.metrics.items()):
+        if metric.winsorize is not None:
+            run_sql(
+                conn,
+                "winsorize_cap",
+                {
+                    "experiment_id": experiment.spec.id,
+                    "day": day,
+                    "metric": name,
+                    "level": metric.winsorize,
+                },
+            )
+
+
+def read_outliers(
+    conn: duckdb.DuckDBPyConnection, experiment_id: str, day: dt.date
+) -> list[dict[str, Any]]:
+    """The ``metric_outliers`` rows of one partition, by metric and quantity."""
+    return fetch_dicts(
+        conn,
+        "SELECT * FROM metric_outliers WHERE experiment_id = ? AND as_of_date = ? "
+        "ORDER BY metric, quantity",
+        [experiment_id, day],
     )
 
 
@@ -511,6 +564,7 @@ def read_partition(
         "metric_statistics",
         "quantile_histograms",
         "novelty_statistics",
+        "metric_outliers",
         "results",
         "decision",
     }:

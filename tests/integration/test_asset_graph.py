@@ -51,13 +51,19 @@ def test_asset_graph_matches_snapshot() -> None:
     assert current == json.loads(SNAPSHOT.read_text())
 
 
+NON_BLOCKING = {"check_model_logs_schema"}
+
+
 def test_every_gate_is_blocking_and_every_writer_shares_one_pool() -> None:
     asset_graph = defs.resolve_asset_graph()
     for key in asset_graph.get_all_asset_keys():
         node = asset_graph.get(key)
         for check_key in node.check_keys:
             check = asset_graph.get(check_key)
-            assert check.blocking == check_key.name.endswith("_schema"), check_key
+            # The model-log gate alone does not block: the online decision sits downstream of
+            # it (through the parity table), and broken model logs must not stop the A/B verdict.
+            expected = check_key.name.endswith("_schema") and check_key.name not in NON_BLOCKING
+            assert check.blocking == expected, check_key
     for assets_def in defs.assets or []:
         if isinstance(assets_def, dg.AssetsDefinition) and assets_def.is_materializable:
             pools = {op.pool for op in assets_def.node_def.iterate_op_defs()}

@@ -1,20 +1,30 @@
 -- metric_statistics(experiment, day): sufficient statistics per metric, variant and segment value.
 -- Ratio metrics with a pre-period also get the cross-products CUPED for ratios needs.
--- Quantile metrics get theirs from quantile_statistics.sql. Parameters: $experiment_id, $day,
--- $moment_metrics, $spec_version
+-- Quantile metrics get theirs from quantile_statistics.sql. A winsorised metric's values are
+-- capped first at its pooled cap (winsorize_cap.sql), in every segment alike.
+-- Input: temp table winsorize_caps(metric, level, cap).
+-- Parameters: $experiment_id, $day, $moment_metrics, $spec_version
 DELETE FROM metric_statistics WHERE experiment_id = $experiment_id AND as_of_date = $day;
 
 INSERT INTO metric_statistics
-WITH unit_rows AS (
+WITH capped AS (
+    SELECT
+        u.metric, u.variant, u.segments,
+        CASE WHEN w.cap IS NOT NULL AND u.y > w.cap THEN w.cap ELSE u.y END AS y,
+        u.x, u.covariate, u.covariate_x
+    FROM unit_metrics AS u
+    LEFT JOIN winsorize_caps AS w ON w.metric = u.metric
+    WHERE u.experiment_id = $experiment_id AND u.as_of_date = $day
+      AND list_contains($moment_metrics, u.metric)
+),
+unit_rows AS (
     SELECT metric, variant, 'all' AS segment, 'all' AS segment_value, y, x, covariate AS c,
         covariate_x AS cx
-    FROM unit_metrics
-    WHERE experiment_id = $experiment_id AND as_of_date = $day AND list_contains($moment_metrics, metric)
+    FROM capped
     UNION ALL
     SELECT metric, variant, s.entry.key, coalesce(s.entry.value, '(missing)'), y, x, covariate,
         covariate_x
-    FROM unit_metrics, unnest(map_entries(segments)) AS s(entry)
-    WHERE experiment_id = $experiment_id AND as_of_date = $day AND list_contains($moment_metrics, metric)
+    FROM capped, unnest(map_entries(segments)) AS s(entry)
 )
 SELECT
     $experiment_id, $day, metric, variant, segment, segment_value,

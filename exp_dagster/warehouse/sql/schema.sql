@@ -106,6 +106,27 @@ CREATE TABLE IF NOT EXISTS quantile_histograms (
     value          DOUBLE  NOT NULL,   -- the bucket's representative value
     n              BIGINT  NOT NULL
 );
+-- Per mean or ratio metric (ratios: numerator and denominator), the units whose value lies
+-- beyond a robust fence, and the winsorisation cap when the metric has one. Written with
+-- metric_statistics; the values are the logged ones, before any cap.
+CREATE TABLE IF NOT EXISTS metric_outliers (
+    experiment_id  VARCHAR  NOT NULL,
+    as_of_date     DATE     NOT NULL,
+    metric         VARCHAR  NOT NULL,
+    quantity       VARCHAR  NOT NULL,   -- 'value' (mean), 'numerator' or 'denominator' (ratio)
+    units          BIGINT   NOT NULL,   -- units analysed
+    nonzero_units  BIGINT   NOT NULL,
+    median         DOUBLE,              -- of every unit's value
+    p999           DOUBLE,              -- 99.9th percentile of the non-zero |values|
+    fence          DOUBLE,              -- 10 × min(p999, 11th-largest |value|); NULL: < 20 units
+    outlier_units  BIGINT   NOT NULL,   -- units with |value| > fence
+    top_values     DOUBLE[] NOT NULL,   -- the 5 largest |values| beyond the fence, signed
+    top_units      VARCHAR[] NOT NULL,  -- their units
+    winsorize      DOUBLE,              -- the metric's winsorize level, NULL when none
+    cap            DOUBLE,              -- the pooled quantile the values were capped at
+    capped_units   BIGINT,              -- units whose value was above the cap
+    spec_version   VARCHAR  NOT NULL
+);
 CREATE TABLE IF NOT EXISTS results (
     experiment_id       VARCHAR NOT NULL,
     as_of_date          DATE    NOT NULL,
@@ -209,3 +230,44 @@ ALTER TABLE results ADD COLUMN IF NOT EXISTS novelty_p_value DOUBLE;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS ni_sequential_passed BOOLEAN;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS required_units BIGINT;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS required_units_pre_period BIGINT;
+-- Model evaluation beside the A/B test (issue 6): one long table of every offline estimate of an
+-- experiment-day, and the parity table that puts offline, counterfactual and online lifts side by
+-- side. kind: ranking | ranking_comparison | off_policy | classifier | reliability |
+-- interleaving | drift (see README "Model evaluation").
+CREATE TABLE IF NOT EXISTS offline_evaluation (
+    experiment_id          VARCHAR NOT NULL,
+    as_of_date             DATE    NOT NULL,
+    kind                   VARCHAR NOT NULL,
+    model                  VARCHAR NOT NULL,   -- the model (variant) evaluated; a comparison's candidate
+    baseline               VARCHAR,            -- a comparison's baseline (the control)
+    metric                 VARCHAR NOT NULL,
+    value                  DOUBLE,             -- the estimate (a comparison's absolute difference)
+    std_error              DOUBLE,
+    ci_low                 DOUBLE,
+    ci_high                DOUBLE,
+    rel_effect             DOUBLE,             -- comparisons: candidate / baseline - 1
+    rel_ci_low             DOUBLE,
+    rel_ci_high            DOUBLE,
+    p_value                DOUBLE,
+    n                      BIGINT,             -- requests, logged rows, units or bin count
+    effective_sample_size  DOUBLE,             -- off-policy rows: Kish's ESS of the weights
+    mean_predicted         DOUBLE,             -- reliability rows: the bin's mean prediction
+    detail                 VARCHAR,            -- warnings, drift status, what the row compares
+    method                 VARCHAR,
+    spec_version           VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS offline_online_parity (
+    experiment_id       VARCHAR NOT NULL,
+    as_of_date          DATE    NOT NULL,
+    variant             VARCHAR NOT NULL,   -- the candidate
+    baseline            VARCHAR NOT NULL,   -- the control
+    evidence            VARCHAR NOT NULL,   -- offline ranking | counterfactual | interleaving | online A/B
+    metric              VARCHAR NOT NULL,
+    lift                DOUBLE,             -- relative lift (interleaving: preference in [-0.5, 0.5])
+    ci_low              DOUBLE,
+    ci_high             DOUBLE,
+    p_value             DOUBLE,
+    agrees_with_online  BOOLEAN,            -- same sign as the online primary metric's lift
+    detail              VARCHAR,
+    spec_version        VARCHAR NOT NULL
+);
