@@ -18,7 +18,7 @@ import duckdb
 import pandas as pd
 
 from exp_dagster.warehouse.landing import LogSource, stage_raw
-from exp_dagster.warehouse.queries import fetch_dicts, transaction
+from exp_dagster.warehouse.queries import fetch_dicts, replace_partition
 
 # The typed logs of one day, one temporary table per kind. ``$is_hive``: a date= folder holds
 # only that day's rows; otherwise the timestamp's UTC date decides.
@@ -203,18 +203,7 @@ def replace_rows(
     """Replace one experiment-day of ``offline_evaluation`` or ``offline_online_parity``."""
     if table not in {"offline_evaluation", "offline_online_parity"}:
         raise ValueError(f"{table} is not an evaluation table")
-    columns = [r[0] for r in conn.execute(f"DESCRIBE {table}").fetchall()]
-    frame = pd.DataFrame([[row.get(c) for c in columns] for row in rows], columns=columns)
-    with transaction(conn):
-        conn.execute(
-            f"DELETE FROM {table} WHERE experiment_id = ? AND as_of_date = ?", [experiment_id, day]
-        )
-        if rows:
-            conn.register("evaluation_rows", frame)
-            try:
-                conn.execute(f"INSERT INTO {table} SELECT * FROM evaluation_rows")
-            finally:
-                conn.unregister("evaluation_rows")
+    replace_partition(conn, table, experiment_id, day, rows)
 
 
 def read_rows(

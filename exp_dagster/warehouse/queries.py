@@ -598,6 +598,12 @@ def read_history(
     return statistics, histograms
 
 
+# Tables whose partition rows Python computes (few rows per experiment and day).
+WRITTEN_FROM_PYTHON = frozenset(
+    {"results", "decision", "offline_evaluation", "offline_online_parity"}
+)
+
+
 def replace_partition(
     conn: duckdb.DuckDBPyConnection,
     table: str,
@@ -605,8 +611,8 @@ def replace_partition(
     day: dt.date,
     rows: Sequence[Mapping[str, Any]],
 ) -> None:
-    """Replace the ``results`` or ``decision`` rows of one partition, in one transaction."""
-    if table not in {"results", "decision"}:
+    """Replace the rows of one partition of a table written from Python, in one transaction."""
+    if table not in WRITTEN_FROM_PYTHON:
         raise ValueError(f"{table} is not written from Python")
     columns = [r[0] for r in conn.execute(f"DESCRIBE {table}").fetchall()]
     frame = pd.DataFrame([[row.get(c) for c in columns] for row in rows], columns=columns)
