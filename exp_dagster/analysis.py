@@ -63,7 +63,7 @@ from exp_dagster.stats import (
     cuped_test,
     group_sequential_test,
     heterogeneity_test,
-    non_inferiority_from_effect,
+    non_inferiority_test,
     post_stratified_test,
     power_summary,
     quantile_test,
@@ -253,7 +253,6 @@ class DayStatistics:
         variant: str,
         *,
         alternative: str = "two-sided",
-        relative_ci: str | None = None,
     ) -> EffectEstimate | None:
         """The effect of ``variant`` in ``cell``, or None when the cell is not estimable."""
         spec = experiment.spec
@@ -278,7 +277,7 @@ class DayStatistics:
             alpha=spec.alpha,
             alternative=alternative,
             histograms=hist,
-            relative_ci=relative_ci or spec.analysis.relative_ci,
+            relative_ci=spec.analysis.relative_ci,
         )
 
     def _post_stratified(
@@ -363,19 +362,28 @@ def history_by_day(
 def _guardrail_fields(
     experiment: ResolvedExperiment, metric: MetricSpec, effect: EffectEstimate
 ) -> dict[str, Any]:
+    """The one-sided non-inferiority test on the margin's scale: the absolute effect, or the
+    relative lift with its delta-method standard error, on the effect's own reference
+    distribution (t with its df, or z)."""
     guardrail = experiment.spec.guardrail(metric.name)
     if guardrail is None:
         return dict(NO_GUARDRAIL)
-    test = non_inferiority_from_effect(
-        effect,
+    relative = guardrail.margin_type == "relative"
+    estimate = effect.rel_effect if relative else effect.abs_effect
+    std_error = effect.rel_std_error if relative else effect.std_error
+    fields = {"ni_margin": guardrail.margin, "ni_margin_type": guardrail.margin_type}
+    if not (math.isfinite(estimate) and math.isfinite(std_error)):
+        return {**NO_GUARDRAIL, **fields, "ni_passed": False}
+    test = non_inferiority_test(
+        estimate,
+        std_error,
         guardrail.margin,
-        margin_type=guardrail.margin_type,
         direction=metric.direction,
         alpha=experiment.spec.alpha,
+        df=effect.df,
     )
     return {
-        "ni_margin": guardrail.margin,
-        "ni_margin_type": guardrail.margin_type,
+        **fields,
         "ni_bound": test.bound,
         "ni_p_value": test.p_value,
         "ni_passed": bool(test.passed),
@@ -395,7 +403,6 @@ def _sequential_guardrail_fields(
     ``effect − margin`` (harm = increase) get their own one-sided Lan-DeMets test at level alpha
     on the same spending times; under ``always_valid`` the relative or absolute lift's confidence
     sequence at level 1 − 2·alpha (one side of it has level 1 − alpha) must clear the margin.
-    ``looks`` carry delta-method relative intervals.
     """
     spec = experiment.spec
     guardrail = spec.guardrail(metric.name)
@@ -404,7 +411,7 @@ def _sequential_guardrail_fields(
         return {"ni_sequential_passed": None}
     relative = guardrail.margin_type == "relative"
     estimates = [e.rel_effect if relative else e.abs_effect for _, e in looks]
-    std_errors = [_relative_std_error(e) if relative else e.std_error for _, e in looks]
+    std_errors = [e.rel_std_error if relative else e.std_error for _, e in looks]
     usable = [
         (day, estimate, se)
         for (day, _), estimate, se in zip(looks, estimates, std_errors, strict=True)
@@ -501,21 +508,11 @@ def _sequential_fields(
     }
 
 
-def _relative_std_error(effect: EffectEstimate) -> float:
-    """The delta-method standard error of the relative lift, read back from its interval."""
-    if not (math.isfinite(effect.rel_ci_low) and math.isfinite(effect.rel_ci_high)):
-        return math.nan
-    if effect.std_error <= 0.0 or not math.isfinite(effect.abs_ci_high - effect.abs_ci_low):
-        return 0.0
-    crit = (effect.abs_ci_high - effect.abs_ci_low) / (2.0 * effect.std_error)
-    return (effect.rel_ci_high - effect.rel_ci_low) / (2.0 * crit)
-
-
 def _bayesian_fields(
-    experiment: ResolvedExperiment, metric: MetricSpec, delta_effect: EffectEstimate
+    experiment: ResolvedExperiment, metric: MetricSpec, effect: EffectEstimate
 ) -> dict[str, Any]:
-    se = _relative_std_error(delta_effect)
-    if not math.isfinite(delta_effect.rel_effect) or not math.isfinite(se):
+    se = effect.rel_std_error
+    if not math.isfinite(effect.rel_effect) or not math.isfinite(se):
         return {
             "prob_better": None,
             "expected_loss": None,
@@ -523,7 +520,7 @@ def _bayesian_fields(
             "credible_high": None,
         }
     summary = bayesian_summary(
-        delta_effect.rel_effect,
+        effect.rel_effect,
         se,
         direction=metric.direction,
         prior_sd=experiment.spec.analysis.prior_sd,
@@ -623,7 +620,7 @@ def novelty_fields(
         effect = estimate(
             metric, {**control, "sum_c": None}, {**treatment, "sum_c": None}, alpha=spec.alpha
         )
-        se = _relative_std_error(effect)
+        se = effect.rel_std_error
         if math.isfinite(effect.rel_effect) and math.isfinite(se) and se > 0:
             days.append(float(day_index))
             lifts.append(effect.rel_effect)
@@ -788,14 +785,7 @@ def compute_results(
                 if role == "primary" and spec.analysis.sequential == "group_sequential":
                     sequential_alpha = spec.alpha / n_treatments  # Bonferroni across treatments
                 row.update(_sequential_fields(experiment, looks, alpha=sequential_alpha))
-                # The Bayesian summary and relative guardrail margins need the relative lift's
-                # standard error, which only the delta method defines.
-                delta = (
-                    effect
-                    if spec.analysis.relative_ci == "delta"
-                    else today.effect(experiment, cell, variant, relative_ci="delta")
-                ) or effect
-                row.update(_bayesian_fields(experiment, metric, delta))
+                row.update(_bayesian_fields(experiment, metric, effect))
                 row.update(
                     _power_fields(
                         experiment,
@@ -806,15 +796,8 @@ def compute_results(
                     )
                 )
                 if role == "guardrail":
-                    row.update(_guardrail_fields(experiment, metric, delta))
-                    delta_looks = [
-                        (d, e)
-                        for d in sorted(past)
-                        if (e := past[d].effect(experiment, cell, variant, relative_ci="delta"))
-                        is not None
-                    ]
-                    delta_looks.append((day, delta))
-                    row.update(_sequential_guardrail_fields(experiment, metric, delta_looks))
+                    row.update(_guardrail_fields(experiment, metric, effect))
+                    row.update(_sequential_guardrail_fields(experiment, metric, looks))
                 if metric.type != "quantile":
                     row.update(novelty_fields(experiment, metric, variant, novelty))
             results.append(row)

@@ -73,6 +73,10 @@ class EffectEstimate:
             metric, pooled over arms; ``None`` for the other tests.
         relative_ci: how the relative lift's interval was computed: ``"delta"`` or
             ``"fieller"``.
+        rel_std_error: delta-method standard error of ``rel_effect``, whichever interval
+            ``relative_ci`` chose (``nan`` when ``mean_control == 0``); what a normal
+            approximation of the lift needs (Bayesian summary, relative margins).
+        df: degrees of freedom of the reference distribution (``inf`` for a z-test).
     """
 
     mean_control: float
@@ -91,6 +95,8 @@ class EffectEstimate:
     method: str
     variance_reduction: float | None = None
     relative_ci: str = "delta"
+    rel_std_error: float = math.nan
+    df: float = math.inf
 
 
 def _fieller_ratio_bounds(
@@ -116,6 +122,19 @@ def _fieller_ratio_bounds(
         * math.sqrt(var_mean_treatment * (1.0 - g) + ratio**2 * var_mean_control)
     )
     return (ratio - spread) / (1.0 - g), (ratio + spread) / (1.0 - g)
+
+
+def _lift_std_error(
+    mean_control: float, mean_treatment: float, var_mean_control: float, var_mean_treatment: float
+) -> float:
+    """Delta-method standard error of ``mean_treatment / mean_control`` for independent arms:
+    ``sqrt(v_t / m_c**2 + m_t**2 v_c / m_c**4)``; ``nan`` when ``mean_control == 0``."""
+    if mean_control == 0.0:
+        return math.nan
+    return math.sqrt(
+        var_mean_treatment / mean_control**2
+        + mean_treatment**2 * var_mean_control / mean_control**4
+    )
 
 
 def relative_lift(
@@ -223,11 +242,8 @@ def relative_lift(
         low = ratio_low - 1.0 if alternative in ("two-sided", "greater") else -math.inf
         high = ratio_high - 1.0 if alternative in ("two-sided", "less") else math.inf
         return lift, low, high
-    variance = (
-        var_mean_treatment / mean_control**2
-        + mean_treatment**2 * var_mean_control / mean_control**4
-    )
-    low, high = confidence_interval(lift, math.sqrt(variance), crit, alternative)
+    se = _lift_std_error(mean_control, mean_treatment, var_mean_control, var_mean_treatment)
+    low, high = confidence_interval(lift, se, crit, alternative)
     return lift, low, high
 
 
@@ -295,4 +311,8 @@ def _effect_from_means(
         method=method,
         variance_reduction=variance_reduction,
         relative_ci=relative_ci,
+        rel_std_error=_lift_std_error(
+            mean_control, mean_treatment, var_mean_control, var_mean_treatment
+        ),
+        df=df,
     )

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from exp_dagster.stats import EffectEstimate, relative_lift
+from exp_dagster.stats import EffectEstimate, Moments, relative_lift, welch_test
 
 
 def test_relative_lift_closed_form_on_hand_numbers() -> None:
@@ -92,3 +92,20 @@ def test_effect_estimate_is_frozen() -> None:
     assert estimate.relative_ci == "delta"
     with pytest.raises(dataclasses.FrozenInstanceError):
         estimate.p_value = 0.5  # type: ignore[misc]
+
+
+def test_relative_standard_error_and_df_are_carried_for_any_relative_interval() -> None:
+    """``rel_std_error`` is the delta-method standard error of the lift computed from the raw
+    data, and ``df`` scipy's Welch degrees of freedom, whichever relative interval was chosen."""
+    rng = np.random.default_rng(5)
+    control, treatment = rng.normal(10.0, 3.0, 80), rng.normal(11.0, 5.0, 120)
+    var_c, var_t = control.var(ddof=1) / control.size, treatment.var(ddof=1) / treatment.size
+    m_c, m_t = control.mean(), treatment.mean()
+    expected_se = np.sqrt(var_t / m_c**2 + m_t**2 * var_c / m_c**4)
+    scipy_df = stats.ttest_ind(treatment, control, equal_var=False).df
+    for relative_ci in ("delta", "fieller"):
+        result = welch_test(
+            Moments.from_values(control), Moments.from_values(treatment), relative_ci=relative_ci
+        )
+        assert result.rel_std_error == pytest.approx(expected_se, rel=1e-9)
+        assert result.df == pytest.approx(scipy_df, rel=1e-9)
