@@ -11,13 +11,14 @@ import datetime as dt
 from typing import Any
 
 import dagster as dg
-import pandas as pd
 from dagster import AssetExecutionContext
 
 from assets._common import GATE_ROW_LIMIT, run_gate, timed, writer_asset
+from assets.exposures import exposures
 from assets.results import results
 from exp_dagster.evaluation import MODERATE_SHIFT
 from exp_dagster.offline import (
+    classifier_comparison_rows,
     classifier_rows,
     drift_rows,
     interleaving_rows,
@@ -27,7 +28,6 @@ from exp_dagster.offline import (
 )
 from exp_dagster.partitions import experiment_days, parse_experiment_day
 from exp_dagster.resources import Catalog, LandingZone, Warehouse
-from exp_dagster.schemas import model_logs_schema
 from exp_dagster.warehouse import evaluation as sql
 from exp_dagster.warehouse.queries import read_partition
 
@@ -66,7 +66,11 @@ _LOG_COLUMNS = {
 
 
 def _preview(rows: list[dict[str, Any]]) -> str:
-    shown = [r for r in rows if r["kind"] not in {"reliability", "ranking"}]
+    shown = [
+        r
+        for r in rows
+        if r["kind"] not in {"reliability", "ranking"} and r.get("segment", "all") == "all"
+    ]
     if not shown:
         return "_no model logs for this day_"
     lines = ["| kind | model | metric | value | 95% CI |", "| --- | --- | --- | ---: | --- |"]
@@ -82,7 +86,8 @@ def _preview(rows: list[dict[str, Any]]) -> str:
 
 @writer_asset(
     partitions_def=experiment_days,
-    deps=[raw_ranking_logs, raw_prediction_logs, raw_interleaving_logs],
+    # exposures: each unit's segments (at first exposure, up to the day) for the per-segment rows.
+    deps=[raw_ranking_logs, raw_prediction_logs, raw_interleaving_logs, exposures],
     kinds=("duckdb", "python"),
     check_specs=[
         # Not blocking, unlike the other gates: the online decision depends on this asset
@@ -102,8 +107,8 @@ def _preview(rows: list[dict[str, Any]]) -> str:
             asset="offline_evaluation",
             blocking=False,
             description=(
-                f"Prediction-score drift against the pre-period: warns at a PSI of "
-                f"{MODERATE_SHIFT:g} (moderate) or more."
+                f"Drift of prediction scores and feature_* columns against the pre-period: "
+                f"warns at a PSI of {MODERATE_SHIFT:g} (moderate) or more."
             ),
         ),
     ],
@@ -111,10 +116,14 @@ def _preview(rows: list[dict[str, Any]]) -> str:
 def offline_evaluation(
     context: AssetExecutionContext, warehouse: Warehouse, landing: LandingZone, catalog: Catalog
 ) -> dg.MaterializeResult:
-    """Offline ranking metrics per model with the paired comparison against the control,
-    off-policy estimates of each candidate's first-slot click rate from the control's logs,
-    classifier metrics with calibration, the team-draft interleaving preference and score drift,
-    for the day's model logs (conventions: :mod:`exp_dagster.offline`)."""
+    """Offline ranking metrics per model and segment with the paired comparison against the
+    control, off-policy estimates of each candidate's first-slot click rate from the control's
+    logs, classifier metrics with calibration per model and segment and DeLong's paired AUC test,
+    the team-draft interleaving preference and drift of scores and features, for the day's model
+    logs (conventions: :mod:`exp_dagster.offline`)."""
+    # Here, not at the top: pandera loads with a run, not with the code location.
+    from exp_dagster.schemas import model_logs_schema
+
     experiment_id, day = parse_experiment_day(context)
     experiment = catalog.experiment(experiment_id)
     spec = experiment.spec
@@ -150,10 +159,12 @@ def offline_evaluation(
                 )
             gates.append(gate)
         failed = [g for g in gates if not g.passed]
+        if not failed and staged:
+            sql.stage_unit_segments(conn, experiment_id, day)
         if not failed:
             if staged.get("ranking"):
                 requests = sql.ranking_requests(conn, len(variants))
-                rows += ranking_rows(requests, control, candidates)
+                rows += ranking_rows(requests, control, candidates, spec.segments)
                 for candidate in candidates:
                     rows += off_policy_rows(
                         sql.off_policy_rows(conn, control, candidate), control, candidate
@@ -164,8 +175,16 @@ def offline_evaluation(
                         sql.interleaving_requests(conn, control, candidate), control, candidate
                     )
             if staged.get("predictions"):
-                current = sql.prediction_scores(conn)
-                rows += classifier_rows(current)
+                rows += classifier_rows(sql.prediction_scores(conn), spec.segments)
+                for candidate in candidates:
+                    rows += classifier_comparison_rows(
+                        sql.paired_predictions(conn, control, candidate),
+                        control,
+                        candidate,
+                        spec.segments,
+                    )
+                # Read before the pre-period days are staged over the day's logs.
+                current = sql.distributions(conn)
                 source = landing.model_logs("predictions")
                 pre_period = [
                     spec.start - dt.timedelta(days=d)
@@ -173,12 +192,16 @@ def offline_evaluation(
                     if spec.start - dt.timedelta(days=d) != day
                 ]
                 if source is not None and day >= spec.start and pre_period:
-                    drift = drift_rows(sql.reference_scores(conn, source, pre_period), current)
+                    drift = drift_rows(
+                        sql.reference_distributions(conn, source, pre_period), current
+                    )
                     rows += drift
         stamp = {
             "experiment_id": experiment_id,
             "as_of_date": day,
             "spec_version": experiment.version,
+            "segment": "all",
+            "segment_value": "all",
         }
         sql.replace_rows(
             conn,
@@ -205,19 +228,25 @@ def offline_evaluation(
         severity=dg.AssetCheckSeverity.WARN,
         description=(
             "; ".join(
-                f"{r['model']} scores shifted: PSI {r['value']:.3f} ({r['detail']})"
+                f"{r['model']} {r['metric'].removeprefix('psi of ')} shifted: "
+                f"PSI {r['value']:.3f} ({r['detail']})"
                 for r in shifted
             )
             if shifted
             else (
-                "prediction scores stable against the pre-period"
+                "prediction scores and features stable against the pre-period"
                 if drift
                 else "no drift computed: no prediction logs for the day or the pre-period"
             )
         ),
         metadata={
             "threshold": MODERATE_SHIFT,
-            "psi": dg.MetadataValue.json({r["model"]: round(r["value"], 5) for r in drift}),
+            "psi": dg.MetadataValue.json(
+                {
+                    f"{r['model']}: {r['metric'].removeprefix('psi of ')}": round(r["value"], 5)
+                    for r in drift
+                }
+            ),
         },
     )
     return dg.MaterializeResult(
@@ -241,6 +270,9 @@ def offline_online_parity(
     """Per candidate: the offline NDCG@10 lift, the counterfactual first-slot click-rate lift, the
     interleaving preference and the online A/B lift of the primary metric, side by side with their
     CIs: did the offline evidence predict the online result?"""
+    # Here, not at the top: pandas loads with a run, not with the code location.
+    import pandas as pd
+
     experiment_id, day = parse_experiment_day(context)
     experiment = catalog.experiment(experiment_id)
     spec = experiment.spec

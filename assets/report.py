@@ -66,7 +66,8 @@ def gate_results(
 
 @writer_asset(
     partitions_def=experiment_days,
-    deps=[decision, results],
+    # offline_online_parity (and through it offline_evaluation): the model-evaluation section.
+    deps=[decision, results, "offline_online_parity"],
     kinds=("duckdb", "python", "html"),
 )
 def report(
@@ -74,8 +75,9 @@ def report(
 ) -> dg.MaterializeResult:
     """The experiment's report as of the day: the decision and its reasons first, then the
     primary metric over time with its sequential boundary, every metric by role, a forest plot,
-    segments, CUPED, data quality and the spec version, in one self-contained HTML file under the
-    reports folder (``EXP_DAGSTER_REPORTS``, default ``reports/`` beside the warehouse)."""
+    segments, model evaluation (offline, counterfactual and interleaving evidence beside the
+    online lift), CUPED, data quality and the spec version, in one self-contained HTML file under
+    the reports folder (``EXP_DAGSTER_REPORTS``, default ``reports/`` beside the warehouse)."""
     experiment_id, day = parse_experiment_day(context)
     experiment = catalog.experiment(experiment_id)
     metadata: dict[str, object] = {"spec_version": experiment.version}

@@ -30,7 +30,12 @@ The generating process of a ranking request (``ITEMS_PER_REQUEST`` candidate ite
 Prediction logs: each unit's true click probability is ``sigmoid(-1.4 + 1.2 x)``, ``x ~ N(0, 1)``;
 the control model predicts ``sigmoid(-1.4 + 1.2 (x + N(0, 0.8²)))`` and every other model
 ``sigmoid(-1.4 + 1.2 (x + N(0, 0.4²)) + PREDICTION_OFFSET)``: better at ranking (AUC), but
-over-confident by a known calibration error. ``label ~ Bernoulli(true probability)``.
+over-confident by a known calibration error. ``label ~ Bernoulli(true probability)``. Each
+prediction row carries two numeric features of its unit, drawn from their own random stream (so
+the scores and labels do not depend on them): ``feature_activity ~ N(0, 1)`` on every day, and
+``feature_session_minutes = exp(FEATURE_LOG_MEAN + FEATURE_LOG_SD (e + s))``, ``e ~ N(0, 1)``,
+with ``s = 0`` on pre-period days and ``s = FEATURE_SHIFT`` on window days: a planted shift (as
+from a logging change) that drift detection must flag on the feature and not on the scores.
 
 Interleaving logs: the control and the first candidate ranker's orders of a request are merged
 by team draft (Radlinski et al. 2008); clicks follow the examination model above on the merged list.
@@ -40,7 +45,10 @@ Truths are population values of the generating process, computed by Monte Carlo 
 intervals: the NDCG@10 difference between each candidate and the control (exponential gain, on
 requests with a positive label), the candidate's click rate at the first slot (the off-policy
 target), each model's expected calibration error (10 uniform bins, on the true probabilities),
-calibration-in-the-large and AUC, and the interleaving preference.
+calibration-in-the-large and AUC, and the interleaving preference. The features' population
+PSI (10 quantile bins of the pre-period distribution) is in closed form: with pre-period decile
+edges ``z_i`` of the standard normal, the window's bin shares are
+``Phi(z_i - s) - Phi(z_(i-1) - s)``.
 """
 
 from __future__ import annotations
@@ -49,7 +57,9 @@ import datetime as dt
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pyarrow as pa
@@ -69,6 +79,10 @@ EXPLORATION_TEMPERATURE = 1.5
 EXAMINATION_DECAY = 0.3
 PREDICTION_OFFSET = 0.5
 CALIBRATION_BINS = 10
+FEATURE_LOG_MEAN = 2.5
+FEATURE_LOG_SD = 0.6
+FEATURE_SHIFT = 0.6  # in standard deviations of log session minutes, window days only
+PSI_BINS = 10
 TRUTH_DRAWS = 200_000
 _SEED_KEY = 9  # spawn keys (9, …): disjoint from the A/B simulator's streams
 _US_PER_DAY = 86_400 * 1_000_000
@@ -241,13 +255,28 @@ def _auc(scores: np.ndarray, labels: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def feature_psi(shift: float, n_bins: int = PSI_BINS) -> float:
+    """Population PSI of ``N(shift, 1)`` against ``N(0, 1)`` in ``n_bins`` quantile bins of the
+    reference (closed form; PSI is invariant to the monotone map to session minutes)."""
+    normal = NormalDist()
+    edges = [-math.inf, *(normal.inv_cdf(i / n_bins) for i in range(1, n_bins)), math.inf]
+    total = 0.0
+    for low, high in pairwise(edges):
+        expected = 1.0 / n_bins
+        actual = normal.cdf(high - shift) - normal.cdf(low - shift)
+        total += (actual - expected) * math.log(actual / expected)
+    return total
+
+
 def model_truth(seed: int, variants: tuple[str, ...]) -> dict[str, float]:
     """The population truths of the model logs (module docstring), by Monte Carlo.
 
     Keys: ``ndcg@10_difference_<candidate>``, ``ndcg@10_<variant>``,
     ``top_slot_click_rate_<variant>`` (control: the logging policy's own),
     ``ece_<variant>``, ``calibration_in_the_large_<variant>`` (mean prediction minus mean true
-    probability), ``auc_<variant>``, ``interleaving_preference_<first candidate>``.
+    probability), ``auc_<variant>``, ``interleaving_preference_<first candidate>``,
+    ``psi_feature_activity`` and ``psi_feature_session_minutes`` (a window day against the
+    pre-period).
     """
     control, *candidates = variants
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_SEED_KEY, 0)))
@@ -278,6 +307,8 @@ def model_truth(seed: int, variants: tuple[str, ...]) -> dict[str, float]:
         truth[f"ece_{name}"] = _expected_calibration_error(scores, probability)
         truth[f"calibration_in_the_large_{name}"] = float(scores.mean() - probability.mean())
         truth[f"auc_{name}"] = _auc(scores, outcome_labels)
+    truth["psi_feature_activity"] = 0.0
+    truth["psi_feature_session_minutes"] = feature_psi(FEATURE_SHIFT)
     return dict(sorted(truth.items()))
 
 
@@ -349,9 +380,13 @@ def simulate_model_logs(
             _write(table, out_dir, "ranking", day, write, ext)
             counts["ranking_rows"] += table.num_rows
         if sizes.predictions:
+            feature_rng = np.random.default_rng(
+                np.random.SeedSequence(seed, spawn_key=(_SEED_KEY, 2, day_index))
+            )
             table = _predictions_day(
                 rng, day, sizes.predictions, names, n_units, id_width, salt, weights
             )
+            table = _with_features(feature_rng, table, shifted=in_window)
             _write(table, out_dir, "predictions", day, write, ext)
             counts["predictions_rows"] += table.num_rows
         if in_window and sizes.interleaved_requests and candidates:
@@ -461,6 +496,21 @@ def _predictions_day(
             "event_time": pa.array(np.tile(times, len(names)), type=pa.timestamp("us", tz="UTC")),
         }
     )
+
+
+def _with_features(rng: np.random.Generator, table: pa.Table, *, shifted: bool) -> pa.Table:
+    """The prediction rows with their unit's features (module docstring): one draw per unit-row,
+    the same on every model's copy of the row."""
+    n_models = len(set(table.column("model").to_pylist()))
+    n = table.num_rows // n_models
+    activity = rng.standard_normal(n)
+    session = np.exp(
+        FEATURE_LOG_MEAN
+        + FEATURE_LOG_SD * (rng.standard_normal(n) + (FEATURE_SHIFT if shifted else 0.0))
+    )
+    return table.append_column(
+        "feature_activity", pa.array(np.round(np.tile(activity, n_models), 6))
+    ).append_column("feature_session_minutes", pa.array(np.round(np.tile(session, n_models), 4)))
 
 
 def _interleaving_day(

@@ -15,7 +15,6 @@ from typing import Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from exp_dagster.evaluation._common import (
     IntervalMethod,
@@ -70,6 +69,10 @@ def _structural_components(
             f"AUC needs both classes in labels; got {n_pos} positive and {n_neg} negative rows. "
             f"Evaluate on a sample with both outcomes."
         )
+    # scipy.stats is imported here, not with the module: it costs half a second, and the code
+    # location imports this package in every run process.
+    from scipy import stats
+
     rank_all = stats.rankdata(scores, axis=1)
     rank_pos = stats.rankdata(scores[:, positive], axis=1)
     rank_neg = stats.rankdata(scores[:, ~positive], axis=1)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from exp_dagster.evaluation._common import (
     as_vector,
@@ -149,6 +148,9 @@ def sign_test_p_value(wins: int, losses: int) -> float:
     if n == 0:
         return 1.0
     smaller = min(wins, losses)
+    # Imported here: scipy.stats costs half a second that every run process would otherwise pay.
+    from scipy import stats
+
     return float(min(1.0, 2.0 * stats.binom.cdf(smaller, n, 0.5)))
 
 

@@ -1,8 +1,9 @@
 """What a report shows, read from the warehouse in one place: a few small rows per day.
 
 The report never recomputes a statistic: every number comes from the ``results``, ``decision``,
-``metric_statistics`` and quarantine tables that the pipeline wrote, so the HTML file, the
-terminal and the Dagster UI agree to the digit.
+``metric_statistics``, quarantine and model-evaluation (``offline_evaluation``,
+``offline_online_parity``) tables that the pipeline wrote, so the HTML file, the terminal and
+the Dagster UI agree to the digit.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import duckdb
 
 from exp_dagster.spec import ResolvedExperiment
+from exp_dagster.warehouse.evaluation import read_rows
 from exp_dagster.warehouse.queries import fetch_dicts, read_partition
 
 Row = Mapping[str, Any]
@@ -86,6 +88,9 @@ class ReportData:
         units_by_day: cumulative units per variant on each day up to the day.
         quality: row accounting and quarantine reasons.
         gates: the latest evaluation of each upstream gate for the day.
+        model_evaluation: the day's ``offline_evaluation`` rows (overall and per segment);
+            empty without model logs.
+        parity: the day's ``offline_online_parity`` rows.
     """
 
     experiment: ResolvedExperiment
@@ -97,6 +102,8 @@ class ReportData:
     units_by_day: Mapping[dt.date, Mapping[str, int]] = field(default_factory=dict)
     quality: DataQuality | None = None
     gates: Sequence[GateResult] = ()
+    model_evaluation: Sequence[Row] = ()
+    parity: Sequence[Row] = ()
 
     @property
     def verdict(self) -> str:
@@ -209,6 +216,8 @@ def read_report_data(
         units_by_day=units,
         quality=read_data_quality(conn, experiment, day),
         gates=tuple(gates),
+        model_evaluation=read_rows(conn, "offline_evaluation", spec.id, day),
+        parity=read_rows(conn, "offline_online_parity", spec.id, day),
     )
 
 

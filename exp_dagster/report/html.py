@@ -4,7 +4,8 @@ The file has no external reference of any kind: CSS is inline, charts are ``data
 there is no script, font or icon to fetch, so it opens offline, in a mail client or pasted into
 a launch review exactly as it was rendered. Sections, in order: the decision and its reasons,
 the headline numbers, the primary metric over time, the experiment's facts and traffic, every
-metric by role, the forest plot, segments, CUPED, data quality, and the spec and conventions.
+metric by role, the forest plot, segments, model evaluation (when there are model logs), CUPED,
+data quality, and the spec and conventions.
 An INVALID report leads with why and shows effects only folded away, marked untrustworthy.
 """
 
@@ -46,6 +47,9 @@ VERDICT_STYLE = {
         "stands.",
     ),
 }
+
+# The level of the model-evaluation intervals (exp_dagster.offline.ALPHA), stated in the text.
+ALPHA_MODEL_EVALUATION = 0.05
 
 MULTIPLICITY_SHORT = {"holm": "Holm", "benjamini-hochberg": "BH", "bonferroni": "Bonf.", "none": ""}
 
@@ -447,6 +451,162 @@ def _segments(data: ReportData, chart: bytes | None) -> str:
     )
 
 
+def _interval(row: Row, low: str = "ci_low", high: str = "ci_high") -> str:
+    """``[low, high]`` in the value's own scale, or an empty string without an interval."""
+    if not (_finite(row.get(low)) and _finite(row.get(high))):
+        return ""
+    return f"<br><span class='muted'>[{_number(row[low])}, {_number(row[high])}]</span>"
+
+
+def _lift(
+    row: Row, key: str = "rel_effect", low: str = "rel_ci_low", high: str = "rel_ci_high"
+) -> str:
+    if not _finite(row.get(key)):
+        return "–"
+    return (
+        f"{pct(row[key])}<br><span class='muted'>[{pct(row.get(low))}, {pct(row.get(high))}]</span>"
+    )
+
+
+def _overall_of(rows: Sequence[Row], kind: str) -> list[Row]:
+    return [r for r in rows if r["kind"] == kind and r.get("segment", "all") == "all"]
+
+
+def _parity_table(data: ReportData) -> str:
+    rows = []
+    for r in data.parity:
+        interleaving = r["evidence"] == "interleaving"
+        lift = (
+            f"{_number(r.get('lift'))}{_interval(r)}"
+            if interleaving
+            else _lift(r, "lift", "ci_low", "ci_high")
+        )
+        agrees = r.get("agrees_with_online")
+        rows.append(
+            [
+                escape(str(r["variant"])),
+                f"<b>{escape(str(r['evidence']))}</b>",
+                escape(str(r["metric"])),
+                lift,
+                _p(r.get("p_value")),
+                "–" if agrees is None else "yes" if agrees else "<span class='bad'>no</span>",
+            ]
+        )
+    return _table(
+        ["variant", "evidence", "metric", "lift [CI]", "p-value", "same sign as online"],
+        rows,
+        {3, 4},
+    )
+
+
+def _estimates_table(rows: Sequence[Row], *, comparison: bool = False) -> str:
+    """Estimates (model, metric, value with CI, n, detail) or comparisons (candidate against
+    baseline, difference with CI, relative lift, p)."""
+    body = []
+    for r in rows:
+        value = f"{_number(r.get('value'))}{_interval(r)}"
+        if comparison:
+            body.append(
+                [
+                    escape(str(r["metric"])),
+                    f"{escape(str(r['model']))} − {escape(str(r.get('baseline') or ''))}",
+                    value,
+                    _lift(r),
+                    _p(r.get("p_value")),
+                    escape(str(r.get("detail") or "")),
+                ]
+            )
+        else:
+            notes = []
+            if _finite(r.get("effective_sample_size")):
+                notes.append(f"ESS {r['effective_sample_size']:,.0f}")
+            if r.get("detail"):
+                notes.append(escape(str(r["detail"])))
+            body.append(
+                [
+                    escape(str(r["metric"])),
+                    escape(str(r["model"])),
+                    value,
+                    f"{int(r['n']):,}" if _finite(r.get("n")) else "–",
+                    "; ".join(notes),
+                ]
+            )
+    headers = (
+        ["metric", "comparison", "difference [CI]", "relative [CI]", "p-value", "detail"]
+        if comparison
+        else ["metric", "model", "estimate [CI]", "n", "detail"]
+    )
+    return _table(headers, body, {2, 3, 4} if comparison else {2, 3})
+
+
+def _segment_comparisons(data: ReportData) -> str:
+    """The primary ranking metric's and the AUC's comparison per segment value, folded away."""
+    rows = [
+        r
+        for r in data.model_evaluation
+        if r.get("segment", "all") != "all"
+        and (
+            (r["kind"] == "ranking_comparison" and str(r["metric"]).startswith("ndcg@"))
+            or r["kind"] == "classifier_comparison"
+        )
+    ]
+    if not rows:
+        return ""
+    body = [
+        [
+            escape(f"{r['segment']} = {r['segment_value']}"),
+            escape(str(r["metric"])),
+            f"{escape(str(r['model']))} − {escape(str(r.get('baseline') or ''))}",
+            f"{_number(r.get('value'))}{_interval(r)}",
+            _p(r.get("p_value")),
+            f"{int(r['n']):,}" if _finite(r.get("n")) else "–",
+        ]
+        for r in sorted(rows, key=lambda r: (r["kind"], str(r["segment"]), str(r["segment_value"])))
+    ]
+    return (
+        "<details><summary>By segment (the requesting unit's value at first exposure; "
+        "read as hints, not verdicts)</summary>"
+        + _table(
+            ["segment", "metric", "comparison", "difference [CI]", "p-value", "n"], body, {3, 4, 5}
+        )
+        + "</details>"
+    )
+
+
+def _model_evaluation(data: ReportData) -> str:
+    """Offline metrics, counterfactual estimates, interleaving and the parity table."""
+    rows = data.model_evaluation
+    if not rows and not data.parity:
+        return ""
+    level = f"{1 - ALPHA_MODEL_EVALUATION:.0%}"
+    parts = [
+        '<h2 id="model-evaluation">Model evaluation</h2>',
+        "<p>What the models' logs said before and beside the A/B test: offline ranking and "
+        "classifier metrics, counterfactual (off-policy) estimates from the production model's "
+        f"logs, and team-draft interleaving, with {level} intervals. This is supporting "
+        "evidence: the online primary metric decides.</p>",
+    ]
+    if data.parity:
+        parts.append("<h3>Offline against online</h3>" + _parity_table(data))
+    sections = (
+        ("Offline ranking comparison", "ranking_comparison", True),
+        ("Offline ranking metrics", "ranking", False),
+        ("Counterfactual estimates", "off_policy", False),
+        ("Interleaving (team draft)", "interleaving", True),
+        ("Classifier comparison (DeLong's paired test)", "classifier_comparison", True),
+        ("Classifier metrics and calibration", "classifier", False),
+        ("Drift against the pre-period (PSI)", "drift", False),
+    )
+    for title, kind, comparison in sections:
+        chosen = _overall_of(rows, kind)
+        if chosen:
+            parts.append(
+                f"<h3>{escape(title)}</h3>" + _estimates_table(chosen, comparison=comparison)
+            )
+    parts.append(_segment_comparisons(data))
+    return "".join(parts)
+
+
 def _cuped(data: ReportData) -> str:
     rows = []
     for r in _overall(data):
@@ -660,6 +820,7 @@ def render_html(data: ReportData, pngs: Mapping[str, bytes] | None = None) -> st
             )
         )
         parts.append(_segments(data, pngs.get("segments")))
+        parts.append(_model_evaluation(data))
         parts.append(_cuped(data))
         parts.append(_quality(data))
     parts.append(_conventions(data))

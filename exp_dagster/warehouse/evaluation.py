@@ -3,22 +3,27 @@
 The ranking, prediction and interleaving logs (README "Input contract") are read one day at a time
 like the other logs, typed with ``TRY_CAST`` (a malformed value becomes NULL, which the asset's
 pandera gate then reports with its row), and reduced in SQL to what the evaluation library takes:
-one row per request and model with its labels in ranked order, one row per logged first slot for
-the off-policy estimate, one row per interleaved request with each team's clicks. Python never
-sees the item-level rows except the gate's sample.
+one row per request and model with its labels in ranked order and the unit's segments, one row
+per logged first slot for the off-policy estimate, one row per interleaved request with each
+team's clicks, the two models' aligned predictions of the same outcomes for DeLong's paired test,
+and the values of the scores and ``feature_*`` columns that drift compares. Python never sees
+the item-level rows except the gate's sample.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
 
-from exp_dagster.warehouse.landing import LogSource, stage_raw
+from exp_dagster.warehouse.landing import LogSource, common_columns, stage_raw
 from exp_dagster.warehouse.queries import fetch_dicts, replace_partition
+
+if TYPE_CHECKING:  # pandas is imported by duckdb when a query returns a frame
+    import pandas as pd
 
 # The typed logs of one day, one temporary table per kind. ``$is_hive``: a date= folder holds
 # only that day's rows; otherwise the timestamp's UTC date decides.
@@ -47,7 +52,7 @@ TYPED_SQL: dict[str, str] = {
             TRY_CAST(score AS DOUBLE)                 AS score,
             TRY_CAST(label AS DOUBLE)                 AS label,
             source_file,
-            source_row
+            source_row /* feature columns */
         FROM raw_model_logs
         WHERE $is_hive OR TRY_CAST(CAST(event_time AS VARCHAR) AS TIMESTAMPTZ)::DATE = $day
     """,
@@ -67,8 +72,26 @@ TYPED_SQL: dict[str, str] = {
     """,
 }
 
-# One row per (request, model): the labels in the model's ranked order. Only requests every
-# model ranked are kept, so the comparison is paired on the same requests.
+# A prediction log's optional numeric feature columns (README "Input contract"), typed like the
+# rest; only names matching FEATURE_COLUMN reach raw_model_logs, so the regex is the contract's.
+FEATURE_COLUMN = re.compile(r"^feature_[A-Za-z0-9_]{1,56}$")
+FEATURE_COLUMNS_SQL = """,
+            TRY_CAST(COLUMNS('^feature_[A-Za-z0-9_]+$') AS DOUBLE)"""
+
+# Each unit's segments at its first exposure to the experiment up to the day (as unit_metrics
+# carries them): the segment of every request and prediction of that unit. Units not exposed by
+# then have no segment and count only in the overall ('all') rows.
+UNIT_SEGMENTS_SQL = """
+    CREATE OR REPLACE TEMP TABLE unit_segments AS
+    SELECT unit_id, arg_min(segments, first_exposed_at) AS segments
+    FROM exposures
+    WHERE experiment_id = $experiment_id AND exposure_date <= $day
+    GROUP BY unit_id
+"""
+
+# One row per (request, model): the labels in the model's ranked order and the requesting unit's
+# segments. Only requests every model ranked are kept, so the comparison is paired on the same
+# requests.
 RANKING_REQUESTS_SQL = """
     WITH per_model AS (
         SELECT request_id, variant, any_value(unit_id) AS unit_id,
@@ -80,8 +103,9 @@ RANKING_REQUESTS_SQL = """
         SELECT request_id FROM per_model GROUP BY request_id
         HAVING count(*) = $n_models
     )
-    SELECT p.request_id, p.variant, p.unit_id, p.labels
+    SELECT p.request_id, p.variant, p.unit_id, p.labels, s.segments
     FROM per_model AS p JOIN complete USING (request_id)
+    LEFT JOIN unit_segments AS s USING (unit_id)
     ORDER BY p.request_id, p.variant
 """
 
@@ -129,19 +153,62 @@ INTERLEAVING_SQL = """
 
 PREDICTIONS_SQL = """
     SELECT model, list(score ORDER BY unit_id, source_file, source_row) AS scores,
-           list(label ORDER BY unit_id, source_file, source_row) AS labels
-    FROM predictions_logs
+           list(label ORDER BY unit_id, source_file, source_row) AS labels,
+           list(s.segments ORDER BY unit_id, source_file, source_row) AS segments
+    FROM predictions_logs LEFT JOIN unit_segments AS s USING (unit_id)
     GROUP BY model
     ORDER BY model
+"""
+
+# The baseline's and the candidate's predictions of the same outcome, for DeLong's paired test:
+# a unit's k-th prediction row of one model (in file order) is paired with its k-th row of the
+# other. Pairs whose labels disagree are not the same outcome and are dropped (and counted).
+PAIRED_PREDICTIONS_SQL = """
+    WITH numbered AS (
+        SELECT unit_id, model, score, label,
+               row_number() OVER (PARTITION BY unit_id, model ORDER BY source_file, source_row)
+                   AS occurrence
+        FROM predictions_logs
+        WHERE model IN ($baseline, $candidate)
+    ),
+    pairs AS (
+        SELECT b.unit_id, b.occurrence, b.score AS baseline_score, c.score AS candidate_score,
+               b.label, b.label IS NOT DISTINCT FROM c.label AS same_label
+        FROM numbered AS b
+        JOIN numbered AS c
+          ON c.unit_id = b.unit_id AND c.occurrence = b.occurrence AND c.model = $candidate
+        WHERE b.model = $baseline
+    )
+    SELECT
+        list(baseline_score ORDER BY unit_id, occurrence) FILTER (WHERE same_label)
+            AS baseline_scores,
+        list(candidate_score ORDER BY unit_id, occurrence) FILTER (WHERE same_label)
+            AS candidate_scores,
+        list(label ORDER BY unit_id, occurrence) FILTER (WHERE same_label) AS labels,
+        list(s.segments ORDER BY unit_id, occurrence) FILTER (WHERE same_label) AS segments,
+        count(*) FILTER (WHERE NOT same_label) AS label_mismatches
+    FROM pairs LEFT JOIN unit_segments AS s USING (unit_id)
 """
 
 
 def stage_model_logs(
     conn: duckdb.DuckDBPyConnection, source: LogSource, day: dt.date
 ) -> tuple[str, int]:
-    """Stage and type one day of a model log; returns the typed table's name and its rows."""
-    is_hive = stage_raw(conn, source, day, "raw_model_logs")
-    conn.execute(TYPED_SQL[source.kind], {"is_hive": is_hive, "day": day})
+    """Stage and type one day of a model log; returns the typed table's name and its rows.
+
+    A prediction log's ``feature_*`` columns present in every file of the day are kept, as
+    doubles (a malformed value becomes NULL).
+    """
+    features = (
+        [c for c in common_columns(conn, source, day) if FEATURE_COLUMN.match(c)]
+        if source.kind == "predictions"
+        else []
+    )
+    is_hive = stage_raw(conn, source, day, "raw_model_logs", extra_columns=features)
+    typed = TYPED_SQL[source.kind].replace(
+        "/* feature columns */", FEATURE_COLUMNS_SQL if features else ""
+    )
+    conn.execute(typed, {"is_hive": is_hive, "day": day})
     table = f"{source.kind}_logs"
     row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
     return table, int(row[0]) if row else 0
@@ -155,6 +222,11 @@ def typed_sample(
     return conn.execute(
         f"SELECT {names} FROM {table} USING SAMPLE reservoir({int(limit)} ROWS) REPEATABLE (7)"
     ).fetchdf()
+
+
+def stage_unit_segments(conn: duckdb.DuckDBPyConnection, experiment_id: str, day: dt.date) -> None:
+    """Each exposed unit's segments up to ``day``: run before the per-request reductions."""
+    conn.execute(UNIT_SEGMENTS_SQL, {"experiment_id": experiment_id, "day": day})
 
 
 def ranking_requests(conn: duckdb.DuckDBPyConnection, n_models: int) -> list[dict[str, Any]]:
@@ -177,19 +249,44 @@ def prediction_scores(conn: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return fetch_dicts(conn, PREDICTIONS_SQL)
 
 
-def reference_scores(
+def paired_predictions(
+    conn: duckdb.DuckDBPyConnection, baseline: str, candidate: str
+) -> dict[str, Any]:
+    """The two models' scores of the same outcomes, aligned (see ``PAIRED_PREDICTIONS_SQL``)."""
+    rows = fetch_dicts(conn, PAIRED_PREDICTIONS_SQL, {"baseline": baseline, "candidate": candidate})
+    return rows[0]
+
+
+def distributions(conn: duckdb.DuckDBPyConnection) -> dict[str, dict[str, list[float]]]:
+    """Per model, the finite values of ``score`` and of each ``feature_*`` column of the staged
+    prediction logs: what drift compares."""
+    columns = [
+        str(row[0])
+        for row in conn.execute("DESCRIBE predictions_logs").fetchall()
+        if row[0] == "score" or FEATURE_COLUMN.match(str(row[0]))
+    ]
+    # Names are "score" or matched FEATURE_COLUMN: safe to quote into the statement.
+    lists = ", ".join(
+        f'coalesce(list("{c}") FILTER (WHERE isfinite("{c}")), []) AS "{c}"' for c in columns
+    )
+    found: dict[str, dict[str, list[float]]] = {}
+    for row in fetch_dicts(conn, f"SELECT model, {lists} FROM predictions_logs GROUP BY model"):
+        model = row.pop("model")
+        found[model] = {name: list(values) for name, values in row.items()}
+    return found
+
+
+def reference_distributions(
     conn: duckdb.DuckDBPyConnection, source: LogSource, days: Sequence[dt.date]
-) -> dict[str, list[float]]:
-    """Each model's prediction scores over ``days`` (the pre-period): the drift reference."""
-    found: dict[str, list[float]] = {}
+) -> dict[str, dict[str, list[float]]]:
+    """:func:`distributions` pooled over ``days`` (the pre-period): the drift reference. Stages
+    each day over the current ``predictions_logs``: read the day's values first."""
+    found: dict[str, dict[str, list[float]]] = {}
     for day in days:
         stage_model_logs(conn, source, day)
-        for row in fetch_dicts(
-            conn,
-            "SELECT model, list(score) AS scores FROM predictions_logs "
-            "WHERE score IS NOT NULL AND isfinite(score) GROUP BY model",
-        ):
-            found.setdefault(row["model"], []).extend(row["scores"])
+        for model, columns in distributions(conn).items():
+            for name, values in columns.items():
+                found.setdefault(model, {}).setdefault(name, []).extend(values)
     return found
 
 

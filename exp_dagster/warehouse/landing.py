@@ -195,6 +195,21 @@ def _unreadable(path: Path, fmt: str, exc: duckdb.Error, column: str | None = No
     return InputError(f"{path}: cannot be read as {fmt} ({cause}); {fix}")
 
 
+def common_columns(conn: duckdb.DuckDBPyConnection, source: LogSource, day: dt.date) -> list[str]:
+    """The columns every file of ``day`` has, in the first file's order: how a caller finds an
+    optional family of columns (a prediction log's ``feature_*``) to pass to :func:`stage_raw`."""
+    files, _ = source.files_for(day)
+    found: list[str] | None = None
+    for path in files:
+        fmt = str(_format_of(path))
+        try:
+            present = _columns(conn, _READERS[fmt], [path])
+        except duckdb.Error as exc:
+            raise _unreadable(path, fmt, exc) from exc
+        found = list(present) if found is None else [c for c in found if c in present]
+    return found or []
+
+
 def stage_raw(
     conn: duckdb.DuckDBPyConnection,
     source: LogSource,

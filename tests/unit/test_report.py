@@ -15,9 +15,15 @@ import pytest
 from PIL import Image
 
 from exp_dagster.home import PROJECT_ROOT
+from exp_dagster.offline import ALPHA
 from exp_dagster.report.charts import forest_chart, sequential_relative_interval, traffic_chart
 from exp_dagster.report.data import DataQuality, GateResult, ReportData, report_path
-from exp_dagster.report.html import RenderedReport, render_report, write_report
+from exp_dagster.report.html import (
+    ALPHA_MODEL_EVALUATION,
+    RenderedReport,
+    render_report,
+    write_report,
+)
 from exp_dagster.spec import ResolvedExperiment, load_experiment, load_metric_catalog
 
 START = dt.date(2026, 10, 1)
@@ -105,6 +111,114 @@ def result(
     return {**row, **extra}
 
 
+def evaluation_row(
+    kind: str, model: str, metric: str, value: float, **extra: Any
+) -> dict[str, Any]:
+    """An ``offline_evaluation`` row (overall unless ``segment`` is given)."""
+    return {
+        "kind": kind,
+        "model": model,
+        "metric": metric,
+        "value": value,
+        "segment": "all",
+        "segment_value": "all",
+        **extra,
+    }
+
+
+NDCG = "ndcg@10 (exponential gain)"
+MODEL_EVALUATION = (
+    evaluation_row(
+        "ranking_comparison",
+        "treatment",
+        NDCG,
+        0.0123,
+        baseline="control",
+        ci_low=0.0081,
+        ci_high=0.0165,
+        rel_effect=0.021,
+        rel_ci_low=0.014,
+        rel_ci_high=0.028,
+        p_value=0.00002,
+        n=900,
+        detail="0.6000 against 0.5877 on the same requests",
+    ),
+    evaluation_row("ranking", "treatment", NDCG, 0.6, ci_low=0.59, ci_high=0.61, n=900),
+    evaluation_row(
+        "off_policy",
+        "treatment",
+        "top-slot click rate (doubly robust)",
+        0.3456,
+        ci_low=0.3012,
+        ci_high=0.3899,
+        n=1000,
+        effective_sample_size=1234.0,
+        detail="max weight 9 <weights>",
+    ),
+    evaluation_row(
+        "interleaving",
+        "treatment",
+        "preference",
+        0.0612,
+        baseline="control",
+        ci_low=0.021,
+        ci_high=0.101,
+        p_value=0.003,
+        n=400,
+        detail="150 wins, 110 losses, 20 ties; 120 requests without clicks",
+    ),
+    evaluation_row("classifier", "treatment", "auc", 0.7884, ci_low=0.77, ci_high=0.81, n=2000),
+    evaluation_row(
+        "classifier_comparison",
+        "treatment",
+        "auc",
+        0.0253,
+        baseline="control",
+        ci_low=0.005,
+        ci_high=0.0456,
+        p_value=0.0147,
+        n=2000,
+        detail="0.7884 against 0.7631 on the same outcomes, correlation 0.613",
+    ),
+    evaluation_row(
+        "drift", "treatment", "psi of feature_session_minutes", 0.3216, n=2000, detail="major"
+    ),
+    # A segment's comparison: only in the folded per-segment table.
+    evaluation_row(
+        "ranking_comparison",
+        "treatment",
+        NDCG,
+        0.0777,
+        baseline="control",
+        ci_low=0.031,
+        ci_high=0.124,
+        p_value=0.001,
+        n=120,
+        segment="platform",
+        segment_value="ios",
+    ),
+)
+PARITY = tuple(
+    {
+        "variant": "treatment",
+        "baseline": "control",
+        "evidence": evidence,
+        "metric": metric,
+        "lift": lift,
+        "ci_low": low,
+        "ci_high": high,
+        "p_value": 0.001,
+        "agrees_with_online": agrees,
+    }
+    for evidence, metric, lift, low, high, agrees in (
+        ("offline ranking", NDCG, 0.021, 0.014, 0.028, True),
+        ("counterfactual", "top-slot click rate lift (doubly robust)", -0.05, -0.09, -0.01, False),
+        ("interleaving", "team-draft preference", 0.0612, 0.021, 0.101, True),
+        ("online A/B", "ctr", 0.04, 0.02, 0.06, None),
+    )
+)
+
+
 def report_data(experiment: ResolvedExperiment, verdict: str, reasons: tuple[str, ...]) -> Any:
     version = experiment.version
     today = [
@@ -152,6 +266,8 @@ def report_data(experiment: ResolvedExperiment, verdict: str, reasons: tuple[str
             GateResult("check_exposures_schema", "exposures", "passed", "9,000 rows validated"),
             GateResult("check_results_schema", "results", "passed", "11 rows validated"),
         ),
+        model_evaluation=MODEL_EVALUATION,
+        parity=PARITY,
     )
 
 
@@ -238,7 +354,16 @@ def test_decision_and_its_reasons_come_first(shipped: RenderedReport) -> None:
 
 
 def test_sections_in_the_documented_order(shipped: RenderedReport) -> None:
-    order = ["decision", "over-time", "facts", "metrics", "segments", "cuped", "quality"]
+    order = [
+        "decision",
+        "over-time",
+        "facts",
+        "metrics",
+        "segments",
+        "model-evaluation",
+        "cuped",
+        "quality",
+    ]
     positions = [shipped.html.index(f'id="{section}"') for section in order]
     assert positions == sorted(positions)
     assert positions[-1] < shipped.html.index('id="conventions"')
@@ -304,3 +429,55 @@ def test_sequential_interval_is_widened_like_the_absolute_one() -> None:
 def test_charts_with_nothing_to_draw_are_left_out(experiment: ResolvedExperiment) -> None:
     assert forest_chart([], experiment.spec) is None
     assert traffic_chart({}, experiment.spec) is None
+
+
+def _model_section(html: str) -> str:
+    return html[html.index('id="model-evaluation"') : html.index('id="cuped"')]
+
+
+def test_model_evaluation_sets_offline_evidence_beside_the_online_lift(
+    shipped: RenderedReport,
+) -> None:
+    section = _model_section(shipped.html)
+    assert "the online primary metric decides" in section
+    parity = section[section.index("Offline against online") :]
+    # Relative lifts with their CIs, the interleaving preference on its own scale, the verdict
+    # of agreement (the counterfactual disagrees) and the online row itself.
+    for text in (
+        "+2.10%",
+        "[+1.40%, +2.80%]",
+        "-5.00%",
+        "0.0612",
+        "[0.021, 0.101]",
+        "online A/B",
+        "<span class='bad'>no</span>",
+    ):
+        assert text in parity, text
+    for text in (
+        "0.0123",  # the NDCG difference
+        "0.3456",  # the doubly robust estimate
+        "ESS 1,234",
+        "max weight 9 &lt;weights&gt;",
+        "150 wins, 110 losses",
+        "0.7884 against 0.7631",
+        "psi of feature_session_minutes",
+        "major",
+    ):
+        assert text in section, text
+    # The segment row appears once, in the folded per-segment table only.
+    assert section.count("0.0777") == 1
+    assert section.index("0.0777") > section.index("<details>")
+    assert "platform = ios" in section
+
+
+def test_no_model_logs_no_model_evaluation_section(
+    experiment: ResolvedExperiment, invalid: RenderedReport
+) -> None:
+    data = report_data(experiment, "KEEP_RUNNING", ("Keep running.",))
+    html = render_report(ReportData(**{**data.__dict__, "model_evaluation": (), "parity": ()})).html
+    assert 'id="model-evaluation"' not in html and 'id="cuped"' in html
+    assert 'id="model-evaluation"' not in invalid.html, "an INVALID report shows no evidence"
+
+
+def test_model_evaluation_level_is_the_pipeline_level() -> None:
+    assert ALPHA_MODEL_EVALUATION == ALPHA
