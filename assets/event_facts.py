@@ -19,7 +19,6 @@ from assets._common import (
 from assets.landing import raw_event_logs
 from exp_dagster.partitions import days
 from exp_dagster.resources import Catalog, LandingZone, Warehouse
-from exp_dagster.schemas import EVENT_FACTS_SCHEMA
 from exp_dagster.warehouse.queries import build_event_facts
 
 
@@ -41,6 +40,9 @@ def event_facts(
     metrics read, a log-bucketed histogram). Shared by every experiment: a day's raw events are
     scanned once. Rows without a unit, event, timestamp or finite value go to
     ``event_quarantine`` with a reason."""
+    # Here, not at the top: pandera loads with a run, not with the code location.
+    from exp_dagster.schemas import EVENT_FACTS_SCHEMA
+
     day = dt.date.fromisoformat(context.partition_key)
     metadata: dict[str, object] = {}
     with warehouse.connect() as conn, timed(metadata):

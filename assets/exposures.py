@@ -17,7 +17,6 @@ from assets._common import (
 from assets.landing import raw_exposure_logs
 from exp_dagster.partitions import experiment_days, parse_experiment_day
 from exp_dagster.resources import Catalog, LandingZone, Warehouse
-from exp_dagster.schemas import exposures_schema
 from exp_dagster.warehouse.queries import build_exposures
 
 
@@ -38,6 +37,9 @@ def exposures(
     """First exposure per unit on the day, its variant checked against the spec and the
     deterministic hash; unknown variants, hash mismatches, same-day crossovers and rows outside the
     window go to ``exposure_quarantine`` with a reason. Rows in = rows validated + quarantined."""
+    # Here, not at the top: pandera loads with a run, not with the code location.
+    from exp_dagster.schemas import exposures_schema
+
     experiment_id, day = parse_experiment_day(context)
     experiment = catalog.experiment(experiment_id)
     metadata: dict[str, object] = {"spec_version": experiment.version}

@@ -4,7 +4,6 @@
 # object, and a postponed (string) annotation fails its check.
 
 import dagster as dg
-import pandas as pd
 from dagster import AssetExecutionContext
 
 from assets._common import gate_spec, run_gate, timed, writer_asset
@@ -14,7 +13,6 @@ from exp_dagster.decision import decide
 from exp_dagster.partitions import experiment_days, parse_experiment_day
 from exp_dagster.report import decision_markdown, results_markdown
 from exp_dagster.resources import Catalog, Warehouse
-from exp_dagster.schemas import RESULTS_SCHEMA
 from exp_dagster.warehouse.evaluation import read_rows
 from exp_dagster.warehouse.queries import (
     read_history,
@@ -45,6 +43,11 @@ def results(
     sequential boundary, p-value and interval (each earlier day is a look), adjusted p-values,
     the Bayesian summary and power; segment rows the heterogeneity test. Conventions are in each
     row's ``method`` and in :mod:`exp_dagster.analysis`."""
+    # Here, not at the top: pandas and pandera load with a run, not with the code location.
+    import pandas as pd
+
+    from exp_dagster.schemas import RESULTS_SCHEMA
+
     experiment_id, day = parse_experiment_day(context)
     experiment = catalog.experiment(experiment_id)
     metadata: dict[str, object] = {"spec_version": experiment.version}

@@ -13,17 +13,17 @@ import io
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
-
-from matplotlib import rc_context
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.dates import AutoDateLocator, DateFormatter
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from typing import TYPE_CHECKING, Any
 
 from exp_dagster.spec import ExperimentSpec
+
+# matplotlib is imported where a chart is drawn, not here: this module's palette is imported with
+# the code location (by the report's HTML), and every run process and code server would otherwise
+# pay half a second for matplotlib before doing anything else.
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
 Row = Mapping[str, Any]
 
@@ -72,6 +72,10 @@ def _percent(axis_value: float, _position: float) -> str:
 
 @contextmanager
 def _figure(height: float, rows: int = 1, **kwargs: Any) -> Iterator[tuple[Figure, Any]]:
+    from matplotlib import rc_context
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     with rc_context(STYLE):
         figure = Figure(figsize=(WIDTH_INCHES, height), dpi=DPI, layout="constrained")
         FigureCanvasAgg(figure)
@@ -117,6 +121,8 @@ def _interval_rows(
     axes: Axes, rows: Sequence[Row], labels: Sequence[str], *, limit: float | None = None
 ) -> None:
     """Points with horizontal CIs, one per row from the top; unbounded ends drawn as arrows."""
+    from matplotlib.ticker import FuncFormatter
+
     for index, row in enumerate(rows):
         y = -index
         effect, low, high = row.get("rel_effect"), row.get("rel_ci_low"), row.get("rel_ci_high")
@@ -135,6 +141,8 @@ def _interval_rows(
 
 
 def _legend_handles() -> list[Line2D]:
+    from matplotlib.lines import Line2D
+
     return [
         Line2D([], [], color=GREEN, marker="^", linewidth=2.4, label="better, CI excludes 0"),
         Line2D([], [], color=VERMILLION, marker="v", linewidth=2.4, label="worse, CI excludes 0"),
@@ -144,6 +152,8 @@ def _legend_handles() -> list[Line2D]:
 
 def forest_chart(results: Sequence[Row], spec: ExperimentSpec) -> bytes | None:
     """Relative lift with its CI for every metric and treatment, by role; guardrail margins."""
+    from matplotlib.lines import Line2D
+
     rows = sorted(
         (r for r in results if r["segment"] == "all" and _finite(r.get("rel_effect"))),
         key=lambda r: (ROLE_ORDER.get(r["role"], 9), r["metric"], r["variant"]),
@@ -223,6 +233,8 @@ def _z(row: Row) -> float | None:
 
 
 def _date_axis(axes: Axes) -> None:
+    from matplotlib.dates import AutoDateLocator, DateFormatter
+
     axes.xaxis.set_major_locator(AutoDateLocator(minticks=3, maxticks=10))
     axes.xaxis.set_major_formatter(DateFormatter("%b %d"))
 
@@ -230,6 +242,8 @@ def _date_axis(axes: Axes) -> None:
 def cumulative_chart(history: Sequence[Row], spec: ExperimentSpec) -> bytes | None:
     """The primary metric's cumulative lift by day with its fixed-horizon and sequential
     intervals (top), and the evidence against the sequential boundary (bottom)."""
+    from matplotlib.ticker import FuncFormatter
+
     rows = [r for r in history if r["segment"] == "all" and _finite(r.get("rel_effect"))]
     if not rows:
         return None
@@ -321,6 +335,8 @@ def _evidence(
 ) -> None:
     """Bottom panel: |z| against the group-sequential boundary, or the always-valid /
     fixed-horizon p-value against alpha."""
+    from matplotlib.ticker import MaxNLocator
+
     days = [r["as_of_date"] for r in rows]
     method = spec.analysis.sequential
     if method == "group_sequential":

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 from exp_dagster.stats._common import (
     Alternative,
@@ -256,6 +256,9 @@ def _solve_boundary(
     if excess(low) <= 0.0:
         # The paths still running cannot carry the error asked for; spend all that is left.
         return low
+    # Imported here: scipy.optimize adds a quarter second to every import of the engine.
+    from scipy import optimize
+
     return float(optimize.brentq(excess, low, high, xtol=1e-13, rtol=1e-14, maxiter=200))
 
 
