@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export EXP_DAGSTER_HOME ?= $(CURDIR)/.exp_dagster_home
 export DAGSTER_HOME ?= $(EXP_DAGSTER_HOME)/dagster
 
-.PHONY: demo test ui lint format validate lock clean demo-clean browser
+.PHONY: demo test ui lint format validate lock clean demo-clean browser bench
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,14 @@ test: $(STAMP) $(DAGSTER_HOME)/dagster.yaml browser
 	$(BIN)/dagster definitions validate -w workspace.yaml
 	$(BIN)/pytest
 
+## bench: the scale benchmark (by hand, not part of make test; README "Scale and benchmarks"):
+## exp_dagster against a bare DuckDB scan, tea-tasting and pandas on the same cached data
+BENCH_UNITS ?= 1000000
+BENCH_REPEAT ?= 3
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run --units $(BENCH_UNITS) --repeat $(BENCH_REPEAT) \
+	    --json benchmarks/.data/last_run.json
+
 ## ui: the Dagster UI and daemon on http://127.0.0.1:3000 over the demo's home
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
@@ -65,4 +73,4 @@ demo-clean:
 	rm -rf $(EXP_DAGSTER_HOME)
 
 clean: demo-clean
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache benchmarks/.venv-tea

@@ -15,7 +15,6 @@ from assets.exposures import exposures
 from exp_dagster.decision import p_text, sample_ratio
 from exp_dagster.partitions import experiment_days, parse_experiment_day
 from exp_dagster.resources import Catalog, Warehouse
-from exp_dagster.schemas import unit_metrics_schema
 from exp_dagster.warehouse.queries import (
     build_metric_statistics,
     build_unit_metrics,
@@ -45,6 +44,9 @@ def unit_metrics(
     """Per unit and metric, the value cumulated from the unit's first exposure day through the
     day, with its pre-period covariate. Units exposed to different variants on different days are
     left out (counted in ``crossover_units``)."""
+    # Here, not at the top: pandera loads with a run, not with the code location.
+    from exp_dagster.schemas import unit_metrics_schema
+
     experiment_id, day = parse_experiment_day(context)
     experiment = catalog.experiment(experiment_id)
     metrics = experiment.metrics
@@ -90,6 +92,8 @@ def unit_metrics(
             "units": counts.units,
             "units_by_variant": dg.MetadataValue.json(counts.units_by_variant),
             "crossover_units": counts.crossover_units,
+            # Built from the previous day's rows and this day's facts (else from every day).
+            "incremental": counts.incremental,
         },
         check_results=[gate, srm_check],
     )

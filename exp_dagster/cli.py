@@ -157,8 +157,12 @@ def _print_model_evaluation(
             f"{row['lift'] * scale:+7.2f}{unit} [{row['ci_low'] * scale:+7.2f}{unit}, "
             f"{row['ci_high'] * scale:+7.2f}{unit}]"
         )
-    wanted = {"off_policy", "classifier", "drift"}
-    shown = [r for r in evaluation if r["kind"] in wanted and r["value"] is not None]
+    wanted = {"off_policy", "classifier", "classifier_comparison", "drift"}
+    shown = [
+        r
+        for r in evaluation
+        if r["kind"] in wanted and r["value"] is not None and r.get("segment", "all") == "all"
+    ]
     if shown:
         print("\nOffline estimates (absolute values):")
     for row in shown:
@@ -340,7 +344,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     work.mkdir(parents=True, exist_ok=True)
     database = work / "warehouse.duckdb"
     resources = {
-        "warehouse": Warehouse(database=str(database)),
+        "warehouse": Warehouse(database=str(database), **home.duckdb_settings()),
         "landing": LandingZone(
             exposures_path=str(args.exposures),
             events_path=str(args.events),

@@ -17,6 +17,10 @@ variable                    meaning                               default
 ``EXP_DAGSTER_CATALOG``     the catalog folder                    ``<project>/catalog``
 ``EXP_DAGSTER_REPORTS``     HTML reports                          ``reports`` beside the warehouse
 ``DAGSTER_HOME``            Dagster's instance (dagster.yaml)     ``<home>/dagster``
+``EXP_DAGSTER_DUCKDB_THREADS`` DuckDB worker threads per run      DuckDB's (the machine's cores)
+``EXP_DAGSTER_DUCKDB_MEMORY_LIMIT`` DuckDB memory, e.g. ``1GB``    DuckDB's (80 % of RAM)
+``EXP_DAGSTER_DUCKDB_TEMP_DIR`` where DuckDB spills when memory   ``<warehouse>.tmp``
+                            is short
 =========================== ===================================== ==============================
 """
 
@@ -49,6 +53,28 @@ def events_path() -> Path:
 def model_log_path(kind: str) -> Path:
     """Where the optional ``ranking``, ``predictions`` or ``interleaving`` logs land."""
     return Path(os.environ.get(f"EXP_DAGSTER_{kind.upper()}", home_dir() / "landing" / kind))
+
+
+def duckdb_settings() -> dict[str, str | int | None]:
+    """DuckDB's thread count, memory limit and spill folder from the environment (None: default).
+
+    Raises:
+        ValueError: ``EXP_DAGSTER_DUCKDB_THREADS`` is not a positive whole number.
+    """
+    threads_text = os.environ.get("EXP_DAGSTER_DUCKDB_THREADS", "").strip()
+    threads: int | None = None
+    if threads_text:
+        if not threads_text.isdigit() or int(threads_text) < 1:
+            raise ValueError(
+                f"EXP_DAGSTER_DUCKDB_THREADS={threads_text!r} is not a positive whole number "
+                f"of threads; set it to e.g. 2, or unset it for DuckDB's default (all cores)."
+            )
+        threads = int(threads_text)
+    return {
+        "threads": threads,
+        "memory_limit": os.environ.get("EXP_DAGSTER_DUCKDB_MEMORY_LIMIT", "").strip() or None,
+        "temp_directory": os.environ.get("EXP_DAGSTER_DUCKDB_TEMP_DIR", "").strip() or None,
+    }
 
 
 def landing_dir() -> Path:

@@ -40,13 +40,20 @@ class WarehouseBusyError(RuntimeError):
 class Warehouse(DuckDBResource):
     """The analytical warehouse: a DuckDB file by default.
 
-    ``threads`` and ``memory_limit`` bound what one run may take of the machine. A DuckDB file
-    has one writer at a time: a run that finds it locked by another process waits up to
-    ``lock_wait_seconds`` for it (dagster.yaml's writer pool normally queues runs before that).
+    ``threads`` and ``memory_limit`` bound what one run may take of the machine (DuckDB's
+    defaults: every core, 80 % of the RAM). When an operation needs more memory than the limit,
+    DuckDB spills to ``temp_directory`` (default: ``<database>.tmp`` beside the file) instead of
+    failing; every step's SQL is written so that it can (hash aggregates and joins, no exact
+    quantile over raw rows). ``default_resources`` fills the three from
+    ``EXP_DAGSTER_DUCKDB_THREADS``, ``EXP_DAGSTER_DUCKDB_MEMORY_LIMIT`` and
+    ``EXP_DAGSTER_DUCKDB_TEMP_DIR``. A DuckDB file has one writer at a time: a run that finds it
+    locked by another process waits up to ``lock_wait_seconds`` for it (dagster.yaml's writer
+    pool normally queues runs before that).
     """
 
     threads: int | None = None
     memory_limit: str | None = None
+    temp_directory: str | None = None
     lock_wait_seconds: float = 900.0
 
     @contextmanager
@@ -92,6 +99,7 @@ class Warehouse(DuckDBResource):
                 conn.execute("SET threads = ?", [self.threads])
             if self.memory_limit:
                 conn.execute("SET memory_limit = ?", [self.memory_limit])
+            conn.execute("SET temp_directory = ?", [self.temp_directory or f"{self.database}.tmp"])
             ensure_schema(conn)
             yield conn
 
@@ -177,7 +185,7 @@ class Catalog(dg.ConfigurableResource):
 def default_resources() -> dict[str, dg.ConfigurableResource]:
     """Resources configured from the environment (see :mod:`exp_dagster.home`)."""
     return {
-        "warehouse": Warehouse(database=str(home.warehouse_path())),
+        "warehouse": Warehouse(database=str(home.warehouse_path()), **home.duckdb_settings()),
         "landing": LandingZone(
             exposures_path=str(home.exposures_path()),
             events_path=str(home.events_path()),

@@ -63,6 +63,7 @@ from exp_dagster.assignment import bucket_upper_bounds, hash_bucket
 from exp_dagster.simulate_models import LOG_KINDS, ModelLogSizes, model_truth, simulate_model_logs
 
 Format = Literal["parquet", "csv", "jsonl"]
+ImpressionRows = Literal["item", "page"]
 
 EVENTS: tuple[str, ...] = ("impression", "click", "watch_seconds", "purchase", "latency_ms")
 _IMPRESSION, _CLICK, _WATCH, _PURCHASE, _LATENCY = range(len(EVENTS))
@@ -160,6 +161,11 @@ class SimulationConfig:
         duplicate_exposure_share: share of exposure rows logged twice (only when ``messy``).
         model_logs: rows per day of the ranking, prediction and interleaving logs
             (:mod:`exp_dagster.simulate_models`); zero sizes write none.
+        impression_rows: ``"item"`` logs one ``impression`` row (value 1) per item shown;
+            ``"page"`` logs one per page served, its value the number of items shown (about 40
+            rows per unit instead of about 165, the benchmarks' workload). The random draws are
+            the same, so sums of impression values, clicks and every other event are identical;
+            only the ``impressions`` metric (a count of rows) changes meaning.
     """
 
     experiment_id: str = "ranker_v2"
@@ -177,6 +183,7 @@ class SimulationConfig:
     never_exposed_share: float = 0.05
     duplicate_exposure_share: float = 0.01
     model_logs: ModelLogSizes = field(default_factory=ModelLogSizes)
+    impression_rows: ImpressionRows = "item"
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -188,6 +195,10 @@ class SimulationConfig:
             problems.append("variant names in weights must be unique")
         if self.n_units < 1 or self.days < 1 or self.pre_days < 0 or self.chunk_units < 1:
             problems.append("n_units, days and chunk_units must be positive and pre_days >= 0")
+        if self.impression_rows not in ("item", "page"):
+            problems.append(
+                f"impression_rows must be 'item' or 'page', got {self.impression_rows!r}"
+            )
         if self.fmt not in ("parquet", "csv", "jsonl"):
             problems.append(f"fmt must be 'parquet', 'csv' or 'jsonl', got {self.fmt!r}")
         platforms = {name for name, _ in PLATFORMS}
@@ -767,8 +778,17 @@ def _simulate_day(
     order_value *= np.where(treated, 1.0 + effects.revenue_per_purchase, 1.0)[purchase_unit]
     order_value = np.round(order_value, 2)
 
+    if config.impression_rows == "page":
+        impression_part = (
+            request_unit,
+            served_time + 1000,
+            _IMPRESSION,
+            impressions.astype(np.float64),
+        )
+    else:
+        impression_part = (request_unit[impression_request], impression_time, _IMPRESSION, None)
     parts = [
-        (request_unit[impression_request], impression_time, _IMPRESSION, None),
+        impression_part,
         (click_unit, click_time, _CLICK, None),
         (watch_unit, watch_time, _WATCH, np.round(watch_seconds, 3)),
         (purchase_unit, purchase_time, _PURCHASE, order_value),

@@ -9,6 +9,7 @@ assembled here is from validated identifiers (segment column names of a spec) an
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -19,7 +20,6 @@ from importlib import resources
 from typing import Any
 
 import duckdb
-import pandas as pd
 
 from exp_dagster.assignment import bucket_upper_bounds
 from exp_dagster.spec import IDENTIFIER_PATTERN, MetricSpec, ResolvedExperiment
@@ -76,10 +76,30 @@ def fetch_dicts(
     return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
+@cache
+def _schema_digest() -> str:
+    return hashlib.sha256("\n;".join(_statements("schema")).encode()).hexdigest()
+
+
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
-    """Create the warehouse tables if they do not exist, and pin the session to UTC."""
+    """Create (or upgrade) the warehouse tables, and pin the session to UTC.
+
+    ``schema.sql`` runs once per version of it: the digest of the statements it last ran is kept
+    in ``warehouse_schema``, so an up-to-date warehouse costs one lookup per connection, not fifty
+    statements.
+    """
     conn.execute("SET TimeZone = 'UTC'")
-    run_sql(conn, "schema", {})
+    digest = _schema_digest()
+    try:
+        row = conn.execute("SELECT digest FROM warehouse_schema").fetchone()
+    except duckdb.CatalogException:
+        row = None
+    if row is not None and row[0] == digest:
+        return
+    with transaction(conn):
+        run_sql(conn, "schema", {})
+        conn.execute("CREATE OR REPLACE TABLE warehouse_schema (digest VARCHAR NOT NULL)")
+        conn.execute("INSERT INTO warehouse_schema VALUES (?)", [digest])
 
 
 @contextmanager
@@ -92,6 +112,25 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def record_write(
+    conn: duckdb.DuckDBPyConnection, table: str, experiment_id: str, day: dt.date
+) -> None:
+    """Give the partition just written a fresh write id (inside the writer's transaction).
+
+    ``experiment_id`` is ``''`` for tables partitioned by day alone. The ids are the lineage
+    that lets unit_metrics build a day on the previous one (:func:`build_unit_metrics`).
+    """
+    conn.execute(
+        "DELETE FROM partition_writes "
+        "WHERE table_name = ? AND experiment_id = ? AND partition_date = ?",
+        [table, experiment_id, day],
+    )
+    conn.execute(
+        "INSERT INTO partition_writes VALUES (?, ?, ?, gen_random_uuid())",
+        [table, experiment_id, day],
+    )
 
 
 def _scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -167,7 +206,7 @@ def build_exposures(
             CAST(experiment_id AS VARCHAR) AS experiment_id_raw,
             CAST(unit_id AS VARCHAR) AS unit_id,
             CAST(variant AS VARCHAR) AS variant,
-            CAST(exposed_at AS VARCHAR) AS exposed_at_raw,
+            exposed_at AS exposed_at_read,  -- as read: text only for quarantined rows
             {_segment_map(spec.segments)} AS segments,
             source_file,
             source_row
@@ -192,6 +231,7 @@ def build_exposures(
     }
     with transaction(conn):
         run_sql(conn, "exposures", params)
+        record_write(conn, "exposures", spec.id, day)
     rows_in = _scalar(conn, "SELECT count(*) FROM classified_exposures")
     validated = conn.execute(
         "SELECT count(*), coalesce(sum(exposure_rows), 0) FROM exposures "
@@ -243,15 +283,23 @@ def build_event_facts(
 ) -> EventCounts:
     """Reduce one day of raw events to per-unit, per-event facts and quantile histograms."""
     is_hive = stage_raw(conn, source, day, "raw_events")
+    # A single file's rows without a usable timestamp belong to its first day (counted once).
+    first_day = None
+    if not is_hive:
+        first_day = _scalar(
+            conn, "SELECT min(TRY_CAST(event_time AS TIMESTAMPTZ)::DATE) FROM raw_events"
+        )
     params = {
         "day": day,
         "is_hive": is_hive,
+        "first_day": first_day,
         "quantile_events": sorted(set(quantile_events)),
         "log_gamma": LOG_GAMMA,
         "max_abs_value": MAX_ABS_VALUE,
     }
     with transaction(conn):
         run_sql(conn, "event_facts", params)
+        record_write(conn, "event_facts", "", day)
     rows_in = _scalar(conn, "SELECT count(*) FROM classified_events")
     facts = conn.execute(
         "SELECT count(*), coalesce(sum(n), 0), count(DISTINCT unit_id) FROM event_facts "
@@ -297,6 +345,7 @@ def build_pre_period_covariates(
                 "DELETE FROM pre_period_covariates WHERE experiment_id = ? AND exposure_date = ?",
                 [experiment.spec.id, day],
             )
+        record_write(conn, "pre_period_covariates", experiment.spec.id, day)
     return int(
         _scalar(
             conn,
@@ -317,12 +366,14 @@ class UnitMetricCounts:
         crossover_units: units left out because they were exposed to different variants on
             different days.
         rows: rows written (units × metrics).
+        incremental: built from the previous day's rows and the day's facts alone.
     """
 
     units: int
     units_by_variant: dict[str, int]
     crossover_units: int
     rows: int
+    incremental: bool = False
 
 
 def _register_metric_definitions(
@@ -360,7 +411,19 @@ def build_unit_metrics(
         "spec_version": experiment.version,
     }
     with transaction(conn):
-        run_sql(conn, "unit_metrics", params)
+        incremental = _extends_previous_day(conn, experiment, day)
+        if incremental:
+            run_sql(conn, "unit_metrics_incremental", params)
+        else:
+            run_sql(conn, "unit_metrics", params)
+        conn.execute(
+            "DELETE FROM unit_metrics_lineage WHERE experiment_id = ? AND as_of_date = ?",
+            [spec.id, day],
+        )
+        conn.execute(
+            "INSERT INTO unit_metrics_lineage VALUES (?, ?, ?, ?, ?)",
+            [spec.id, day, experiment.version, _inputs_digest(conn, experiment, day), incremental],
+        )
     crossovers = _scalar(conn, "SELECT count(*) FROM assigned_units WHERE n_variants > 1")
     first_metric = sorted(experiment.metrics)[0]
     by_variant = dict(
@@ -381,7 +444,81 @@ def build_unit_metrics(
         units_by_variant=units_by_variant,
         crossover_units=int(crossovers),
         rows=int(rows),
+        incremental=incremental,
     )
+
+
+# Part of every lineage digest: a release that changes how unit_metrics is computed bumps it, so
+# rows written by an older release are never extended.
+UNIT_METRICS_LINEAGE_VERSION = "1"
+
+
+def _inputs_digest(
+    conn: duckdb.DuckDBPyConnection, experiment: ResolvedExperiment, day: dt.date
+) -> str:
+    """A digest of the write ids of every input partition unit_metrics(``day``) reads."""
+    spec = experiment.spec
+    row = conn.execute(
+        """
+        SELECT coalesce(string_agg(
+            table_name || ':' || partition_date || ':' || write_id, ','
+            ORDER BY table_name, partition_date), '')
+        FROM partition_writes
+        WHERE (table_name IN ('exposures', 'pre_period_covariates')
+               AND experiment_id = $experiment_id AND partition_date BETWEEN $start AND $day)
+           OR (table_name = 'event_facts' AND experiment_id = ''
+               AND partition_date BETWEEN $start AND $through)
+        """,
+        {
+            "experiment_id": spec.id,
+            "start": spec.start,
+            "day": day,
+            "through": min(day, spec.end),
+        },
+    ).fetchone()
+    writes = row[0] if row else ""
+    return hashlib.sha256(
+        f"{UNIT_METRICS_LINEAGE_VERSION}|{experiment.version}|{writes}".encode()
+    ).hexdigest()
+
+
+def _extends_previous_day(
+    conn: duckdb.DuckDBPyConnection, experiment: ResolvedExperiment, day: dt.date
+) -> bool:
+    """Whether unit_metrics(``day``) can be built from unit_metrics(``day - 1``) and the day.
+
+    True when the previous day was built under the same spec version from exactly the input
+    partitions that exist now (lineage digest), and every unit exposed before the day without
+    crossing over has its rows there. ``assigned_units`` (unit_metrics.sql's first statement)
+    must be in place.
+    """
+    spec = experiment.spec
+    previous = day - dt.timedelta(days=1)
+    if previous < spec.start:
+        return False
+    recorded = _scalar(
+        conn,
+        "SELECT inputs_digest FROM unit_metrics_lineage "
+        "WHERE experiment_id = ? AND as_of_date = ? AND spec_version = ?",
+        [spec.id, previous, experiment.version],
+    )
+    if recorded is None or recorded != _inputs_digest(conn, experiment, previous):
+        return False
+    _assigned_units(conn, spec.id, spec.start, day)
+    missing = _scalar(
+        conn,
+        """
+        SELECT count(*)
+        FROM assigned_units AS u
+        ANTI JOIN (
+            SELECT unit_id FROM unit_metrics
+            WHERE experiment_id = ? AND as_of_date = ? AND metric = ?
+        ) AS p ON p.unit_id = u.unit_id
+        WHERE u.n_variants = 1 AND u.first_exposure_date < ?
+        """,
+        [spec.id, previous, sorted(experiment.metrics)[0], day],
+    )
+    return int(missing) == 0
 
 
 def _assigned_units(
@@ -412,6 +549,7 @@ def build_metric_statistics(
         "experiment_id": spec.id,
         "day": day,
         "moment_metrics": moment_metrics,
+        "segment_names": list(spec.segments),
         "spec_version": experiment.version,
     }
     with transaction(conn):
@@ -439,10 +577,19 @@ def build_metric_statistics(
                 _quantile_statistics(conn, experiment, day, name, metric)
         _register_metric_definitions(conn, experiment.metrics)
         _assigned_units(conn, spec.id, spec.start, day)
+        digest = _inputs_digest(conn, experiment, day)
+        crossovers = int(_scalar(conn, "SELECT count(*) FROM assigned_units WHERE n_variants > 1"))
         run_sql(
             conn,
             "novelty_statistics",
-            {**params, "start": spec.start, "through": min(day, spec.end)},
+            {
+                **params,
+                "start": spec.start,
+                "through": min(day, spec.end),
+                "extend": _novelty_extends_previous_day(conn, experiment, day, crossovers),
+                "crossover_units": crossovers,
+                "inputs_digest": digest,
+            },
         )
     return int(
         _scalar(
@@ -451,6 +598,28 @@ def build_metric_statistics(
             [spec.id, day],
         )
     )
+
+
+def _novelty_extends_previous_day(
+    conn: duckdb.DuckDBPyConnection, experiment: ResolvedExperiment, day: dt.date, crossovers: int
+) -> bool:
+    """Whether the novelty sums of ``day`` are those of ``day - 1`` plus the day's values.
+
+    True when the previous day's sums were summed from the input partitions as they are now
+    (lineage digest) and no unit crossed over on the day (a unit that did would have to leave
+    the earlier days' sums: then every day is summed again).
+    """
+    previous = day - dt.timedelta(days=1)
+    if previous < experiment.spec.start:
+        return False
+    row = conn.execute(
+        "SELECT count(*), any_value(inputs_digest), any_value(crossover_units) FROM novelty_sums "
+        "WHERE experiment_id = ? AND as_of_date = ?",
+        [experiment.spec.id, previous],
+    ).fetchone()
+    if row is None or row[0] == 0 or row[2] != crossovers:
+        return False
+    return bool(row[1] == _inputs_digest(conn, experiment, previous))
 
 
 def _winsorize_caps(
@@ -615,6 +784,8 @@ def replace_partition(
     if table not in WRITTEN_FROM_PYTHON:
         raise ValueError(f"{table} is not written from Python")
     columns = [r[0] for r in conn.execute(f"DESCRIBE {table}").fetchall()]
+    import pandas as pd  # here: importing the code location stays light
+
     frame = pd.DataFrame([[row.get(c) for c in columns] for row in rows], columns=columns)
     with transaction(conn):
         conn.execute(

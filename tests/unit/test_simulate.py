@@ -452,3 +452,36 @@ def test_an_experiment_without_a_pre_period_simulates(tmp_path: Path) -> None:
     truth = simulate(tmp_path, SimulationConfig(n_units=300, days=2, pre_days=0, seed=3))
     assert truth.counts["pre_period_events"] == 0
     assert truth.counts["exposed_units"] > 0 and truth.counts["events"] > 0
+
+
+def test_page_impression_rows_carry_the_same_impressions(
+    tmp_path: Path, small_run: tuple[Path, SimulationTruth]
+) -> None:
+    """``impression_rows="page"`` (the benchmarks' ~40 rows per unit) logs one row per page whose
+    value is the items shown: per unit and day the impressions add up to the per-item rows, and
+    every other event is the same row for row."""
+    item_dir, item_truth = small_run
+    page_dir = tmp_path / "page"
+    page_truth = simulate(page_dir, dataclasses.replace(SMALL, impression_rows="page"))
+    assert page_truth.relative_effects == item_truth.relative_effects
+    per_unit_day = """
+        SELECT unit_id, event_time::DATE AS day, event, count(*) AS rows, sum(value) AS total
+        FROM read_parquet($files) GROUP BY ALL ORDER BY ALL
+    """
+    with duckdb.connect() as conn:
+        item, page = (
+            conn.execute(
+                per_unit_day, {"files": str(root / "events" / "*" / "*.parquet")}
+            ).fetchall()
+            for root in (item_dir, page_dir)
+        )
+    assert len(item) == len(page) > 0
+    for (unit, day, event, rows, total), other in zip(item, page, strict=True):
+        assert other[:3] == (unit, day, event)
+        if event == "impression":
+            assert other[3] < rows and other[4] == pytest.approx(total, rel=1e-12)
+        else:
+            assert other[3:] == (rows, total)
+    item_rows = sum(r[3] for r in item)
+    page_rows = sum(r[3] for r in page)
+    assert page_rows < item_rows / 3

@@ -1,16 +1,19 @@
 -- event_facts(day): per unit and event, the day's count, sum and sum of squares; quantile_facts:
 -- log-bucketed histograms of the events that quantile metrics read; event_quarantine: the rest.
--- Input: temp table raw_events. Parameters: $day, $is_hive, $quantile_events, $log_gamma,
--- $max_abs_value (larger values are corrupt or in the wrong unit, and would overflow exact sums)
+-- Input: temp table raw_events. Parameters: $day, $is_hive, $first_day (a single file's first
+-- day, NULL for a hive folder), $quantile_events, $log_gamma, $max_abs_value (larger values are
+-- corrupt or in the wrong unit, and would overflow exact sums)
 CREATE OR REPLACE TEMP TABLE classified_events AS
 WITH typed AS (
     SELECT
         unit_id,
         CAST(event AS VARCHAR) AS event,
-        CAST(event_time AS VARCHAR) AS event_time_raw,
-        CAST(value AS VARCHAR) AS value_raw,
+        -- as read (text only for quarantined rows: formatting every timestamp costs more than
+        -- the rest of the step)
+        event_time AS event_time_read,
+        value AS value_read,
         CAST(event_id AS VARCHAR) AS event_id,
-        TRY_CAST(CAST(event_time AS VARCHAR) AS TIMESTAMPTZ)::TIMESTAMP AS event_ts,
+        TRY_CAST(event_time AS TIMESTAMPTZ)::TIMESTAMP AS event_ts,
         TRY_CAST(value AS DOUBLE) AS value_num,
         source_file,
         source_row
@@ -21,18 +24,24 @@ owned AS (
     -- (rows without a usable timestamp to the file's first day, so they are counted once).
     SELECT *
     FROM typed
-    WHERE $is_hive
-       OR coalesce(event_ts::DATE, (SELECT min(event_ts::DATE) FROM typed)) = $day
+    WHERE $is_hive OR coalesce(event_ts::DATE, $first_day) = $day
 ),
 numbered AS (
     -- An SDK that retries logs the same event_id twice: only the first row of an id counts.
+    -- Only rows with an id are numbered: a window over the others would sort every row.
+    SELECT *, NULL::BIGINT AS event_id_copy
+    FROM owned
+    WHERE event_id IS NULL
+    UNION ALL
     SELECT
         *,
-        CASE WHEN event_id IS NOT NULL THEN row_number() OVER (
+        row_number() OVER (
             PARTITION BY event_id
-            ORDER BY source_file, source_row, event_time_raw, unit_id, event, value_raw
-        ) END AS event_id_copy
+            ORDER BY source_file, source_row, CAST(event_time_read AS VARCHAR), unit_id, event,
+                CAST(value_read AS VARCHAR)
+        ) AS event_id_copy
     FROM owned
+    WHERE event_id IS NOT NULL
 )
 SELECT
     * EXCLUDE (event_id_copy),
@@ -47,7 +56,7 @@ SELECT
         WHEN value_num IS NULL OR isnan(value_num) OR isinf(value_num)
             THEN 'value is missing, not a number, NaN or infinite'
         WHEN abs(value_num) >= $max_abs_value
-            THEN 'value ' || value_raw || ' is beyond +/-' || $max_abs_value::BIGINT
+            THEN 'value ' || CAST(value_read AS VARCHAR) || ' is beyond +/-' || $max_abs_value::BIGINT
                  || ' (corrupt, or logged in the wrong unit)'
         WHEN event_id_copy > 1
             THEN 'duplicate event_id ''' || event_id || ''' (a retried log row): only its first row counts'
@@ -81,7 +90,9 @@ ORDER BY unit_id, event, bucket;
 DELETE FROM event_quarantine WHERE event_date = $day;
 
 INSERT INTO event_quarantine
-SELECT $day, source_file, source_row, unit_id, event, event_time_raw, value_raw, reason
+SELECT
+    $day, source_file, source_row, unit_id, event, CAST(event_time_read AS VARCHAR),
+    CAST(value_read AS VARCHAR), reason
 FROM classified_events
 WHERE reason IS NOT NULL
 ORDER BY source_file, source_row, unit_id;

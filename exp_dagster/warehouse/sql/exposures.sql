@@ -1,5 +1,5 @@
 -- exposures(experiment, day): validated first exposures of the day, and quarantine with reasons.
--- Input: temp table typed_exposures(experiment_id_raw, unit_id, variant, exposed_at_raw, segments,
+-- Input: temp table typed_exposures(experiment_id_raw, unit_id, variant, exposed_at_read, segments,
 -- source_file, source_row), the raw rows that may be this experiment's and may belong to the day.
 -- Parameters: $experiment_id, $day, $start, $end, $salt, $check_hash, $is_hive,
 --             $variant_names, $upper_bounds, $spec_version
@@ -7,7 +7,7 @@ CREATE OR REPLACE TEMP TABLE classified_exposures AS
 WITH typed AS (
     SELECT
         *,
-        TRY_CAST(exposed_at_raw AS TIMESTAMPTZ)::TIMESTAMP AS exposed_ts,
+        TRY_CAST(exposed_at_read AS TIMESTAMPTZ)::TIMESTAMP AS exposed_ts,
         -- The deterministic assignment, bit-for-bit as exp_dagster.assignment.
         list_extract(
             $variant_names,
@@ -93,7 +93,9 @@ ORDER BY unit_id;
 DELETE FROM exposure_quarantine WHERE experiment_id = $experiment_id AND exposure_date = $day;
 
 INSERT INTO exposure_quarantine
-SELECT $experiment_id, $day, source_file, source_row, unit_id, variant, exposed_at_raw, reason
+SELECT
+    $experiment_id, $day, source_file, source_row, unit_id, variant,
+    CAST(exposed_at_read AS VARCHAR), reason
 FROM classified_exposures
 WHERE reason IS NOT NULL
 ORDER BY source_file, source_row, unit_id;

@@ -3,7 +3,7 @@
 -- Quantile metrics get theirs from quantile_statistics.sql. A winsorised metric's values are
 -- capped first at its pooled cap (winsorize_cap.sql), in every segment alike.
 -- Input: temp table winsorize_caps(metric, level, cap).
--- Parameters: $experiment_id, $day, $moment_metrics, $spec_version
+-- Parameters: $experiment_id, $day, $moment_metrics, $segment_names, $spec_version
 DELETE FROM metric_statistics WHERE experiment_id = $experiment_id AND as_of_date = $day;
 
 INSERT INTO metric_statistics
@@ -22,9 +22,11 @@ unit_rows AS (
         covariate_x AS cx
     FROM capped
     UNION ALL
-    SELECT metric, variant, s.entry.key, coalesce(s.entry.value, '(missing)'), y, x, covariate,
+    -- one row per segment of the spec (a lookup by key: unnesting the map's entries is two
+    -- orders of magnitude slower)
+    SELECT metric, variant, s.name, coalesce(segments[s.name], '(missing)'), y, x, covariate,
         covariate_x
-    FROM capped, unnest(map_entries(segments)) AS s(entry)
+    FROM capped CROSS JOIN (SELECT unnest($segment_names::VARCHAR[]) AS name) AS s
 )
 SELECT
     $experiment_id, $day, metric, variant, segment, segment_value,

@@ -2,11 +2,14 @@
 -- (0 = the unit's first day), the sufficient statistics of the metric's value on that day alone,
 -- over the units whose k-th day falls on or before the day. A treatment effect that fades (or
 -- grows) with days since exposure is a novelty (or primacy) effect.
+-- The sums are kept exactly in novelty_sums: with $extend, day D's values are added to the sums of
+-- D - 1 (a day's work); without, every day since each unit's first exposure is summed again.
 -- Input: temp tables assigned_units (from unit_metrics.sql) and metric_definitions.
--- Parameters: $experiment_id, $day, $through, $spec_version
-DELETE FROM novelty_statistics WHERE experiment_id = $experiment_id AND as_of_date = $day;
+-- Parameters: $experiment_id, $day, $start, $through, $extend, $crossover_units, $inputs_digest,
+--             $spec_version
+DELETE FROM novelty_sums WHERE experiment_id = $experiment_id AND as_of_date = $day;
 
-INSERT INTO novelty_statistics
+INSERT INTO novelty_sums
 WITH units AS (
     SELECT unit_id, variant, first_exposure_date FROM assigned_units WHERE n_variants = 1
 ),
@@ -28,8 +31,36 @@ unit_days AS (
     FROM event_facts AS f
     JOIN units AS u ON u.unit_id = f.unit_id
     JOIN metric_definitions AS d ON f.event = d.event OR f.event = d.denominator_event
-    WHERE f.event_date BETWEEN u.first_exposure_date AND $through AND d.kind <> 'quantile'
+    WHERE f.event_date BETWEEN (CASE WHEN $extend THEN $day ELSE u.first_exposure_date END)
+                           AND $through
+      AND d.kind <> 'quantile'
     GROUP BY d.metric, d.kind, d.aggregate, u.variant, u.unit_id, day_index
+),
+added AS (
+    SELECT
+        metric, variant, day_index,
+        sum(CAST(y AS DECIMAL(38, 6))) AS sum_y, sum(CAST(y * y AS DECIMAL(38, 6))) AS sum_y2,
+        sum(CAST(x AS DECIMAL(38, 6))) AS sum_x, sum(CAST(x * x AS DECIMAL(38, 6))) AS sum_x2,
+        sum(CAST(x * y AS DECIMAL(38, 6))) AS sum_xy
+    FROM unit_days
+    GROUP BY metric, variant, day_index
+    UNION ALL
+    SELECT metric, variant, day_index, sum_y, sum_y2, sum_x, sum_x2, sum_xy
+    FROM novelty_sums
+    WHERE $extend AND experiment_id = $experiment_id AND as_of_date = $day - 1
+)
+SELECT
+    $experiment_id, $day, metric, variant, day_index::INTEGER,
+    sum(sum_y), sum(sum_y2), sum(sum_x), sum(sum_x2), sum(sum_xy),
+    $crossover_units, $inputs_digest
+FROM added
+GROUP BY metric, variant, day_index;
+
+DELETE FROM novelty_statistics WHERE experiment_id = $experiment_id AND as_of_date = $day;
+
+INSERT INTO novelty_statistics
+WITH units AS (
+    SELECT unit_id, variant, first_exposure_date FROM assigned_units WHERE n_variants = 1
 ),
 observed AS (
     -- units whose k-th day is on or before the day: a unit without events that day counts as 0
@@ -41,22 +72,18 @@ observed AS (
     GROUP BY d.metric, d.kind, u.variant, k.day_index
 ),
 sums AS (
-    SELECT
-        metric, variant, day_index,
-        exact_sum(y) AS sum_y, exact_sum(y * y) AS sum_y2,
-        exact_sum(x) AS sum_x, exact_sum(x * x) AS sum_x2, exact_sum(x * y) AS sum_xy,
-        count(*) AS active
-    FROM unit_days
-    GROUP BY metric, variant, day_index
+    SELECT metric, variant, day_index, sum_y, sum_y2, sum_x, sum_x2, sum_xy
+    FROM novelty_sums
+    WHERE experiment_id = $experiment_id AND as_of_date = $day
 )
 SELECT
     $experiment_id, $day, o.metric, o.variant, o.day_index::INTEGER, o.n,
-    coalesce(s.sum_y, 0),
-    coalesce(s.sum_y2, 0),
+    coalesce(s.sum_y, 0)::DOUBLE,
+    coalesce(s.sum_y2, 0)::DOUBLE,
     -- units with no events that day still count one unit (x = 1) for non-ratio metrics
-    CASE WHEN o.kind = 'ratio' THEN coalesce(s.sum_x, 0) ELSE o.n END,
-    CASE WHEN o.kind = 'ratio' THEN coalesce(s.sum_x2, 0) ELSE o.n END,
-    CASE WHEN o.kind = 'ratio' THEN coalesce(s.sum_xy, 0) ELSE coalesce(s.sum_y, 0) END,
+    CASE WHEN o.kind = 'ratio' THEN coalesce(s.sum_x, 0)::DOUBLE ELSE o.n END,
+    CASE WHEN o.kind = 'ratio' THEN coalesce(s.sum_x2, 0)::DOUBLE ELSE o.n END,
+    CASE WHEN o.kind = 'ratio' THEN coalesce(s.sum_xy, 0)::DOUBLE ELSE coalesce(s.sum_y, 0)::DOUBLE END,
     $spec_version
 FROM observed AS o
 LEFT JOIN sums AS s USING (metric, variant, day_index)

@@ -58,6 +58,24 @@ CREATE TABLE IF NOT EXISTS pre_period_covariates (
     total          DOUBLE  NOT NULL,
     spec_version   VARCHAR NOT NULL
 );
+-- Lineage for incremental days: every materialisation of an input partition (exposures,
+-- pre_period_covariates per experiment and day; event_facts per day, experiment_id '') gets a
+-- fresh write_id, and each unit_metrics partition records a digest of the write_ids it was built
+-- from. unit_metrics(D) extends unit_metrics(D - 1) by day D's facts only when D - 1's recorded
+-- digest equals the digest of its inputs now; otherwise it is recomputed from every day.
+CREATE TABLE IF NOT EXISTS partition_writes (
+    table_name      VARCHAR NOT NULL,
+    experiment_id   VARCHAR NOT NULL,
+    partition_date  DATE    NOT NULL,
+    write_id        UUID    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS unit_metrics_lineage (
+    experiment_id  VARCHAR NOT NULL,
+    as_of_date     DATE    NOT NULL,
+    spec_version   VARCHAR NOT NULL,
+    inputs_digest  VARCHAR NOT NULL,
+    incremental    BOOLEAN NOT NULL   -- built from the previous day's rows (else from every day)
+);
 CREATE TABLE IF NOT EXISTS unit_metrics (
     experiment_id        VARCHAR NOT NULL,
     as_of_date           DATE    NOT NULL,
@@ -86,6 +104,21 @@ CREATE TABLE IF NOT EXISTS metric_statistics (
     spec_version   VARCHAR NOT NULL,
     -- ratio metrics with a pre-period (cx = pre-period denominator): cross-products for CUPED
     sum_cx DOUBLE, sum_cx2 DOUBLE, sum_xc DOUBLE, sum_xcx DOUBLE, sum_ycx DOUBLE, sum_ccx DOUBLE
+);
+-- The exact running sums behind novelty_statistics (per metric, variant and day since first
+-- exposure, as of a day), with the lineage digest of the unit_metrics partition they were summed
+-- from: novelty_statistics(D) adds day D's values to the sums of D - 1 when that digest is still
+-- current and no unit crossed over on D (novelty_statistics.sql), else sums every day again.
+CREATE TABLE IF NOT EXISTS novelty_sums (
+    experiment_id  VARCHAR NOT NULL,
+    as_of_date     DATE    NOT NULL,
+    metric         VARCHAR NOT NULL,
+    variant        VARCHAR NOT NULL,
+    day_index      INTEGER NOT NULL,
+    sum_y DECIMAL(38, 6), sum_y2 DECIMAL(38, 6), sum_x DECIMAL(38, 6), sum_x2 DECIMAL(38, 6),
+    sum_xy DECIMAL(38, 6),
+    crossover_units BIGINT  NOT NULL,
+    inputs_digest   VARCHAR NOT NULL
 );
 CREATE TABLE IF NOT EXISTS novelty_statistics (
     experiment_id  VARCHAR NOT NULL,
@@ -271,3 +304,7 @@ CREATE TABLE IF NOT EXISTS offline_online_parity (
     detail              VARCHAR,
     spec_version        VARCHAR NOT NULL
 );
+-- Offline metrics per segment of the exposures' segments map (as in results): 'all' / 'all' for
+-- the whole day, else a spec segment and one of its values (the unit's value at first exposure).
+ALTER TABLE offline_evaluation ADD COLUMN IF NOT EXISTS segment VARCHAR DEFAULT 'all';
+ALTER TABLE offline_evaluation ADD COLUMN IF NOT EXISTS segment_value VARCHAR DEFAULT 'all';
