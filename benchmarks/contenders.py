@@ -79,6 +79,7 @@ def _materialize(work: Workload, spec: Path, home: Path, through: dt.date) -> No
     resources = _resources(work, spec, home)
     defs = build_definitions(resources)
     experiment = resources["catalog"].experiment(EXPERIMENT_ID)
+    (home / "dagster").mkdir(parents=True, exist_ok=True)
     with dg.DagsterInstance.local_temp(str(home / "dagster")) as instance:
         the_plan = plan(experiment, resources["landing"].events(), through)
         materialize(defs, instance, experiment, the_plan)
@@ -238,7 +239,7 @@ def pandas_baseline(work: Workload) -> dict[str, Any]:
             quantile_arm("control"), quantile_arm("treatment"), level=0.95
         ),
     }
-    return {k: [v.effect, v.ci_low, v.ci_high] for k, v in sorted(results.items())}
+    return {k: [v.abs_effect, v.abs_ci_low, v.abs_ci_high] for k, v in sorted(results.items())}
 
 
 CONTENDERS = {
