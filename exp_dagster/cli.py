@@ -171,7 +171,10 @@ def _print_model_evaluation(
             if row["ci_low"] is not None and math.isfinite(row["ci_low"])
             else f"({row['detail']})"
         )
-        print(f"  {row['model']:<10} {row['metric']:<42} {row['value']:8.4f} {ci}")
+        label = row["metric"]
+        if row["kind"] == "classifier_comparison":
+            label = f"{label} minus control's (paired DeLong)"
+        print(f"  {row['model']:<10} {label:<42} {row['value']:8.4f} {ci}")
     if truth:
         print("\nKnown truth of the simulated model logs:")
         for key, value in truth.items():
