@@ -123,20 +123,20 @@ class Workload:
 
     def event_files(self, through: dt.date | None = None) -> list[str]:
         """The event Parquet files, optionally only the days through ``through``."""
-        files = []
-        for folder in sorted(self.events.glob("date=*")):
-            day = dt.date.fromisoformat(folder.name.removeprefix("date="))
-            if through is None or day <= through:
-                files.extend(str(p) for p in sorted(folder.glob("*.parquet")))
-        return files
+        return _day_files(self.events, through)
 
     def exposure_files(self, through: dt.date | None = None) -> list[str]:
-        files = []
-        for folder in sorted(self.exposures.glob("date=*")):
-            day = dt.date.fromisoformat(folder.name.removeprefix("date="))
-            if through is None or day <= through:
-                files.extend(str(p) for p in sorted(folder.glob("*.parquet")))
-        return files
+        """The exposure Parquet files, optionally only the days through ``through``."""
+        return _day_files(self.exposures, through)
+
+
+def _day_files(root: Path, through: dt.date | None) -> list[str]:
+    files = []
+    for folder in sorted(root.glob("date=*")):
+        day = dt.date.fromisoformat(folder.name.removeprefix("date="))
+        if through is None or day <= through:
+            files.extend(str(p) for p in sorted(folder.glob("*.parquet")))
+    return files
 
 
 def workload(n_units: int, seed: int = 11) -> Workload:
