@@ -42,7 +42,7 @@ TYPED_SQL: dict[str, str] = {
             source_file,
             source_row
         FROM raw_model_logs
-        WHERE $is_hive OR TRY_CAST(CAST(event_time AS VARCHAR) AS TIMESTAMPTZ)::DATE = $day
+        WHERE $is_hive OR TRY_CAST(event_time AS TIMESTAMPTZ)::DATE = $day
     """,
     "predictions": """
         CREATE OR REPLACE TEMP TABLE predictions_logs AS
@@ -54,7 +54,7 @@ TYPED_SQL: dict[str, str] = {
             source_file,
             source_row /* feature columns */
         FROM raw_model_logs
-        WHERE $is_hive OR TRY_CAST(CAST(event_time AS VARCHAR) AS TIMESTAMPTZ)::DATE = $day
+        WHERE $is_hive OR TRY_CAST(event_time AS TIMESTAMPTZ)::DATE = $day
     """,
     "interleaving": """
         CREATE OR REPLACE TEMP TABLE interleaving_logs AS
@@ -68,7 +68,7 @@ TYPED_SQL: dict[str, str] = {
             source_file,
             source_row
         FROM raw_model_logs
-        WHERE $is_hive OR TRY_CAST(CAST(event_time AS VARCHAR) AS TIMESTAMPTZ)::DATE = $day
+        WHERE $is_hive OR TRY_CAST(event_time AS TIMESTAMPTZ)::DATE = $day
     """,
 }
 

@@ -149,8 +149,7 @@ class LogSource:
             reader = _READERS[str(_format_of(path))]
             try:
                 row = conn.execute(
-                    f'SELECT max(TRY_CAST(CAST("{column}" AS VARCHAR) AS TIMESTAMPTZ))::DATE '
-                    f"FROM {reader}",
+                    f'SELECT max(TRY_CAST("{column}" AS TIMESTAMPTZ))::DATE FROM {reader}',
                     {"files": [str(path)]},
                 ).fetchone()
             except duckdb.Error as exc:

@@ -411,11 +411,10 @@ def build_unit_metrics(
         "spec_version": experiment.version,
     }
     with transaction(conn):
+        _assigned_units(conn, spec.id, spec.start, day)
         incremental = _extends_previous_day(conn, experiment, day)
-        if incremental:
-            run_sql(conn, "unit_metrics_incremental", params)
-        else:
-            run_sql(conn, "unit_metrics", params)
+        for statement in _statements("unit_metrics")[1:]:  # after assigned_units
+            _execute(conn, statement, {**params, "extend": incremental})
         conn.execute(
             "DELETE FROM unit_metrics_lineage WHERE experiment_id = ? AND as_of_date = ?",
             [spec.id, day],
@@ -504,7 +503,6 @@ def _extends_previous_day(
     )
     if recorded is None or recorded != _inputs_digest(conn, experiment, previous):
         return False
-    _assigned_units(conn, spec.id, spec.start, day)
     missing = _scalar(
         conn,
         """

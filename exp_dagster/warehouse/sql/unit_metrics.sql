@@ -1,8 +1,14 @@
 -- unit_metrics(experiment, day): per unit and metric, the value cumulated from the unit's first
--- exposure day through the day (or the end date, if earlier), with its pre-period covariate. Units seen under two variants on
--- different days (cross-day crossovers) are left out; the asset reports how many.
+-- exposure day through the day (or the end date, if earlier), with its pre-period covariate. Units
+-- seen under two variants on different days (cross-day crossovers) are left out; the asset
+-- reports how many.
+-- With $extend, the rows of day - 1 plus the day's facts alone (a day's work; valid only when
+-- day - 1's rows were built from the inputs as they are now: build_unit_metrics checks the
+-- lineage digest and that every unit exposed before the day has its previous rows); without,
+-- every day since each unit's first exposure. Sums are added as DECIMAL(38, 6) either way, so
+-- both give the same rows.
 -- Input: temp table metric_definitions(metric, kind, event, aggregate, denominator_event).
--- Parameters: $experiment_id, $day, $start, $has_pre_period, $spec_version
+-- Parameters: $experiment_id, $day, $start, $through, $extend, $has_pre_period, $spec_version
 CREATE OR REPLACE TEMP TABLE assigned_units AS
 SELECT
     unit_id,
@@ -21,10 +27,13 @@ WITH units AS (
     SELECT * FROM assigned_units WHERE n_variants = 1
 ),
 post AS (
-    SELECT f.unit_id, f.event, sum(f.n) AS n, exact_sum(f.total) AS total
+    -- the facts not yet in the previous rows: the day's with $extend, else every day's
+    SELECT
+        f.unit_id, f.event, sum(f.n) AS n, sum(CAST(f.total AS DECIMAL(38, 6))) AS total
     FROM event_facts AS f
     JOIN units AS u ON u.unit_id = f.unit_id
-    WHERE f.event_date BETWEEN u.first_exposure_date AND $through
+    WHERE f.event_date BETWEEN (CASE WHEN $extend THEN $day ELSE u.first_exposure_date END)
+                           AND $through
       AND f.event IN (
           SELECT event FROM metric_definitions
           UNION
@@ -32,11 +41,17 @@ post AS (
       )
     GROUP BY f.unit_id, f.event
 ),
+previous AS (
+    SELECT unit_id, metric, y, x, covariate, covariate_x
+    FROM unit_metrics
+    WHERE $extend AND experiment_id = $experiment_id AND as_of_date = $day - 1
+),
 pre AS (
+    -- covariates of the units without previous rows (with $extend: those first exposed today)
     SELECT c.unit_id, c.event, c.n, c.total
     FROM pre_period_covariates AS c
     JOIN units AS u ON u.unit_id = c.unit_id AND u.first_exposure_date = c.exposure_date
-    WHERE c.experiment_id = $experiment_id
+    WHERE c.experiment_id = $experiment_id AND (NOT $extend OR c.exposure_date = $day)
 )
 SELECT
     $experiment_id,
@@ -47,21 +62,32 @@ SELECT
     u.segments,
     d.metric,
     CASE
-        WHEN d.kind = 'proportion' THEN (coalesce(post_y.n, 0) > 0)::DOUBLE
-        WHEN d.kind = 'quantile' OR d.aggregate = 'count' THEN coalesce(post_y.n, 0)
-        ELSE coalesce(post_y.total, 0)
+        WHEN d.kind = 'proportion'
+            THEN greatest(coalesce(p.y, 0), (coalesce(post_y.n, 0) > 0)::DOUBLE)
+        WHEN d.kind = 'quantile' OR d.aggregate = 'count'
+            THEN coalesce(p.y, 0) + coalesce(post_y.n, 0)
+        ELSE (CAST(coalesce(p.y, 0) AS DECIMAL(38, 6)) + coalesce(post_y.total, 0))::DOUBLE
     END AS y,
-    CASE WHEN d.kind = 'ratio' THEN coalesce(post_x.total, 0) ELSE 1 END AS x,
     CASE
+        WHEN d.kind = 'ratio'
+            THEN (CAST(coalesce(p.x, 0) AS DECIMAL(38, 6)) + coalesce(post_x.total, 0))::DOUBLE
+        ELSE 1
+    END AS x,
+    CASE
+        WHEN $extend AND u.first_exposure_date < $day THEN p.covariate
         WHEN NOT $has_pre_period OR d.kind = 'quantile' THEN NULL
         WHEN d.kind = 'proportion' THEN (coalesce(pre_y.n, 0) > 0)::DOUBLE
         WHEN d.aggregate = 'count' THEN coalesce(pre_y.n, 0)
         ELSE coalesce(pre_y.total, 0)
     END AS covariate,
-    CASE WHEN $has_pre_period AND d.kind = 'ratio' THEN coalesce(pre_x.total, 0) END AS covariate_x,
+    CASE
+        WHEN $extend AND u.first_exposure_date < $day THEN p.covariate_x
+        WHEN $has_pre_period AND d.kind = 'ratio' THEN coalesce(pre_x.total, 0)
+    END AS covariate_x,
     $spec_version
 FROM units AS u
 CROSS JOIN metric_definitions AS d
+LEFT JOIN previous AS p ON p.unit_id = u.unit_id AND p.metric = d.metric
 LEFT JOIN post AS post_y ON post_y.unit_id = u.unit_id AND post_y.event = d.event
 LEFT JOIN post AS post_x ON post_x.unit_id = u.unit_id AND post_x.event = d.denominator_event
 LEFT JOIN pre AS pre_y ON pre_y.unit_id = u.unit_id AND pre_y.event = d.event
