@@ -110,50 +110,42 @@ def exp_dagster(work: Workload) -> dict[str, Any]:
 
 
 def exp_dagster_direct(work: Workload) -> dict[str, Any]:
-    """The asset bodies in the order a run executes them, without a Dagster run."""
+    """The asset bodies in the order a run executes them, without a Dagster run.
+
+    The steps are the project's asset list (already in dependency order), each invoked with the
+    resources it declares: a new asset is benchmarked without touching this file.
+    """
     import dagster as dg
 
-    import assets
-    from exp_dagster.partitions import experiment_day_key
+    from assets import ALL_ASSETS
+    from exp_dagster.partitions import days, experiment_day_key, experiment_days
     from exp_dagster.runner import plan
 
+    runnable = [a for a in ALL_ASSETS if isinstance(a, dg.AssetsDefinition) and a.is_executable]
+    by_day = [a for a in runnable if a.partitions_def == days]
+    by_experiment_day = [a for a in runnable if a.partitions_def == experiment_days]
     with tempfile.TemporaryDirectory(prefix="bench-direct-") as tmp:
         home = Path(tmp)
         os.environ["EXP_DAGSTER_REPORTS"] = str(home / "reports")
         resources = _resources(work, work.spec14, home)
         experiment = resources["catalog"].experiment(EXPERIMENT_ID)
         the_plan = plan(experiment, resources["landing"].events(), WINDOW_END)
+        seconds: dict[str, float] = {}
         with dg.DagsterInstance.ephemeral() as instance:
-            seconds: dict[str, float] = {"event_facts": 0.0}
-            for day in the_plan.event_days:
-                started = time.perf_counter()
-                context = dg.build_asset_context(partition_key=day.isoformat(), instance=instance)
-                assets.event_facts(
-                    context,
-                    warehouse=resources["warehouse"],
-                    landing=resources["landing"],
-                    catalog=resources["catalog"],
-                )
-                seconds["event_facts"] += time.perf_counter() - started
-            steps = [
-                (assets.exposures, ("warehouse", "landing", "catalog")),
-                (assets.pre_period_covariates, ("warehouse", "catalog")),
-                (assets.unit_metrics, ("warehouse", "catalog")),
-                (assets.metric_statistics, ("warehouse", "catalog")),
-                (assets.results, ("warehouse", "catalog")),
-                (assets.offline_evaluation, ("warehouse", "landing", "catalog")),
-                (assets.offline_online_parity, ("warehouse", "catalog")),
-                (assets.decision, ("warehouse", "catalog")),
-                (assets.report, ("warehouse", "catalog")),
-            ]
-            for day in the_plan.experiment_days:
-                key = experiment_day_key(EXPERIMENT_ID, day)
-                for asset, needs in steps:
+
+            def run(steps: list[dg.AssetsDefinition], key: str | dg.MultiPartitionKey) -> None:
+                for asset in steps:
                     context = dg.build_asset_context(partition_key=key, instance=instance)
                     started = time.perf_counter()
-                    asset(context, **{name: resources[name] for name in needs})
+                    needs = asset.required_resource_keys & resources.keys()  # not the io_manager
+                    asset(context, **{n: resources[n] for n in needs})
                     name = asset.key.to_user_string()
                     seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+
+            for day in the_plan.event_days:
+                run(by_day, day.isoformat())
+            for day in the_plan.experiment_days:
+                run(by_experiment_day, experiment_day_key(EXPERIMENT_ID, day))
         outcome = _four_results(home / "warehouse.duckdb", WINDOW_END)
         return {**outcome, "seconds_by_asset": {k: round(v, 2) for k, v in seconds.items()}}
 
