@@ -415,15 +415,23 @@ def build_unit_metrics(
         incremental = _extends_previous_day(conn, experiment, day)
         for statement in _statements("unit_metrics")[1:]:  # after assigned_units
             _execute(conn, statement, {**params, "extend": incremental})
+        crossovers = _scalar(conn, "SELECT count(*) FROM assigned_units WHERE crossed_over")
         conn.execute(
             "DELETE FROM unit_metrics_lineage WHERE experiment_id = ? AND as_of_date = ?",
             [spec.id, day],
         )
         conn.execute(
-            "INSERT INTO unit_metrics_lineage VALUES (?, ?, ?, ?, ?)",
-            [spec.id, day, experiment.version, _inputs_digest(conn, experiment, day), incremental],
+            "INSERT INTO unit_metrics_lineage (experiment_id, as_of_date, spec_version, "
+            "inputs_digest, incremental, crossover_units) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                spec.id,
+                day,
+                experiment.version,
+                _inputs_digest(conn, experiment, day),
+                incremental,
+                crossovers,
+            ],
         )
-    crossovers = _scalar(conn, "SELECT count(*) FROM assigned_units WHERE n_variants > 1")
     first_metric = sorted(experiment.metrics)[0]
     by_variant = dict(
         conn.execute(
@@ -512,7 +520,7 @@ def _extends_previous_day(
             SELECT unit_id FROM unit_metrics
             WHERE experiment_id = ? AND as_of_date = ? AND metric = ?
         ) AS p ON p.unit_id = u.unit_id
-        WHERE u.n_variants = 1 AND u.first_exposure_date < ?
+        WHERE NOT u.crossed_over AND u.first_exposure_date < ?
         """,
         [spec.id, previous, sorted(experiment.metrics)[0], day],
     )
@@ -574,9 +582,8 @@ def build_metric_statistics(
             if metric.type == "quantile":
                 _quantile_statistics(conn, experiment, day, name, metric)
         _register_metric_definitions(conn, experiment.metrics)
-        _assigned_units(conn, spec.id, spec.start, day)
+        crossovers = _analysed_units(conn, experiment, day)
         digest = _inputs_digest(conn, experiment, day)
-        crossovers = int(_scalar(conn, "SELECT count(*) FROM assigned_units WHERE n_variants > 1"))
         run_sql(
             conn,
             "novelty_statistics",
@@ -596,6 +603,35 @@ def build_metric_statistics(
             [spec.id, day],
         )
     )
+
+
+def _analysed_units(
+    conn: duckdb.DuckDBPyConnection, experiment: ResolvedExperiment, day: dt.date
+) -> int:
+    """The temp table ``assigned_units`` for novelty_statistics.sql; returns the crossover count.
+
+    The units are those of the day's unit_metrics rows (crossovers are already left out there),
+    and the crossover count is the one unit_metrics recorded in its lineage: aggregating every
+    exposure of the experiment again would cost more than the rest of the step. A partition
+    written before the count was recorded falls back to that aggregation.
+    """
+    spec = experiment.spec
+    recorded = _scalar(
+        conn,
+        "SELECT crossover_units FROM unit_metrics_lineage WHERE experiment_id = ? "
+        "AND as_of_date = ? AND spec_version = ?",
+        [spec.id, day, experiment.version],
+    )
+    if recorded is None:
+        _assigned_units(conn, spec.id, spec.start, day)
+        return int(_scalar(conn, "SELECT count(*) FROM assigned_units WHERE crossed_over"))
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE assigned_units AS "
+        "SELECT unit_id, first_exposure_date, variant, false AS crossed_over FROM unit_metrics "
+        "WHERE experiment_id = ? AND as_of_date = ? AND metric = ?",
+        [spec.id, day, sorted(experiment.metrics)[0]],
+    )
+    return int(recorded)
 
 
 def _novelty_extends_previous_day(

@@ -110,3 +110,56 @@ def _crossovers(conn: duckdb.DuckDBPyConnection, experiment_id: str) -> int:
         [experiment_id],
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+def test_metric_statistics_reads_the_crossovers_unit_metrics_recorded(
+    pipeline: Pipeline, warehouse_copy: Warehouse
+) -> None:
+    """metric_statistics takes its units from unit_metrics and the crossover count from the
+    lineage (no second pass over every exposure); a partition written before the count was
+    recorded falls back to counting, with the same statistics."""
+    experiment = pipeline.experiment
+    experiment_id = experiment.spec.id
+    query = (
+        "SELECT * EXCLUDE (spec_version) FROM novelty_statistics WHERE experiment_id = ? "
+        "ORDER BY ALL"
+    )
+    days = pipeline.days
+    with warehouse_copy.connect() as conn:
+        # Two units exposed on day 1 show up under another variant on day 3 (crossovers).
+        conn.execute(
+            """
+            INSERT INTO exposures
+            SELECT experiment_id, ?, unit_id,
+                CASE WHEN variant = 'control' THEN 'treatment' ELSE 'control' END,
+                first_exposed_at + INTERVAL 2 DAY, exposure_rows, segments, spec_version
+            FROM exposures WHERE experiment_id = ? AND exposure_date = ?
+            ORDER BY unit_id LIMIT 2
+            """,
+            [days[2], experiment_id, days[0]],
+        )
+        queries.record_write(conn, "exposures", experiment_id, days[2])
+        for day in days:
+            build_unit_metrics(conn, experiment, day)
+            queries.build_metric_statistics(conn, experiment, day)
+        recorded = dict(
+            conn.execute(
+                "SELECT as_of_date, crossover_units FROM unit_metrics_lineage "
+                "WHERE experiment_id = ?",
+                [experiment_id],
+            ).fetchall()
+        )
+        for day in days:
+            independent = conn.execute(
+                "SELECT count(*) FROM (SELECT unit_id FROM exposures WHERE experiment_id = ? "
+                "AND exposure_date <= ? GROUP BY unit_id HAVING count(DISTINCT variant) > 1)",
+                [experiment_id, day],
+            ).fetchone()
+            assert independent is not None
+            assert recorded[day] == independent[0]
+        assert recorded[days[1]] == 0 and recorded[days[-1]] == 2
+        before = conn.execute(query, [experiment_id]).fetchall()
+        conn.execute("UPDATE unit_metrics_lineage SET crossover_units = NULL")
+        for day in days:
+            queries.build_metric_statistics(conn, experiment, day)
+        assert conn.execute(query, [experiment_id]).fetchall() == before

@@ -4,14 +4,15 @@
 -- grows) with days since exposure is a novelty (or primacy) effect.
 -- The sums are kept exactly in novelty_sums: with $extend, day D's values are added to the sums of
 -- D - 1 (a day's work); without, every day since each unit's first exposure is summed again.
--- Input: temp tables assigned_units (from unit_metrics.sql) and metric_definitions.
+-- Input: temp tables assigned_units (the day's analysed units: unit_id, variant,
+-- first_exposure_date, crossed_over) and metric_definitions.
 -- Parameters: $experiment_id, $day, $start, $through, $extend, $crossover_units, $inputs_digest,
 --             $spec_version
 DELETE FROM novelty_sums WHERE experiment_id = $experiment_id AND as_of_date = $day;
 
 INSERT INTO novelty_sums
 WITH units AS (
-    SELECT unit_id, variant, first_exposure_date FROM assigned_units WHERE n_variants = 1
+    SELECT unit_id, variant, first_exposure_date FROM assigned_units WHERE NOT crossed_over
 ),
 unit_days AS (
     SELECT
@@ -60,7 +61,7 @@ DELETE FROM novelty_statistics WHERE experiment_id = $experiment_id AND as_of_da
 
 INSERT INTO novelty_statistics
 WITH units AS (
-    SELECT unit_id, variant, first_exposure_date FROM assigned_units WHERE n_variants = 1
+    SELECT unit_id, variant, first_exposure_date FROM assigned_units WHERE NOT crossed_over
 ),
 observed AS (
     -- units whose k-th day is on or before the day: a unit without events that day counts as 0

@@ -76,6 +76,9 @@ CREATE TABLE IF NOT EXISTS unit_metrics_lineage (
     inputs_digest  VARCHAR NOT NULL,
     incremental    BOOLEAN NOT NULL   -- built from the previous day's rows (else from every day)
 );
+-- units left out as crossovers (seen under two variants): metric_statistics reads it here rather
+-- than aggregating every exposure again (NULL in rows written before the column existed)
+ALTER TABLE unit_metrics_lineage ADD COLUMN IF NOT EXISTS crossover_units BIGINT;
 CREATE TABLE IF NOT EXISTS unit_metrics (
     experiment_id        VARCHAR NOT NULL,
     as_of_date           DATE    NOT NULL,

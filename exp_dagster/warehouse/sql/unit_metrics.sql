@@ -14,7 +14,8 @@ SELECT
     unit_id,
     min(exposure_date) AS first_exposure_date,
     min(variant) AS variant,
-    count(DISTINCT variant) AS n_variants,
+    -- min <> max rather than count(DISTINCT variant): the same answer, a third of the cost
+    min(variant) <> max(variant) AS crossed_over,
     arg_min(segments, first_exposed_at) AS segments
 FROM exposures
 WHERE experiment_id = $experiment_id AND exposure_date BETWEEN $start AND $day
@@ -24,7 +25,7 @@ DELETE FROM unit_metrics WHERE experiment_id = $experiment_id AND as_of_date = $
 
 INSERT INTO unit_metrics
 WITH units AS (
-    SELECT * FROM assigned_units WHERE n_variants = 1
+    SELECT * FROM assigned_units WHERE NOT crossed_over
 ),
 post AS (
     -- the facts not yet in the previous rows: the day's with $extend, else every day's
@@ -91,5 +92,6 @@ LEFT JOIN previous AS p ON p.unit_id = u.unit_id AND p.metric = d.metric
 LEFT JOIN post AS post_y ON post_y.unit_id = u.unit_id AND post_y.event = d.event
 LEFT JOIN post AS post_x ON post_x.unit_id = u.unit_id AND post_x.event = d.denominator_event
 LEFT JOIN pre AS pre_y ON pre_y.unit_id = u.unit_id AND pre_y.event = d.event
-LEFT JOIN pre AS pre_x ON pre_x.unit_id = u.unit_id AND pre_x.event = d.denominator_event
-ORDER BY d.metric, u.unit_id;
+LEFT JOIN pre AS pre_x ON pre_x.unit_id = u.unit_id AND pre_x.event = d.denominator_event;
+-- (no ORDER BY: every reader sums exactly or sorts what it reads, and sorting 4M rows per day
+-- at a million units costs a second)
