@@ -55,8 +55,15 @@ def model_log_path(kind: str) -> Path:
     return Path(os.environ.get(f"EXP_DAGSTER_{kind.upper()}", home_dir() / "landing" / kind))
 
 
+# DuckDB's own default is 80 % of the RAM; a run that keeps to 1 GB (spilling to disk beyond it)
+# stays under 2 GB of resident memory with Python, Dagster and pandas, and at a million units is
+# as fast (README "Scale and benchmarks"). A bigger machine can give it more.
+DEFAULT_DUCKDB_MEMORY_LIMIT = "1GB"
+
+
 def duckdb_settings() -> dict[str, str | int | None]:
-    """DuckDB's thread count, memory limit and spill folder from the environment (None: default).
+    """DuckDB's thread count, memory limit and spill folder from the environment (None: default;
+    the memory limit defaults to :data:`DEFAULT_DUCKDB_MEMORY_LIMIT`).
 
     Raises:
         ValueError: ``EXP_DAGSTER_DUCKDB_THREADS`` is not a positive whole number.
@@ -72,7 +79,8 @@ def duckdb_settings() -> dict[str, str | int | None]:
         threads = int(threads_text)
     return {
         "threads": threads,
-        "memory_limit": os.environ.get("EXP_DAGSTER_DUCKDB_MEMORY_LIMIT", "").strip() or None,
+        "memory_limit": os.environ.get("EXP_DAGSTER_DUCKDB_MEMORY_LIMIT", "").strip()
+        or DEFAULT_DUCKDB_MEMORY_LIMIT,
         "temp_directory": os.environ.get("EXP_DAGSTER_DUCKDB_TEMP_DIR", "").strip() or None,
     }
 

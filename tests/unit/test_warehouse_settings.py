@@ -1,0 +1,52 @@
+"""The DuckDB settings a run gets: a 1 GB memory limit by default, the environment's otherwise,
+and a spill folder beside the warehouse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from exp_dagster import home
+from exp_dagster.resources import Warehouse
+
+
+def _setting(warehouse: Warehouse, name: str) -> str:
+    with warehouse.connect() as conn:
+        row = conn.execute("SELECT current_setting(?)", [name]).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_default_settings_bound_memory_to_one_gigabyte(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("THREADS", "MEMORY_LIMIT", "TEMP_DIR"):
+        monkeypatch.delenv(f"EXP_DAGSTER_DUCKDB_{name}", raising=False)
+    assert home.duckdb_settings() == {
+        "threads": None,
+        "memory_limit": "1GB",
+        "temp_directory": None,
+    }
+
+
+def test_environment_overrides_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXP_DAGSTER_DUCKDB_THREADS", "1")
+    monkeypatch.setenv("EXP_DAGSTER_DUCKDB_MEMORY_LIMIT", "512MB")
+    monkeypatch.setenv("EXP_DAGSTER_DUCKDB_TEMP_DIR", "/tmp/spill")
+    assert home.duckdb_settings() == {
+        "threads": 1,
+        "memory_limit": "512MB",
+        "temp_directory": "/tmp/spill",
+    }
+    monkeypatch.setenv("EXP_DAGSTER_DUCKDB_THREADS", "two")
+    with pytest.raises(ValueError, match="EXP_DAGSTER_DUCKDB_THREADS='two'"):
+        home.duckdb_settings()
+
+
+def test_a_connection_applies_the_limit_and_the_spill_folder(tmp_path: Path) -> None:
+    database = tmp_path / "warehouse.duckdb"
+    # DuckDB reports sizes in binary units: 1GB is 953.6 MiB
+    assert _setting(Warehouse(database=str(database)), "memory_limit") == "953.6 MiB"
+    assert _setting(Warehouse(database=str(database)), "temp_directory") == f"{database}.tmp"
+    limited = Warehouse(database=str(database), memory_limit="512MB", threads=1)
+    assert _setting(limited, "memory_limit") == "488.2 MiB"
+    assert _setting(limited, "threads") == "1"
