@@ -259,7 +259,10 @@ def stage_raw(
                 f"{path}: column unit_id is {present['unit_id']}, so ids would read as '123.0'; "
                 f"write unit_id as text or as an integer column."
             )
-        row_number = "file_row_number" if fmt == "parquet" else "NULL::BIGINT"
+        # source_row: the record's 0-based index in its file. Parquet reads it; for CSV and JSON
+        # lines a window with an empty OVER numbers rows in file order (DuckDB guarantees the
+        # order for a single-table FROM; see its "Order Preservation" page).
+        row_number = "file_row_number" if fmt == "parquet" else "row_number() OVER () - 1"
         projected = ", ".join(
             [f'"{c}"' for c in required]
             + [f'"{c}"' if c in present else f'NULL::VARCHAR AS "{c}"' for c in optional]

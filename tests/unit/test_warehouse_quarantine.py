@@ -148,6 +148,55 @@ def test_event_faults_are_quarantined_and_facts_are_exact(tmp_path: Path) -> Non
     ]
     bucket = conn.execute("SELECT bucket, n FROM quantile_facts").fetchall()
     assert len(bucket) == 1 and abs(1.001 ** bucket[0][0] / 120.0 - 1) < 0.0005
+    # every quarantined row names its file and its record (0-based, as Parquet's row numbers)
+    where = conn.execute(
+        "SELECT source_file, source_row, reason FROM event_quarantine ORDER BY source_row"
+    ).fetchall()
+    assert [(Path(f).name, r) for f, r, _ in where] == [
+        ("events.jsonl", 4),
+        ("events.jsonl", 5),
+        ("events.jsonl", 6),
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_quarantined_rows_name_their_record_in_every_format(
+    tmp_path: Path, experiment: ResolvedExperiment, fmt: str
+) -> None:
+    """The row number is the record's 0-based index in its file, whatever the format and
+    however many files a day has (here 3,000 rows, enough for DuckDB to read in parallel)."""
+    weights, salt = experiment.spec.weights, str(experiment.spec.hash_salt)
+    folder = tmp_path / "exposures" / f"date={DAY}"
+    folder.mkdir(parents=True)
+    bad_rows = {0: [17, 1500, 2999], 1: [3, 2048]}
+    for part, bad in bad_rows.items():
+        units = [f"p{part}-u{i}" for i in range(3000)]
+        rows = [exposure(u, assign_variant(salt, u, weights)) for u in units]
+        for index in bad:
+            rows[index] = exposure(units[index], "variant_c")  # unknown variant
+        frame = pd.DataFrame(rows)
+        path = folder / f"part-{part}.{fmt}"
+        if fmt == "csv":
+            frame.to_csv(path, index=False)
+        elif fmt == "jsonl":
+            frame.to_json(path, orient="records", lines=True)
+        else:
+            frame.to_parquet(path, index=False)
+    conn = duckdb.connect()
+    ensure_schema(conn)
+    conn.execute("SET threads = 4")
+    counts = build_exposures(conn, experiment, LogSource("exposures", tmp_path / "exposures"), DAY)
+    assert counts.rows_quarantined == 5
+    found = conn.execute(
+        "SELECT source_file, source_row, unit_id FROM exposure_quarantine ORDER BY ALL"
+    ).fetchall()
+    assert [(Path(f).name, row) for f, row, _ in found] == [
+        (f"part-{part}.{fmt}", index) for part, bad in bad_rows.items() for index in bad
+    ]
+    # the number points at the row that was quarantined
+    assert [unit for _, _, unit in found] == [
+        f"p{part}-u{index}" for part, bad in bad_rows.items() for index in bad
+    ]
 
 
 def test_missing_column_names_the_file(tmp_path: Path, experiment: ResolvedExperiment) -> None:
