@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NoReturn
 
 import duckdb
 
@@ -209,12 +209,19 @@ def common_columns(conn: duckdb.DuckDBPyConnection, source: LogSource, day: dt.d
     return found or []
 
 
+def _literal(text: str) -> str:
+    """``text`` as a SQL string literal (a view cannot take bound parameters)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def stage_raw(
     conn: duckdb.DuckDBPyConnection,
     source: LogSource,
     day: dt.date,
     table: str,
     extra_columns: Sequence[str] = (),
+    *,
+    as_view: bool = False,
 ) -> bool:
     """Copy the raw rows that may belong to ``day`` into the temporary table ``table``.
 
@@ -227,6 +234,11 @@ def stage_raw(
         day: the UTC day wanted.
         table: the name of the temporary table to (re)create; a constant of the caller's.
         extra_columns: more columns the caller needs (e.g. an experiment's segment columns).
+        as_view: make ``table`` a temporary view over the files instead of a copy, for a caller
+            that reads the rows in one pass per statement (the day's events: copying tens of
+            millions of rows would cost memory, and spilling, that the reads do not). A file
+            that turns out unreadable then fails the caller's statement: the caller passes the
+            error to :func:`raise_unreadable`.
 
     Returns:
         Whether the source is a hive-style day folder (its rows then belong to ``day``).
@@ -272,8 +284,8 @@ def stage_raw(
             f"FROM {reader.replace('$files', f'$file_{index}')}"
         )
         params[f"file_{index}"] = [str(path)]
-    conn.execute(f"DROP TABLE IF EXISTS {table}")
     if not selects:
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
         columns = ", ".join(f'"{c}" VARCHAR' for c in [*required, *optional])
         conn.execute(
             f"CREATE TEMP TABLE {table} ({columns}, source_file VARCHAR, source_row BIGINT)"
@@ -285,21 +297,37 @@ def stage_raw(
         f"SELECT * REPLACE (CAST(unit_id AS VARCHAR) AS unit_id) FROM ({select})"
         for select in selects
     )
+    if as_view:
+        unified = re.sub(
+            r"\$(file_\d+)\b", lambda m: f"[{_literal(params[m.group(1)][0])}]", unified
+        )
+        conn.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS {unified}")
+        return is_hive
+    conn.execute(f"DROP TABLE IF EXISTS {table}")
     try:
         conn.execute(f"CREATE TEMP TABLE {table} AS {unified}", params)
     except duckdb.Error as exc:
-        # Readers sniff a sample; a fault further into a file shows up only here. Find the file.
-        for path in files:
-            fmt = str(_format_of(path))
-            try:
-                conn.execute(
-                    f"SELECT count(*) FROM {_READERS[fmt]}", {"files": [str(path)]}
-                ).fetchall()
-            except duckdb.Error as file_exc:
-                raise _unreadable(path, fmt, file_exc) from exc
-        names = ", ".join(str(p) for p in files)
-        raise InputError(
-            f"{source.kind} files for {day} could not be read ({str(exc).splitlines()[0]}): "
-            f"{names}. Check that the files are complete and of one schema."
-        ) from exc
+        raise_unreadable(conn, source, day, exc)
     return is_hive
+
+
+def raise_unreadable(
+    conn: duckdb.DuckDBPyConnection, source: LogSource, day: dt.date, exc: duckdb.Error
+) -> NoReturn:
+    """Raise the :class:`InputError` for a read of ``day``'s files that failed with ``exc``.
+
+    Readers sniff a sample; a fault further into a file shows up only when the rows are read.
+    Each file is read on its own to name the one at fault.
+    """
+    files, _ = source.files_for(day)
+    for path in files:
+        fmt = str(_format_of(path))
+        try:
+            conn.execute(f"SELECT count(*) FROM {_READERS[fmt]}", {"files": [str(path)]}).fetchall()
+        except duckdb.Error as file_exc:
+            raise _unreadable(path, fmt, file_exc) from exc
+    names = ", ".join(str(p) for p in files)
+    raise InputError(
+        f"{source.kind} files for {day} could not be read ({str(exc).splitlines()[0]}): "
+        f"{names}. Check that the files are complete and of one schema."
+    ) from exc

@@ -24,7 +24,7 @@ import duckdb
 from exp_dagster.assignment import bucket_upper_bounds
 from exp_dagster.spec import IDENTIFIER_PATTERN, MetricSpec, ResolvedExperiment
 from exp_dagster.stats import quantile_from_histogram
-from exp_dagster.warehouse.landing import InputError, LogSource, stage_raw
+from exp_dagster.warehouse.landing import InputError, LogSource, raise_unreadable, stage_raw
 
 # Quantile histograms use buckets of relative width 0.1 %: a value is represented by
 # (1 + QUANTILE_GAMMA) ** round(ln(value) / ln(1 + QUANTILE_GAMMA)), within 0.05 % of it.
@@ -282,7 +282,7 @@ def build_event_facts(
     quantile_events: Sequence[str],
 ) -> EventCounts:
     """Reduce one day of raw events to per-unit, per-event facts and quantile histograms."""
-    is_hive = stage_raw(conn, source, day, "raw_events")
+    is_hive = stage_raw(conn, source, day, "raw_events", as_view=True)
     # A single file's rows without a usable timestamp belong to its first day (counted once).
     first_day = None
     if not is_hive:
@@ -297,10 +297,21 @@ def build_event_facts(
         "log_gamma": LOG_GAMMA,
         "max_abs_value": MAX_ABS_VALUE,
     }
-    with transaction(conn):
-        run_sql(conn, "event_facts", params)
-        record_write(conn, "event_facts", "", day)
-    rows_in = _scalar(conn, "SELECT count(*) FROM classified_events")
+    *statements, quarantine = _statements("event_facts")
+    try:
+        with transaction(conn):
+            for statement in statements:
+                _execute(conn, statement, params)
+            counted = conn.execute(
+                "SELECT count(*), count(*) FILTER (WHERE NOT valid) FROM checked_events"
+            ).fetchone()
+            assert counted is not None
+            rows_in, invalid = counted
+            if invalid:  # only then are the files read again, for the raw values
+                _execute(conn, quarantine, params)
+            record_write(conn, "event_facts", "", day)
+    except duckdb.Error as exc:  # the files are read here (raw_events is a view)
+        raise_unreadable(conn, source, day, exc)
     facts = conn.execute(
         "SELECT count(*), coalesce(sum(n), 0), count(DISTINCT unit_id) FROM event_facts "
         "WHERE event_date = ?",

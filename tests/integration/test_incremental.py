@@ -31,8 +31,14 @@ def warehouse_copy(pipeline: Pipeline, tmp_path: Path) -> Warehouse:
     return Warehouse(database=str(target))
 
 
-def test_every_day_after_the_first_was_built_incrementally(pipeline: Pipeline) -> None:
-    with duckdb.connect(str(pipeline.database), read_only=True) as conn:
+def test_every_day_after_the_first_was_built_incrementally(
+    pipeline: Pipeline, warehouse_copy: Warehouse
+) -> None:
+    # Days materialised in order, as a daily schedule does (on a copy: another test re-runs the
+    # shared pipeline's days in reverse order, which rebuilds them).
+    with warehouse_copy.connect() as conn:
+        for day in pipeline.days:
+            build_unit_metrics(conn, pipeline.experiment, day)
         lineage = dict(
             conn.execute(
                 "SELECT as_of_date, incremental FROM unit_metrics_lineage WHERE experiment_id = ?",
@@ -90,6 +96,9 @@ def test_novelty_sums_extended_day_by_day_equal_a_full_resum(
         "ORDER BY ALL"
     )
     with warehouse_copy.connect() as conn:
+        for day in pipeline.days:  # in order, as a daily schedule runs them
+            build_unit_metrics(conn, experiment, day)
+            queries.build_metric_statistics(conn, experiment, day)
         extended = conn.execute(query, [experiment.spec.id]).fetchall()
         # the last day extended its predecessor's sums (lineage current, no new crossover)
         last = pipeline.days[-1]

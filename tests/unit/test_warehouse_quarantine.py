@@ -228,3 +228,28 @@ def test_truncated_parquet_names_the_file(tmp_path: Path) -> None:
     ensure_schema(conn)
     with pytest.raises(InputError, match=r"part-0.parquet: cannot be read as parquet"):
         build_event_facts(conn, LogSource("events", tmp_path), DAY, [])
+
+
+def test_a_fault_deep_in_an_event_file_names_the_file(tmp_path: Path) -> None:
+    """The day's events are read while the facts are written (not when the files are staged):
+    a fault past what the reader sniffs still stops the day with the file's name, and nothing
+    of the day is written."""
+    folder = tmp_path / f"date={DAY}"
+    folder.mkdir()
+    good = pd.DataFrame(
+        {
+            "unit_id": [f"u{i}" for i in range(30000)],
+            "event_time": ["2026-10-02T01:00:00Z"] * 30000,
+            "event": ["click"] * 30000,
+            "value": ["1"] * 30000,
+        }
+    )
+    good.to_csv(folder / "part-0.csv", index=False)
+    text = (folder / "part-0.csv").read_text().splitlines()
+    text[25000] += ',"an extra field"'
+    (folder / "part-1.csv").write_text("\n".join(text) + "\n")
+    conn = duckdb.connect()
+    ensure_schema(conn)
+    with pytest.raises(InputError, match=r"part-1\.csv: cannot be read as csv"):
+        build_event_facts(conn, LogSource("events", tmp_path), DAY, [])
+    assert conn.execute("SELECT count(*) FROM event_facts").fetchone() == (0,)

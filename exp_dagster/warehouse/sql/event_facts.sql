@@ -1,9 +1,19 @@
 -- event_facts(day): per unit and event, the day's count, sum and sum of squares; quantile_facts:
 -- log-bucketed histograms of the events that quantile metrics read; event_quarantine: the rest.
--- Input: temp table raw_events. Parameters: $day, $is_hive, $first_day (a single file's first
+-- One pass over the day's files: classified_events is a view over them, read once into the
+-- narrow temp table checked_events (what the facts need, and whether the row is valid); only a
+-- day with quarantined rows reads the files a second time, for those rows' raw values (the last
+-- statement, which build_event_facts runs only then). No copy of every column of tens of millions
+-- of rows is kept in memory, or spilled.
+-- Input: temp view raw_events. Parameters: $day, $is_hive, $first_day (a single file's first
 -- day, NULL for a hive folder), $quantile_events, $log_gamma, $max_abs_value (larger values are
--- corrupt or in the wrong unit, and would overflow exact sums)
-CREATE OR REPLACE TEMP TABLE classified_events AS
+-- corrupt or in the wrong unit, and would overflow exact sums). A view takes no parameters: the
+-- first statement keeps those the view needs in the one-row temp table event_facts_parameters.
+CREATE OR REPLACE TEMP TABLE event_facts_parameters AS
+SELECT $day AS day, $is_hive AS is_hive, $first_day::DATE AS first_day,
+    $max_abs_value::DOUBLE AS max_abs_value;
+
+CREATE OR REPLACE TEMP VIEW classified_events AS
 WITH typed AS (
     SELECT
         unit_id,
@@ -23,8 +33,8 @@ owned AS (
     -- A hive folder's rows belong to its day; a single file's rows to the day of their timestamp
     -- (rows without a usable timestamp to the file's first day, so they are counted once).
     SELECT *
-    FROM typed
-    WHERE $is_hive OR coalesce(event_ts::DATE, $first_day) = $day
+    FROM typed CROSS JOIN event_facts_parameters AS p
+    WHERE p.is_hive OR coalesce(event_ts::DATE, p.first_day) = p.day
 ),
 numbered AS (
     -- An SDK that retries logs the same event_id twice: only the first row of an id counts.
@@ -44,24 +54,28 @@ numbered AS (
     WHERE event_id IS NOT NULL
 )
 SELECT
-    * EXCLUDE (event_id_copy),
+    * EXCLUDE (event_id_copy, day, is_hive, first_day, max_abs_value),
     CASE
         WHEN unit_id = 'unit_id' AND event = 'event'
             THEN 'a repeated header line (files concatenated with their headers?)'
         WHEN unit_id IS NULL OR trim(unit_id) = '' THEN 'unit_id is missing'
         WHEN event IS NULL OR trim(event) = '' THEN 'event is missing'
         WHEN event_ts IS NULL THEN 'event_time is missing or not a timestamp'
-        WHEN event_ts::DATE <> $day
-            THEN 'event_time ' || event_ts::DATE || ' is outside its date=' || $day || ' folder'
+        WHEN event_ts::DATE <> day
+            THEN 'event_time ' || event_ts::DATE || ' is outside its date=' || day || ' folder'
         WHEN value_num IS NULL OR isnan(value_num) OR isinf(value_num)
             THEN 'value is missing, not a number, NaN or infinite'
-        WHEN abs(value_num) >= $max_abs_value
-            THEN 'value ' || CAST(value_read AS VARCHAR) || ' is beyond +/-' || $max_abs_value::BIGINT
+        WHEN abs(value_num) >= max_abs_value
+            THEN 'value ' || CAST(value_read AS VARCHAR) || ' is beyond +/-' || max_abs_value::BIGINT
                  || ' (corrupt, or logged in the wrong unit)'
         WHEN event_id_copy > 1
             THEN 'duplicate event_id ''' || event_id || ''' (a retried log row): only its first row counts'
     END AS reason
 FROM numbered;
+
+CREATE OR REPLACE TEMP TABLE checked_events AS
+SELECT unit_id, event, value_num, reason IS NULL AS valid
+FROM classified_events;
 
 DELETE FROM event_facts WHERE event_date = $day;
 
@@ -73,8 +87,8 @@ SELECT
     count(*),
     exact_sum(value_num),
     exact_sum(value_num * value_num)
-FROM classified_events
-WHERE reason IS NULL
+FROM checked_events
+WHERE valid
 GROUP BY unit_id, event
 ORDER BY unit_id, event;
 
@@ -82,13 +96,14 @@ DELETE FROM quantile_facts WHERE event_date = $day;
 
 INSERT INTO quantile_facts
 SELECT $day, unit_id, event, round(ln(value_num) / $log_gamma)::INTEGER AS bucket, count(*)
-FROM classified_events
-WHERE reason IS NULL AND value_num > 0 AND list_contains($quantile_events, event)
+FROM checked_events
+WHERE valid AND value_num > 0 AND list_contains($quantile_events, event)
 GROUP BY unit_id, event, bucket
 ORDER BY unit_id, event, bucket;
 
 DELETE FROM event_quarantine WHERE event_date = $day;
 
+-- (last: run only when checked_events has invalid rows)
 INSERT INTO event_quarantine
 SELECT
     $day, source_file, source_row, unit_id, event, CAST(event_time_read AS VARCHAR),
