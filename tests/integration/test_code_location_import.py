@@ -62,3 +62,14 @@ def test_drawing_a_chart_imports_matplotlib_where_it_draws() -> None:
         "assert png is not None and png.startswith(b'\\x89PNG'), png"
     )
     assert "matplotlib" in loaded
+
+
+def test_the_cli_help_imports_no_engine_or_analysis_library() -> None:
+    """``exp-dagster --help`` (and argument errors) answer at once: dagster, duckdb, pandas,
+    numpy and scipy are imported only by the command that needs them."""
+    loaded = modules_after(
+        "from exp_dagster import cli\ntry:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass"
+    )
+    assert "exp_dagster.cli" in loaded
+    heavy = {"dagster", "duckdb", "pandas", "numpy", "scipy", *HEAVY}
+    assert not heavy & loaded, sorted(heavy & loaded)
