@@ -43,11 +43,15 @@ test: $(STAMP) $(DAGSTER_HOME)/dagster.yaml browser
 
 ## bench: the scale benchmark (by hand, not part of make test; README "Scale and benchmarks"):
 ## exp_dagster against a bare DuckDB scan, tea-tasting and pandas on the same cached data
+## (the full run: make bench BENCH_UNITS=10000000 BENCH_REPEAT=1 BENCH_CONTENDERS=scan,exp_dagster,tea_tasting
+## BENCH_ADD_DAY=--no-add-day; pandas needs more than 16 GB at 10M units)
 BENCH_UNITS ?= 1000000
 BENCH_REPEAT ?= 3
+BENCH_CONTENDERS ?= scan,exp_dagster,exp_dagster_direct,tea_tasting,pandas
+BENCH_ADD_DAY ?=
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --units $(BENCH_UNITS) --repeat $(BENCH_REPEAT) \
-	    --json benchmarks/.data/last_run.json
+	    --contenders $(BENCH_CONTENDERS) $(BENCH_ADD_DAY) --json benchmarks/.data/last_run.json
 
 ## ui: the Dagster UI and daemon on http://127.0.0.1:3000 over the demo's home
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
