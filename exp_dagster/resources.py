@@ -37,6 +37,10 @@ class WarehouseBusyError(RuntimeError):
     """Another process held the DuckDB file for longer than the warehouse waits."""
 
 
+class WarehouseMemoryError(MemoryError):
+    """DuckDB needed more memory than its limit and could not spill the rest to disk."""
+
+
 class Warehouse(DuckDBResource):
     """The analytical warehouse: a DuckDB file by default.
 
@@ -100,9 +104,20 @@ class Warehouse(DuckDBResource):
                 conn.execute("SET threads = ?", [self.threads])
             if self.memory_limit:
                 conn.execute("SET memory_limit = ?", [self.memory_limit])
-            conn.execute("SET temp_directory = ?", [self.temp_directory or f"{self.database}.tmp"])
+            spill = self.temp_directory or f"{self.database}.tmp"
+            conn.execute("SET temp_directory = ?", [spill])
             ensure_schema(conn)
-            yield conn
+            try:
+                yield conn
+            except duckdb.OutOfMemoryException as exc:
+                limit = conn.execute("SELECT current_setting('memory_limit')").fetchone()
+                raise WarehouseMemoryError(
+                    f"DuckDB ran out of memory under its limit of {limit[0] if limit else '?'} "
+                    f"({str(exc).splitlines()[0]}). Give it more with "
+                    f"EXP_DAGSTER_DUCKDB_MEMORY_LIMIT (e.g. 4GB, or 50%), or fewer threads with "
+                    f"EXP_DAGSTER_DUCKDB_THREADS=1, and check that {spill} has free disk to "
+                    f"spill to; then re-run the partition."
+                ) from exc
 
 
 class LandingZone(dg.ConfigurableResource):

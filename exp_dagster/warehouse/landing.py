@@ -301,7 +301,10 @@ def stage_raw(
         unified = re.sub(
             r"\$(file_\d+)\b", lambda m: f"[{_literal(params[m.group(1)][0])}]", unified
         )
-        conn.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS {unified}")
+        try:
+            conn.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS {unified}")
+        except duckdb.Error as exc:  # e.g. files whose columns cannot be unified
+            raise_unreadable(conn, source, day, exc)
         return is_hive
     conn.execute(f"DROP TABLE IF EXISTS {table}")
     try:
@@ -317,8 +320,11 @@ def raise_unreadable(
     """Raise the :class:`InputError` for a read of ``day``'s files that failed with ``exc``.
 
     Readers sniff a sample; a fault further into a file shows up only when the rows are read.
-    Each file is read on its own to name the one at fault.
+    Each file is read on its own to name the one at fault. An error that is not the files'
+    (DuckDB out of memory, the disk full) is raised as it is.
     """
+    if isinstance(exc, duckdb.OutOfMemoryException | duckdb.IOException):
+        raise exc
     files, _ = source.files_for(day)
     for path in files:
         fmt = str(_format_of(path))

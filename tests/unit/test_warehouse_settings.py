@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from exp_dagster import home
-from exp_dagster.resources import Warehouse
+from exp_dagster.resources import Warehouse, WarehouseMemoryError
 
 
 def _setting(warehouse: Warehouse, name: str) -> str:
@@ -50,3 +50,18 @@ def test_a_connection_applies_the_limit_and_the_spill_folder(tmp_path: Path) -> 
     limited = Warehouse(database=str(database), memory_limit="512MB", threads=1)
     assert _setting(limited, "memory_limit") == "488.2 MiB"
     assert _setting(limited, "threads") == "1"
+
+
+def test_running_out_of_memory_says_which_setting_to_change(tmp_path: Path) -> None:
+    """An aggregate that cannot spill (a list of 20M strings) under a 64 MB limit: the error
+    names the limit, the setting that raises it and the spill folder, not a bare traceback."""
+    database = tmp_path / "warehouse.duckdb"
+    small = Warehouse(database=str(database), memory_limit="64MB", threads=1)
+    with (
+        pytest.raises(WarehouseMemoryError, match="EXP_DAGSTER_DUCKDB_MEMORY_LIMIT") as caught,
+        small.connect() as conn,
+    ):
+        conn.execute(
+            "SELECT list(range::VARCHAR || 'xxxxxxxxxxxxxxxxxxxx') FROM range(20000000)"
+        ).fetchall()
+    assert "61.0 MiB" in str(caught.value) and f"{database}.tmp" in str(caught.value)
