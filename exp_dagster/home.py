@@ -55,15 +55,13 @@ def model_log_path(kind: str) -> Path:
     return Path(os.environ.get(f"EXP_DAGSTER_{kind.upper()}", home_dir() / "landing" / kind))
 
 
-# DuckDB's own default is 80 % of the RAM; a run that keeps to 1 GB (spilling to disk beyond it)
-# stays under 2 GB of resident memory with Python, Dagster and pandas, and at a million units is
-# as fast (README "Scale and benchmarks"). A bigger machine can give it more.
-DEFAULT_DUCKDB_MEMORY_LIMIT = "1GB"
-
-
 def duckdb_settings() -> dict[str, str | int | None]:
-    """DuckDB's thread count, memory limit and spill folder from the environment (None: default;
-    the memory limit defaults to :data:`DEFAULT_DUCKDB_MEMORY_LIMIT`).
+    """DuckDB's thread count, memory limit and spill folder from the environment (None: DuckDB's
+    default: every core, 80 % of the RAM; the spill folder beside the warehouse).
+
+    A 1 GB limit keeps a million-unit run under 1.5 GB of resident memory at the same speed, but
+    a ten-million-unit run ran out of memory under it (README "Scale and benchmarks"), so the
+    default stays DuckDB's own.
 
     Raises:
         ValueError: ``EXP_DAGSTER_DUCKDB_THREADS`` is not a positive whole number.
@@ -79,8 +77,7 @@ def duckdb_settings() -> dict[str, str | int | None]:
         threads = int(threads_text)
     return {
         "threads": threads,
-        "memory_limit": os.environ.get("EXP_DAGSTER_DUCKDB_MEMORY_LIMIT", "").strip()
-        or DEFAULT_DUCKDB_MEMORY_LIMIT,
+        "memory_limit": os.environ.get("EXP_DAGSTER_DUCKDB_MEMORY_LIMIT", "").strip() or None,
         "temp_directory": os.environ.get("EXP_DAGSTER_DUCKDB_TEMP_DIR", "").strip() or None,
     }
 

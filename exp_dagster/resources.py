@@ -44,20 +44,20 @@ class WarehouseMemoryError(MemoryError):
 class Warehouse(DuckDBResource):
     """The analytical warehouse: a DuckDB file by default.
 
-    ``threads`` and ``memory_limit`` bound what one run may take of the machine (defaults: every
-    core; 1 GB, ``home.DEFAULT_DUCKDB_MEMORY_LIMIT``, where DuckDB alone would take 80 % of the
-    RAM; any DuckDB size such as ``8GB`` or ``80%``). When an operation needs more memory than
-    the limit, DuckDB spills to ``temp_directory`` (default: ``<database>.tmp`` beside the file)
-    instead of failing; every step's SQL is written so that it can (hash aggregates and joins, no
-    exact quantile over raw rows). ``default_resources`` fills the three from
-    ``EXP_DAGSTER_DUCKDB_THREADS``, ``EXP_DAGSTER_DUCKDB_MEMORY_LIMIT`` and
-    ``EXP_DAGSTER_DUCKDB_TEMP_DIR``. A DuckDB file has one writer at a time: a run that finds it
-    locked by another process waits up to ``lock_wait_seconds`` for it (dagster.yaml's writer
-    pool normally queues runs before that).
+    ``threads`` and ``memory_limit`` bound what one run may take of the machine (DuckDB's
+    defaults: every core, 80 % of the RAM; any DuckDB size such as ``1GB`` or ``50%``). When an
+    operation needs more memory than the limit, DuckDB spills to ``temp_directory`` (default:
+    ``<database>.tmp`` beside the file) instead of failing where it can (hash aggregates and
+    joins; quantiles come from histograms, not from an exact quantile over raw rows); where it
+    cannot, the run stops with a :class:`WarehouseMemoryError` naming the setting to raise.
+    ``default_resources`` fills the three from ``EXP_DAGSTER_DUCKDB_THREADS``,
+    ``EXP_DAGSTER_DUCKDB_MEMORY_LIMIT`` and ``EXP_DAGSTER_DUCKDB_TEMP_DIR``. A DuckDB file has
+    one writer at a time: a run that finds it locked by another process waits up to
+    ``lock_wait_seconds`` for it (dagster.yaml's writer pool normally queues runs before that).
     """
 
     threads: int | None = None
-    memory_limit: str | None = home.DEFAULT_DUCKDB_MEMORY_LIMIT
+    memory_limit: str | None = None
     temp_directory: str | None = None
     lock_wait_seconds: float = 900.0
 

@@ -1,5 +1,5 @@
-"""The DuckDB settings a run gets: a 1 GB memory limit by default, the environment's otherwise,
-and a spill folder beside the warehouse."""
+"""The DuckDB settings a run gets: DuckDB's defaults unless the environment says otherwise, a
+spill folder beside the warehouse, and a clear error when memory runs out."""
 
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ def _setting(warehouse: Warehouse, name: str) -> str:
     return str(row[0])
 
 
-def test_default_settings_bound_memory_to_one_gigabyte(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_settings_are_duckdbs(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("THREADS", "MEMORY_LIMIT", "TEMP_DIR"):
         monkeypatch.delenv(f"EXP_DAGSTER_DUCKDB_{name}", raising=False)
     assert home.duckdb_settings() == {
         "threads": None,
-        "memory_limit": "1GB",
+        "memory_limit": None,
         "temp_directory": None,
     }
 
@@ -44,9 +44,11 @@ def test_environment_overrides_the_settings(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_a_connection_applies_the_limit_and_the_spill_folder(tmp_path: Path) -> None:
     database = tmp_path / "warehouse.duckdb"
-    # DuckDB reports sizes in binary units: 1GB is 953.6 MiB
-    assert _setting(Warehouse(database=str(database)), "memory_limit") == "953.6 MiB"
     assert _setting(Warehouse(database=str(database)), "temp_directory") == f"{database}.tmp"
+    # DuckDB reports sizes in binary units: 1GB is 953.6 MiB
+    assert _setting(Warehouse(database=str(database), memory_limit="1GB"), "memory_limit") == (
+        "953.6 MiB"
+    )
     limited = Warehouse(database=str(database), memory_limit="512MB", threads=1)
     assert _setting(limited, "memory_limit") == "488.2 MiB"
     assert _setting(limited, "threads") == "1"
