@@ -223,7 +223,8 @@ def stage_raw(
     *,
     as_view: bool = False,
 ) -> bool:
-    """Copy the raw rows that may belong to ``day`` into the temporary table ``table``.
+    """Stage the raw rows that may belong to ``day`` as the temporary table ``table`` (a copy,
+    or with ``as_view`` a view over the files).
 
     Every column is kept as read; the contract's columns are checked per file first, so a missing
     column is reported with the file that lacks it. Rows get ``source_file`` and ``source_row``.
@@ -320,11 +321,9 @@ def raise_unreadable(
     """Raise the :class:`InputError` for a read of ``day``'s files that failed with ``exc``.
 
     Readers sniff a sample; a fault further into a file shows up only when the rows are read.
-    Each file is read on its own to name the one at fault. An error that is not the files'
-    (DuckDB out of memory, the disk full) is raised as it is.
+    Each file is read on its own to name the one at fault. When every file reads, an error that
+    is not the files' (DuckDB out of memory, the spill disk full) is raised as it is.
     """
-    if isinstance(exc, duckdb.OutOfMemoryException | duckdb.IOException):
-        raise exc
     files, _ = source.files_for(day)
     for path in files:
         fmt = str(_format_of(path))
@@ -332,6 +331,8 @@ def raise_unreadable(
             conn.execute(f"SELECT count(*) FROM {_READERS[fmt]}", {"files": [str(path)]}).fetchall()
         except duckdb.Error as file_exc:
             raise _unreadable(path, fmt, file_exc) from exc
+    if isinstance(exc, duckdb.OutOfMemoryException | duckdb.IOException):
+        raise exc
     names = ", ".join(str(p) for p in files)
     raise InputError(
         f"{source.kind} files for {day} could not be read ({str(exc).splitlines()[0]}): "

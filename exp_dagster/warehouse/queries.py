@@ -426,7 +426,7 @@ def build_unit_metrics(
         incremental = _extends_previous_day(conn, experiment, day)
         for statement in _statements("unit_metrics")[1:]:  # after assigned_units
             _execute(conn, statement, {**params, "extend": incremental})
-        crossovers = _scalar(conn, "SELECT count(*) FROM assigned_units WHERE crossed_over")
+        crossovers = _crossover_count(conn)
         conn.execute(
             "DELETE FROM unit_metrics_lineage WHERE experiment_id = ? AND as_of_date = ?",
             [spec.id, day],
@@ -616,6 +616,11 @@ def build_metric_statistics(
     )
 
 
+def _crossover_count(conn: duckdb.DuckDBPyConnection) -> int:
+    """Units of the temp table ``assigned_units`` seen under more than one variant."""
+    return int(_scalar(conn, "SELECT count(*) FROM assigned_units WHERE crossed_over"))
+
+
 def _analysed_units(
     conn: duckdb.DuckDBPyConnection, experiment: ResolvedExperiment, day: dt.date
 ) -> int:
@@ -635,7 +640,7 @@ def _analysed_units(
     )
     if recorded is None:
         _assigned_units(conn, spec.id, spec.start, day)
-        return int(_scalar(conn, "SELECT count(*) FROM assigned_units WHERE crossed_over"))
+        return _crossover_count(conn)
     conn.execute(
         "CREATE OR REPLACE TEMP TABLE assigned_units AS "
         "SELECT unit_id, first_exposure_date, variant, false AS crossed_over FROM unit_metrics "
