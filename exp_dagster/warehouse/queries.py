@@ -709,6 +709,42 @@ def read_outliers(
     )
 
 
+_MOMENTS = ("n", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy")
+
+# DuckDB memory one unit takes in quantile_threshold_moments.sql's per-unit grouping, with room
+# to spare: at 1M units the grouping ran out of memory under a 100 MB limit and passed under
+# 200 MB (some 230 bytes a unit), and the rest of the warehouse needs memory too.
+QUANTILE_BYTES_PER_UNIT = 1024
+
+_SIZE = re.compile(r"^\s*([0-9.]+)\s*([KMGTP]?i?B|bytes)?\s*$", re.IGNORECASE)
+_UNIT_BYTES = {
+    "bytes": 1, "b": 1,
+    "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "pb": 10**15,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "pib": 2**50,
+}  # fmt: skip
+
+
+def memory_limit_bytes(conn: duckdb.DuckDBPyConnection) -> int | None:
+    """DuckDB's memory limit on this connection in bytes, or None if its text (e.g. '953.6 MiB')
+    is not a size this function reads."""
+    text = str(_scalar(conn, "SELECT current_setting('memory_limit')"))
+    match = _SIZE.match(text)
+    if match is None:
+        return None
+    number, unit = match.groups()
+    return int(float(number) * _UNIT_BYTES[(unit or "bytes").lower()])
+
+
+def _unit_chunks(conn: duckdb.DuckDBPyConnection, units: int) -> int:
+    """In how many slices quantile_threshold_moments.sql takes ``units`` units, so that each
+    slice's per-unit grouping fits in the memory limit (one slice unless memory is short)."""
+    limit = memory_limit_bytes(conn)
+    if limit is None:
+        return 1
+    per_chunk = max(50_000, limit // QUANTILE_BYTES_PER_UNIT)
+    return max(1, -(-units // per_chunk))
+
+
 def _quantile_statistics(
     conn: duckdb.DuckDBPyConnection,
     experiment: ResolvedExperiment,
@@ -747,7 +783,27 @@ def _quantile_statistics(
     )
     if thresholds:
         conn.executemany("INSERT INTO quantile_thresholds VALUES (?, ?)", thresholds)
-    moments = query(conn, "quantile_threshold_moments", params)
+    units = int(
+        _scalar(
+            conn,
+            "SELECT count(*) FROM unit_metrics WHERE experiment_id = ? AND as_of_date = ? "
+            "AND metric = ?",
+            [spec.id, day, name],
+        )
+    )
+    chunks = _unit_chunks(conn, units)
+    sums: dict[str, list[int]] = {}
+    for chunk in range(chunks):
+        for m in query(
+            conn, "quantile_threshold_moments", {**params, "chunks": chunks, "chunk": chunk}
+        ):
+            totals = sums.setdefault(m["variant"], [0] * len(_MOMENTS))
+            for i, key in enumerate(_MOMENTS):
+                totals[i] += int(m[key])
+    moments = [
+        {"variant": variant, **dict(zip(_MOMENTS, totals, strict=True))}
+        for variant, totals in sorted(sums.items())
+    ]
     conn.executemany(
         "INSERT INTO metric_statistics (experiment_id, as_of_date, metric, variant, segment, "
         "segment_value, n, sum_y, sum_y2, sum_x, sum_x2, sum_xy, threshold, spec_version) "
@@ -759,11 +815,11 @@ def _quantile_statistics(
                 name,
                 m["variant"],
                 int(m["n"]),
-                m["sum_y"],
-                m["sum_y2"],
-                m["sum_x"],
-                m["sum_x2"],
-                m["sum_xy"],
+                float(m["sum_y"]),
+                float(m["sum_y2"]),
+                float(m["sum_x"]),
+                float(m["sum_x2"]),
+                float(m["sum_xy"]),
                 threshold_of[m["variant"]],
                 experiment.version,
             )

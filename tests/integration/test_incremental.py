@@ -172,3 +172,48 @@ def test_metric_statistics_reads_the_crossovers_unit_metrics_recorded(
         for day in days:
             queries.build_metric_statistics(conn, experiment, day)
         assert conn.execute(query, [experiment_id]).fetchall() == before
+
+
+def test_quantile_moments_summed_in_slices_equal_one_pass(
+    pipeline: Pipeline, warehouse_copy: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a small memory limit the per-unit quantile moments are summed over slices of the
+    units; the statistics are the same, exactly, as one pass over every unit."""
+    experiment = pipeline.experiment
+    quantiles = sorted(n for n, m in experiment.metrics.items() if m.type == "quantile")
+    assert quantiles, "the pipeline's experiment should have a quantile metric"
+    query = (
+        "SELECT * FROM metric_statistics WHERE experiment_id = ? AND metric IN "
+        "(SELECT unnest(?::VARCHAR[])) ORDER BY ALL"
+    )
+    day = pipeline.days[-1]
+    with warehouse_copy.connect() as conn:
+        queries.build_metric_statistics(conn, experiment, day)
+        whole = conn.execute(query, [experiment.spec.id, quantiles]).fetchall()
+        slices: list[int] = []
+
+        def seven_slices(_conn: duckdb.DuckDBPyConnection, units: int) -> int:
+            slices.append(units)
+            return 7
+
+        monkeypatch.setattr(queries, "_unit_chunks", seven_slices)
+        queries.build_metric_statistics(conn, experiment, day)
+        sliced = conn.execute(query, [experiment.spec.id, quantiles]).fetchall()
+    assert len(slices) == len(quantiles) and min(slices) > 7
+    assert len(whole) > 0 and sliced == whole
+
+
+@pytest.mark.parametrize(
+    ("limit", "units", "slices"),
+    [("100MB", 1_000_000, 11), ("1GB", 10_000_000, 11), ("1GB", 900_000, 1), ("20MB", 10, 1)],
+)
+def test_quantile_slices_follow_the_memory_limit(
+    limit: str, units: int, slices: int, tmp_path: Path
+) -> None:
+    warehouse = Warehouse(database=str(tmp_path / "w.duckdb"), memory_limit=limit)
+    with warehouse.connect() as conn:
+        # DuckDB reports the limit to one decimal of its unit (19.07 MiB as "19.0 MiB")
+        assert queries.memory_limit_bytes(conn) == pytest.approx(
+            float(limit[:-2]) * {"MB": 1e6, "GB": 1e9}[limit[-2:]], rel=1e-2
+        )
+        assert queries._unit_chunks(conn, units) == slices

@@ -1,7 +1,10 @@
 -- Per variant, the unit-level moments of (observations at or below the arm's estimated quantile,
 -- observations): the clustered proportion behind the Deng-Knoblich-Lu quantile interval.
 -- Input: temp table quantile_thresholds(variant, bucket).
--- Parameters: $experiment_id, $day, $metric, $event
+-- The units are taken in $chunks slices by hash of unit_id ($chunk is one of 0 .. $chunks - 1):
+-- the per-unit grouping is the memory-hungry part, and the moments of the slices add up. The sums
+-- are exact integers (observation counts), summed again exactly by the caller.
+-- Parameters: $experiment_id, $day, $through, $metric, $event, $chunks, $chunk
 WITH per_unit AS (
     SELECT
         u.unit_id,
@@ -14,16 +17,17 @@ WITH per_unit AS (
         ON q.unit_id = u.unit_id AND q.event = $event
        AND q.event_date BETWEEN u.first_exposure_date AND $through
     WHERE u.experiment_id = $experiment_id AND u.as_of_date = $day AND u.metric = $metric
+      AND ($chunks = 1 OR hash(u.unit_id) % $chunks = $chunk)
     GROUP BY u.unit_id, u.variant
 )
 SELECT
     variant,
     count(*) AS n,
-    sum(below)::DOUBLE AS sum_y,
-    sum(below * below)::DOUBLE AS sum_y2,
-    sum(observations)::DOUBLE AS sum_x,
-    sum(observations * observations)::DOUBLE AS sum_x2,
-    sum(observations * below)::DOUBLE AS sum_xy
+    sum(below) AS sum_y,
+    sum(below * below) AS sum_y2,
+    sum(observations) AS sum_x,
+    sum(observations * observations) AS sum_x2,
+    sum(observations * below) AS sum_xy
 FROM per_unit
 GROUP BY variant
 ORDER BY variant;
