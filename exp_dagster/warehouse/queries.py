@@ -195,28 +195,35 @@ def build_exposures(
             f"exposure logs for {day}, a day of its window; re-export that day's logs (an "
             f"empty folder says the day truly had no traffic)."
         )
-    is_hive = stage_raw(conn, source, day, "raw_exposures", extra_columns=spec.segments)
+    # A view: the files are read once, into typed_exposures, which keeps only the rows that may
+    # be this experiment's (a copy would also hold every other experiment's rows of the day).
+    is_hive = stage_raw(
+        conn, source, day, "raw_exposures", extra_columns=spec.segments, as_view=True
+    )
     # Rows of other experiments are not this partition's; rows that may be its own (no
     # experiment_id, the id in another case or with spaces, a repeated CSV header) are, and are
     # quarantined, so nothing that could belong to the experiment disappears unseen.
-    conn.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE typed_exposures AS
-        SELECT
-            CAST(experiment_id AS VARCHAR) AS experiment_id_raw,
-            CAST(unit_id AS VARCHAR) AS unit_id,
-            CAST(variant AS VARCHAR) AS variant,
-            exposed_at AS exposed_at_read,  -- as read: text only for quarantined rows
-            {_segment_map(spec.segments)} AS segments,
-            source_file,
-            source_row
-        FROM raw_exposures
-        WHERE CAST(experiment_id AS VARCHAR) IS NULL
-           OR lower(trim(CAST(experiment_id AS VARCHAR)))
-              IN (lower($experiment_id), '', 'experiment_id')
-        """,
-        {"experiment_id": spec.id},
-    )
+    try:
+        conn.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE typed_exposures AS
+            SELECT
+                CAST(experiment_id AS VARCHAR) AS experiment_id_raw,
+                CAST(unit_id AS VARCHAR) AS unit_id,
+                CAST(variant AS VARCHAR) AS variant,
+                exposed_at AS exposed_at_read,  -- as read: text only for quarantined rows
+                {_segment_map(spec.segments)} AS segments,
+                source_file,
+                source_row
+            FROM raw_exposures
+            WHERE CAST(experiment_id AS VARCHAR) IS NULL
+               OR lower(trim(CAST(experiment_id AS VARCHAR)))
+                  IN (lower($experiment_id), '', 'experiment_id')
+            """,
+            {"experiment_id": spec.id},
+        )
+    except duckdb.Error as exc:  # the files are read here (raw_exposures is a view)
+        raise_unreadable(conn, source, day, exc)
     params = {
         "experiment_id": spec.id,
         "day": day,

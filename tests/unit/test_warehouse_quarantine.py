@@ -253,3 +253,22 @@ def test_a_fault_deep_in_an_event_file_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"part-1\.csv: cannot be read as csv"):
         build_event_facts(conn, LogSource("events", tmp_path), DAY, [])
     assert conn.execute("SELECT count(*) FROM event_facts").fetchone() == (0,)
+
+
+def test_a_fault_deep_in_an_exposure_file_names_the_file(
+    tmp_path: Path, experiment: ResolvedExperiment
+) -> None:
+    """Exposure files are read when the experiment's rows are typed (raw_exposures is a view):
+    a fault past what the CSV reader sniffs names the file, and nothing of the day is written."""
+    folder = tmp_path / f"date={DAY}"
+    folder.mkdir()
+    rows = [exposure(f"u{i}", "control") for i in range(30000)]
+    pd.DataFrame(rows).to_csv(folder / "part-0.csv", index=False)
+    text = (folder / "part-0.csv").read_text().splitlines()
+    text[25000] += ',"an extra field"'
+    (folder / "part-1.csv").write_text("\n".join(text) + "\n")
+    conn = duckdb.connect()
+    ensure_schema(conn)
+    with pytest.raises(InputError, match=r"part-1\.csv: cannot be read as csv"):
+        build_exposures(conn, experiment, LogSource("exposures", tmp_path), DAY)
+    assert conn.execute("SELECT count(*) FROM exposures").fetchone() == (0,)
