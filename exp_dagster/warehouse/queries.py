@@ -97,9 +97,49 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     if row is not None and row[0] == digest:
         return
     with transaction(conn):
+        long_rows = _table_type(conn, "unit_metrics") == "BASE TABLE"
+        if long_rows:  # a warehouse of a release that kept a row per unit and metric
+            conn.execute("ALTER TABLE unit_metrics RENAME TO unit_metrics_long_rows")
         run_sql(conn, "schema", {})
+        if long_rows:
+            _pack_long_unit_metrics(conn, "unit_metrics_long_rows")
+            conn.execute("DROP TABLE unit_metrics_long_rows")
         conn.execute("CREATE OR REPLACE TABLE warehouse_schema (digest VARCHAR NOT NULL)")
         conn.execute("INSERT INTO warehouse_schema VALUES (?)", [digest])
+
+
+def _table_type(conn: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    row = conn.execute(
+        "SELECT table_type FROM information_schema.tables "
+        "WHERE table_schema = 'main' AND table_name = ?",
+        [name],
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
+def _pack_long_unit_metrics(conn: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Move rows of the long layout (one per unit and metric, unit_metrics' columns) from
+    ``table`` into unit_metric_rows and unit_metric_names, the metrics in sorted order."""
+    conn.execute(
+        f"""
+        INSERT INTO unit_metric_names
+        SELECT experiment_id, as_of_date, list(DISTINCT metric ORDER BY metric)
+        FROM {table}
+        GROUP BY experiment_id, as_of_date
+        """
+    )
+    conn.execute(
+        f"""
+        INSERT INTO unit_metric_rows
+        SELECT
+            experiment_id, as_of_date, unit_id, any_value(variant),
+            any_value(first_exposure_date), any_value(segments),
+            list(y ORDER BY metric), list(x ORDER BY metric), list(covariate ORDER BY metric),
+            list(covariate_x ORDER BY metric), any_value(spec_version)
+        FROM {table}
+        GROUP BY experiment_id, as_of_date, unit_id
+        """
+    )
 
 
 @contextmanager
@@ -414,25 +454,104 @@ def _register_metric_definitions(
     conn.executemany("INSERT INTO metric_definitions VALUES (?, ?, ?, ?, ?)", rows)
 
 
+def _unit_metric_terms(
+    experiment: ResolvedExperiment,
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """The per-experiment parts of unit_metrics.sql: its @...@ markers and their parameters.
+
+    Events are numbered in sorted order (``$event_j``; ``n_j`` and ``t_j`` are a unit's count
+    and DECIMAL total of event j in ``post`` and ``pre``), metrics by their sorted names (list
+    item i is metric i). The terms are the expressions the long layout used per metric:
+    proportions are 1 once the event occurs; counts and quantiles (observations) add counts;
+    other values and ratio denominators add exact totals.
+    """
+    metrics = experiment.metrics
+    has_pre_period = experiment.spec.pre_period_days > 0
+    events = sorted(
+        {m.numerator if m.type == "ratio" else m.event for m in metrics.values()}
+        | {m.denominator for m in metrics.values() if m.type == "ratio"}
+    )
+    column = {event: j for j, event in enumerate(events)}
+    post = ", ".join(
+        f"sum(f.n) FILTER (WHERE f.event = $event_{j}) AS n_{j}, "
+        f"sum(CAST(f.total AS DECIMAL(38, 6))) FILTER (WHERE f.event = $event_{j}) AS t_{j}"
+        for j in range(len(events))
+    )
+    pre = ", ".join(
+        f"sum(c.n) FILTER (WHERE c.event = $event_{j}) AS n_{j}, "
+        f"sum(c.total) FILTER (WHERE c.event = $event_{j}) AS t_{j}"
+        for j in range(len(events))
+    )
+    y, x, covariate, covariate_x = [], [], [], []
+    for i, (_name, m) in enumerate(sorted(metrics.items()), start=1):
+        e = column[m.numerator if m.type == "ratio" else m.event]
+        if m.type == "proportion":
+            y.append(f"greatest(coalesce(p.y[{i}], 0), (coalesce(post.n_{e}, 0) > 0)::DOUBLE)")
+            fresh = f"(coalesce(pre.n_{e}, 0) > 0)::DOUBLE"
+        elif m.type == "quantile" or m.aggregate == "count":
+            y.append(f"coalesce(p.y[{i}], 0) + coalesce(post.n_{e}, 0)")
+            fresh = f"coalesce(pre.n_{e}, 0)"
+        else:
+            y.append(f"(CAST(coalesce(p.y[{i}], 0) AS DECIMAL(38, 6)) + coalesce(post.t_{e}, 0))")
+            fresh = f"coalesce(pre.t_{e}, 0)"
+        if not has_pre_period or m.type == "quantile":
+            fresh = "NULL"
+        fresh_x = "NULL"
+        if m.type == "ratio":
+            d = column[m.denominator]
+            x.append(f"(CAST(coalesce(p.x[{i}], 0) AS DECIMAL(38, 6)) + coalesce(post.t_{d}, 0))")
+            if has_pre_period:
+                fresh_x = f"coalesce(pre.t_{d}, 0)"
+        else:
+            x.append("1")
+        old = "$extend AND u.first_exposure_date < $day"
+        covariate.append(f"CASE WHEN {old} THEN p.covariate[{i}] ELSE {fresh} END")
+        covariate_x.append(f"CASE WHEN {old} THEN p.covariate_x[{i}] ELSE {fresh_x} END")
+
+    def as_list(items: list[str]) -> str:
+        return "[" + ", ".join(f"CAST({item} AS DOUBLE)" for item in items) + "]::DOUBLE[]"
+
+    terms = {
+        "post_columns": post,
+        "pre_columns": pre,
+        "y": as_list(y),
+        "x": as_list(x),
+        "covariate": as_list(covariate),
+        "covariate_x": as_list(covariate_x),
+    }
+    params: dict[str, Any] = {f"event_{j}": event for j, event in enumerate(events)}
+    params["events"] = events
+    params["metric_names"] = sorted(metrics)
+    return terms, params
+
+
+def _fill(statement: str, terms: Mapping[str, str]) -> str:
+    for marker, text in terms.items():
+        statement = statement.replace(f"@{marker}@", text)
+    left = re.search(r"@[a-z_]+@", statement)
+    if left:
+        raise AssertionError(f"unit_metrics.sql: marker {left.group()} was left unfilled")
+    return statement
+
+
 def build_unit_metrics(
     conn: duckdb.DuckDBPyConnection, experiment: ResolvedExperiment, day: dt.date
 ) -> UnitMetricCounts:
     """Per-unit metric values cumulated from first exposure through ``day``."""
     spec = experiment.spec
-    _register_metric_definitions(conn, experiment.metrics)
+    terms, term_params = _unit_metric_terms(experiment)
     params = {
         "experiment_id": spec.id,
         "day": day,
-        "start": spec.start,
         "through": min(day, spec.end),
-        "has_pre_period": spec.pre_period_days > 0,
         "spec_version": experiment.version,
+        **term_params,
     }
     with transaction(conn):
         _assigned_units(conn, spec.id, spec.start, day)
         incremental = _extends_previous_day(conn, experiment, day)
         for statement in _statements("unit_metrics")[1:]:  # after assigned_units
-            _execute(conn, statement, {**params, "extend": incremental})
+            _execute(conn, _fill(statement, terms), {**params, "extend": incremental})
         crossovers = _crossover_count(conn)
         conn.execute(
             "DELETE FROM unit_metrics_lineage WHERE experiment_id = ? AND as_of_date = ?",
@@ -450,25 +569,18 @@ def build_unit_metrics(
                 crossovers,
             ],
         )
-    first_metric = sorted(experiment.metrics)[0]
-    by_variant = dict(
-        conn.execute(
-            "SELECT variant, count(*) FROM unit_metrics "
-            "WHERE experiment_id = ? AND as_of_date = ? AND metric = ? GROUP BY variant",
-            [spec.id, day, first_metric],
-        ).fetchall()
-    )
-    units_by_variant = {v.name: int(by_variant.get(v.name, 0)) for v in spec.variants}
-    rows = _scalar(
-        conn,
-        "SELECT count(*) FROM unit_metrics WHERE experiment_id = ? AND as_of_date = ?",
+    counted = conn.execute(
+        "SELECT variant, count(*), sum(len(y)) FROM unit_metric_rows "
+        "WHERE experiment_id = ? AND as_of_date = ? GROUP BY variant",
         [spec.id, day],
-    )
+    ).fetchall()
+    by_variant = {variant: int(units) for variant, units, _ in counted}
+    units_by_variant = {v.name: by_variant.get(v.name, 0) for v in spec.variants}
     return UnitMetricCounts(
         units=sum(units_by_variant.values()),
         units_by_variant=units_by_variant,
         crossover_units=int(crossovers),
-        rows=int(rows),
+        rows=sum(int(values) for _, _, values in counted),
         incremental=incremental,
     )
 
@@ -535,12 +647,11 @@ def _extends_previous_day(
         SELECT count(*)
         FROM assigned_units AS u
         ANTI JOIN (
-            SELECT unit_id FROM unit_metrics
-            WHERE experiment_id = ? AND as_of_date = ? AND metric = ?
+            SELECT unit_id FROM unit_metric_rows WHERE experiment_id = ? AND as_of_date = ?
         ) AS p ON p.unit_id = u.unit_id
         WHERE NOT u.crossed_over AND u.first_exposure_date < ?
         """,
-        [spec.id, previous, sorted(experiment.metrics)[0], day],
+        [spec.id, previous, day],
     )
     return int(missing) == 0
 
@@ -562,9 +673,10 @@ def build_metric_statistics(
     """Sufficient statistics per metric × variant × segment value; returns the rows written.
 
     Moment metrics (mean, proportion, ratio) are summed in one pass, a winsorised metric's
-    values capped first (:func:`_winsorize_caps`). A quantile metric takes two small queries per
-    day: its histogram per variant, then, at each arm's estimated quantile, the per-unit moments
-    of (observations below it, observations) that the clustered interval needs. The outlier
+    values capped first (:func:`_winsorize_caps`). A quantile metric takes two queries per day:
+    its histogram per variant (the previous day's plus the day's observations, when that day's
+    sums are current), then, at each arm's estimated quantile, the per-unit moments of
+    (observations below it, observations) that the clustered interval needs. The outlier
     report of the day (``metric_outliers``) is written in the same transaction.
     """
     spec = experiment.spec
@@ -592,15 +704,18 @@ def build_metric_statistics(
                 ),
             },
         )
+        crossovers = _analysed_units(conn, experiment, day)
+        # Day-by-day sums (novelty, quantile histograms) extend the previous day's when it was
+        # summed from the inputs as they are now and no unit crossed over since.
+        extend = _novelty_extends_previous_day(conn, experiment, day, crossovers)
         conn.execute(
             "DELETE FROM quantile_histograms WHERE experiment_id = ? AND as_of_date = ?",
             [spec.id, day],
         )
         for name, metric in sorted(experiment.metrics.items()):
             if metric.type == "quantile":
-                _quantile_statistics(conn, experiment, day, name, metric)
+                _quantile_statistics(conn, experiment, day, name, metric, extend=extend)
         _register_metric_definitions(conn, experiment.metrics)
-        crossovers = _analysed_units(conn, experiment, day)
         digest = _inputs_digest(conn, experiment, day)
         run_sql(
             conn,
@@ -609,7 +724,7 @@ def build_metric_statistics(
                 **params,
                 "start": spec.start,
                 "through": min(day, spec.end),
-                "extend": _novelty_extends_previous_day(conn, experiment, day, crossovers),
+                "extend": extend,
                 "crossover_units": crossovers,
                 "inputs_digest": digest,
             },
@@ -650,9 +765,9 @@ def _analysed_units(
         return _crossover_count(conn)
     conn.execute(
         "CREATE OR REPLACE TEMP TABLE assigned_units AS "
-        "SELECT unit_id, first_exposure_date, variant, false AS crossed_over FROM unit_metrics "
-        "WHERE experiment_id = ? AND as_of_date = ? AND metric = ?",
-        [spec.id, day, sorted(experiment.metrics)[0]],
+        "SELECT unit_id, first_exposure_date, variant, false AS crossed_over "
+        "FROM unit_metric_rows WHERE experiment_id = ? AND as_of_date = ?",
+        [spec.id, day],
     )
     return int(recorded)
 
@@ -660,7 +775,8 @@ def _analysed_units(
 def _novelty_extends_previous_day(
     conn: duckdb.DuckDBPyConnection, experiment: ResolvedExperiment, day: dt.date, crossovers: int
 ) -> bool:
-    """Whether the novelty sums of ``day`` are those of ``day - 1`` plus the day's values.
+    """Whether the day-by-day sums of ``day`` (novelty sums, quantile histograms) are those of
+    ``day - 1`` plus the day's values.
 
     True when the previous day's sums were summed from the input partitions as they are now
     (lineage digest) and no unit crossed over on the day (a unit that did would have to leave
@@ -758,6 +874,8 @@ def _quantile_statistics(
     day: dt.date,
     name: str,
     metric: MetricSpec,
+    *,
+    extend: bool,
 ) -> None:
     spec = experiment.spec
     params = {
@@ -767,7 +885,7 @@ def _quantile_statistics(
         "metric": name,
         "event": metric.event,
     }
-    run_sql(conn, "quantile_histogram", {**params, "log_gamma": LOG_GAMMA})
+    run_sql(conn, "quantile_histogram", {**params, "log_gamma": LOG_GAMMA, "extend": extend})
     histogram = fetch_dicts(
         conn,
         "SELECT variant, bucket, value, n FROM quantile_histograms "
@@ -793,9 +911,8 @@ def _quantile_statistics(
     units = int(
         _scalar(
             conn,
-            "SELECT count(*) FROM unit_metrics WHERE experiment_id = ? AND as_of_date = ? "
-            "AND metric = ?",
-            [spec.id, day, name],
+            "SELECT count(*) FROM unit_metric_rows WHERE experiment_id = ? AND as_of_date = ?",
+            [spec.id, day],
         )
     )
     chunks = _unit_chunks(conn, units)

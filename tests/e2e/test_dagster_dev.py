@@ -180,8 +180,6 @@ def describe(run: dict[str, Any]) -> str:
     return f"{run['jobName']} {run['runId'][:8]}: created → started {waited:.1f}s, ran {ran:.1f}s"
 
 
-# Lineage columns that are new on every write by design (a fresh write id per partition write,
-# and the digest of the write ids a unit_metrics partition was built from): left out of the digest.
 # Lineage bookkeeping (a fresh id per write, and digests of those ids): the incremental-day
 # machinery's, not analysis data; every other column of those tables is compared.
 WRITE_IDS = {

@@ -90,16 +90,27 @@ def test_a_changed_input_day_makes_the_next_day_rebuild(
 def test_novelty_sums_extended_day_by_day_equal_a_full_resum(
     pipeline: Pipeline, warehouse_copy: Warehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Novelty sums and quantile histograms (and so the quantile statistics) extended day by day
+    equal the same sums taken again over every day."""
     experiment = pipeline.experiment
-    query = (
-        "SELECT * EXCLUDE (spec_version) FROM novelty_statistics WHERE experiment_id = ? "
-        "ORDER BY ALL"
-    )
+    assert any(m.type == "quantile" for m in experiment.metrics.values())
+
+    def query(c: duckdb.DuckDBPyConnection) -> list[tuple[object, ...]]:
+        return [
+            row
+            for table in ("novelty_statistics", "quantile_histograms", "metric_statistics")
+            for row in c.execute(
+                f"SELECT '{table}', COLUMNS(lambda c: c <> 'spec_version') FROM {table} "
+                "WHERE experiment_id = ? ORDER BY ALL",
+                [experiment.spec.id],
+            ).fetchall()
+        ]
+
     with warehouse_copy.connect() as conn:
         for day in pipeline.days:  # in order, as a daily schedule runs them
             build_unit_metrics(conn, experiment, day)
             queries.build_metric_statistics(conn, experiment, day)
-        extended = conn.execute(query, [experiment.spec.id]).fetchall()
+        extended = query(conn)
         # the last day extended its predecessor's sums (lineage current, no new crossover)
         last = pipeline.days[-1]
         crossovers = _crossovers(conn, experiment.spec.id)
@@ -107,7 +118,12 @@ def test_novelty_sums_extended_day_by_day_equal_a_full_resum(
         monkeypatch.setattr(queries, "_novelty_extends_previous_day", lambda *_: False)
         for day in pipeline.days:
             queries.build_metric_statistics(conn, experiment, day)
-        resummed = conn.execute(query, [experiment.spec.id]).fetchall()
+        resummed = query(conn)
+    assert {row[0] for row in resummed} == {
+        "novelty_statistics",
+        "quantile_histograms",
+        "metric_statistics",
+    }
     assert len(extended) == len(resummed) > 0
     assert extended == resummed
 
@@ -122,7 +138,7 @@ def _crossovers(conn: duckdb.DuckDBPyConnection, experiment_id: str) -> int:
 
 
 def test_metric_statistics_reads_the_crossovers_unit_metrics_recorded(
-    pipeline: Pipeline, warehouse_copy: Warehouse
+    pipeline: Pipeline, warehouse_copy: Warehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """metric_statistics takes its units from unit_metrics and the crossover count from the
     lineage (no second pass over every exposure); a partition written before the count was
@@ -172,6 +188,19 @@ def test_metric_statistics_reads_the_crossovers_unit_metrics_recorded(
         for day in days:
             queries.build_metric_statistics(conn, experiment, day)
         assert conn.execute(query, [experiment_id]).fetchall() == before
+        # The day-by-day rows (the crossed units' rows dropped on day 3, the others' extended
+        # or copied) equal a rebuild of every day from all the facts.
+        extended = _rows(conn, experiment_id)
+        incremental = conn.execute(
+            "SELECT list(incremental ORDER BY as_of_date) FROM unit_metrics_lineage "
+            "WHERE experiment_id = ?",
+            [experiment_id],
+        ).fetchone()
+        assert incremental is not None and incremental[0][2] is True
+        monkeypatch.setattr(queries, "_extends_previous_day", lambda *_: False)
+        for day in days:
+            build_unit_metrics(conn, experiment, day)
+        assert _rows(conn, experiment_id) == extended
 
 
 def test_quantile_moments_summed_in_slices_equal_one_pass(

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from exp_dagster.spec import MetricCatalog, ResolvedExperiment, parse_experiment
+from exp_dagster.warehouse import queries
 from exp_dagster.warehouse.queries import build_metric_statistics, ensure_schema, read_outliers
 
 DAY = dt.date(2026, 5, 4)
@@ -61,10 +62,13 @@ def statistics(units: pd.DataFrame, winsorize: float | None) -> duckdb.DuckDBPyC
     resolved = experiment(winsorize)
     conn.register("units", units)
     conn.execute(
-        "INSERT INTO unit_metrics SELECT 'winsor', ?, unit_id, variant, ?, "
-        "MAP {'platform': platform}, 'watch_time', y, 1, NULL, NULL, ? FROM units",
+        "CREATE TEMP TABLE long_rows AS SELECT 'winsor' AS experiment_id, ?::DATE AS as_of_date, "
+        "unit_id, variant, ?::DATE AS first_exposure_date, MAP {'platform': platform} AS segments, "
+        "'watch_time' AS metric, y, 1::DOUBLE AS x, NULL::DOUBLE AS covariate, "
+        "NULL::DOUBLE AS covariate_x, ? AS spec_version FROM units",
         [DAY, DAY, resolved.version],
     )
+    queries._pack_long_unit_metrics(conn, "long_rows")
     build_metric_statistics(conn, resolved, DAY)
     return conn
 

@@ -1,19 +1,34 @@
 -- quantile_histograms(experiment, day): a quantile metric's observations per variant and bucket,
 -- from each unit's first exposure day through the day (or the end date, if earlier).
--- Parameters: $experiment_id, $day, $through, $metric, $event, $log_gamma
+-- With $extend, the histogram of day - 1 plus the day's observations (a day's work; valid when
+-- day - 1 was summed from the inputs as they are now and no unit crossed over on the day, the
+-- condition of novelty_statistics.sql); without, every day since each unit's first exposure.
+-- Counts are integers, so both give the same rows.
+-- Parameters: $experiment_id, $day, $through, $metric, $event, $log_gamma, $extend
 INSERT INTO quantile_histograms
+WITH added AS (
+    SELECT u.variant, q.bucket, sum(q.n) AS n
+    FROM unit_metric_rows AS u
+    JOIN quantile_facts AS q
+        ON q.unit_id = u.unit_id AND q.event = $event
+       AND q.event_date BETWEEN (CASE WHEN $extend THEN $day ELSE u.first_exposure_date END)
+                            AND $through
+    WHERE u.experiment_id = $experiment_id AND u.as_of_date = $day
+    GROUP BY u.variant, q.bucket
+    UNION ALL
+    SELECT variant, bucket, n
+    FROM quantile_histograms
+    WHERE $extend AND experiment_id = $experiment_id AND as_of_date = $day - 1
+      AND metric = $metric
+)
 SELECT
     $experiment_id,
     $day,
     $metric,
-    u.variant,
-    q.bucket,
-    exp(q.bucket * $log_gamma),
-    sum(q.n)
-FROM unit_metrics AS u
-JOIN quantile_facts AS q
-    ON q.unit_id = u.unit_id AND q.event = $event
-   AND q.event_date BETWEEN u.first_exposure_date AND $through
-WHERE u.experiment_id = $experiment_id AND u.as_of_date = $day AND u.metric = $metric
-GROUP BY u.variant, q.bucket
-ORDER BY u.variant, q.bucket;
+    variant,
+    bucket,
+    exp(bucket * $log_gamma),
+    sum(n)
+FROM added
+GROUP BY variant, bucket
+ORDER BY variant, bucket;

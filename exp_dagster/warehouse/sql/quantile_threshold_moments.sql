@@ -4,19 +4,19 @@
 -- The units are taken in $chunks slices by hash of unit_id ($chunk is one of 0 .. $chunks - 1):
 -- the per-unit grouping is the memory-hungry part, and the moments of the slices add up. The sums
 -- are exact integers (observation counts), summed again exactly by the caller.
--- Parameters: $experiment_id, $day, $through, $metric, $event, $chunks, $chunk
+-- Parameters: $experiment_id, $day, $through, $event, $chunks, $chunk
 WITH per_unit AS (
     SELECT
         u.unit_id,
         u.variant,
         coalesce(sum(q.n), 0) AS observations,
         coalesce(sum(CASE WHEN q.bucket <= t.bucket THEN q.n ELSE 0 END), 0) AS below
-    FROM unit_metrics AS u
+    FROM unit_metric_rows AS u
     JOIN quantile_thresholds AS t ON t.variant = u.variant
     LEFT JOIN quantile_facts AS q
         ON q.unit_id = u.unit_id AND q.event = $event
        AND q.event_date BETWEEN u.first_exposure_date AND $through
-    WHERE u.experiment_id = $experiment_id AND u.as_of_date = $day AND u.metric = $metric
+    WHERE u.experiment_id = $experiment_id AND u.as_of_date = $day
       AND ($chunks = 1 OR hash(u.unit_id) % $chunks = $chunk)
     GROUP BY u.unit_id, u.variant
 )

@@ -79,20 +79,43 @@ CREATE TABLE IF NOT EXISTS unit_metrics_lineage (
 -- units left out as crossovers (seen under two variants): metric_statistics reads it here rather
 -- than aggregating every exposure again (NULL in rows written before the column existed)
 ALTER TABLE unit_metrics_lineage ADD COLUMN IF NOT EXISTS crossover_units BIGINT;
-CREATE TABLE IF NOT EXISTS unit_metrics (
-    experiment_id        VARCHAR NOT NULL,
-    as_of_date           DATE    NOT NULL,
-    unit_id              VARCHAR NOT NULL,
-    variant              VARCHAR NOT NULL,
-    first_exposure_date  DATE    NOT NULL,
+-- unit_metrics, stored one row per unit: the metrics' values as lists, in the order of the
+-- partition's unit_metric_names.metrics (the spec's metric names, sorted). Read it through the
+-- view unit_metrics, one row per unit and metric.
+CREATE TABLE IF NOT EXISTS unit_metric_rows (
+    experiment_id        VARCHAR  NOT NULL,
+    as_of_date           DATE     NOT NULL,
+    unit_id              VARCHAR  NOT NULL,
+    variant              VARCHAR  NOT NULL,
+    first_exposure_date  DATE     NOT NULL,
     segments             MAP(VARCHAR, VARCHAR),
-    metric               VARCHAR NOT NULL,
-    y                    DOUBLE  NOT NULL,   -- value, or numerator of a ratio, or observations of a quantile
-    x                    DOUBLE  NOT NULL,   -- denominator of a ratio, else 1
-    covariate            DOUBLE,             -- pre-period y (NULL without a pre-period)
-    covariate_x          DOUBLE,             -- pre-period x
-    spec_version         VARCHAR NOT NULL
+    y                    DOUBLE[] NOT NULL,
+    x                    DOUBLE[] NOT NULL,
+    covariate            DOUBLE[] NOT NULL,
+    covariate_x          DOUBLE[] NOT NULL,
+    spec_version         VARCHAR  NOT NULL
 );
+CREATE TABLE IF NOT EXISTS unit_metric_names (
+    experiment_id  VARCHAR   NOT NULL,
+    as_of_date     DATE      NOT NULL,
+    metrics        VARCHAR[] NOT NULL
+);
+CREATE OR REPLACE VIEW unit_metrics AS
+SELECT
+    r.experiment_id,
+    r.as_of_date,
+    r.unit_id,
+    r.variant,
+    r.first_exposure_date,
+    r.segments,
+    unnest(n.metrics) AS metric,
+    unnest(r.y) AS y,             -- value, or numerator of a ratio, or observations of a quantile
+    unnest(r.x) AS x,             -- denominator of a ratio, else 1
+    unnest(r.covariate) AS covariate,       -- pre-period y (NULL without a pre-period)
+    unnest(r.covariate_x) AS covariate_x,   -- pre-period x
+    r.spec_version
+FROM unit_metric_rows AS r
+JOIN unit_metric_names AS n ON n.experiment_id = r.experiment_id AND n.as_of_date = r.as_of_date;
 CREATE TABLE IF NOT EXISTS metric_statistics (
     experiment_id  VARCHAR NOT NULL,
     as_of_date     DATE    NOT NULL,
