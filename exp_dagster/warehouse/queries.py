@@ -575,8 +575,11 @@ def build_unit_metrics(
         **term_params,
     }
     with transaction(conn):
-        _assigned_units(conn, spec.id, spec.start, day)
         incremental = _extends_previous_day(conn, experiment, day)
+        if incremental:
+            run_sql(conn, "assigned_units_extended", params)
+        else:
+            _assigned_units(conn, spec.id, spec.start, day)
         for statement in _statements("unit_metrics")[1:]:  # after assigned_units
             _execute(conn, _fill(statement, terms), {**params, "extend": incremental})
         crossovers = _crossover_count(conn)
@@ -652,35 +655,27 @@ def _extends_previous_day(
     """Whether unit_metrics(``day``) can be built from unit_metrics(``day - 1``) and the day.
 
     True when the previous day was built under the same spec version from exactly the input
-    partitions that exist now (lineage digest), and every unit exposed before the day without
-    crossing over has its rows there. ``assigned_units`` (unit_metrics.sql's first statement)
-    must be in place.
+    partitions that exist now (lineage digest), and its crossovers were recorded (a partition
+    written before ``unit_crossovers`` existed has its count but not its units, unless there
+    were none): its units and crossovers are then every unit exposed before the day.
     """
     spec = experiment.spec
     previous = day - dt.timedelta(days=1)
     if previous < spec.start:
         return False
-    recorded = _scalar(
-        conn,
-        "SELECT inputs_digest FROM unit_metrics_lineage "
+    row = conn.execute(
+        "SELECT inputs_digest, crossover_units FROM unit_metrics_lineage "
         "WHERE experiment_id = ? AND as_of_date = ? AND spec_version = ?",
         [spec.id, previous, experiment.version],
-    )
-    if recorded is None or recorded != _inputs_digest(conn, experiment, previous):
+    ).fetchone()
+    if row is None or row[0] != _inputs_digest(conn, experiment, previous) or row[1] is None:
         return False
-    missing = _scalar(
+    recorded = _scalar(
         conn,
-        """
-        SELECT count(*)
-        FROM assigned_units AS u
-        ANTI JOIN (
-            SELECT unit_id FROM unit_metric_rows WHERE experiment_id = ? AND as_of_date = ?
-        ) AS p ON p.unit_id = u.unit_id
-        WHERE NOT u.crossed_over AND u.first_exposure_date < ?
-        """,
-        [spec.id, previous, day],
+        "SELECT count(*) FROM unit_crossovers WHERE experiment_id = ? AND as_of_date = ?",
+        [spec.id, previous],
     )
-    return int(missing) == 0
+    return int(recorded) == int(row[1])
 
 
 def _assigned_units(

@@ -165,7 +165,14 @@ def test_metric_statistics_reads_the_crossovers_unit_metrics_recorded(
         )
         queries.record_write(conn, "exposures", experiment_id, days[2])
         for day in days:
-            build_unit_metrics(conn, experiment, day)
+            counts = build_unit_metrics(conn, experiment, day)
+            # Extending a day, the assigned units come from the previous day's units and
+            # crossovers plus the day's exposures: the same table as from every exposure.
+            assert counts.incremental == (day > days[0])
+            assigned = "SELECT * FROM assigned_units ORDER BY ALL"
+            extended = conn.execute(assigned).fetchall()
+            queries._assigned_units(conn, experiment_id, experiment.spec.start, day)
+            assert conn.execute(assigned).fetchall() == extended
             queries.build_metric_statistics(conn, experiment, day)
         recorded = dict(
             conn.execute(
@@ -183,6 +190,15 @@ def test_metric_statistics_reads_the_crossovers_unit_metrics_recorded(
             assert independent is not None
             assert recorded[day] == independent[0]
         assert recorded[days[1]] == 0 and recorded[days[-1]] == 2
+        # A partition whose crossovers were counted but not recorded (written by an earlier
+        # release) is not extended: the next day takes its units from every exposure.
+        kept = conn.execute("SELECT * FROM unit_crossovers WHERE as_of_date = ?", [days[2]])
+        saved = kept.fetchall()
+        assert len(saved) == 2
+        conn.execute("DELETE FROM unit_crossovers WHERE as_of_date = ?", [days[2]])
+        assert queries._extends_previous_day(conn, experiment, days[3]) is False
+        conn.executemany("INSERT INTO unit_crossovers VALUES (?, ?, ?, ?, ?, ?)", saved)
+        assert queries._extends_previous_day(conn, experiment, days[3]) is True
         before = conn.execute(query, [experiment_id]).fetchall()
         conn.execute("UPDATE unit_metrics_lineage SET crossover_units = NULL")
         for day in days:

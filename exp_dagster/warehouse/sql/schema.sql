@@ -95,6 +95,17 @@ CREATE TABLE IF NOT EXISTS unit_metric_rows (
     covariate_x          DOUBLE[] NOT NULL,
     spec_version         VARCHAR  NOT NULL
 );
+-- The units a unit_metrics partition left out as crossovers (as assigned_units has them): with the
+-- partition's own units, they are every unit exposed through its day, so the next day's units
+-- are these plus that day's exposures (assigned_units_extended.sql).
+CREATE TABLE IF NOT EXISTS unit_crossovers (
+    experiment_id        VARCHAR NOT NULL,
+    as_of_date           DATE    NOT NULL,
+    unit_id              VARCHAR NOT NULL,
+    first_exposure_date  DATE    NOT NULL,
+    variant              VARCHAR NOT NULL,
+    segments             MAP(VARCHAR, VARCHAR)
+);
 CREATE TABLE IF NOT EXISTS unit_metric_names (
     experiment_id  VARCHAR   NOT NULL,
     as_of_date     DATE      NOT NULL,

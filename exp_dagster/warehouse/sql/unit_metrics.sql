@@ -14,8 +14,10 @@
 -- both give the same rows.
 -- The @...@ markers are filled in per experiment by build_unit_metrics (_unit_metric_terms): one
 -- column per event ($event_0, $event_1, ...: n_0, t_0, ...) and one list item per metric.
--- Parameters: $experiment_id, $day, $through, $extend, $events, $metric_names, $spec_version,
---             $event_0 ...
+-- The first statement builds assigned_units from every exposure through the day; with $extend,
+-- build_unit_metrics builds the same table from day - 1 instead (assigned_units_extended.sql).
+-- Parameters: $experiment_id, $day, $start, $through, $extend, $events, $metric_names,
+--             $spec_version, $event_0 ...
 CREATE OR REPLACE TEMP TABLE assigned_units AS
 SELECT
     unit_id,
@@ -27,6 +29,13 @@ SELECT
 FROM exposures
 WHERE experiment_id = $experiment_id AND exposure_date BETWEEN $start AND $day
 GROUP BY unit_id;
+
+DELETE FROM unit_crossovers WHERE experiment_id = $experiment_id AND as_of_date = $day;
+
+INSERT INTO unit_crossovers
+SELECT $experiment_id, $day, unit_id, first_exposure_date, variant, segments
+FROM assigned_units
+WHERE crossed_over;
 
 DELETE FROM unit_metric_rows WHERE experiment_id = $experiment_id AND as_of_date = $day;
 
