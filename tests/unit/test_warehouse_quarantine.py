@@ -230,12 +230,21 @@ def test_truncated_parquet_names_the_file(tmp_path: Path) -> None:
         build_event_facts(conn, LogSource("events", tmp_path), DAY, [])
 
 
+def _good_and_faulty_csv(root: Path, rows: pd.DataFrame) -> None:
+    """The day's folder under ``root`` with ``rows`` as part-0.csv and as part-1.csv, the latter
+    with an extra field on its line 25,002: past the rows the CSV reader sniffs."""
+    folder = root / f"date={DAY}"
+    folder.mkdir()
+    rows.to_csv(folder / "part-0.csv", index=False)
+    text = (folder / "part-0.csv").read_text().splitlines()
+    text[25000] += ',"an extra field"'
+    (folder / "part-1.csv").write_text("\n".join(text) + "\n")
+
+
 def test_a_fault_deep_in_an_event_file_names_the_file(tmp_path: Path) -> None:
     """The day's events are read while the facts are written (not when the files are staged):
     a fault past what the reader sniffs still stops the day with the file's name, and nothing
     of the day is written."""
-    folder = tmp_path / f"date={DAY}"
-    folder.mkdir()
     good = pd.DataFrame(
         {
             "unit_id": [f"u{i}" for i in range(30000)],
@@ -244,10 +253,7 @@ def test_a_fault_deep_in_an_event_file_names_the_file(tmp_path: Path) -> None:
             "value": ["1"] * 30000,
         }
     )
-    good.to_csv(folder / "part-0.csv", index=False)
-    text = (folder / "part-0.csv").read_text().splitlines()
-    text[25000] += ',"an extra field"'
-    (folder / "part-1.csv").write_text("\n".join(text) + "\n")
+    _good_and_faulty_csv(tmp_path, good)
     conn = duckdb.connect()
     ensure_schema(conn)
     with pytest.raises(InputError, match=r"part-1\.csv: cannot be read as csv"):
@@ -260,13 +266,9 @@ def test_a_fault_deep_in_an_exposure_file_names_the_file(
 ) -> None:
     """Exposure files are read when the experiment's rows are typed (raw_exposures is a view):
     a fault past what the CSV reader sniffs names the file, and nothing of the day is written."""
-    folder = tmp_path / f"date={DAY}"
-    folder.mkdir()
-    rows = [exposure(f"u{i}", "control") for i in range(30000)]
-    pd.DataFrame(rows).to_csv(folder / "part-0.csv", index=False)
-    text = (folder / "part-0.csv").read_text().splitlines()
-    text[25000] += ',"an extra field"'
-    (folder / "part-1.csv").write_text("\n".join(text) + "\n")
+    _good_and_faulty_csv(
+        tmp_path, pd.DataFrame([exposure(f"u{i}", "control") for i in range(30000)])
+    )
     conn = duckdb.connect()
     ensure_schema(conn)
     with pytest.raises(InputError, match=r"part-1\.csv: cannot be read as csv"):
