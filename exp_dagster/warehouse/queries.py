@@ -531,9 +531,10 @@ def _unit_metric_terms(
                 fresh_x = f"coalesce(pre.t_{d}, 0)"
         else:
             x.append("1")
-        old = "$extend AND u.first_exposure_date < $day"
-        covariate.append(f"CASE WHEN {old} THEN p.covariate[{i}] ELSE {fresh} END")
-        covariate_x.append(f"CASE WHEN {old} THEN p.covariate_x[{i}] ELSE {fresh_x} END")
+        # a unit exposed before the day keeps the covariates of its previous row
+        carried = "$extend AND u.first_exposure_date < $day"
+        covariate.append(f"CASE WHEN {carried} THEN p.covariate[{i}] ELSE {fresh} END")
+        covariate_x.append(f"CASE WHEN {carried} THEN p.covariate_x[{i}] ELSE {fresh_x} END")
 
     def as_list(items: list[str]) -> str:
         return "[" + ", ".join(f"CAST({item} AS DOUBLE)" for item in items) + "]::DOUBLE[]"
