@@ -9,7 +9,7 @@
 -- With $extend, the rows of day - 1 plus the day's facts alone, computed only for the units with
 -- facts on the day or first exposed on it, the others' rows copied (a day's work; valid only when
 -- day - 1's rows were built from the inputs as they are now: build_unit_metrics checks the
--- lineage digest and that every unit exposed before the day has its previous row); without,
+-- lineage digest and that day - 1's crossovers were recorded in unit_crossovers); without,
 -- every day since each unit's first exposure. Sums are added as DECIMAL(38, 6) either way, so
 -- both give the same rows.
 -- The @...@ markers are filled in per experiment by build_unit_metrics (_unit_metric_terms): one
