@@ -31,6 +31,11 @@ from exp_dagster.warehouse.landing import InputError, LogSource, raise_unreadabl
 # (1 + QUANTILE_GAMMA) ** round(ln(value) / ln(1 + QUANTILE_GAMMA)), within 0.05 % of it.
 QUANTILE_GAMMA = 0.001
 LOG_GAMMA = math.log1p(QUANTILE_GAMMA)
+# The bucket of a quantile event's values at or below 0 (no log bucket holds them). Histograms
+# leave them out, as before: a quantile metric is estimated from the positive values. They are
+# kept in quantile_facts so that a unit's positive observations are its observation count in
+# unit_metrics less these, without summing every bucket of every unit (_quantile_moments).
+NONPOSITIVE_BUCKET = -(2**31)
 # Event values at or beyond this magnitude are quarantined: no latency, amount or duration is
 # that large, and exact sums (DECIMAL(38, 6) in schema.sql) of their squares would overflow.
 MAX_ABS_VALUE = 1e12
@@ -369,6 +374,7 @@ def build_event_facts(
         "first_day": first_day,
         "quantile_events": sorted(set(quantile_events)),
         "log_gamma": LOG_GAMMA,
+        "nonpositive_bucket": NONPOSITIVE_BUCKET,
         "max_abs_value": MAX_ABS_VALUE,
     }
     *statements, quarantine = _statements("event_facts")
@@ -891,6 +897,108 @@ def _unit_chunks(conn: duckdb.DuckDBPyConnection, units: int) -> int:
     return max(1, -(-units // per_chunk))
 
 
+def _quantile_moments(
+    conn: duckdb.DuckDBPyConnection,
+    experiment: ResolvedExperiment,
+    day: dt.date,
+    name: str,
+    params: Mapping[str, Any],
+    histogram_totals: Mapping[str, int],
+) -> dict[str, list[int]]:
+    """Per variant, the exact integer sums ``_MOMENTS`` of (observations at or below the arm's
+    threshold, observations) over its units, at the thresholds in ``quantile_thresholds``.
+
+    From the few observations above the thresholds (:func:`_tail_moments`) when the units'
+    observation counts agree with the histogram; else by summing every bucket of every unit
+    (:func:`_bucket_moments`), which gives the same sums at a cost that grows with the days.
+    """
+    arguments = {**params, "nonpositive_bucket": NONPOSITIVE_BUCKET}
+    sums = _tail_moments(conn, experiment, day, name, arguments, histogram_totals)
+    if sums is not None:
+        return sums
+    logging.getLogger(__name__).info(
+        "%s %s, %s: the units' observation counts do not add up to the histogram (event facts "
+        "written by an earlier release?); summing every unit's buckets instead",
+        experiment.spec.id,
+        day,
+        name,
+    )
+    return _bucket_moments(conn, experiment, day, arguments)
+
+
+def _tail_moments(
+    conn: duckdb.DuckDBPyConnection,
+    experiment: ResolvedExperiment,
+    day: dt.date,
+    name: str,
+    arguments: Mapping[str, Any],
+    histogram_totals: Mapping[str, int],
+) -> dict[str, list[int]] | None:
+    """The quantile moments from the units' observation counts in ``unit_metric_rows`` and the
+    observations above the thresholds or at or below 0 (quantile_tail_moments.sql).
+
+    None when they cannot be trusted: the metric has no observation counts for the day, or an
+    arm's positive observations do not add up to its histogram total. That happens to event
+    facts written by an earlier release, which left values at or below 0 out of quantile_facts.
+    """
+    spec = experiment.spec
+    position = _scalar(
+        conn,
+        "SELECT list_position(metrics, ?) FROM unit_metric_names "
+        "WHERE experiment_id = ? AND as_of_date = ?",
+        [name, spec.id, day],
+    )
+    if position is None:
+        return None
+    lowest = _scalar(conn, "SELECT min(bucket) FROM quantile_thresholds")
+    if lowest is None:
+        return {}
+    base, tail = _statements("quantile_tail_moments")
+    arguments = {**arguments, "position": position, "lowest_threshold": lowest}
+    rows = _execute(conn, base, arguments).fetchall()
+    sums: dict[str, list[int]] = {}
+    for variant, units, sum_n, sum_n2 in rows:
+        n1, n2 = int(sum_n or 0), int(sum_n2 or 0)
+        sums[variant] = [int(units), n1, n2, n1, n2, n2]
+    chunks = _unit_chunks(conn, sum(int(units) for _, units, _, _ in rows))
+    for chunk in range(chunks):
+        cursor = _execute(conn, tail, {**arguments, "chunks": chunks, "chunk": chunk})
+        # the differences that turn sums of N and N^2 into those of B, B^2, P, P^2 and P*B
+        for variant, d_x, d_x2, d_y, d_y2, d_xy in cursor.fetchall():
+            totals = sums[variant]
+            for i, d in zip((3, 4, 1, 2, 5), (d_x, d_x2, d_y, d_y2, d_xy), strict=True):
+                totals[i] += int(d)
+    if any(totals[3] != histogram_totals.get(v, 0) for v, totals in sums.items()):
+        return None
+    return sums
+
+
+def _bucket_moments(
+    conn: duckdb.DuckDBPyConnection,
+    experiment: ResolvedExperiment,
+    day: dt.date,
+    arguments: Mapping[str, Any],
+) -> dict[str, list[int]]:
+    """The quantile moments by summing every bucket of every unit since its first exposure
+    (quantile_threshold_moments.sql), in slices when memory is short."""
+    spec = experiment.spec
+    units = _scalar(
+        conn,
+        "SELECT count(*) FROM unit_metric_rows WHERE experiment_id = ? AND as_of_date = ?",
+        [spec.id, day],
+    )
+    chunks = _unit_chunks(conn, int(units))
+    sums: dict[str, list[int]] = {}
+    for chunk in range(chunks):
+        for m in query(
+            conn, "quantile_threshold_moments", {**arguments, "chunks": chunks, "chunk": chunk}
+        ):
+            totals = sums.setdefault(m["variant"], [0] * len(_MOMENTS))
+            for i, key in enumerate(_MOMENTS):
+                totals[i] += int(m[key])
+    return sums
+
+
 def _quantile_statistics(
     conn: duckdb.DuckDBPyConnection,
     experiment: ResolvedExperiment,
@@ -908,7 +1016,16 @@ def _quantile_statistics(
         "metric": name,
         "event": metric.event,
     }
-    run_sql(conn, "quantile_histogram", {**params, "log_gamma": LOG_GAMMA, "extend": extend})
+    run_sql(
+        conn,
+        "quantile_histogram",
+        {
+            **params,
+            "log_gamma": LOG_GAMMA,
+            "nonpositive_bucket": NONPOSITIVE_BUCKET,
+            "extend": extend,
+        },
+    )
     histogram = fetch_dicts(
         conn,
         "SELECT variant, bucket, value, n FROM quantile_histograms "
@@ -931,22 +1048,10 @@ def _quantile_statistics(
     )
     if thresholds:
         conn.executemany("INSERT INTO quantile_thresholds VALUES (?, ?)", thresholds)
-    units = int(
-        _scalar(
-            conn,
-            "SELECT count(*) FROM unit_metric_rows WHERE experiment_id = ? AND as_of_date = ?",
-            [spec.id, day],
-        )
-    )
-    chunks = _unit_chunks(conn, units)
-    sums: dict[str, list[int]] = {}
-    for chunk in range(chunks):
-        for m in query(
-            conn, "quantile_threshold_moments", {**params, "chunks": chunks, "chunk": chunk}
-        ):
-            totals = sums.setdefault(m["variant"], [0] * len(_MOMENTS))
-            for i, key in enumerate(_MOMENTS):
-                totals[i] += int(m[key])
+    observations: dict[str, int] = {}
+    for r in histogram:
+        observations[r["variant"]] = observations.get(r["variant"], 0) + int(r["n"])
+    sums = _quantile_moments(conn, experiment, day, name, params, observations)
     moments = [
         {"variant": variant, **dict(zip(_MOMENTS, totals, strict=True))}
         for variant, totals in sorted(sums.items())

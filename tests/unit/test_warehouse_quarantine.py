@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 
 import duckdb
@@ -13,7 +14,13 @@ from exp_dagster.assignment import assign_variant
 from exp_dagster.home import PROJECT_ROOT
 from exp_dagster.spec import ResolvedExperiment, load_experiment, load_metric_catalog
 from exp_dagster.warehouse.landing import InputError, LogSource
-from exp_dagster.warehouse.queries import build_event_facts, build_exposures, ensure_schema
+from exp_dagster.warehouse.queries import (
+    LOG_GAMMA,
+    NONPOSITIVE_BUCKET,
+    build_event_facts,
+    build_exposures,
+    ensure_schema,
+)
 
 DAY = dt.date(2026, 10, 2)
 
@@ -157,6 +164,31 @@ def test_event_faults_are_quarantined_and_facts_are_exact(tmp_path: Path) -> Non
         ("events.jsonl", 5),
         ("events.jsonl", 6),
     ]
+
+
+def test_quantile_values_at_or_below_zero_share_one_bucket(tmp_path: Path) -> None:
+    """Latencies of 0 or below have no log bucket: quantile_facts counts them in
+    NONPOSITIVE_BUCKET (histograms leave it out), so that every valid value is in the facts."""
+    events = pd.DataFrame(
+        {
+            "unit_id": ["a", "a", "a", "b"],
+            "event_time": ["2026-10-02T01:00:00Z"] * 4,
+            "event": ["latency_ms"] * 4,
+            "value": ["0", "-3.5", "120.0", "0.0"],
+        }
+    )
+    events.to_json(tmp_path / "events.jsonl", orient="records", lines=True)
+    conn = duckdb.connect()
+    ensure_schema(conn)
+    build_event_facts(conn, LogSource("events", tmp_path / "events.jsonl"), DAY, ["latency_ms"])
+    rows = conn.execute("SELECT unit_id, bucket, n FROM quantile_facts ORDER BY ALL").fetchall()
+    assert rows == [
+        ("a", NONPOSITIVE_BUCKET, 2),
+        ("a", round(math.log(120.0) / LOG_GAMMA), 1),
+        ("b", NONPOSITIVE_BUCKET, 1),
+    ]
+    counts = conn.execute("SELECT unit_id, n FROM event_facts ORDER BY ALL").fetchall()
+    assert counts == [("a", 3), ("b", 1)]
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])

@@ -6,9 +6,10 @@
 -- statement, which build_event_facts runs only then). No copy of every column of tens of millions
 -- of rows is kept in memory, or spilled.
 -- Input: temp view raw_events. Parameters: $day, $is_hive, $first_day (a single file's first
--- day, NULL for a hive folder), $quantile_events, $log_gamma, $max_abs_value (larger values are
--- corrupt or in the wrong unit, and would overflow exact sums). A view takes no parameters: the
--- first statement keeps those the view needs in the one-row temp table event_facts_parameters.
+-- day, NULL for a hive folder), $quantile_events, $log_gamma, $nonpositive_bucket,
+-- $max_abs_value (larger values are corrupt or in the wrong unit, and would overflow exact sums).
+-- A view takes no parameters: the first statement keeps those the view needs in the one-row temp
+-- table event_facts_parameters.
 CREATE OR REPLACE TEMP TABLE event_facts_parameters AS
 SELECT $day AS day, $is_hive AS is_hive, $first_day::DATE AS first_day,
     $max_abs_value::DOUBLE AS max_abs_value;
@@ -94,10 +95,18 @@ ORDER BY unit_id, event;
 
 DELETE FROM quantile_facts WHERE event_date = $day;
 
+-- Values at or below 0 have no log bucket: they are counted in $nonpositive_bucket, which
+-- histograms leave out.
 INSERT INTO quantile_facts
-SELECT $day, unit_id, event, round(ln(value_num) / $log_gamma)::INTEGER AS bucket, count(*)
+SELECT
+    $day,
+    unit_id,
+    event,
+    CASE WHEN value_num > 0 THEN round(ln(value_num) / $log_gamma)::INTEGER
+         ELSE $nonpositive_bucket END AS bucket,
+    count(*)
 FROM checked_events
-WHERE valid AND value_num > 0 AND list_contains($quantile_events, event)
+WHERE valid AND list_contains($quantile_events, event)
 GROUP BY unit_id, event, bucket
 ORDER BY unit_id, event, bucket;
 

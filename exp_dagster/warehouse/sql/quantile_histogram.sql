@@ -4,7 +4,9 @@
 -- day - 1 was summed from the inputs as they are now and no unit crossed over on the day, the
 -- condition of novelty_statistics.sql); without, every day since each unit's first exposure.
 -- Counts are integers, so both give the same rows.
--- Parameters: $experiment_id, $day, $through, $metric, $event, $log_gamma, $extend
+-- Values at or below 0 ($nonpositive_bucket) are left out: the quantile is of the positive values.
+-- Parameters: $experiment_id, $day, $through, $metric, $event, $log_gamma, $extend,
+-- $nonpositive_bucket
 INSERT INTO quantile_histograms
 WITH added AS (
     SELECT u.variant, q.bucket, sum(q.n) AS n
@@ -13,6 +15,7 @@ WITH added AS (
         ON q.unit_id = u.unit_id AND q.event = $event
        AND q.event_date BETWEEN (CASE WHEN $extend THEN $day ELSE u.first_exposure_date END)
                             AND $through
+       AND q.bucket <> $nonpositive_bucket
     WHERE u.experiment_id = $experiment_id AND u.as_of_date = $day
     GROUP BY u.variant, q.bucket
     UNION ALL

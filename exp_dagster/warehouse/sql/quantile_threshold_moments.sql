@@ -4,7 +4,9 @@
 -- The units are taken in $chunks slices by hash of unit_id ($chunk is one of 0 .. $chunks - 1):
 -- the per-unit grouping is the memory-hungry part, and the moments of the slices add up. The sums
 -- are exact integers (observation counts), summed again exactly by the caller.
--- Parameters: $experiment_id, $day, $through, $event, $chunks, $chunk
+-- Every bucket of every unit is summed: quantile_tail_moments.sql gives the same sums from the
+-- few observations above the thresholds, and this query is its fallback.
+-- Parameters: $experiment_id, $day, $through, $event, $nonpositive_bucket, $chunks, $chunk
 WITH per_unit AS (
     SELECT
         u.unit_id,
@@ -16,6 +18,7 @@ WITH per_unit AS (
     LEFT JOIN quantile_facts AS q
         ON q.unit_id = u.unit_id AND q.event = $event
        AND q.event_date BETWEEN u.first_exposure_date AND $through
+       AND q.bucket <> $nonpositive_bucket
     WHERE u.experiment_id = $experiment_id AND u.as_of_date = $day
       AND ($chunks = 1 OR hash(u.unit_id) % $chunks = $chunk)
     GROUP BY u.unit_id, u.variant
