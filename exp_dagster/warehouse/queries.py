@@ -564,7 +564,7 @@ def _fill(statement: str, terms: Mapping[str, str]) -> str:
         statement = statement.replace(f"@{marker}@", text)
     left = re.search(r"@[a-z_]+@", statement)
     if left:
-        raise AssertionError(f"unit_metrics.sql: marker {left.group()} was left unfilled")
+        raise AssertionError(f"marker {left.group()} was left unfilled in: {statement[:80]}")
     return statement
 
 
@@ -696,6 +696,30 @@ def _assigned_units(
     )
 
 
+def _segment_terms(segments: Sequence[str]) -> tuple[dict[str, str], dict[str, Any]]:
+    """The @...@ markers of metric_statistics.sql for these segment names, and their parameters:
+    a column ``s_k`` per segment (named by ``$segment_k``), and a grouping set per segment beside
+    the one of 'all'."""
+    ks = range(1, len(segments) + 1)
+    params: dict[str, Any] = {f"segment_{k}": name for k, name in zip(ks, segments, strict=True)}
+
+    def case(then: str) -> str:
+        if not segments:
+            return "'all'"
+        whens = " ".join(f"WHEN grouping(s_{k}) = 0 THEN {then.format(k=k)}" for k in ks)
+        return f"CASE {whens} ELSE 'all' END"
+
+    terms = {
+        "segment_columns": "".join(f"u.segments[$segment_{k}] AS s_{k}, " for k in ks),
+        "segment": case("$segment_{k}"),
+        "segment_value": case("coalesce(s_{k}, '(missing)')"),
+        "grouping_sets": ", ".join(
+            ["(metric, variant)", *(f"(metric, variant, s_{k})" for k in ks)]
+        ),
+    }
+    return terms, params
+
+
 def build_metric_statistics(
     conn: duckdb.DuckDBPyConnection, experiment: ResolvedExperiment, day: dt.date
 ) -> int:
@@ -714,12 +738,13 @@ def build_metric_statistics(
         "experiment_id": spec.id,
         "day": day,
         "moment_metrics": moment_metrics,
-        "segment_names": list(spec.segments),
         "spec_version": experiment.version,
     }
     with transaction(conn):
         _winsorize_caps(conn, experiment, day)
-        run_sql(conn, "metric_statistics", params)
+        terms, segment_params = _segment_terms(list(spec.segments))
+        for statement in _statements("metric_statistics"):
+            _execute(conn, _fill(statement, terms), {**params, **segment_params})
         run_sql(
             conn,
             "metric_outliers",
