@@ -53,17 +53,33 @@ def gate_frame(
     where: str,
     params: Sequence[Any],
     schema: pa.DataFrameSchema,
+    *,
+    total: int | None = None,
+    by_unit: tuple[str, int] | None = None,
 ) -> tuple[pd.DataFrame, int]:
     """The partition's rows for a gate (a seeded sample when large) and the partition's size.
 
     Only the columns the schema checks are read: converting the others (e.g. the segments map)
-    into Python objects would cost more than the validation itself.
+    into Python objects would cost more than the validation itself. ``total``, when the caller
+    has counted the rows already, saves counting them again. ``by_unit`` is (a table with one
+    row per unit under the same ``where``, rows per unit): a large partition is then sampled by
+    unit, every row of a seeded sample of units, so that a view (``unit_metrics`` over
+    ``unit_metric_rows``) unnests only the sampled units' rows instead of all of them.
     """
-    row = conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()
-    total = int(row[0]) if row else 0
+    if total is None:
+        row = conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()
+        total = int(row[0]) if row else 0
     columns = ", ".join(f'"{name}"' for name in schema.columns)
     sql = f"SELECT {columns} FROM {table} WHERE {where}"
-    if total > GATE_ROW_LIMIT:
+    if total > GATE_ROW_LIMIT and by_unit is not None:
+        units_table, rows_per_unit = by_unit
+        units = max(1, GATE_ROW_LIMIT // max(1, rows_per_unit))
+        sql += (
+            f" AND unit_id IN (SELECT unit_id FROM (SELECT unit_id FROM {units_table} "
+            f"WHERE {where}) USING SAMPLE reservoir({units} ROWS) REPEATABLE (7))"
+        )
+        params = [*params, *params]
+    elif total > GATE_ROW_LIMIT:
         sql = f"SELECT * FROM ({sql}) USING SAMPLE reservoir({GATE_ROW_LIMIT} ROWS) REPEATABLE (7)"
     return conn.execute(sql, params).fetchdf(), total
 

@@ -64,6 +64,8 @@ def unit_metrics(
             "experiment_id = ? AND as_of_date = ?",
             [experiment_id, day],
             schema,
+            total=counts.rows,
+            by_unit=("unit_metric_rows", len(metrics)),
         )
     gate = run_gate("check_unit_metrics_schema", "unit_metrics", frame, schema, total)
     srm = sample_ratio(experiment, counts.units_by_variant) if counts.units else None
