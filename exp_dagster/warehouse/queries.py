@@ -761,7 +761,7 @@ def build_metric_statistics(
         crossovers = _analysed_units(conn, experiment, day)
         # Day-by-day sums (novelty, quantile histograms) extend the previous day's when it was
         # summed from the inputs as they are now and no unit crossed over since.
-        extend = _novelty_extends_previous_day(conn, experiment, day, crossovers)
+        extend = _daily_sums_extend(conn, experiment, day, crossovers)
         conn.execute(
             "DELETE FROM quantile_histograms WHERE experiment_id = ? AND as_of_date = ?",
             [spec.id, day],
@@ -826,7 +826,7 @@ def _analysed_units(
     return int(recorded)
 
 
-def _novelty_extends_previous_day(
+def _daily_sums_extend(
     conn: duckdb.DuckDBPyConnection, experiment: ResolvedExperiment, day: dt.date, crossovers: int
 ) -> bool:
     """Whether the day-by-day sums of ``day`` (novelty sums, quantile histograms) are those of

@@ -114,8 +114,8 @@ def test_novelty_sums_extended_day_by_day_equal_a_full_resum(
         # the last day extended its predecessor's sums (lineage current, no new crossover)
         last = pipeline.days[-1]
         crossovers = _crossovers(conn, experiment.spec.id)
-        assert queries._novelty_extends_previous_day(conn, experiment, last, crossovers)
-        monkeypatch.setattr(queries, "_novelty_extends_previous_day", lambda *_: False)
+        assert queries._daily_sums_extend(conn, experiment, last, crossovers)
+        monkeypatch.setattr(queries, "_daily_sums_extend", lambda *_: False)
         for day in pipeline.days:
             queries.build_metric_statistics(conn, experiment, day)
         resummed = query(conn)
