@@ -166,6 +166,30 @@ def test_event_faults_are_quarantined_and_facts_are_exact(tmp_path: Path) -> Non
     ]
 
 
+def test_blank_ids_and_events_are_missing(tmp_path: Path) -> None:
+    """Blank means empty after trimming spaces, Unicode spaces included; a tab or a leading
+    space before text is not blank."""
+    units = ["", "   ", "\u00a0", " \u3000 ", " a", "\tb", "é", "c", "d"]
+    events = ["click"] * 7 + ["  ", "\u2003"]
+    frame = pd.DataFrame(
+        {
+            "unit_id": units,
+            "event_time": ["2026-10-02T01:00:00Z"] * len(units),
+            "event": events,
+            "value": ["1"] * len(units),
+        }
+    )
+    frame.to_json(tmp_path / "events.jsonl", orient="records", lines=True)
+    conn = duckdb.connect()
+    ensure_schema(conn)
+    counts = build_event_facts(
+        conn, LogSource("events", tmp_path / "events.jsonl"), DAY, ["latency_ms"]
+    )
+    assert counts.reasons == {"unit_id is missing": 4, "event is missing": 2}
+    valid = conn.execute("SELECT unit_id FROM event_facts ORDER BY ALL").fetchall()
+    assert [u for (u,) in valid] == sorted([" a", "\tb", "é"])
+
+
 def test_quantile_values_at_or_below_zero_share_one_bucket(tmp_path: Path) -> None:
     """Latencies of 0 or below have no log bucket: quantile_facts counts them in
     NONPOSITIVE_BUCKET (histograms leave it out), so that every valid value is in the facts."""
