@@ -890,7 +890,8 @@ _MOMENTS = ("n", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy")
 
 # DuckDB memory one unit takes in quantile_threshold_moments.sql's per-unit grouping, with room
 # to spare: at 1M units the grouping ran out of memory under a 100 MB limit and passed under
-# 200 MB (some 230 bytes a unit), and the rest of the warehouse needs memory too.
+# 200 MB (some 230 bytes a unit), and the rest of the warehouse needs memory too. The same slices
+# serve quantile_tail_moments.sql, whose join holds the slice's units with their metric lists.
 QUANTILE_BYTES_PER_UNIT = 1024
 
 _SIZE = re.compile(r"^\s*([0-9.]+)\s*([KMGTP]?i?B|bytes)?\s*$", re.IGNORECASE)
@@ -913,8 +914,9 @@ def memory_limit_bytes(conn: duckdb.DuckDBPyConnection) -> int | None:
 
 
 def _unit_chunks(conn: duckdb.DuckDBPyConnection, units: int) -> int:
-    """In how many slices quantile_threshold_moments.sql takes ``units`` units, so that each
-    slice's per-unit grouping fits in the memory limit (one slice unless memory is short)."""
+    """In how many slices the quantile moments (quantile_tail_moments.sql, or its fallback
+    quantile_threshold_moments.sql) take ``units`` units, so that each slice's per-unit work
+    fits in the memory limit (one slice unless memory is short)."""
     limit = memory_limit_bytes(conn)
     if limit is None:
         return 1
