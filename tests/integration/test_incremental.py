@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from exp_dagster.resources import Warehouse
@@ -126,6 +127,29 @@ def test_novelty_sums_extended_day_by_day_equal_a_full_resum(
     }
     assert len(extended) == len(resummed) > 0
     assert extended == resummed
+
+
+def test_novelty_counts_are_the_units_whose_kth_day_has_come(pipeline: Pipeline) -> None:
+    """novelty_statistics.n (counted by cohort of first exposure day) is, per metric, variant
+    and day index k, the number of analysed units whose k-th day is on or before the day."""
+    spec = pipeline.experiment.spec
+    day = pipeline.days[-1]
+    with duckdb.connect(str(pipeline.database), read_only=True) as conn:
+        units = conn.execute(
+            "SELECT variant, first_exposure_date FROM unit_metric_rows "
+            "WHERE experiment_id = ? AND as_of_date = ?",
+            [spec.id, day],
+        ).df()
+        reported = conn.execute(
+            "SELECT metric, variant, day_index, n FROM novelty_statistics "
+            "WHERE experiment_id = ? AND as_of_date = ?",
+            [spec.id, day],
+        ).fetchall()
+    last = pd.Timestamp(min(day, spec.end))
+    assert len(reported) > 0 and {k for _, _, k, _ in reported} == set(range(len(pipeline.days)))
+    for _metric, variant, k, n in reported:
+        first = pd.to_datetime(units.loc[units["variant"] == variant, "first_exposure_date"])
+        assert n == int((first + pd.Timedelta(days=k) <= last).sum()), (variant, k)
 
 
 def _crossovers(conn: duckdb.DuckDBPyConnection, experiment_id: str) -> int:

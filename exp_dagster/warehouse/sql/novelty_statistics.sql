@@ -63,14 +63,20 @@ INSERT INTO novelty_statistics
 WITH units AS (
     SELECT unit_id, variant, first_exposure_date FROM assigned_units WHERE NOT crossed_over
 ),
+cohorts AS (
+    SELECT variant, first_exposure_date, count(*) AS units
+    FROM units
+    GROUP BY variant, first_exposure_date
+),
 observed AS (
     -- units whose k-th day is on or before the day: a unit without events that day counts as 0
-    SELECT d.metric, d.kind, u.variant, k.day_index, count(*) AS n
-    FROM units AS u
+    -- (counted by cohort of first exposure day, not unit by unit)
+    SELECT d.metric, d.kind, c.variant, k.day_index, sum(c.units)::BIGINT AS n
+    FROM cohorts AS c
     CROSS JOIN range(0, datediff('day', $start, $through) + 1) AS k(day_index)
     CROSS JOIN metric_definitions AS d
-    WHERE u.first_exposure_date + k.day_index::INTEGER <= $through AND d.kind <> 'quantile'
-    GROUP BY d.metric, d.kind, u.variant, k.day_index
+    WHERE c.first_exposure_date + k.day_index::INTEGER <= $through AND d.kind <> 'quantile'
+    GROUP BY d.metric, d.kind, c.variant, k.day_index
 ),
 sums AS (
     SELECT metric, variant, day_index, sum_y, sum_y2, sum_x, sum_x2, sum_xy
