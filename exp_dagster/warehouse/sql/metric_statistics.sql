@@ -1,6 +1,6 @@
 -- metric_statistics(experiment, day): sufficient statistics per metric, variant and segment value.
 -- Ratio metrics with a pre-period also get the cross-products CUPED for ratios needs.
--- Quantile metrics get theirs from quantile_statistics.sql. A winsorised metric's values are
+-- Quantile metrics get theirs from queries._quantile_statistics. A winsorised metric's values are
 -- capped first at its pooled cap (winsorize_cap.sql), in every segment alike.
 -- One grouping set per segment of the spec beside 'all' (:func:`queries._segment_terms` fills
 -- the @...@ markers; segment k is column s_k, its name the parameter $segment_k): each unit's
