@@ -944,8 +944,9 @@ def _quantile_moments(
     if sums is not None:
         return sums
     logging.getLogger(__name__).info(
-        "%s %s, %s: the units' observation counts do not add up to the histogram (event facts "
-        "written by an earlier release?); summing every unit's buckets instead",
+        "%s %s, %s: the units' observation counts are missing or do not add up to the "
+        "histogram (event facts written by an earlier release?); summing every unit's buckets "
+        "instead",
         experiment.spec.id,
         day,
         name,
