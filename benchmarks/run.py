@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from benchmarks.workload import workload
 
@@ -64,6 +65,70 @@ def run_one(name: str, units: int, tea: Path | None) -> dict[str, object]:
     return result
 
 
+def _median(runs: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(float(r[key]) for r in runs)
+
+
+def _step_medians(runs: list[dict[str, Any]], key: str) -> dict[str, float]:
+    """Each step's median seconds over runs (a step missing from a run counts as 0 s there)."""
+    steps = {step for r in runs for step in r["outcome"].get(key, {})}
+    return {
+        step: statistics.median(float(r["outcome"].get(key, {}).get(step, 0.0)) for r in runs)
+        for step in steps
+    }
+
+
+def summary(
+    units: int,
+    repeat: int,
+    runs: dict[str, list[dict[str, Any]]],
+    add_day: list[dict[str, Any]],
+) -> list[str]:
+    """The report's lines: medians and ratios per contender, Dagster's overhead (in total and
+    per step: a step's median through Dagster against the same asset body's median without
+    it), and the add-a-day ratio."""
+    lines = [
+        f"{units:,} units, medians of {repeat} (wall time of the whole process)",
+        f"{'contender':<20} {'seconds':>9} {'peak RSS MB':>12} {'× scan':>8} {'× tea':>8}",
+    ]
+    for name, results in runs.items():
+        seconds = _median(results, "seconds")
+        scan = f"{seconds / _median(runs['scan'], 'seconds'):.2f}" if "scan" in runs else "–"
+        tea = (
+            f"{seconds / _median(runs['tea_tasting'], 'seconds'):.2f}"
+            if "tea_tasting" in runs
+            else "–"
+        )
+        rss = _median(results, "peak_rss_mb")
+        lines.append(f"{name:<20} {seconds:9.1f} {rss:12.0f} {scan:>8} {tea:>8}")
+    if "exp_dagster" in runs and "exp_dagster_direct" in runs:
+        through = _median(runs["exp_dagster"], "seconds")
+        direct = _median(runs["exp_dagster_direct"], "seconds")
+        lines.append(
+            f"Dagster overhead (through Dagster ÷ the asset bodies without it): "
+            f"{through / direct:.2f}× ({through - direct:+.1f} s)"
+        )
+        with_dagster = _step_medians(runs["exp_dagster"], "seconds_by_step")
+        without = _step_medians(runs["exp_dagster_direct"], "seconds_by_asset")
+        inside = sum(with_dagster.values()) - sum(without.get(s, 0.0) for s in with_dagster)
+        lines.append(
+            f"  of which inside the steps {inside:+.1f} s, outside them (runs) "
+            f"{through - direct - inside:+.1f} s; per step, seconds through Dagster / without:"
+        )
+        for step, seconds in sorted(with_dagster.items(), key=lambda item: -item[1]):
+            bare = without.get(step)
+            bare_text = f"{bare:8.1f}" if bare is not None else f"{'–':>8}"
+            lines.append(f"  {step:<24} {seconds:8.1f} {bare_text}")
+    for result in add_day:
+        outcome = result["outcome"]
+        added, full = outcome["add_day_seconds"], outcome["full_seconds"]
+        lines.append(
+            f"adding day 15: {added:.1f} s against {full:.1f} s for all 15 days from scratch "
+            f"= {added / full:.3f}× (same results: {outcome['identical']})"
+        )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--units", type=int, default=1_000_000)
@@ -82,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     tea = tea_python() if "tea_tasting" in names else None
     if "tea_tasting" in names and tea is None:
         names.remove("tea_tasting")
-    runs: dict[str, list[dict[str, object]]] = {name: [] for name in names}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     for repetition in range(args.repeat):
         print(f"repetition {repetition + 1}/{args.repeat}", file=sys.stderr)
         order = names[repetition % len(names) :] + names[: repetition % len(names)]
@@ -90,32 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             runs[name].append(run_one(name, args.units, tea))
     add_day = [] if args.no_add_day else [run_one("add_day", args.units, None)]
 
-    def median(name: str, key: str) -> float:
-        return statistics.median(float(r[key]) for r in runs[name])  # type: ignore[arg-type]
-
-    print(f"\n{args.units:,} units, medians of {args.repeat} (wall time of the whole process)")
-    print(f"{'contender':<20} {'seconds':>9} {'peak RSS MB':>12} {'× scan':>8} {'× tea':>8}")
-    for name in names:
-        seconds = median(name, "seconds")
-        scan = f"{seconds / median('scan', 'seconds'):.2f}" if "scan" in runs else "–"
-        tea_ratio = (
-            f"{seconds / median('tea_tasting', 'seconds'):.2f}" if "tea_tasting" in runs else "–"
-        )
-        print(
-            f"{name:<20} {seconds:9.1f} {median(name, 'peak_rss_mb'):12.0f} "
-            f"{scan:>8} {tea_ratio:>8}"
-        )
-    if "exp_dagster" in runs and "exp_dagster_direct" in runs:
-        overhead = median("exp_dagster", "seconds") / median("exp_dagster_direct", "seconds")
-        print(f"Dagster overhead (through Dagster ÷ the asset bodies without it): {overhead:.2f}×")
-    for result in add_day:
-        outcome = result["outcome"]
-        assert isinstance(outcome, dict)
-        added, full = outcome["add_day_seconds"], outcome["full_seconds"]
-        print(
-            f"adding day 15: {added:.1f} s against {full:.1f} s for all 15 days from scratch "
-            f"= {added / full:.2f}× (same results: {outcome['identical']})"
-        )
+    print("\n" + "\n".join(summary(args.units, args.repeat, runs, add_day)))
     if args.json:
         args.json.write_text(json.dumps({"runs": runs, "add_day": add_day}, indent=2, default=str))
     return 0
