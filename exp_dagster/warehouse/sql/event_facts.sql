@@ -59,13 +59,8 @@ SELECT
     CASE
         WHEN unit_id = 'unit_id' AND event = 'event'
             THEN 'a repeated header line (files concatenated with their headers?)'
-        -- blank: trim(x) = '' (trim removes spaces, Unicode ones too). Only a text that is
-        -- empty or starts with a character below '!' or beyond ASCII can be blank: comparing
-        -- first spares trimming every row
-        WHEN unit_id IS NULL OR ((unit_id < '!' OR unit_id >= chr(128)) AND trim(unit_id) = '')
-            THEN 'unit_id is missing'
-        WHEN event IS NULL OR ((event < '!' OR event >= chr(128)) AND trim(event) = '')
-            THEN 'event is missing'
+        WHEN is_blank(unit_id) THEN 'unit_id is missing'
+        WHEN is_blank(event) THEN 'event is missing'
         WHEN event_ts IS NULL THEN 'event_time is missing or not a timestamp'
         WHEN event_ts::DATE <> day
             THEN 'event_time ' || event_ts::DATE || ' is outside its date=' || day || ' folder'

@@ -39,12 +39,12 @@ checked AS (
         CASE
             WHEN lower(trim(experiment_id_raw)) = 'experiment_id' AND unit_id = 'unit_id'
                 THEN 'a repeated header line (files concatenated with their headers?)'
-            WHEN experiment_id_raw IS NULL OR trim(experiment_id_raw) = ''
+            WHEN is_blank(experiment_id_raw)
                 THEN 'experiment_id is missing'
             WHEN experiment_id_raw <> $experiment_id
                 THEN 'experiment_id ''' || experiment_id_raw || ''' differs from the spec id '''
                      || $experiment_id || ''' in case or spaces'
-            WHEN unit_id IS NULL OR trim(unit_id) = '' THEN 'unit_id is missing'
+            WHEN is_blank(unit_id) THEN 'unit_id is missing'
             WHEN exposed_ts IS NULL THEN 'exposed_at is missing or not a timestamp'
             WHEN variant IS NULL OR NOT list_contains($variant_names, variant)
                 THEN 'unknown variant ''' || coalesce(variant, 'NULL') || ''' (the spec has '

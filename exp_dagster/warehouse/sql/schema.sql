@@ -4,6 +4,11 @@
 -- run to run. Every sum goes through this macro: each term rounded to 1e-6, then added exactly,
 -- so re-running a partition gives bit-identical tables whatever the threads did.
 CREATE OR REPLACE MACRO exact_sum(x) AS sum(CAST(x AS DECIMAL(38, 6)))::DOUBLE;
+-- A missing text: NULL, or nothing but spaces (trim removes Unicode spaces such as U+00A0 too,
+-- not tabs). Only a text that is empty or starts below '!' or beyond ASCII can be blank, so the
+-- comparison comes first and spares trimming every row of a day's logs.
+CREATE OR REPLACE MACRO is_blank(x) AS
+    x IS NULL OR ((x < '!' OR x >= chr(128)) AND trim(x) = '');
 CREATE TABLE IF NOT EXISTS exposures (
     experiment_id     VARCHAR   NOT NULL,
     exposure_date     DATE      NOT NULL,
