@@ -13,10 +13,16 @@ Conventions (also printed in every result row's ``method``):
 * every test two-sided at the spec's alpha; relative lift = treatment / control − 1 with a
   delta-method CI (not log-scale), or Fieller's when the spec's ``analysis.relative_ci`` says so.
 * sequential (overall rows): the day's estimate is one look of a sequence that starts on the first
-  day. ``group_sequential``: Lan-DeMets alpha spending at the share of planned days elapsed, the
-  boundaries' correlations from the observed information ``1 / se²`` of each look; the
-  sequential CI is the repeated confidence interval. ``always_valid``: mixture SPRT with a normal
-  mixture of sd ``msprt_tau × |control|``; always-valid p-value and confidence sequence.
+  day. Each look's information is scale-free by default (``analysis.sequential_information:
+  relative``): ``(m / se)²`` with ``m`` the pooled mean of both arms at that look, so that a
+  cumulative metric (a per-unit sum, a count, "ever converted"), whose values and standard error
+  grow day by day, still gains information as units and days accrue; ``absolute`` is ``1 / se²``.
+  ``group_sequential``: Lan-DeMets alpha spending at the share of planned days elapsed, the
+  boundaries' correlations ``sqrt(I_j / I_k)`` from that information; the sequential CI is the
+  repeated confidence interval. ``always_valid``: mixture SPRT on the relative scale
+  (``effect / m`` with standard error ``se / m``) with a normal mixture of sd ``msprt_tau``; the
+  always-valid p-value, and the confidence sequence carried back to the metric's scale at the
+  current look.
 * multiplicity: adjusted p-values within explicit families: the primary metric across
   treatments, secondary metrics × treatments, guardrail non-inferiority p-values, and each metric
   × treatment's segment values.
@@ -42,13 +48,15 @@ Conventions (also printed in every result row's ``method``):
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from statistics import NormalDist
 from typing import Any
 
-from exp_dagster.spec import MetricSpec, ResolvedExperiment
+from exp_dagster.spec import AnalysisPolicy, MetricSpec, ResolvedExperiment
 from exp_dagster.stats import (
     CovariateMoments,
     CrossMoments,
@@ -422,6 +430,9 @@ def _sequential_guardrail_fields(
     harm_is_decrease = metric.direction == "increase"
     if method == "group_sequential":
         shift = guardrail.margin if harm_is_decrease else -guardrail.margin
+        # A relative lift is scale-free already; an absolute one takes the looks' scales.
+        scales = None if relative else sequential_scales(spec.analysis, looks)
+        scale_of = dict(zip([day for day, _ in looks], scales or [], strict=False))
         result = group_sequential_test(
             [estimate + shift for _, estimate, _ in usable],
             [se for _, _, se in usable],
@@ -429,6 +440,9 @@ def _sequential_guardrail_fields(
             alpha=spec.alpha,
             kind=spec.analysis.spending,
             alternative="greater" if harm_is_decrease else "less",
+            information=None
+            if scales is None
+            else [(scale_of[day] / se) ** 2 for day, _, se in usable],
         )
         return {"ni_sequential_passed": bool(result.crossed)}
     tau = spec.analysis.msprt_tau or spec.mde
@@ -457,6 +471,62 @@ def information_time(experiment: ResolvedExperiment, day: dt.date) -> float:
     return min(1.0, ((day - spec.start).days + 1) / planned)
 
 
+def look_scale(effect: EffectEstimate) -> float:
+    """The metric's scale at a look: the mean of both arms, weighted by their units."""
+    units = effect.n_control + effect.n_treatment
+    return (
+        effect.n_control * effect.mean_control + effect.n_treatment * effect.mean_treatment
+    ) / units
+
+
+def sequential_scales(
+    policy: AnalysisPolicy, looks: Sequence[tuple[dt.date, EffectEstimate]]
+) -> list[float] | None:
+    """The scale ``m`` of each look for the scale-free information ``(m / se)²``, or ``None``
+    for ``1 / se²`` (asked for, or a metric centred on 0 whose pooled mean is 0 at some look)."""
+    if policy.sequential_information == "absolute":
+        return None
+    scales = [abs(look_scale(effect)) for _, effect in looks]
+    if all(math.isfinite(scale) and scale > 0.0 for scale in scales):
+        return scales
+    return None
+
+
+def planned_information(experiment: ResolvedExperiment) -> float:
+    """The scale-free information ``((z_{1-alpha/2} + z_power) / mde)²`` at which a fixed test
+    of the spec's relative ``mde`` has the spec's ``power`` (two-sided, normal approximation)."""
+    spec = experiment.spec
+    normal = NormalDist()
+    z_sum = normal.inv_cdf(1.0 - spec.alpha / 2.0) + normal.inv_cdf(spec.power)
+    return (z_sum / spec.mde) ** 2
+
+
+def spending_times(
+    experiment: ResolvedExperiment,
+    days: Sequence[dt.date],
+    information: Sequence[float] | None,
+) -> list[float]:
+    """The spending time of each look: the share of the planned days elapsed, or, when it is
+    smaller, the share of the planned information gathered (``information`` over
+    :func:`planned_information`, as a running maximum).
+
+    Calendar time alone spends too early when information arrives late (a ramp-up, a metric
+    that accrues), and costs power at the end; information alone could reach 1 before the end
+    date and leave later looks nothing. The smaller of the two never passes either, reaches 1
+    on the end date, and depends on the data only through its information (Lan & DeMets 1983).
+    With ``information`` ``None`` (``sequential_information: absolute``) it is calendar time.
+    """
+    calendar = [information_time(experiment, day) for day in days]
+    if information is None:
+        return calendar
+    target = planned_information(experiment)
+    gathered = list(itertools.accumulate(information, max))
+    return [
+        1.0 if time >= 1.0 else min(time, info / target)
+        for time, info in zip(calendar, gathered, strict=True)
+    ]
+
+
 def _sequential_fields(
     experiment: ResolvedExperiment,
     looks: Sequence[tuple[dt.date, EffectEstimate]],
@@ -479,10 +549,21 @@ def _sequential_fields(
         return empty
     estimates = [e.abs_effect for _, e in looks]
     std_errors = [e.std_error for _, e in looks]
+    scales = sequential_scales(policy, looks)
     if policy.sequential == "group_sequential":
-        times = [information_time(experiment, day) for day, _ in looks]
+        information = (
+            None
+            if scales is None
+            else [(m / se) ** 2 for m, se in zip(scales, std_errors, strict=True)]
+        )
+        times = spending_times(experiment, [day for day, _ in looks], information)
         result = group_sequential_test(
-            estimates, std_errors, times, alpha=alpha, kind=policy.spending
+            estimates,
+            std_errors,
+            times,
+            alpha=alpha,
+            kind=policy.spending,
+            information=information,
         )
         return {
             **empty,
@@ -492,18 +573,31 @@ def _sequential_fields(
             "sequential_ci_high": result.ci_high,
             "sequential_significant": bool(result.crossed),
         }
-    # The mixture sd must not change from look to look, or earlier looks' evidence would be
-    # re-weighed: it is the relative tau times the control mean of the first look.
     tau_relative = policy.msprt_tau or experiment.spec.mde
-    first_control = looks[0][1].mean_control
-    scale = abs(first_control) if first_control != 0.0 else 1.0
-    result = always_valid_test(estimates, std_errors, alpha=alpha, tau=tau_relative * scale)
+    if scales is not None:
+        # On the relative scale the effect of a cumulative metric stays put while its absolute
+        # size grows, so one mixture sd fits every look and the running intersection of the
+        # intervals is meaningful; the sequence is carried back at the current look's scale.
+        result = always_valid_test(
+            [e / m for e, m in zip(estimates, scales, strict=True)],
+            [se / m for se, m in zip(std_errors, scales, strict=True)],
+            alpha=alpha,
+            tau=tau_relative,
+        )
+        ci_low, ci_high = result.ci_low * scales[-1], result.ci_high * scales[-1]
+    else:
+        # The mixture sd must not change from look to look, or earlier looks' evidence would
+        # be re-weighed: it is the relative tau times the control mean of the first look.
+        first_control = looks[0][1].mean_control
+        scale = abs(first_control) if first_control != 0.0 else 1.0
+        result = always_valid_test(estimates, std_errors, alpha=alpha, tau=tau_relative * scale)
+        ci_low, ci_high = result.ci_low, result.ci_high
     return {
         **empty,
         "information_fraction": information_time(experiment, looks[-1][0]),
         "sequential_p_value": result.p_value,
-        "sequential_ci_low": result.ci_low,
-        "sequential_ci_high": result.ci_high,
+        "sequential_ci_low": ci_low,
+        "sequential_ci_high": ci_high,
         "sequential_significant": bool(result.rejected),
     }
 

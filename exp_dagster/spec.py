@@ -188,6 +188,15 @@ class AnalysisPolicy(_Strict):
             (conservative early, close to the fixed test at the end) or ``pocock``.
         msprt_tau: the mixture standard deviation of ``always_valid``, as a relative lift
             (0.02 = 2 %); default: the spec's ``mde``.
+        sequential_information: what measures the information of a daily look, which sets
+            how the looks' statistics are correlated (``group_sequential``) and the scale of
+            the mixture (``always_valid``). ``relative`` (default): the scale-free
+            ``(pooled mean / se)²``, which grows with the units exposed and with time even
+            when per-unit values accumulate (sums, counts, "ever converted"), so every look
+            can conclude. ``absolute``: ``1 / se²``, right only for metrics whose scale does
+            not change with time (averages, ratios); on a cumulative metric it falls as the
+            values grow and later looks only repeat earlier boundaries. The spending time is
+            the share of the planned days elapsed in both cases.
         primary_multiplicity: correction across treatments for the primary metric (FWER).
             Under ``group_sequential`` the boundaries use Bonferroni (alpha / treatments).
         secondary_multiplicity: correction across secondary metrics × treatments.
@@ -208,6 +217,7 @@ class AnalysisPolicy(_Strict):
     sequential: SequentialMethod = "group_sequential"
     spending: Literal["obrien-fleming", "pocock"] = "obrien-fleming"
     msprt_tau: float | None = Field(default=None, gt=0)
+    sequential_information: Literal["relative", "absolute"] = "relative"
     primary_multiplicity: MultiplicityMethod = "holm"
     secondary_multiplicity: MultiplicityMethod = "benjamini-hochberg"
     guardrail_multiplicity: MultiplicityMethod = "holm"

@@ -24,6 +24,12 @@ from exp_dagster.report import charts
 from exp_dagster.report.data import ReportData, report_path
 from exp_dagster.report.summary import ROLE_ORDER, results_markdown
 
+# How each ``analysis.sequential_information`` measures a daily look's information.
+INFORMATION_TEXT = {
+    "relative": "(pooled mean / se)² per look, scale-free, so cumulative metrics accrue it",
+    "absolute": "1/se² per look",
+}
+
 Row = Mapping[str, Any]
 
 VERDICT_STYLE = {
@@ -714,8 +720,18 @@ def _conventions(data: ReportData) -> str:
             escape(
                 analysis.sequential.replace("_", " ")
                 + (
-                    f", {analysis.spending} spending"
+                    f", {analysis.spending} spending at "
+                    + (
+                        "the smaller share of planned days or of the information the mde needs"
+                        if analysis.sequential_information == "relative"
+                        else "the share of planned days"
+                    )
                     if analysis.sequential == "group_sequential"
+                    else ""
+                )
+                + (
+                    f", information {INFORMATION_TEXT[analysis.sequential_information]}"
+                    if analysis.sequential != "fixed_horizon"
                     else ""
                 )
             ),

@@ -204,9 +204,13 @@ def _design(
     spent = [0.0] * len(info)
     nodes, masses = np.zeros(1), np.ones(1)
     previous_info, previous_spent = 0.0, 0.0
+    previous_boundary = math.inf
     for look in range(len(info)):
         if look not in is_active:
-            spent[look] = previous_spent  # no new information: nothing is spent here
+            # No new information: in the canonical model the statistic is the previous look's,
+            # so testing it against the previous boundary adds no error, and nothing is spent.
+            spent[look] = previous_spent
+            boundaries[look] = previous_boundary
             continue
         increment_sd = math.sqrt(info[look] - previous_info)
         target = cumulative[look] - previous_spent
@@ -214,6 +218,7 @@ def _design(
         if target > 1e-300:
             score_boundary = _solve_boundary(nodes, masses, increment_sd, target, two_sided)
             boundaries[look] = score_boundary / math.sqrt(info[look])
+        previous_boundary = boundaries[look]
         previous_spent = max(previous_spent, cumulative[look])
         spent[look] = previous_spent
         if look in following:
@@ -311,10 +316,11 @@ def group_sequential_boundaries(
     The spending time (the share of the planned duration or sample, chosen by the caller) sets
     how much error is spent; the information (``1 / se**2``, only its ratios matter) sets the
     correlation ``sqrt(I_j / I_k)`` between looks. A look whose information does not exceed the
-    largest earlier information (a cumulative metric that did not grow), or whose spending time
-    equals the previous one, spends nothing and gets the boundary ``+inf``; its share of
-    ``alpha`` is spent at the next look that adds information. Pass the final look with spending
-    time 1 to spend all of ``alpha``.
+    largest earlier information spends nothing and repeats the previous look's boundary (in the
+    canonical model its statistic is the previous look's, so the repeat adds no error); a look
+    whose spending time equals the previous one spends nothing and gets the boundary ``+inf``.
+    Unspent error is spent at the next look that adds information and time. Pass the final look
+    with spending time 1 to spend all of ``alpha``.
 
     Args:
         spending_times (Sequence[float]): spending time of each look, non-decreasing in
@@ -413,10 +419,12 @@ def group_sequential_test(
     alpha: float = 0.05,
     kind: SpendingKind = "obrien-fleming",
     alternative: Alternative = "two-sided",
+    information: Sequence[float] | None = None,
 ) -> GroupSequentialResult:
     """Lan-DeMets group-sequential test of ``treatment - control = 0`` over the looks so far.
 
-    Each look's information is ``1 / std_error**2``; the boundaries are those of
+    Each look's information is ``1 / std_error**2`` unless ``information`` is given; the
+    boundaries are those of
     :func:`group_sequential_boundaries` (two-sided: ``alpha / 2`` spent on each side), recomputed
     from all looks so far, so looks can be irregular and the information observed rather than
     planned. The test rejects at the first look whose z statistic crosses its boundary, and
@@ -435,6 +443,13 @@ def group_sequential_test(
         kind (Literal["obrien-fleming", "pocock"]): the spending function.
         alternative (Literal["two-sided", "greater", "less"]): ``"greater"`` tests whether
             ``treatment - control > 0``.
+        information (Sequence[float] | None): the information of each look, which sets the
+            correlation ``sqrt(I_j / I_k)`` of the looks' z statistics (only ratios matter).
+            Default ``1 / std_error**2``, right when the metric's scale is fixed (a per-unit
+            average, a ratio). For a cumulative metric (a per-unit sum, a count, "ever
+            converted"), whose values and standard error grow with time, pass the scale-free
+            information ``(scale / std_error)**2`` with ``scale`` the pooled mean at that look:
+            ``1 / std_error**2`` would fall from look to look and leave no error to spend.
 
     Returns:
         GroupSequentialResult: boundaries, z statistics, error spent, the crossing decision and
@@ -469,7 +484,13 @@ def group_sequential_test(
         estimates=estimates, std_errors=std_errors, spending_times=spending_times
     )
     _check_positive("std_errors", std_errors)
-    information = [1.0 / se**2 for se in std_errors]
+    default_information = information is None
+    if information is None:
+        information = [1.0 / se**2 for se in std_errors]
+    elif len(information) != n_looks:
+        raise ValueError(
+            f"information needs one value per look: {n_looks} looks, {len(information)} values."
+        )
     boundaries, spent = _design(spending_times, information, alpha, kind, alternative)
     z_statistics = tuple(estimate / se for estimate, se in zip(estimates, std_errors, strict=True))
     crossings = [
@@ -494,8 +515,9 @@ def group_sequential_test(
         method=(
             f"{sidedness(alternative)} group-sequential z-test with Lan-DeMets "
             f"{_SPENDING_NAMES[kind]}-type alpha "
-            f"spending over {n_looks} look{'s' if n_looks > 1 else ''} (information 1/se^2, "
-            f"boundaries by numerical integration); repeated confidence interval"
+            f"spending over {n_looks} look{'s' if n_looks > 1 else ''} (information "
+            f"{'1/se^2' if default_information else 'as given'}, boundaries by numerical "
+            f"integration); repeated confidence interval"
         ),
     )
 

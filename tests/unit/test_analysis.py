@@ -142,19 +142,31 @@ def test_group_sequential_boundary_matches_the_looks_so_far(catalog: MetricCatal
     results = analyse(resolved, rows, day)
     row = overall(results)
     assert row["sequential_method"] == "group_sequential"
-    assert row["sequential_look"] == 5 and row["information_fraction"] == pytest.approx(5 / 14)
-    # Independently: the boundaries of looks 1-5 from the day-by-day standard errors.
-    std_errors = [
-        overall(analyse(resolved, rows, START + dt.timedelta(days=k)))["std_error"]
-        for k in range(5)
+    # Independently: the boundaries of looks 1-5 from the day-by-day scale-free information
+    # (pooled mean / se)², spent at the smaller of the share of days elapsed and the share of
+    # the information a fixed test of the 2 % mde at 80 % power needs ((1.96 + 0.84) / mde)²;
+    # with ``absolute``, 1 / se² spent by days elapsed.
+    looks = [overall(analyse(resolved, rows, START + dt.timedelta(days=k))) for k in range(5)]
+    pooled = [
+        (r["n_control"] * r["mean_control"] + r["n_treatment"] * r["mean_treatment"])
+        / (r["n_control"] + r["n_treatment"])
+        for r in looks
     ]
-    expected = group_sequential_boundaries(
-        [(k + 1) / 14 for k in range(5)],
-        [1 / se**2 for se in std_errors],
-        alpha=0.05,
-        kind="obrien-fleming",
-    )
+    information = [(m / r["std_error"]) ** 2 for m, r in zip(pooled, looks, strict=True)]
+    needed = ((scipy_stats.norm.isf(0.025) + scipy_stats.norm.ppf(0.8)) / 0.02) ** 2
+    calendar = [(k + 1) / 14 for k in range(5)]
+    times = [min(c, max(information[: k + 1]) / needed) for k, c in enumerate(calendar)]
+    assert row["sequential_look"] == 5 and row["information_fraction"] == pytest.approx(times[-1])
+    assert times[-1] < calendar[-1]  # 2,000 units a day are far from what a 2 % mde needs
+    expected = group_sequential_boundaries(times, information, alpha=0.05, kind="obrien-fleming")
     assert row["sequential_boundary"] == pytest.approx(expected[-1], rel=1e-9)
+    absolute = experiment(catalog, analysis={"sequential_information": "absolute"})
+    expected_absolute = group_sequential_boundaries(
+        calendar, [1 / r["std_error"] ** 2 for r in looks], alpha=0.05, kind="obrien-fleming"
+    )
+    assert overall(analyse(absolute, rows, day))["sequential_boundary"] == pytest.approx(
+        expected_absolute[-1], rel=1e-9
+    )
     assert row["sequential_boundary"] > 2.5  # O'Brien-Fleming is strict early on
     half_width = row["sequential_boundary"] * row["std_error"]
     assert row["sequential_ci_low"] == pytest.approx(row["abs_effect"] - half_width)
@@ -168,7 +180,9 @@ def test_a_large_effect_ships_early_under_group_sequential_but_not_fixed_horizon
     catalog: MetricCatalog,
 ) -> None:
     rows = simulate_days(np.random.default_rng(2), {"control": 0.05, "treatment": 0.06})
-    day = START + dt.timedelta(days=6)
+    # Day 8 of 14: a 20 % lift crosses once the information spent by (8 % of what the 2 % mde
+    # needs by day 7, 11 % by day 8) lets O'Brien-Fleming's boundary fall below |z|.
+    day = START + dt.timedelta(days=7)
     sequential = experiment(catalog)
     results = analyse(sequential, rows, day)
     units = DayStatistics(rows[day]).units(sequential)

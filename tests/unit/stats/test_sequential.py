@@ -200,14 +200,39 @@ def test_thirty_daily_looks_spend_alpha_by_brownian_monte_carlo(
         assert all(later < earlier for earlier, later in itertools.pairwise(bounds))
 
 
-def test_a_look_without_new_information_spends_nothing_and_carries_alpha() -> None:
+def test_a_look_without_new_information_repeats_the_boundary_and_carries_alpha() -> None:
     times = [0.25, 0.5, 0.75, 1.0]
     bounds = group_sequential_boundaries(times, [1.0, 2.0, 2.0, 4.0], alpha=0.05, kind="pocock")
     without_stalled_look = group_sequential_boundaries(
         [0.25, 0.5, 1.0], [1.0, 2.0, 4.0], alpha=0.05, kind="pocock"
     )
-    assert bounds[2] == math.inf
+    # The stalled look is the previous look again: same boundary, nothing new spent, and the
+    # next look spends what the stalled one did not (the design without it).
+    assert bounds[2] == bounds[1]
     assert [bounds[0], bounds[1], bounds[3]] == pytest.approx(without_stalled_look, rel=1e-12)
+
+
+def test_a_shrinking_information_never_gives_an_infinite_boundary() -> None:
+    # A look whose information fell (a noisy day) is tested against the last finite boundary.
+    bounds = group_sequential_boundaries(
+        [0.25, 0.5, 0.75, 1.0], [1.0, 2.0, 1.5, 4.0], alpha=0.05, kind="obrien-fleming"
+    )
+    assert all(math.isfinite(b) for b in bounds)
+    assert bounds[2] == bounds[1]
+
+
+def test_given_information_sets_the_boundaries_and_default_is_inverse_variance() -> None:
+    estimates, std_errors = [0.4, 0.9, 1.5], [0.5, 0.7, 0.9]  # a cumulative sum: se grows
+    times = [1 / 3, 2 / 3, 1.0]
+    default = group_sequential_test(estimates, std_errors, times)
+    assert default.boundaries[1] == default.boundaries[0]  # information fell: repeated
+    scale_free = [(m / se) ** 2 for m, se in zip([2.0, 4.5, 7.0], std_errors, strict=True)]
+    given = group_sequential_test(estimates, std_errors, times, information=scale_free)
+    expected = group_sequential_boundaries(times, scale_free, alpha=0.05, kind="obrien-fleming")
+    assert given.boundaries == pytest.approx(expected, rel=1e-12)
+    assert "as given" in given.method and "1/se^2" in default.method
+    with pytest.raises(ValueError, match="one value per look"):
+        group_sequential_test(estimates, std_errors, times, information=[1.0, 2.0])
 
 
 def test_a_look_with_an_unchanged_spending_time_gets_an_infinite_boundary() -> None:
