@@ -22,7 +22,8 @@ def pre_period_covariates(
     context: AssetExecutionContext, warehouse: Warehouse, catalog: Catalog
 ) -> dg.MaterializeResult:
     """For every unit exposed on the day, its event totals over the spec's ``pre_period_days``
-    whole days before that day: the CUPED covariates.
+    whole days before that day: the CUPED covariates; and its events of the day before its
+    exposure timestamp, which its metrics leave out (``pre_exposure_facts``).
 
     Partitioned by experiment × day rather than by experiment because each unit's pre-period ends
     where its own first exposure begins, which is only known day by day: a per-experiment
@@ -34,5 +35,9 @@ def pre_period_covariates(
         "pre_period_days": experiment.spec.pre_period_days,
     }
     with warehouse.connect() as conn, timed(metadata):
-        rows = build_pre_period_covariates(conn, experiment, day)
-    return dg.MaterializeResult(metadata={**metadata, "dagster/row_count": rows})
+        counts = build_pre_period_covariates(conn, experiment, day)
+    metadata["metric_window_start"] = experiment.spec.analysis.metric_window_start
+    # events of the day before each unit's exposure timestamp: in neither metric nor covariate
+    metadata["pre_exposure_units"] = counts.pre_exposure_units
+    metadata["pre_exposure_events"] = counts.pre_exposure_events
+    return dg.MaterializeResult(metadata={**metadata, "dagster/row_count": counts.rows})

@@ -212,6 +212,12 @@ class AnalysisPolicy(_Strict):
         novelty_alpha: level of the test for a trend of the effect over the experiment's days.
         stratify_by: a segment column to post-stratify mean and proportion metrics on when they
             have no CUPED covariate (``null``: no post-stratification).
+        metric_window_start: where a unit's metrics start counting. ``exposure`` (default): at
+            its first exposure timestamp; events earlier on the exposure day count in neither the
+            metric nor the CUPED covariate (whose pre-period is whole days before the exposure
+            day). ``exposure_day``: from the start (UTC midnight) of the first exposure day, as
+            releases before this option did; only right when the logs' exposure times are not
+            trustworthy, since the treatment cannot have caused the events before exposure.
     """
 
     sequential: SequentialMethod = "group_sequential"
@@ -227,6 +233,7 @@ class AnalysisPolicy(_Strict):
     heterogeneity_alpha: float = Field(default=0.01, gt=0, lt=0.5)
     novelty_alpha: float = Field(default=0.01, gt=0, lt=0.5)
     stratify_by: Identifier | None = None
+    metric_window_start: Literal["exposure", "exposure_day"] = "exposure"
 
 
 class ExperimentSpec(_Strict):

@@ -417,33 +417,72 @@ def _covariate_events(metrics: Mapping[str, MetricSpec]) -> list[str]:
     return sorted({e for m in metrics.values() if m.type != "quantile" for e in m.events})
 
 
+def _metric_events(metrics: Mapping[str, MetricSpec]) -> list[str]:
+    """Every event a metric reads (numerators, denominators, quantile events), sorted."""
+    return sorted({e for m in metrics.values() for e in m.events})
+
+
+def _quantile_metric_events(metrics: Mapping[str, MetricSpec]) -> list[str]:
+    return sorted({m.event for m in metrics.values() if m.type == "quantile" and m.event})
+
+
+@dataclass(frozen=True)
+class CovariateCounts:
+    """What one pre_period_covariates partition wrote.
+
+    Attributes:
+        rows: covariate rows (units exposed on the day × events in their pre-period).
+        pre_exposure_units: units exposed on the day with metric events earlier that day, before
+            their exposure timestamp (not counted in their metrics: ``pre_exposure_facts``).
+        pre_exposure_events: those events.
+    """
+
+    rows: int
+    pre_exposure_units: int = 0
+    pre_exposure_events: int = 0
+
+
 def build_pre_period_covariates(
     conn: duckdb.DuckDBPyConnection, experiment: ResolvedExperiment, day: dt.date
-) -> int:
-    """Pre-period event totals of the units exposed on ``day``; returns the rows written."""
+) -> CovariateCounts:
+    """Pre-period event totals of the units exposed on ``day``, and their events of ``day``
+    before their exposure timestamp (``pre_exposure_facts``, which the metrics leave out)."""
+    spec = experiment.spec
     params = {
-        "experiment_id": experiment.spec.id,
+        "experiment_id": spec.id,
         "day": day,
-        "pre_days": experiment.spec.pre_period_days,
+        "pre_days": spec.pre_period_days,
         "events": _covariate_events(experiment.metrics),
         "spec_version": experiment.version,
     }
+    pre_exposure_params = {
+        "experiment_id": spec.id,
+        "day": day,
+        "events": _metric_events(experiment.metrics),
+        "quantile_events": _quantile_metric_events(experiment.metrics),
+        "log_gamma": LOG_GAMMA,
+        "nonpositive_bucket": NONPOSITIVE_BUCKET,
+    }
+    where = "WHERE experiment_id = ? AND exposure_date = ?"
     with transaction(conn):
-        if experiment.spec.pre_period_days > 0:
+        if spec.pre_period_days > 0:
             run_sql(conn, "pre_period_covariates", params)
         else:
-            conn.execute(
-                "DELETE FROM pre_period_covariates WHERE experiment_id = ? AND exposure_date = ?",
-                [experiment.spec.id, day],
-            )
-        record_write(conn, "pre_period_covariates", experiment.spec.id, day)
-    return int(
-        _scalar(
-            conn,
-            "SELECT count(*) FROM pre_period_covariates "
-            "WHERE experiment_id = ? AND exposure_date = ?",
-            [experiment.spec.id, day],
-        )
+            conn.execute(f"DELETE FROM pre_period_covariates {where}", [spec.id, day])
+        if spec.analysis.metric_window_start == "exposure":
+            run_sql(conn, "pre_exposure_facts", pre_exposure_params)
+        else:  # counted from the exposure day's midnight: nothing to leave out
+            conn.execute(f"DELETE FROM pre_exposure_facts {where}", [spec.id, day])
+            conn.execute(f"DELETE FROM pre_exposure_quantile_facts {where}", [spec.id, day])
+        record_write(conn, "pre_period_covariates", spec.id, day)
+    rows = _scalar(conn, f"SELECT count(*) FROM pre_period_covariates {where}", [spec.id, day])
+    excluded = conn.execute(
+        f"SELECT count(DISTINCT unit_id), coalesce(sum(n), 0) FROM pre_exposure_facts {where}",
+        [spec.id, day],
+    ).fetchone()
+    assert excluded is not None
+    return CovariateCounts(
+        rows=int(rows), pre_exposure_units=int(excluded[0]), pre_exposure_events=int(excluded[1])
     )
 
 
@@ -624,7 +663,7 @@ def build_unit_metrics(
 
 # Part of every lineage digest: a release that changes how unit_metrics is computed bumps it, so
 # rows written by an older release are never extended.
-UNIT_METRICS_LINEAGE_VERSION = "1"
+UNIT_METRICS_LINEAGE_VERSION = "2"  # 2: metrics count from the exposure timestamp
 
 
 def _inputs_digest(

@@ -1,5 +1,7 @@
 -- event_facts(day): per unit and event, the day's count, sum and sum of squares; quantile_facts:
--- log-bucketed histograms of the events that quantile metrics read; event_quarantine: the rest.
+-- log-bucketed histograms of the events that quantile metrics read; event_times: the valid rows
+-- with their timestamps (for the exposure day's split at each unit's exposure timestamp,
+-- pre_exposure_facts.sql); event_quarantine: the rest.
 -- One pass over the day's files: classified_events is a view over them, read once into the
 -- narrow temp table checked_events (what the facts need, and whether the row is valid); only a
 -- day with quarantined rows reads the files a second time, for those rows' raw values (the last
@@ -75,7 +77,7 @@ SELECT
 FROM numbered;
 
 CREATE OR REPLACE TEMP TABLE checked_events AS
-SELECT unit_id, event, value_num, reason IS NULL AS valid
+SELECT unit_id, event, event_ts, value_num, reason IS NULL AS valid
 FROM classified_events;
 
 DELETE FROM event_facts WHERE event_date = $day;
@@ -92,6 +94,14 @@ FROM checked_events
 WHERE valid
 GROUP BY unit_id, event
 ORDER BY unit_id, event;
+
+DELETE FROM event_times WHERE event_date = $day;
+
+-- (no ORDER BY: readers filter by day, unit and time; sorting a day's rows costs more than it saves)
+INSERT INTO event_times
+SELECT $day, unit_id, event, event_ts, value_num
+FROM checked_events
+WHERE valid;
 
 DELETE FROM quantile_facts WHERE event_date = $day;
 

@@ -14,6 +14,15 @@ INSERT INTO novelty_sums
 WITH units AS (
     SELECT unit_id, variant, first_exposure_date FROM assigned_units WHERE NOT crossed_over
 ),
+facts AS (
+    -- less each unit's events before its exposure timestamp, as in unit_metrics.sql
+    SELECT event_date, unit_id, event, n, total, false AS pre_exposure
+    FROM event_facts
+    UNION ALL
+    SELECT exposure_date, unit_id, event, -n, -total, true
+    FROM pre_exposure_facts
+    WHERE experiment_id = $experiment_id
+),
 unit_days AS (
     SELECT
         d.metric,
@@ -21,7 +30,8 @@ unit_days AS (
         u.unit_id,
         datediff('day', u.first_exposure_date, f.event_date) AS day_index,
         CASE
-            WHEN d.kind = 'proportion' THEN max(CASE WHEN f.event = d.event AND f.n > 0 THEN 1 ELSE 0 END)
+            WHEN d.kind = 'proportion'
+                THEN (sum(CASE WHEN f.event = d.event THEN f.n ELSE 0 END) > 0)::INTEGER
             WHEN d.aggregate = 'count' THEN sum(CASE WHEN f.event = d.event THEN f.n ELSE 0 END)
             ELSE sum(CASE WHEN f.event = d.event THEN f.total ELSE 0 END)
         END AS y,
@@ -29,11 +39,12 @@ unit_days AS (
             WHEN d.kind = 'ratio' THEN sum(CASE WHEN f.event = d.denominator_event THEN f.total ELSE 0 END)
             ELSE 1
         END AS x
-    FROM event_facts AS f
+    FROM facts AS f
     JOIN units AS u ON u.unit_id = f.unit_id
     JOIN metric_definitions AS d ON f.event = d.event OR f.event = d.denominator_event
     WHERE f.event_date BETWEEN (CASE WHEN $extend THEN $day ELSE u.first_exposure_date END)
                            AND $through
+      AND (NOT f.pre_exposure OR f.event_date = u.first_exposure_date)
       AND d.kind <> 'quantile'
     GROUP BY d.metric, d.kind, d.aggregate, u.variant, u.unit_id, day_index
 ),

@@ -8,13 +8,24 @@
 -- Parameters: $experiment_id, $day, $through, $metric, $event, $log_gamma, $extend,
 -- $nonpositive_bucket
 INSERT INTO quantile_histograms
-WITH added AS (
+WITH quantile_counts AS (
+    -- quantile_facts less each unit's events before its exposure timestamp (negated rows of
+    -- pre_exposure_quantile_facts, applied on the unit's first exposure day only)
+    SELECT event_date, unit_id, event, bucket, n, false AS pre_exposure
+    FROM quantile_facts
+    UNION ALL
+    SELECT exposure_date, unit_id, event, bucket, -n, true
+    FROM pre_exposure_quantile_facts
+    WHERE experiment_id = $experiment_id
+),
+added AS (
     SELECT u.variant, q.bucket, sum(q.n) AS n
     FROM unit_metric_rows AS u
-    JOIN quantile_facts AS q
+    JOIN quantile_counts AS q
         ON q.unit_id = u.unit_id AND q.event = $event
        AND q.event_date BETWEEN (CASE WHEN $extend THEN $day ELSE u.first_exposure_date END)
                             AND $through
+       AND (NOT q.pre_exposure OR q.event_date = u.first_exposure_date)
        AND q.bucket <> $nonpositive_bucket
     WHERE u.experiment_id = $experiment_id AND u.as_of_date = $day
     GROUP BY u.variant, q.bucket
@@ -34,4 +45,5 @@ SELECT
     sum(n)
 FROM added
 GROUP BY variant, bucket
+HAVING sum(n) > 0  -- a bucket whose only observations were before exposure
 ORDER BY variant, bucket;

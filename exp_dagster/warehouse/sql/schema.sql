@@ -44,6 +44,17 @@ CREATE TABLE IF NOT EXISTS quantile_facts (
     bucket      INTEGER NOT NULL,   -- round(ln(value) / ln(1 + gamma)): relative width gamma
     n           BIGINT  NOT NULL
 );
+-- Every valid event row of a day with its timestamp (narrow: what event_facts and quantile_facts
+-- sum, before summing). Only the exposure day needs it: there, a unit's events before its
+-- exposure timestamp are not counted (pre_exposure_facts), and the exposure timestamp depends on
+-- the experiment, which the shared daily facts do not know.
+CREATE TABLE IF NOT EXISTS event_times (
+    event_date  DATE      NOT NULL,
+    unit_id     VARCHAR   NOT NULL,
+    event       VARCHAR   NOT NULL,
+    event_at    TIMESTAMP NOT NULL,   -- UTC
+    value       DOUBLE    NOT NULL
+);
 CREATE TABLE IF NOT EXISTS event_quarantine (
     event_date   DATE    NOT NULL,
     source_file  VARCHAR,
@@ -62,6 +73,30 @@ CREATE TABLE IF NOT EXISTS pre_period_covariates (
     n              BIGINT  NOT NULL,
     total          DOUBLE  NOT NULL,
     spec_version   VARCHAR NOT NULL
+);
+-- The events of the units exposed on a day that happened that day before their exposure
+-- timestamp (first_exposed_at), for the experiment's metric events, with analysis
+-- metric_window_start 'exposure' (the default; 'exposure_day' leaves this empty). unit_metrics,
+-- novelty_statistics and the quantile statistics subtract them from the facts of each unit's first
+-- exposure day: a metric counts from the exposure timestamp. They are in no covariate either
+-- (the pre-period is the whole days before the exposure day).
+CREATE TABLE IF NOT EXISTS pre_exposure_facts (
+    experiment_id  VARCHAR NOT NULL,
+    exposure_date  DATE    NOT NULL,
+    unit_id        VARCHAR NOT NULL,
+    event          VARCHAR NOT NULL,
+    n              BIGINT  NOT NULL,
+    total          DOUBLE  NOT NULL,
+    total_sq       DOUBLE  NOT NULL
+);
+-- The same events of the experiment's quantile metrics, as quantile_facts buckets them.
+CREATE TABLE IF NOT EXISTS pre_exposure_quantile_facts (
+    experiment_id  VARCHAR NOT NULL,
+    exposure_date  DATE    NOT NULL,
+    unit_id        VARCHAR NOT NULL,
+    event          VARCHAR NOT NULL,
+    bucket         INTEGER NOT NULL,
+    n              BIGINT  NOT NULL
 );
 -- Lineage for incremental days: every materialisation of an input partition (exposures,
 -- pre_period_covariates per experiment and day; event_facts per day, experiment_id '') gets a

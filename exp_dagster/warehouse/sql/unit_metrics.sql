@@ -1,5 +1,6 @@
 -- unit_metrics(experiment, day): per unit, each metric's value cumulated from the unit's first
--- exposure day through the day (or the end date, if earlier), with its pre-period covariate.
+-- exposure (its timestamp; the day's midnight with metric_window_start exposure_day) through the
+-- day (or the end date, if earlier), with its pre-period covariate.
 -- Units seen under two variants on different days (cross-day crossovers) are left out; the asset
 -- reports how many.
 -- Stored one row per unit in unit_metric_rows, the metrics' values as lists in the order of
@@ -47,14 +48,25 @@ INSERT INTO unit_metric_rows
 WITH units AS (
     SELECT * FROM assigned_units WHERE NOT crossed_over
 ),
+facts AS (
+    -- the day's facts, less (negated rows) each unit's events before its exposure timestamp on
+    -- its first exposure day (pre_exposure_facts.sql; none with metric_window_start exposure_day)
+    SELECT event_date, unit_id, event, n, total, false AS pre_exposure
+    FROM event_facts
+    UNION ALL
+    SELECT exposure_date, unit_id, event, -n, -total, true
+    FROM pre_exposure_facts
+    WHERE experiment_id = $experiment_id
+),
 post AS (
     -- per unit and event, the facts not yet in the previous rows: the day's with $extend, else
     -- every day's
     SELECT f.unit_id, @post_columns@
-    FROM event_facts AS f
+    FROM facts AS f
     JOIN units AS u ON u.unit_id = f.unit_id
     WHERE f.event_date BETWEEN (CASE WHEN $extend THEN $day ELSE u.first_exposure_date END)
                            AND $through
+      AND (NOT f.pre_exposure OR f.event_date = u.first_exposure_date)
       AND list_contains($events, f.event)
     GROUP BY f.unit_id
 ),
