@@ -40,4 +40,11 @@ def pre_period_covariates(
     # events of the day before each unit's exposure timestamp: in neither metric nor covariate
     metadata["pre_exposure_units"] = counts.pre_exposure_units
     metadata["pre_exposure_events"] = counts.pre_exposure_events
+    if counts.untimed_events:
+        metadata["untimed_events"] = ", ".join(counts.untimed_events)
+        context.log.warning(
+            f"{day}: the event facts have no timestamps for {metadata['untimed_events']} "
+            f"(written by an earlier release?), so their events before exposure are counted; "
+            f"materialise event_facts for {day} again."
+        )
     return dg.MaterializeResult(metadata={**metadata, "dagster/row_count": counts.rows})

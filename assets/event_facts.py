@@ -37,16 +37,19 @@ def event_facts(
     context: AssetExecutionContext, warehouse: Warehouse, landing: LandingZone, catalog: Catalog
 ) -> dg.MaterializeResult:
     """Per unit and event, the day's count, sum and sum of squares (and, for events that quantile
-    metrics read, a log-bucketed histogram). Shared by every experiment: a day's raw events are
-    scanned once. Rows without a unit, event, timestamp or finite value go to
-    ``event_quarantine`` with a reason."""
+    metrics read, a log-bucketed histogram; for events any metric reads, the rows' timestamps,
+    so that metrics count from each unit's exposure timestamp). Shared by every experiment: a
+    day's raw events are scanned once. Rows without a unit, event, timestamp or finite value go
+    to ``event_quarantine`` with a reason."""
     # Here, not at the top: pandera loads with a run, not with the code location.
     from exp_dagster.schemas import EVENT_FACTS_SCHEMA
 
     day = dt.date.fromisoformat(context.partition_key)
     metadata: dict[str, object] = {}
     with warehouse.connect() as conn, timed(metadata):
-        counts = build_event_facts(conn, landing.events(), day, catalog.quantile_events())
+        counts = build_event_facts(
+            conn, landing.events(), day, catalog.quantile_events(), catalog.metric_events()
+        )
         frame, total = gate_frame(conn, "event_facts", "event_date = ?", [day], EVENT_FACTS_SCHEMA)
     gate = run_gate("check_event_facts_schema", "event_facts", frame, EVENT_FACTS_SCHEMA, total)
     context.log.info(

@@ -192,6 +192,12 @@ class Catalog(dg.ConfigurableResource):
             )
         return experiments[experiment_id]
 
+    def metric_events(self) -> list[str]:
+        """Events read by any metric (numerators, denominators, quantile events): their rows are
+        also kept with their timestamps, for the exposure day's split at each unit's exposure."""
+        metrics = self.metric_catalog().metrics.values()
+        return sorted({event for m in metrics for event in m.events})
+
     def quantile_events(self) -> list[str]:
         """Events read by any quantile metric: their values are also kept as histograms."""
         metrics = self.metric_catalog().metrics.values()

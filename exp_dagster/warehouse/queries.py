@@ -359,8 +359,14 @@ def build_event_facts(
     source: LogSource,
     day: dt.date,
     quantile_events: Sequence[str],
+    timed_events: Sequence[str] | None = None,
 ) -> EventCounts:
-    """Reduce one day of raw events to per-unit, per-event facts and quantile histograms."""
+    """Reduce one day of raw events to per-unit, per-event facts and quantile histograms.
+
+    The valid rows of ``timed_events`` (every event when None) are also kept with their
+    timestamps (``event_times``), from which each unit's events before its exposure on its
+    exposure day are left out of its metrics (``pre_exposure_facts``).
+    """
     is_hive = stage_raw(conn, source, day, "raw_events", as_view=True)
     # A single file's rows without a usable timestamp belong to its first day (counted once).
     first_day = None
@@ -373,6 +379,7 @@ def build_event_facts(
         "is_hive": is_hive,
         "first_day": first_day,
         "quantile_events": sorted(set(quantile_events)),
+        "timed_events": None if timed_events is None else sorted(set(timed_events)),
         "log_gamma": LOG_GAMMA,
         "nonpositive_bucket": NONPOSITIVE_BUCKET,
         "max_abs_value": MAX_ABS_VALUE,
@@ -435,11 +442,15 @@ class CovariateCounts:
         pre_exposure_units: units exposed on the day with metric events earlier that day, before
             their exposure timestamp (not counted in their metrics: ``pre_exposure_facts``).
         pre_exposure_events: those events.
+        untimed_events: metric events with facts on the day but no timestamps in
+            ``event_times`` (event facts written by an earlier release, or before the metric was
+            in the catalog): their events before exposure could not be left out.
     """
 
     rows: int
     pre_exposure_units: int = 0
     pre_exposure_events: int = 0
+    untimed_events: tuple[str, ...] = ()
 
 
 def build_pre_period_covariates(
@@ -481,8 +492,32 @@ def build_pre_period_covariates(
         [spec.id, day],
     ).fetchone()
     assert excluded is not None
+    untimed: list[str] = []
+    if spec.analysis.metric_window_start == "exposure":
+        untimed = [
+            event
+            for (event,) in conn.execute(
+                "SELECT DISTINCT f.event FROM event_facts AS f WHERE f.event_date = $day "
+                "AND list_contains($events, f.event) AND NOT EXISTS (SELECT 1 FROM event_times "
+                "AS t WHERE t.event_date = $day AND t.event = f.event) ORDER BY f.event",
+                {"day": day, "events": pre_exposure_params["events"]},
+            ).fetchall()
+        ]
+    if untimed:
+        logging.getLogger(__name__).warning(
+            "%s %s: the event facts of %s have no timestamps for %s, so their events before each "
+            "unit's exposure count in its metrics; materialise event_facts for %s again.",
+            spec.id,
+            day,
+            day,
+            ", ".join(untimed),
+            day,
+        )
     return CovariateCounts(
-        rows=int(rows), pre_exposure_units=int(excluded[0]), pre_exposure_events=int(excluded[1])
+        rows=int(rows),
+        pre_exposure_units=int(excluded[0]),
+        pre_exposure_events=int(excluded[1]),
+        untimed_events=tuple(untimed),
     )
 
 

@@ -388,3 +388,22 @@ def test_events_before_exposure_in_one_arm_alone_make_no_effect(
     else:
         assert document["decision"] != "SHIP" and primary["p_value"] > 0.05, primary
         assert primary["rel_effect"] == pytest.approx(0, abs=0.2)
+
+
+def test_facts_without_timestamps_for_a_metric_event_are_named(
+    logs: tuple[pd.DataFrame, pd.DataFrame, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    _, _, root = logs
+    resolved = experiment(metrics=METRICS)
+    conn = duckdb.connect()
+    ensure_schema(conn)
+    day = DAYS[0]
+    # as the asset does: timestamps kept for the catalog's metric events only (here, fewer)
+    build_event_facts(conn, LogSource("events", root / "events"), day, [], ["impression"])
+    kept = conn.execute("SELECT DISTINCT event FROM event_times").fetchall()
+    assert kept == [("impression",)]
+    build_exposures(conn, resolved, LogSource("exposures", root / "exposures"), day)
+    counts = build_pre_period_covariates(conn, resolved, day)
+    assert counts.untimed_events == ("click", "latency_ms", "purchase", "watch_seconds")
+    assert counts.pre_exposure_units > 0 and counts.pre_exposure_events > 0
+    assert "materialise event_facts for 2026-03-02 again" in caplog.text

@@ -8,7 +8,8 @@
 -- statement, which build_event_facts runs only then). No copy of every column of tens of millions
 -- of rows is kept in memory, or spilled.
 -- Input: temp view raw_events. Parameters: $day, $is_hive, $first_day (a single file's first
--- day, NULL for a hive folder), $quantile_events, $log_gamma, $nonpositive_bucket,
+-- day, NULL for a hive folder), $quantile_events, $timed_events (NULL: every event), $log_gamma,
+-- $nonpositive_bucket,
 -- $max_abs_value (larger values are corrupt or in the wrong unit, and would overflow exact sums).
 -- A view takes no parameters: the first statement keeps those the view needs in the one-row temp
 -- table event_facts_parameters.
@@ -101,7 +102,7 @@ DELETE FROM event_times WHERE event_date = $day;
 INSERT INTO event_times
 SELECT $day, unit_id, event, event_ts, value_num
 FROM checked_events
-WHERE valid;
+WHERE valid AND ($timed_events::VARCHAR[] IS NULL OR list_contains($timed_events, event));
 
 DELETE FROM quantile_facts WHERE event_date = $day;
 
