@@ -16,6 +16,8 @@ TABLES_BY_EXPERIMENT_DAY = {
     "exposures": "exposure_date",
     "exposure_quarantine": "exposure_date",
     "pre_period_covariates": "exposure_date",
+    "pre_exposure_facts": "exposure_date",
+    "pre_exposure_quantile_facts": "exposure_date",
     "unit_metrics": "as_of_date",
     "metric_statistics": "as_of_date",
     "quantile_histograms": "as_of_date",
@@ -32,7 +34,13 @@ def table_digest(conn: duckdb.DuckDBPyConnection, table: str) -> str:
 
 def digests(pipeline: Pipeline) -> dict[str, str]:
     with duckdb.connect(str(pipeline.database), read_only=True) as conn:
-        tables = [*TABLES_BY_EXPERIMENT_DAY, "event_facts", "quantile_facts", "event_quarantine"]
+        tables = [
+            *TABLES_BY_EXPERIMENT_DAY,
+            "event_facts",
+            "quantile_facts",
+            "event_times",
+            "event_quarantine",
+        ]
         return {table: table_digest(conn, table) for table in tables}
 
 
