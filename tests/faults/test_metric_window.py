@@ -23,6 +23,7 @@ import pytest
 from exp_dagster.assignment import assign_variant
 from exp_dagster.cli import main
 from exp_dagster.spec import ResolvedExperiment
+from exp_dagster.warehouse import queries
 from exp_dagster.warehouse.landing import LogSource
 from exp_dagster.warehouse.queries import (
     LOG_GAMMA,
@@ -101,6 +102,13 @@ def _logs(n_units: int = 60, seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame]
         event_rows.append(
             {"unit_id": unit, "event_time": first[unit], "event": "impression", "value": 1.0}
         )
+        # a second before it, a request far slower than any other (beyond every quantile's
+        # threshold) and one logged as 0 ms (no log bucket): neither counts
+        before = first[unit] - pd.Timedelta(seconds=1)
+        for value in (5000.0, 0.0):
+            event_rows.append(
+                {"unit_id": unit, "event_time": before, "event": "latency_ms", "value": value}
+            )
     events = pd.DataFrame(event_rows)
     return exposures, events
 
@@ -248,13 +256,16 @@ def test_unit_metrics_count_from_the_exposure_timestamp(
 
 
 def test_quantile_and_novelty_statistics_count_from_the_exposure_timestamp(
-    logs: tuple[pd.DataFrame, pd.DataFrame, Path],
+    logs: tuple[pd.DataFrame, pd.DataFrame, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
     exposures, events, root = logs
     resolved = experiment(metrics=METRICS, pre_period_days=1)
     conn = duckdb.connect()
     ensure_schema(conn)
+    caplog.set_level("INFO")
     _build(conn, resolved, root, DAYS)
+    # the moments from the tail agree with the histogram (no fallback to every bucket)
+    assert "summing every unit's buckets" not in caplog.text
     as_of = DAYS[-1]
     first = exposures.groupby("unit_id").agg(
         first_at=("exposed_at", "min"), variant=("variant", "first")
@@ -280,6 +291,27 @@ def test_quantile_and_novelty_statistics_count_from_the_exposure_timestamp(
         assert units == (first["variant"] == variant).sum()
         assert observations == len(arm)
         assert below == (arm["bucket"] <= round(math.log(threshold) / LOG_GAMMA)).sum()
+    # the fallback that sums every bucket of every unit gives the same moments
+    fallback = queries._bucket_moments(
+        conn,
+        resolved,
+        as_of,
+        {
+            "experiment_id": resolved.spec.id,
+            "day": as_of,
+            "through": as_of,
+            "event": "latency_ms",
+            "nonpositive_bucket": queries.NONPOSITIVE_BUCKET,
+        },
+    )
+    assert {v: totals[:4] for v, totals in fallback.items()} == {
+        variant: [units, below, below2, observations]
+        for variant, units, below, below2, observations in conn.execute(
+            "SELECT variant, n, sum_y, sum_y2, sum_x FROM metric_statistics WHERE as_of_date = ? "
+            "AND metric = 'latency_p95' AND segment = 'all'",
+            [as_of],
+        ).fetchall()
+    }
     # novelty: day 0 is what each unit did on its first exposure day from its exposure on
     first_day = post[post["event_time"].dt.date == post["first_at"].dt.date]
     watched = first_day[first_day["event"] == "watch_seconds"]
