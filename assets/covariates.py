@@ -43,8 +43,9 @@ def pre_period_covariates(
     if counts.untimed_events:
         metadata["untimed_events"] = ", ".join(counts.untimed_events)
         context.log.warning(
-            f"{day}: the event facts have no timestamps for {metadata['untimed_events']} "
-            f"(written by an earlier release?), so their events before exposure are counted; "
-            f"materialise event_facts for {day} again."
+            f"The event facts of {day} have no timestamps for {metadata['untimed_events']} "
+            f"(written by an earlier release, or before the metric was in the catalog), so their "
+            f"events before each unit's exposure are counted; materialise event_facts for {day} "
+            f"again."
         )
     return dg.MaterializeResult(metadata={**metadata, "dagster/row_count": counts.rows})

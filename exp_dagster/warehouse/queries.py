@@ -505,10 +505,10 @@ def build_pre_period_covariates(
         ]
     if untimed:
         logging.getLogger(__name__).warning(
-            "%s %s: the event facts of %s have no timestamps for %s, so their events before each "
-            "unit's exposure count in its metrics; materialise event_facts for %s again.",
+            "%s: the event facts of %s have no timestamps for %s (written by an earlier release, "
+            "or before the metric was in the catalog), so their events before each unit's "
+            "exposure count in its metrics; materialise event_facts for %s again.",
             spec.id,
-            day,
             day,
             ", ".join(untimed),
             day,
