@@ -37,9 +37,6 @@ def pre_period_covariates(
     with warehouse.connect() as conn, timed(metadata):
         counts = build_pre_period_covariates(conn, experiment, day)
     metadata["metric_window_start"] = experiment.spec.analysis.metric_window_start
-    # events of the day before each unit's exposure timestamp: in neither metric nor covariate
-    metadata["pre_exposure_units"] = counts.pre_exposure_units
-    metadata["pre_exposure_events"] = counts.pre_exposure_events
     if counts.untimed_events:
         metadata["untimed_events"] = ", ".join(counts.untimed_events)
         context.log.warning(

@@ -41,8 +41,9 @@ from exp_dagster.warehouse.queries import (
 def unit_metrics(
     context: AssetExecutionContext, warehouse: Warehouse, catalog: Catalog
 ) -> dg.MaterializeResult:
-    """Per unit and metric, the value cumulated from the unit's first exposure day through the
-    day, with its pre-period covariate. Units exposed to different variants on different days are
+    """Per unit and metric, the value cumulated from the unit's first exposure (its timestamp, or
+    with ``metric_window_start: exposure_day`` that day's midnight) through the day, with its
+    pre-period covariate. Units exposed to different variants on different days are
     left out (counted in ``crossover_units``)."""
     # Here, not at the top: pandera loads with a run, not with the code location.
     from exp_dagster.schemas import unit_metrics_schema
@@ -96,6 +97,10 @@ def unit_metrics(
             "crossover_units": counts.crossover_units,
             # Built from the previous day's rows and this day's facts (else from every day).
             "incremental": counts.incremental,
+            # units first exposed today whose events earlier today, before their exposure
+            # timestamp, their metrics leave out (analysis.metric_window_start: exposure)
+            "pre_exposure_units": counts.pre_exposure_units,
+            "pre_exposure_events": counts.pre_exposure_events,
         },
         check_results=[gate, srm_check],
     )

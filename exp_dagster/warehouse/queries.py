@@ -439,17 +439,12 @@ class CovariateCounts:
 
     Attributes:
         rows: covariate rows (units exposed on the day × events in their pre-period).
-        pre_exposure_units: units exposed on the day with metric events earlier that day, before
-            their exposure timestamp (not counted in their metrics: ``pre_exposure_facts``).
-        pre_exposure_events: those events.
         untimed_events: metric events with facts on the day but no timestamps in
             ``event_times`` (event facts written by an earlier release, or before the metric was
             in the catalog): their events before exposure could not be left out.
     """
 
     rows: int
-    pre_exposure_units: int = 0
-    pre_exposure_events: int = 0
     untimed_events: tuple[str, ...] = ()
 
 
@@ -487,11 +482,6 @@ def build_pre_period_covariates(
             conn.execute(f"DELETE FROM pre_exposure_quantile_facts {where}", [spec.id, day])
         record_write(conn, "pre_period_covariates", spec.id, day)
     rows = _scalar(conn, f"SELECT count(*) FROM pre_period_covariates {where}", [spec.id, day])
-    excluded = conn.execute(
-        f"SELECT count(DISTINCT unit_id), coalesce(sum(n), 0) FROM pre_exposure_facts {where}",
-        [spec.id, day],
-    ).fetchone()
-    assert excluded is not None
     untimed: list[str] = []
     if spec.analysis.metric_window_start == "exposure":
         untimed = [
@@ -513,12 +503,7 @@ def build_pre_period_covariates(
             ", ".join(untimed),
             day,
         )
-    return CovariateCounts(
-        rows=int(rows),
-        pre_exposure_units=int(excluded[0]),
-        pre_exposure_events=int(excluded[1]),
-        untimed_events=tuple(untimed),
-    )
+    return CovariateCounts(rows=int(rows), untimed_events=tuple(untimed))
 
 
 @dataclass(frozen=True)
@@ -532,6 +517,9 @@ class UnitMetricCounts:
             different days.
         rows: rows written (units × metrics).
         incremental: built from the previous day's rows and the day's facts alone.
+        pre_exposure_units: units first exposed on the day whose metric events earlier that
+            day, before their exposure timestamp, were left out of their metrics.
+        pre_exposure_events: those events.
     """
 
     units: int
@@ -539,6 +527,8 @@ class UnitMetricCounts:
     crossover_units: int
     rows: int
     incremental: bool = False
+    pre_exposure_units: int = 0
+    pre_exposure_events: int = 0
 
 
 def _register_metric_definitions(
@@ -687,12 +677,22 @@ def build_unit_metrics(
     ).fetchall()
     by_variant = {variant: int(units) for variant, units, _ in counted}
     units_by_variant = {v.name: by_variant.get(v.name, 0) for v in spec.variants}
+    left_out = conn.execute(
+        "SELECT count(DISTINCT p.unit_id), coalesce(sum(p.n), 0) FROM pre_exposure_facts AS p "
+        "JOIN assigned_units AS u ON u.unit_id = p.unit_id "
+        "AND u.first_exposure_date = p.exposure_date AND NOT u.crossed_over "
+        "WHERE p.experiment_id = ? AND p.exposure_date = ?",
+        [spec.id, day],
+    ).fetchone()
+    assert left_out is not None
     return UnitMetricCounts(
         units=sum(units_by_variant.values()),
         units_by_variant=units_by_variant,
         crossover_units=int(crossovers),
         rows=sum(int(values) for _, _, values in counted),
         incremental=incremental,
+        pre_exposure_units=int(left_out[0]),
+        pre_exposure_events=int(left_out[1]),
     )
 
 
