@@ -5,6 +5,12 @@ are read one day at a time (only that day's files are scanned); any other folder
 read whole and filtered by the timestamp's UTC date. Parquet, CSV and JSON Lines are recognised by
 extension and may be mixed.
 
+In a folder, names starting with ``.`` or ``_`` (``_SUCCESS``, ``_temporary/``, ``.crc`` files)
+are skipped, as Spark and Hive do. Every other file must be one the readers can read and, in a
+hive-style folder, sit in a ``date=YYYY-MM-DD/`` folder: anything else stops the read with the
+file's name, so no rows go unread silently. A file byte-identical to another file of the same read
+(delivered twice) has its rows quarantined with the name of the first copy, so they count once.
+
 The readers are DuckDB table functions chosen from a fixed list; file names are bound parameters,
 so no SQL is ever built from a path.
 """
@@ -12,6 +18,7 @@ so no SQL is ever built from a path.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -69,22 +76,38 @@ _FORMATS: dict[str, str] = {
     ".ndjson": "json",
     ".json": "json",
 }
-# One fixed reader per format. Text formats are read as text and cast with TRY_CAST downstream,
-# so a malformed value quarantines its row instead of failing the whole file.
-_READERS: dict[str, str] = {
-    "parquet": (
-        "read_parquet($files, filename = true, file_row_number = true, hive_partitioning = false)"
-    ),
-    "csv": (
-        "read_csv($files, filename = true, all_varchar = true, header = true, "
-        "hive_partitioning = false)"
-    ),
-    "json": (
-        "read_json($files, filename = true, format = 'newline_delimited', "
-        "hive_partitioning = false)"
-    ),
+# Compressions and archives the readers cannot open, with how to make the file readable.
+_UNREADABLE: dict[str, str] = {
+    ".bz2": "bzip2-compressed: decompress it (bunzip2) or re-compress it with gzip or zstd",
+    ".xz": "xz-compressed: decompress it (unxz) or re-compress it with gzip or zstd",
+    ".lz4": "lz4-compressed: decompress it or re-compress it with gzip or zstd",
+    ".lzma": "lzma-compressed: decompress it or re-compress it with gzip or zstd",
+    ".br": "brotli-compressed: decompress it or re-compress it with gzip or zstd",
+    ".z": "compress(1)-compressed: decompress it or re-compress it with gzip or zstd",
+    ".zip": "a zip archive: unpack its files into the folder",
+    ".7z": "a 7-Zip archive: unpack its files into the folder",
+    ".rar": "a RAR archive: unpack its files into the folder",
+    ".tar": "a tar archive: unpack its files into the folder",
+    ".tgz": "a tar archive: unpack its files into the folder",
 }
+# One fixed reader per format. Text formats are read as text and cast with TRY_CAST downstream,
+# so a malformed value quarantines its row instead of failing the whole file. The file's name and
+# row number are not asked of the reader (its ``filename`` and ``file_row_number`` columns would
+# collide with the user's columns of those names): each file is read by its own SELECT, which
+# names the file itself.
+_READERS: dict[str, str] = {
+    "parquet": "read_parquet($files, hive_partitioning = false)",
+    "csv": "read_csv($files, all_varchar = true, header = true, hive_partitioning = false)",
+    "json": "read_json($files, format = 'newline_delimited', hive_partitioning = false)",
+}
+# JSON has no all_varchar: the columns read are declared as text, so that types sniffed from the
+# first rows (a timestamp, an integer) cannot fail the file on a later row that differs.
+_JSON_AS_TEXT = (
+    "read_json($files, format = 'newline_delimited', hive_partitioning = false, "
+    "columns = {columns})"
+)
 _DATE_FOLDER = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+_HASH_CHUNK = 1 << 20
 
 
 class InputError(ValueError):
@@ -98,8 +121,51 @@ def _format_of(path: Path) -> str | None:
     return _FORMATS.get(suffixes[-1]) if suffixes else None
 
 
-def _data_files(folder: Path, zone: Path | None = None) -> list[Path]:
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and _format_of(p) is not None)
+def _date_of_folder(name: str) -> dt.date | None:
+    """The day a ``date=YYYY-MM-DD`` folder name stands for (None for any other name)."""
+    match = _DATE_FOLDER.match(name)
+    if match is None:
+        return None
+    try:
+        return dt.date.fromisoformat(match.group(1))
+    except ValueError:  # date=2026-02-30
+        return None
+
+
+def _is_hidden(path: Path, folder: Path) -> bool:
+    """Whether a name on the way from ``folder`` to ``path`` starts with ``.`` or ``_``: Spark's
+    and Hive's hidden files (``_SUCCESS``, ``_temporary/``, ``.part-0.crc``)."""
+    return any(part.startswith((".", "_")) for part in path.relative_to(folder).parts)
+
+
+def _visible_files(folder: Path) -> list[Path]:
+    """Every file under ``folder`` that is not hidden, in path order."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not _is_hidden(p, folder))
+
+
+def _unknown_type(path: Path) -> InputError:
+    what = next((_UNREADABLE[s.lower()] for s in path.suffixes if s.lower() in _UNREADABLE), None)
+    if what is not None:
+        return InputError(
+            f"{path}: the file is {what}, since exp_dagster reads .parquet, .csv and .jsonl "
+            f"files (plain, .gz or .zst); its rows are not read until then."
+        )
+    return InputError(
+        f"{path}: unknown file type, so its rows would not be read; use .parquet, .csv or .jsonl "
+        f"(plain, .gz or .zst), or move the file out of the landing zone (names starting with "
+        f"'_' or '.' are skipped)."
+    )
+
+
+def _data_files(folder: Path, zone: Path | None = None, *, strict: bool = False) -> list[Path]:
+    """The data files under ``folder``. With ``strict``, a visible file of a type the readers
+    cannot read stops the read (otherwise it is left out, as for a sensor's fingerprint)."""
+    files: list[Path] = []
+    for path in _visible_files(folder):
+        if _format_of(path) is not None:
+            files.append(path)
+        elif strict:
+            raise _unknown_type(path)
     root = (zone or folder).resolve()
     for path in files:
         # A symlink must not lead the reader out of the landing zone (e.g. to /etc).
@@ -109,6 +175,34 @@ def _data_files(folder: Path, zone: Path | None = None) -> list[Path]:
                 f"landing zone instead of linking to it."
             )
     return files
+
+
+def _digest(path: Path) -> str:
+    """The file's content hash, read in chunks (files can be larger than memory)."""
+    digest = hashlib.blake2b(digest_size=32)
+    with path.open("rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def duplicate_files(files: Sequence[Path]) -> dict[Path, Path]:
+    """The files byte-identical to an earlier one of ``files`` (in path-text order), each mapped
+    to that first copy. Only files of equal size are hashed, so a day without copies costs one
+    ``stat`` per file."""
+    by_size: dict[int, list[Path]] = {}
+    for path in sorted(files, key=str):
+        by_size.setdefault(path.stat().st_size, []).append(path)
+    copies: dict[Path, Path] = {}
+    for same_size in by_size.values():
+        if len(same_size) < 2:
+            continue
+        first_by_digest: dict[str, Path] = {}
+        for path in same_size:
+            first = first_by_digest.setdefault(_digest(path), path)
+            if first != path:
+                copies[path] = first
+    return copies
 
 
 @dataclass(frozen=True)
@@ -133,8 +227,25 @@ class LogSource:
         """The days a hive-style source has folders for (empty for other layouts)."""
         if not self.path.is_dir():
             return []
-        found = (_DATE_FOLDER.match(p.name) for p in self.path.iterdir() if p.is_dir())
-        return sorted(dt.date.fromisoformat(m.group(1)) for m in found if m)
+        found = (_date_of_folder(p.name) for p in self.path.iterdir() if p.is_dir())
+        return sorted(day for day in found if day is not None)
+
+    def _check_hive_layout(self) -> None:
+        """Stop on a visible file outside the ``date=`` folders of a hive-style source: no day
+        reads it, so its rows would be silently left out."""
+        for entry in sorted(self.path.iterdir()):
+            if entry.name.startswith((".", "_")):
+                continue
+            if entry.is_dir() and _date_of_folder(entry.name) is not None:
+                continue
+            stray = next(iter(_visible_files(entry)), None) if entry.is_dir() else entry
+            if stray is None:
+                continue
+            raise InputError(
+                f"{stray}: a file outside the date=YYYY-MM-DD folders of {self.path}, so no day "
+                f"reads it; move it into the folder of its day (date=YYYY-MM-DD, a valid date), "
+                f"or out of the landing zone."
+            )
 
     def last_day(self, conn: duckdb.DuckDBPyConnection) -> dt.date | None:
         """The last UTC day the source has rows for: its last date folder, or, for other
@@ -158,8 +269,13 @@ class LogSource:
                 last = row[0]
         return last
 
-    def files_for(self, day: dt.date) -> tuple[list[Path], bool]:
-        """The files that may hold ``day``'s rows, and whether they hold only that day (hive)."""
+    def files_for(self, day: dt.date, *, strict: bool = False) -> tuple[list[Path], bool]:
+        """The files that may hold ``day``'s rows, and whether they hold only that day (hive).
+
+        With ``strict`` (a read, not a sensor's listing), a visible file of a type the readers
+        cannot read (``.csv.bz2``, ``.zip``), or a file next to the ``date=`` folders of a
+        hive-style source, raises :class:`InputError` instead of being left out.
+        """
         if not self.path.exists():
             raise InputError(
                 f"{self.kind} source {self.path} does not exist; point the landing zone at the "
@@ -167,11 +283,24 @@ class LogSource:
             )
         if self.path.is_file():
             if _format_of(self.path) is None:
-                raise InputError(f"{self.path}: unknown file type; use .parquet, .csv or .jsonl.")
+                raise _unknown_type(self.path)
             return [self.path], False
         if self.is_hive:
-            return _data_files(self.path / f"date={day.isoformat()}", self.path), True
-        return _data_files(self.path), False
+            if strict:
+                self._check_hive_layout()
+            folder = self.path / f"date={day.isoformat()}"
+            return _data_files(folder, self.path, strict=strict), True
+        return _data_files(self.path, strict=strict), False
+
+    def files_to_read(self, day: dt.date) -> tuple[list[Path], bool, dict[Path, Path]]:
+        """:meth:`files_for` a read (``strict``), and the byte-identical copies among them.
+
+        Returns:
+            The files, whether they hold only ``day`` (hive), and the files that are
+            byte-identical copies of an earlier one of them, each mapped to that first copy.
+        """
+        files, is_hive = self.files_for(day, strict=True)
+        return files, is_hive, duplicate_files(files)
 
 
 def _columns(conn: duckdb.DuckDBPyConnection, reader: str, files: Sequence[Path]) -> dict[str, str]:
@@ -227,7 +356,9 @@ def stage_raw(
     or with ``as_view`` a view over the files).
 
     Every column is kept as read; the contract's columns are checked per file first, so a missing
-    column is reported with the file that lacks it. Rows get ``source_file`` and ``source_row``.
+    column is reported with the file that lacks it. Rows get ``source_file``, ``source_row`` and
+    ``duplicate_of``: for a file byte-identical to an earlier one of the read (see
+    :func:`duplicate_files`), that first copy's path, so that the caller quarantines its rows.
 
     Args:
         conn: an open DuckDB connection.
@@ -244,7 +375,7 @@ def stage_raw(
     Returns:
         Whether the source is a hive-style day folder (its rows then belong to ``day``).
     """
-    files, is_hive = source.files_for(day)
+    files, is_hive, copies = source.files_to_read(day)
     for name in extra_columns:
         if not _IDENTIFIER.match(name):  # the spec already enforces this; never trust callers
             raise ValueError(f"invalid column name {name!r}")
@@ -272,16 +403,29 @@ def stage_raw(
                 f"{path}: column unit_id is {present['unit_id']}, so ids would read as '123.0'; "
                 f"write unit_id as text or as an integer column."
             )
-        # source_row: the record's 0-based index in its file. Parquet reads it; for CSV and JSON
-        # lines a window with an empty OVER numbers rows in file order (DuckDB guarantees the
-        # order for a single-table FROM; see its "Order Preservation" page).
-        row_number = "file_row_number" if fmt == "parquet" else "row_number() OVER () - 1"
+        if fmt == "json":
+            as_text = [c for c in [*required, *optional] if c in present]
+            reader = _JSON_AS_TEXT.format(
+                columns="{" + ", ".join(f"{_literal(c)}: 'VARCHAR'" for c in as_text) + "}"
+            )
+        # source_row: the record's 0-based index in its file. Parquet reads it (its virtual
+        # column, unless the file has a column of that name); for the others a window with an
+        # empty OVER numbers rows in file order (DuckDB guarantees the order for a single-table
+        # FROM; see its "Order Preservation" page).
+        row_number = (
+            "file_row_number"
+            if fmt == "parquet" and "file_row_number" not in present
+            else "row_number() OVER () - 1"
+        )
         projected = ", ".join(
             [f'"{c}"' for c in required]
             + [f'"{c}"' if c in present else f'NULL::VARCHAR AS "{c}"' for c in optional]
         )
+        first_copy = copies.get(path)
+        duplicate_of = "NULL::VARCHAR" if first_copy is None else _literal(str(first_copy))
         selects.append(
-            f"SELECT {projected}, filename AS source_file, {row_number} AS source_row "
+            f"SELECT {projected}, $file_{index}[1] AS source_file, "
+            f"{row_number}::BIGINT AS source_row, {duplicate_of} AS duplicate_of "
             f"FROM {reader.replace('$files', f'$file_{index}')}"
         )
         params[f"file_{index}"] = [str(path)]
@@ -289,7 +433,8 @@ def stage_raw(
         conn.execute(f"DROP TABLE IF EXISTS {table}")
         columns = ", ".join(f'"{c}" VARCHAR' for c in [*required, *optional])
         conn.execute(
-            f"CREATE TEMP TABLE {table} ({columns}, source_file VARCHAR, source_row BIGINT)"
+            f"CREATE TEMP TABLE {table} ({columns}, source_file VARCHAR, source_row BIGINT, "
+            f"duplicate_of VARCHAR)"
         )
         return is_hive
     # unit_id is text in the contract but an integer in some files; the validation SQL casts the

@@ -286,7 +286,8 @@ def build_exposures(
                 exposed_at AS exposed_at_read,  -- as read: text only for quarantined rows
                 {_segment_map(spec.segments)} AS segments,
                 source_file,
-                source_row
+                source_row,
+                duplicate_of
             FROM raw_exposures
             WHERE CAST(experiment_id AS VARCHAR) IS NULL
                OR lower(trim(CAST(experiment_id AS VARCHAR)))

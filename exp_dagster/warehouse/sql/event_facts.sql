@@ -30,7 +30,8 @@ WITH typed AS (
         TRY_CAST(event_time AS TIMESTAMPTZ)::TIMESTAMP AS event_ts,
         TRY_CAST(value AS DOUBLE) AS value_num,
         source_file,
-        source_row
+        source_row,
+        duplicate_of
     FROM raw_events
 ),
 owned AS (
@@ -42,10 +43,11 @@ owned AS (
 ),
 numbered AS (
     -- An SDK that retries logs the same event_id twice: only the first row of an id counts.
-    -- Only rows with an id are numbered: a window over the others would sort every row.
+    -- Only rows with an id are numbered: a window over the others would sort every row. (Rows of
+    -- a file delivered twice are quarantined as such, and not numbered.)
     SELECT *, NULL::BIGINT AS event_id_copy
     FROM owned
-    WHERE event_id IS NULL
+    WHERE event_id IS NULL OR duplicate_of IS NOT NULL
     UNION ALL
     SELECT
         *,
@@ -55,11 +57,14 @@ numbered AS (
                 CAST(value_read AS VARCHAR)
         ) AS event_id_copy
     FROM owned
-    WHERE event_id IS NOT NULL
+    WHERE event_id IS NOT NULL AND duplicate_of IS NULL
 )
 SELECT
-    * EXCLUDE (event_id_copy, day, is_hive, first_day, max_abs_value),
+    * EXCLUDE (event_id_copy, day, is_hive, first_day, max_abs_value, duplicate_of),
     CASE
+        WHEN duplicate_of IS NOT NULL
+            THEN 'the file is a byte-identical copy of ' || duplicate_of
+                 || ' (delivered twice): its rows count once, from that file'
         WHEN unit_id = 'unit_id' AND event = 'event'
             THEN 'a repeated header line (files concatenated with their headers?)'
         WHEN is_blank(unit_id) THEN 'unit_id is missing'

@@ -1,6 +1,6 @@
 -- exposures(experiment, day): validated first exposures of the day, and quarantine with reasons.
 -- Input: temp table typed_exposures(experiment_id_raw, unit_id, variant, exposed_at_read, segments,
--- source_file, source_row), the raw rows that may be this experiment's and may belong to the day.
+-- source_file, source_row, duplicate_of), the raw rows that may be this experiment's and may belong to the day.
 -- Parameters: $experiment_id, $day, $start, $end, $salt, $check_hash, $is_hive,
 --             $variant_names, $upper_bounds, $spec_version
 CREATE OR REPLACE TEMP TABLE classified_exposures AS
@@ -37,6 +37,9 @@ checked AS (
     SELECT
         *,
         CASE
+            WHEN duplicate_of IS NOT NULL
+                THEN 'the file is a byte-identical copy of ' || duplicate_of
+                     || ' (delivered twice): its rows count once, from that file'
             WHEN lower(trim(experiment_id_raw)) = 'experiment_id' AND unit_id = 'unit_id'
                 THEN 'a repeated header line (files concatenated with their headers?)'
             WHEN is_blank(experiment_id_raw)
@@ -76,7 +79,7 @@ crossovers AS (
     GROUP BY unit_id
 )
 SELECT
-    c.* EXCLUDE (reason, experiment_id_raw),
+    c.* EXCLUDE (reason, experiment_id_raw, duplicate_of),
     coalesce(
         c.reason,
         'unit exposed to several variants on one day (' || x.variants || ')'
