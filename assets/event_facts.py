@@ -17,7 +17,7 @@ from assets._common import (
     writer_asset,
 )
 from assets.landing import raw_event_logs
-from exp_dagster.partitions import days
+from exp_dagster.partitions import analysable_days, days
 from exp_dagster.resources import Catalog, LandingZone, Warehouse
 from exp_dagster.warehouse.queries import build_event_facts
 
@@ -48,7 +48,12 @@ def event_facts(
     metadata: dict[str, object] = {}
     with warehouse.connect() as conn, timed(metadata):
         counts = build_event_facts(
-            conn, landing.events(), day, catalog.quantile_events(), catalog.metric_events()
+            conn,
+            landing.events(),
+            day,
+            catalog.quantile_events(),
+            catalog.metric_events(),
+            analysable_days=analysable_days(),
         )
         frame, total = gate_frame(conn, "event_facts", "event_date = ?", [day], EVENT_FACTS_SCHEMA)
     gate = run_gate("check_event_facts_schema", "event_facts", frame, EVENT_FACTS_SCHEMA, total)

@@ -25,6 +25,14 @@ experiment_days = dg.MultiPartitionsDefinition({"date": days, "experiment": expe
 # pre-periods), which any daily flow or backfill in date order has materialised before them.
 
 
+def analysable_days() -> tuple[dt.date, dt.date]:
+    """The first and last day a daily partition can have: ``FIRST_DATE`` through tomorrow (UTC;
+    a day ahead for clocks that run fast). A row of a single log file dated outside them would
+    belong to no run, so it is quarantined on the file's first day instead."""
+    tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    return dt.date.fromisoformat(FIRST_DATE), tomorrow
+
+
 def experiment_day_key(experiment_id: str, day: dt.date) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({"experiment": experiment_id, "date": day.isoformat()})
 

@@ -361,24 +361,43 @@ def build_event_facts(
     day: dt.date,
     quantile_events: Sequence[str],
     timed_events: Sequence[str] | None = None,
+    analysable_days: tuple[dt.date, dt.date] | None = None,
 ) -> EventCounts:
     """Reduce one day of raw events to per-unit, per-event facts and quantile histograms.
 
     The valid rows of ``timed_events`` (every event when None) are also kept with their
     timestamps (``event_times``), from which each unit's events before its exposure on its
     exposure day are left out of its metrics (``pre_exposure_facts``).
+
+    Args:
+        conn: an open DuckDB connection with the schema.
+        source: the event logs.
+        day: the UTC day to reduce.
+        quantile_events: the events quantile metrics read (histograms are kept for them).
+        timed_events: the events whose valid rows keep their timestamps (None: every event).
+        analysable_days: the first and last day that can ever be materialised (the daily
+            partitions). In a source that is not hive-style, a row dated outside them, or
+            without a usable timestamp, belongs to the file's first day inside them, where it is
+            quarantined, instead of to a day no run reads. None: every date is analysable.
     """
     is_hive = stage_raw(conn, source, day, "raw_events", as_view=True)
-    # A single file's rows without a usable timestamp belong to its first day (counted once).
+    first, last = analysable_days or (dt.date.min, dt.date.max)
+    # A single file's rows without a usable or plausible timestamp belong to its first plausible
+    # day (counted once, there); an absurd first row (1900-01-01) must not take them with it.
     first_day = None
     if not is_hive:
         first_day = _scalar(
-            conn, "SELECT min(TRY_CAST(event_time AS TIMESTAMPTZ)::DATE) FROM raw_events"
+            conn,
+            "SELECT coalesce(min(day) FILTER (WHERE day BETWEEN $first AND $last), $first) "
+            "FROM (SELECT TRY_CAST(event_time AS TIMESTAMPTZ)::DATE AS day FROM raw_events)",
+            {"first": first, "last": last},
         )
     params = {
         "day": day,
         "is_hive": is_hive,
         "first_day": first_day,
+        "first_analysable": first,
+        "last_analysable": last,
         "quantile_events": sorted(set(quantile_events)),
         "timed_events": None if timed_events is None else sorted(set(timed_events)),
         "log_gamma": LOG_GAMMA,

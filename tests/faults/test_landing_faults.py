@@ -416,3 +416,30 @@ def test_every_unit_of_a_large_day_is_read(tmp_path: Path, conn: duckdb.DuckDBPy
         write(exposures(units=ids[part::8]), folder / f"part-{part:05d}.parquet")
     counts = _read_exposures(conn, LogSource("exposures", tmp_path / "exposures"))
     assert (counts.rows_in, counts.units, counts.rows_quarantined) == (2000, 2000, 0)
+
+
+def test_a_single_event_file_starting_with_an_absurd_date_loses_no_row(
+    tmp_path: Path, conn: duckdb.DuckDBPyConnection
+) -> None:
+    """One file for the whole test (no date= folders), whose first row is dated 1900-01-01 (an
+    unset clock) and which has a row from 2100 and one without a timestamp. Those three rows
+    belong to the file's first day that a run can read, where they are quarantined; before,
+    they went to 1900 or 2100, days no run reads, and were never seen."""
+    frame = events()
+    frame.loc[0, "event_time"] = "1900-01-01T00:00:00Z"
+    frame.loc[1, "event_time"] = "2100-01-01T00:00:00Z"
+    frame.loc[2, "event_time"] = None
+    later = events(day=NEXT)
+    path = write(pd.concat([frame, later], ignore_index=True), tmp_path / "events.csv")
+    source = LogSource("events", path)
+    days = (dt.date(2025, 1, 1), dt.date(2026, 12, 31))
+    first = build_event_facts(conn, source, DAY, [], analysable_days=days)
+    second = build_event_facts(conn, source, NEXT, [], analysable_days=days)
+    assert first.rows_in + second.rows_in == len(frame) + len(later)
+    assert (first.rows_validated, second.rows_validated) == (len(frame) - 3, len(later))
+    outside = "is outside the days that can be analysed, 2025-01-01 .. 2026-12-31"
+    assert first.reasons == {
+        f"event_time 1900-01-01 {outside} (EXP_DAGSTER_FIRST_DATE through tomorrow)": 1,
+        f"event_time 2100-01-01 {outside} (EXP_DAGSTER_FIRST_DATE through tomorrow)": 1,
+        "event_time is missing or not a timestamp": 1,
+    }

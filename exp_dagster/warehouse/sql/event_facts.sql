@@ -8,13 +8,15 @@
 -- statement, which build_event_facts runs only then). No copy of every column of tens of millions
 -- of rows is kept in memory, or spilled.
 -- Input: temp view raw_events. Parameters: $day, $is_hive, $first_day (a single file's first
--- day, NULL for a hive folder), $quantile_events, $timed_events (NULL: every event), $log_gamma,
--- $nonpositive_bucket,
+-- day, NULL for a hive folder), $first_analysable, $last_analysable (the days any run can read:
+-- a single file's rows dated outside them belong to $first_day), $quantile_events,
+-- $timed_events (NULL: every event), $log_gamma, $nonpositive_bucket,
 -- $max_abs_value (larger values are corrupt or in the wrong unit, and would overflow exact sums).
 -- A view takes no parameters: the first statement keeps those the view needs in the one-row temp
 -- table event_facts_parameters.
 CREATE OR REPLACE TEMP TABLE event_facts_parameters AS
 SELECT $day AS day, $is_hive AS is_hive, $first_day::DATE AS first_day,
+    $first_analysable::DATE AS first_analysable, $last_analysable::DATE AS last_analysable,
     $max_abs_value::DOUBLE AS max_abs_value;
 
 CREATE OR REPLACE TEMP VIEW classified_events AS
@@ -36,10 +38,13 @@ WITH typed AS (
 ),
 owned AS (
     -- A hive folder's rows belong to its day; a single file's rows to the day of their timestamp
-    -- (rows without a usable timestamp to the file's first day, so they are counted once).
+    -- (rows without a usable timestamp, or dated where no run reads, to the file's first day, so
+    -- they are counted once).
     SELECT *
     FROM typed CROSS JOIN event_facts_parameters AS p
-    WHERE p.is_hive OR coalesce(event_ts::DATE, p.first_day) = p.day
+    WHERE p.is_hive
+       OR CASE WHEN event_ts::DATE BETWEEN p.first_analysable AND p.last_analysable
+               THEN event_ts::DATE ELSE p.first_day END = p.day
 ),
 numbered AS (
     -- An SDK that retries logs the same event_id twice: only the first row of an id counts.
@@ -60,7 +65,10 @@ numbered AS (
     WHERE event_id IS NOT NULL AND duplicate_of IS NULL
 )
 SELECT
-    * EXCLUDE (event_id_copy, day, is_hive, first_day, max_abs_value, duplicate_of),
+    * EXCLUDE (
+        event_id_copy, day, is_hive, first_day, first_analysable, last_analysable, max_abs_value,
+        duplicate_of
+    ),
     CASE
         WHEN duplicate_of IS NOT NULL
             THEN 'the file is a byte-identical copy of ' || duplicate_of
@@ -70,8 +78,12 @@ SELECT
         WHEN is_blank(unit_id) THEN 'unit_id is missing'
         WHEN is_blank(event) THEN 'event is missing'
         WHEN event_ts IS NULL THEN 'event_time is missing or not a timestamp'
-        WHEN event_ts::DATE <> day
+        WHEN event_ts::DATE <> day AND is_hive
             THEN 'event_time ' || event_ts::DATE || ' is outside its date=' || day || ' folder'
+        WHEN event_ts::DATE <> day
+            THEN 'event_time ' || event_ts::DATE || ' is outside the days that can be analysed, '
+                 || first_analysable || ' .. ' || last_analysable
+                 || ' (EXP_DAGSTER_FIRST_DATE through tomorrow)'
         WHEN value_num IS NULL OR isnan(value_num) OR isinf(value_num)
             THEN 'value is missing, not a number, NaN or infinite'
         WHEN abs(value_num) >= max_abs_value
