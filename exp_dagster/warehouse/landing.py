@@ -6,13 +6,14 @@ read whole and filtered by the timestamp's UTC date. Parquet, CSV and JSON Lines
 extension and may be mixed.
 
 In a folder, names starting with ``.`` or ``_`` (``_SUCCESS``, ``_temporary/``, ``.crc`` files)
-are skipped, as Spark and Hive do. Every other file must be one the readers can read and, in a
-hive-style folder, sit in a ``date=YYYY-MM-DD/`` folder: anything else stops the read with the
-file's name, so no rows go unread silently. A file byte-identical to another file of the same read
-(delivered twice) has its rows quarantined with the name of the first copy, so they count once.
+are skipped, as Spark and Hive do, and so are empty (0-byte) files, which hold no rows. Every
+other file must be one the readers can read and, in a hive-style folder, sit in a
+``date=YYYY-MM-DD/`` folder: anything else stops the read with the file's name, so no rows go
+unread silently. A file byte-identical to another file of the same read (delivered twice) has its
+rows quarantined with the name of the first copy, so they count once.
 
-The readers are DuckDB table functions chosen from a fixed list; file names are bound parameters,
-so no SQL is ever built from a path.
+The readers are DuckDB table functions chosen from a fixed list; file names are bound parameters
+(or, in a view, which takes none, quoted literals), so no SQL is ever built from a path.
 """
 
 from __future__ import annotations
@@ -162,10 +163,11 @@ def _data_files(folder: Path, zone: Path | None = None, *, strict: bool = False)
     cannot read stops the read (otherwise it is left out, as for a sensor's fingerprint)."""
     files: list[Path] = []
     for path in _visible_files(folder):
-        if _format_of(path) is not None:
+        if _format_of(path) is None:
+            if strict:
+                raise _unknown_type(path)
+        elif path.stat().st_size > 0:  # an empty file (Spark's for an empty task) has no rows
             files.append(path)
-        elif strict:
-            raise _unknown_type(path)
     root = (zone or folder).resolve()
     for path in files:
         # A symlink must not lead the reader out of the landing zone (e.g. to /etc).
@@ -284,7 +286,7 @@ class LogSource:
         if self.path.is_file():
             if _format_of(self.path) is None:
                 raise _unknown_type(self.path)
-            return [self.path], False
+            return ([self.path] if self.path.stat().st_size > 0 else []), False
         if self.is_hive:
             if strict:
                 self._check_hive_layout()
@@ -430,11 +432,14 @@ def stage_raw(
         )
         params[f"file_{index}"] = [str(path)]
     if not selects:
-        conn.execute(f"DROP TABLE IF EXISTS {table}")
-        columns = ", ".join(f'"{c}" VARCHAR' for c in [*required, *optional])
+        # (a view when asked for one: a connection that staged a view under this name before
+        # cannot drop it as a table)
+        columns = ", ".join(f'NULL::VARCHAR AS "{c}"' for c in [*required, *optional])
+        kind = "VIEW" if as_view else "TABLE"
         conn.execute(
-            f"CREATE TEMP TABLE {table} ({columns}, source_file VARCHAR, source_row BIGINT, "
-            f"duplicate_of VARCHAR)"
+            f"CREATE OR REPLACE TEMP {kind} {table} AS SELECT {columns}, "
+            f"NULL::VARCHAR AS source_file, NULL::BIGINT AS source_row, "
+            f"NULL::VARCHAR AS duplicate_of WHERE false"
         )
         return is_hive
     # unit_id is text in the contract but an integer in some files; the validation SQL casts the

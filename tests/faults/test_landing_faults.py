@@ -226,6 +226,22 @@ def test_a_flat_spark_output_folder_reads_only_the_committed_part_files(
     assert (counts.rows_in, counts.rows_quarantined) == (len(events()), 0)
 
 
+def test_empty_part_files_hold_no_rows(tmp_path: Path, conn: duckdb.DuckDBPyConnection) -> None:
+    """A job whose tasks had nothing to write leaves 0-byte part files (and header-only CSVs):
+    they add no rows and are not taken for files delivered twice, or missing their columns."""
+    folder = day_folder(tmp_path, "events")
+    write(events(), folder / "part-00000.csv")
+    for name in ("part-00001.csv", "part-00002.csv", "part-00003.jsonl", "part-00004.csv.gz"):
+        (folder / name).write_bytes(b"")
+    for name in ("part-00005.csv", "part-00006.csv"):
+        (folder / name).write_text("unit_id,event_time,event,value\n")
+    counts = _read_events(conn, LogSource("events", tmp_path / "events"), DAY)
+    assert (counts.rows_in, counts.rows_quarantined) == (len(events()), 0)
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    assert _read_events(conn, LogSource("events", empty), DAY).rows_in == 0
+
+
 def test_a_landing_zone_under_a_hidden_folder_is_still_read(
     tmp_path: Path, conn: duckdb.DuckDBPyConnection
 ) -> None:
