@@ -99,12 +99,12 @@ _UNREADABLE: dict[str, str] = {
 _READERS: dict[str, str] = {
     "parquet": "read_parquet($files, hive_partitioning = false)",
     "csv": "read_csv($files, all_varchar = true, header = true, hive_partitioning = false)",
-    "json": "read_json($files, format = 'newline_delimited', hive_partitioning = false)",
+    "json": "read_json($files, format = 'auto', records = true, hive_partitioning = false)",
 }
 # JSON has no all_varchar: the columns read are declared as text, so that types sniffed from the
 # first rows (a timestamp, an integer) cannot fail the file on a later row that differs.
 _JSON_AS_TEXT = (
-    "read_json($files, format = 'newline_delimited', hive_partitioning = false, "
+    "read_json($files, format = 'auto', records = true, hive_partitioning = false, "
     "columns = {columns})"
 )
 _DATE_FOLDER = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
@@ -315,6 +315,8 @@ def _unreadable(path: Path, fmt: str, exc: duckdb.Error, column: str | None = No
     cause = str(exc).splitlines()[0]
     if "not utf-8" in str(exc).lower() or "invalid unicode" in str(exc).lower():
         fix = "it is not UTF-8 text: re-save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)."
+    elif "non-record json" in cause.lower():
+        fix = 'each line must be one JSON object, e.g. {"unit_id": "u1", ...}; fix the export.'
     elif column is not None and "column" in cause.lower() and column in cause:
         fix = f"it has no usable '{column}' column (see README 'Input contract')."
     else:

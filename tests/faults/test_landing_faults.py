@@ -459,3 +459,24 @@ def test_a_single_event_file_starting_with_an_absurd_date_loses_no_row(
         f"event_time 2100-01-01 {outside} (EXP_DAGSTER_FIRST_DATE through tomorrow)": 1,
         "event_time is missing or not a timestamp": 1,
     }
+
+
+def test_a_json_array_file_is_read_and_lines_that_are_not_objects_name_the_file(
+    tmp_path: Path, conn: duckdb.DuckDBPyConnection
+) -> None:
+    """A ``.json`` export holding one array of records is read like JSON Lines; JSON Lines with
+    lines that are not objects (a bare number) stop the read, naming the file and the fix,
+    instead of failing on a made-up column ``json``."""
+    records = events().to_dict(orient="records")
+    array = day_folder(tmp_path, "events") / "part-0.json"
+    array.parent.mkdir(parents=True)
+    array.write_text(json.dumps(records, indent=2))
+    counts = _read_events(conn, LogSource("events", tmp_path / "events"), DAY)
+    assert (counts.rows_in, counts.rows_validated) == (len(records), len(records))
+
+    lines = tmp_path / "events.jsonl"
+    lines.write_text("".join(json.dumps(r) + "\n" for r in records) + "42\n")
+    with pytest.raises(InputError) as error:
+        build_event_facts(conn, LogSource("events", lines), DAY, [])
+    assert str(error.value).startswith(f"{lines}: cannot be read as json")
+    assert "each line must be one JSON object" in str(error.value)
