@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, NoReturn
+from typing import Literal, NamedTuple, NoReturn
 
 import duckdb
 
@@ -144,6 +145,24 @@ def _visible_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and not _is_hidden(p, folder))
 
 
+def _files_of_size(folder: str, sizes: set[int]) -> list[Path]:
+    """The visible data files under ``folder`` whose size is one of ``sizes``: the candidates
+    for a copy of a file of that size, found with one ``stat`` per file and no other work (every
+    other day's folder is scanned)."""
+    found: list[Path] = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith((".", "_")):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                found += _files_of_size(entry.path, sizes)
+            elif entry.is_file() and entry.stat().st_size in sizes:
+                path = Path(entry.path)
+                if _format_of(path) is not None:
+                    found.append(path)
+    return found
+
+
 def _unknown_type(path: Path) -> InputError:
     what = next((_UNREADABLE[s.lower()] for s in path.suffixes if s.lower() in _UNREADABLE), None)
     if what is not None:
@@ -188,23 +207,63 @@ def _digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def duplicate_files(files: Sequence[Path]) -> dict[Path, Path]:
-    """The files byte-identical to an earlier one of ``files`` (in path-text order), each mapped
-    to that first copy. Only files of equal size are hashed, so a day without copies costs one
-    ``stat`` per file."""
+def duplicate_files(
+    files: Sequence[Path], others: Sequence[Path] = ()
+) -> tuple[dict[Path, Path], dict[Path, Path]]:
+    """The files of ``files`` that are byte-identical to another file.
+
+    Only files of equal size are hashed (in chunks), so a read without copies costs one ``stat``
+    per file.
+
+    Args:
+        files: the files of one read.
+        others: files of other reads (another day's folder) to compare them with.
+
+    Returns:
+        The files byte-identical to an earlier one of ``files`` (in path-text order), each mapped
+        to that first copy; and the files byte-identical to one of ``others``, mapped to it.
+    """
+    sizes = {path: path.stat().st_size for path in [*files, *others]}
+    wanted = {sizes[path] for path in files}
     by_size: dict[int, list[Path]] = {}
-    for path in sorted(files, key=str):
-        by_size.setdefault(path.stat().st_size, []).append(path)
+    for path in sorted(set(sizes), key=str):
+        if sizes[path] in wanted:
+            by_size.setdefault(sizes[path], []).append(path)
+    own = set(files)
     copies: dict[Path, Path] = {}
+    elsewhere: dict[Path, Path] = {}
     for same_size in by_size.values():
         if len(same_size) < 2:
             continue
-        first_by_digest: dict[str, Path] = {}
-        for path in same_size:
-            first = first_by_digest.setdefault(_digest(path), path)
+        digests = {path: _digest(path) for path in same_size}
+        for path in (p for p in same_size if p in own):
+            first = next(p for p in same_size if p in own and digests[p] == digests[path])
             if first != path:
                 copies[path] = first
-    return copies
+            other = next(
+                (p for p in same_size if p not in own and digests[p] == digests[path]), None
+            )
+            if other is not None:
+                elsewhere[path] = other
+    return copies, elsewhere
+
+
+class FilesToRead(NamedTuple):
+    """The files a read of one day takes, and what is known of them before reading.
+
+    Attributes:
+        files: the data files, in path order.
+        is_hive: whether they hold only that day (a ``date=`` folder).
+        copies: files byte-identical to an earlier one of ``files``, mapped to that first copy.
+        copies_elsewhere: files byte-identical to a file in another ``date=`` folder, mapped to
+            it (the rows of the copy that is not in its day's folder are quarantined as outside
+            it, so each row still counts once).
+    """
+
+    files: list[Path]
+    is_hive: bool
+    copies: dict[Path, Path]
+    copies_elsewhere: dict[Path, Path]
 
 
 @dataclass(frozen=True)
@@ -294,15 +353,19 @@ class LogSource:
             return _data_files(folder, self.path, strict=strict), True
         return _data_files(self.path, strict=strict), False
 
-    def files_to_read(self, day: dt.date) -> tuple[list[Path], bool, dict[Path, Path]]:
-        """:meth:`files_for` a read (``strict``), and the byte-identical copies among them.
-
-        Returns:
-            The files, whether they hold only ``day`` (hive), and the files that are
-            byte-identical copies of an earlier one of them, each mapped to that first copy.
-        """
+    def files_to_read(self, day: dt.date) -> FilesToRead:
+        """:meth:`files_for` a read (``strict``), and the byte-identical copies among them and,
+        for a hive-style source, in its other ``date=`` folders."""
         files, is_hive = self.files_for(day, strict=True)
-        return files, is_hive, duplicate_files(files)
+        others: list[Path] = []
+        if is_hive and files:
+            sizes = {path.stat().st_size for path in files}
+            own_folder = f"date={day.isoformat()}"
+            for entry in os.scandir(self.path):
+                if entry.name != own_folder and entry.is_dir() and _date_of_folder(entry.name):
+                    others += _files_of_size(entry.path, sizes)
+        copies, elsewhere = duplicate_files(files, others)
+        return FilesToRead(files, is_hive, copies, elsewhere)
 
 
 def _columns(conn: duckdb.DuckDBPyConnection, reader: str, files: Sequence[Path]) -> dict[str, str]:
@@ -360,9 +423,11 @@ def stage_raw(
     or with ``as_view`` a view over the files).
 
     Every column is kept as read; the contract's columns are checked per file first, so a missing
-    column is reported with the file that lacks it. Rows get ``source_file``, ``source_row`` and
-    ``duplicate_of``: for a file byte-identical to an earlier one of the read (see
-    :func:`duplicate_files`), that first copy's path, so that the caller quarantines its rows.
+    column is reported with the file that lacks it. Rows get ``source_file``, ``source_row``,
+    ``duplicate_of`` (for a file byte-identical to an earlier one of the read, see
+    :func:`duplicate_files`, that first copy's path: the caller quarantines its rows) and
+    ``copy_elsewhere`` (for a file byte-identical to one in another ``date=`` folder, that file:
+    the caller names it in the reason of the rows outside this folder).
 
     Args:
         conn: an open DuckDB connection.
@@ -379,7 +444,7 @@ def stage_raw(
     Returns:
         Whether the source is a hive-style day folder (its rows then belong to ``day``).
     """
-    files, is_hive, copies = source.files_to_read(day)
+    files, is_hive, copies, elsewhere = source.files_to_read(day)
     for name in extra_columns:
         if not _IDENTIFIER.match(name):  # the spec already enforces this; never trust callers
             raise ValueError(f"invalid column name {name!r}")
@@ -425,11 +490,14 @@ def stage_raw(
             [f'"{c}"' for c in required]
             + [f'"{c}"' if c in present else f'NULL::VARCHAR AS "{c}"' for c in optional]
         )
-        first_copy = copies.get(path)
-        duplicate_of = "NULL::VARCHAR" if first_copy is None else _literal(str(first_copy))
+        duplicate_of, copy_elsewhere = (
+            "NULL::VARCHAR" if found is None else _literal(str(found))
+            for found in (copies.get(path), elsewhere.get(path))
+        )
         selects.append(
             f"SELECT {projected}, $file_{index}[1] AS source_file, "
-            f"{row_number}::BIGINT AS source_row, {duplicate_of} AS duplicate_of "
+            f"{row_number}::BIGINT AS source_row, {duplicate_of} AS duplicate_of, "
+            f"{copy_elsewhere} AS copy_elsewhere "
             f"FROM {reader.replace('$files', f'$file_{index}')}"
         )
         params[f"file_{index}"] = [str(path)]
@@ -441,7 +509,7 @@ def stage_raw(
         conn.execute(
             f"CREATE OR REPLACE TEMP {kind} {table} AS SELECT {columns}, "
             f"NULL::VARCHAR AS source_file, NULL::BIGINT AS source_row, "
-            f"NULL::VARCHAR AS duplicate_of WHERE false"
+            f"NULL::VARCHAR AS duplicate_of, NULL::VARCHAR AS copy_elsewhere WHERE false"
         )
         return is_hive
     # unit_id is text in the contract but an integer in some files; the validation SQL casts the

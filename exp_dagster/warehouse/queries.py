@@ -287,7 +287,8 @@ def build_exposures(
                 {_segment_map(spec.segments)} AS segments,
                 source_file,
                 source_row,
-                duplicate_of
+                duplicate_of,
+                copy_elsewhere
             FROM raw_exposures
             WHERE CAST(experiment_id AS VARCHAR) IS NULL
                OR lower(trim(CAST(experiment_id AS VARCHAR)))

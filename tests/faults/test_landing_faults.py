@@ -156,7 +156,8 @@ def test_a_file_copied_into_the_next_days_folder_is_counted_in_its_own_day_only(
     tmp_path: Path, conn: duckdb.DuckDBPyConnection
 ) -> None:
     """A copy in another day's folder holds that other day's timestamps: its rows are
-    quarantined there as outside their folder, so each row counts once, in its own day."""
+    quarantined there as outside their folder, naming the file it copies, so each row counts
+    once, in its own day."""
     first = write(events(day=DAY), day_folder(tmp_path, "events", DAY) / "part-0.parquet")
     write(events(day=NEXT), day_folder(tmp_path, "events", NEXT) / "part-0.parquet")
     shutil.copyfile(first, day_folder(tmp_path, "events", NEXT) / "part-0-redelivered.parquet")
@@ -167,8 +168,10 @@ def test_a_file_copied_into_the_next_days_folder_is_counted_in_its_own_day_only(
     assert day.rows_validated == len(events(day=DAY))
     assert next_day.rows_validated == len(events(day=NEXT))
     assert next_day.reasons == {
-        f"event_time {DAY} is outside its date={NEXT} folder": len(events(day=DAY))
+        f"event_time {DAY} is outside its date={NEXT} folder (the file is a byte-identical copy "
+        f"of {first})": len(events(day=DAY))
     }
+    assert day.reasons == {}  # the first delivery, in its own day's folder, counts in full
 
 
 def test_only_files_of_equal_size_are_hashed(
@@ -181,11 +184,17 @@ def test_only_files_of_equal_size_are_hashed(
     digest = landing._digest
     monkeypatch.setattr(landing, "_digest", lambda path: hashed.append(path) or digest(path))
     files = []
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "f.csv").write_text("123456")
     for name, text in {"a": "1234", "b": "12345", "c": "1234", "d": "abcd", "e": "x"}.items():
         files.append(tmp_path / f"{name}.csv")
         files[-1].write_text(text)
-    assert duplicate_files(files) == {tmp_path / "c.csv": tmp_path / "a.csv"}
-    assert sorted(p.name for p in hashed) == ["a.csv", "c.csv", "d.csv"]
+    other = tmp_path / "other" / "b.csv"
+    other.write_text("12345")
+    copies, elsewhere = duplicate_files(files, [other, tmp_path / "other" / "f.csv"])
+    assert copies == {tmp_path / "c.csv": tmp_path / "a.csv"}
+    assert elsewhere == {tmp_path / "b.csv": other}
+    assert sorted(p.name for p in hashed) == ["a.csv", "b.csv", "b.csv", "c.csv", "d.csv"]
 
 
 # ── Spark and Hive output folders ───────────────────────────────────────────────────────────

@@ -33,7 +33,8 @@ WITH typed AS (
         TRY_CAST(value AS DOUBLE) AS value_num,
         source_file,
         source_row,
-        duplicate_of
+        duplicate_of,
+        copy_elsewhere
     FROM raw_events
 ),
 owned AS (
@@ -67,7 +68,7 @@ numbered AS (
 SELECT
     * EXCLUDE (
         event_id_copy, day, is_hive, first_day, first_analysable, last_analysable, max_abs_value,
-        duplicate_of
+        duplicate_of, copy_elsewhere
     ),
     CASE
         WHEN duplicate_of IS NOT NULL
@@ -80,6 +81,7 @@ SELECT
         WHEN event_ts IS NULL THEN 'event_time is missing or not a timestamp'
         WHEN event_ts::DATE <> day AND is_hive
             THEN 'event_time ' || event_ts::DATE || ' is outside its date=' || day || ' folder'
+                 || coalesce(' (the file is a byte-identical copy of ' || copy_elsewhere || ')', '')
         WHEN event_ts::DATE <> day
             THEN 'event_time ' || event_ts::DATE || ' is outside the days that can be analysed, '
                  || first_analysable || ' .. ' || last_analysable
