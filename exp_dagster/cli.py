@@ -124,6 +124,44 @@ def _read_outcome(
     return rows, decisions[0] if decisions else {}
 
 
+def _read_quality(database: Path, experiment: Any, day: dt.date) -> Any:
+    """Rows validated and quarantined through ``day`` (a :class:`DataQuality`)."""
+    import duckdb
+
+    from exp_dagster.report.data import read_data_quality
+
+    with duckdb.connect(str(database), read_only=True) as conn:
+        return read_data_quality(conn, experiment, day)
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\x1b``): reasons quote the logs' values,
+    which must not drive the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _print_quarantine(quality: Any, shown: int = 5) -> None:
+    """The quarantined input rows by reason, so that none is set aside unseen (a file delivered
+    twice, rows outside their folder's day)."""
+    if quality is None:
+        return
+    for kind, validated, reasons in (
+        ("exposure", quality.exposure_rows, quality.exposure_quarantine),
+        ("event", quality.event_rows, quality.event_quarantine),
+    ):
+        if not reasons:
+            continue
+        total = sum(reasons.values())
+        print(
+            f"\nQuarantined {kind} rows: {total:,} of {total + validated:,}, by reason (each row, "
+            f"with its file and record, is in the warehouse's {kind}_quarantine; --home keeps it):"
+        )
+        for reason, count in list(reasons.items())[:shown]:
+            print(f"  {count:>9,}  {_printable(reason)}")
+        if len(reasons) > shown:
+            print(f"  … and {len(reasons) - shown} more reason(s)")
+
+
 def _read_model_evaluation(
     database: Path, experiment_id: str, day: dt.date
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -360,17 +398,20 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     status = 0
     evaluation: list[dict[str, Any]] = []
     parity: list[dict[str, Any]] = []
+    quality = None
     try:
         with dg.DagsterInstance.ephemeral() as instance:
             _run(resources, instance, experiment_id, as_of)
         rows, decision = _read_outcome(database, experiment_id, as_of)
         evaluation, parity = _read_model_evaluation(database, experiment_id, as_of)
+        quality = _read_quality(database, experiment[experiment_id], as_of)
     except GateFailedError as failure:
         rows, decision, status = [], gate_failure_decision(failure), 1
     finally:
         if not args.home:
             shutil.rmtree(work, ignore_errors=True)
     _print_outcome(experiment_id, as_of, rows, decision)
+    _print_quarantine(quality)
     _print_model_evaluation(evaluation, parity)
     if args.json:
         version = experiment[experiment_id].version

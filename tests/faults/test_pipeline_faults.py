@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -12,7 +13,8 @@ import pandas as pd
 import pytest
 
 from assets._common import run_gate
-from exp_dagster.cli import main
+from exp_dagster.cli import _print_quarantine, main
+from exp_dagster.report.data import DataQuality
 from exp_dagster.runner import PipelineInputError, plan
 from exp_dagster.schemas import unit_metrics_schema
 from exp_dagster.warehouse.landing import LogSource
@@ -137,6 +139,10 @@ def test_an_aa_test_full_of_faults_is_accounted_for_and_never_ships(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     exposure_rows, event_rows = _faulty_logs(tmp_path)
+    # The first day's events delivered twice, under the next part number: they count once.
+    first = tmp_path / "events" / f"date={START}" / "part-0.parquet"
+    shutil.copyfile(first, first.with_name("part-1.parquet"))
+    copied = len(pd.read_parquet(first))
     spec = write_catalog(tmp_path / "catalog", end=(START + dt.timedelta(days=2)).isoformat())
     code = main(
         [
@@ -171,9 +177,29 @@ def test_an_aa_test_full_of_faults_is_accounted_for_and_never_ships(
         event_reasons = {r for (r,) in conn.execute(event_sql).fetchall()}
     assert validated + quarantined == exposure_rows
     assert quarantined == 3 * 7
-    assert facts + bad_events == event_rows and bad_events == 3 * 6
+    assert facts + bad_events == event_rows + copied and bad_events == 3 * 6 + copied
+    # The run says what it set aside, each reason with its count.
+    assert f"Quarantined exposure rows: 21 of {exposure_rows:,}, by reason" in output.out
+    assert f"Quarantined event rows: {18 + copied:,} of {event_rows + copied:,}" in output.out
+    assert f"{copied:>9,}  the file is a byte-identical copy of {first}" in output.out
     assert {"experiment_id is missing", "exposed_at is missing or not a timestamp"} <= reasons
     assert any(r.startswith("unknown variant 'variant_c'") for r in reasons)
     assert any("disagrees with the deterministic hash" in r for r in reasons)
     assert "unit_id is missing" in event_reasons
     assert any(r.startswith("value 1e+40 is beyond") for r in event_reasons), event_reasons
+
+
+def test_quarantine_reasons_reach_the_terminal_escaped(capsys: pytest.CaptureFixture[str]) -> None:
+    """Reasons quote the logs' values (a variant label): control characters are escaped."""
+    quality = DataQuality(
+        exposure_rows=10,
+        exposure_units=10,
+        exposure_quarantine={"unknown variant '\x1b[2Jtreatment' (the spec has …)": 2},
+        event_rows=5,
+        event_quarantine={},
+        first_event_day=START,
+    )
+    _print_quarantine(quality)
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\\x1b[2Jtreatment" in out
+    assert "Quarantined exposure rows: 2 of 12, by reason" in out and "event rows" not in out
