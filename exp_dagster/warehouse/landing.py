@@ -102,8 +102,11 @@ _READERS: dict[str, str] = {
     "csv": "read_csv($files, all_varchar = true, header = true, hive_partitioning = false)",
     "json": "read_json($files, format = 'auto', records = true, hive_partitioning = false)",
 }
-# JSON has no all_varchar: the columns read are declared as text, so that types sniffed from the
-# first rows (a timestamp, an integer) cannot fail the file on a later row that differs.
+# JSON has no all_varchar: the columns read are declared, so that types sniffed from the first
+# rows (a timestamp, an integer) cannot fail the file on a later row that differs. Numeric
+# columns are declared JSON (a cast to DOUBLE then reads true as 1, as for a typed column, and a
+# bad value becomes NULL for its row), the others text.
+_JSON_NUMERIC = frozenset({"value", "score", "label", "position", "click", "propensity"})
 _JSON_AS_TEXT = (
     "read_json($files, format = 'auto', records = true, hive_partitioning = false, "
     "columns = {columns})"
@@ -473,9 +476,15 @@ def stage_raw(
                 f"write unit_id as text or as an integer column."
             )
         if fmt == "json":
-            as_text = [c for c in [*required, *optional] if c in present]
+            declared = [c for c in [*required, *optional] if c in present]
             reader = _JSON_AS_TEXT.format(
-                columns="{" + ", ".join(f"{_literal(c)}: 'VARCHAR'" for c in as_text) + "}"
+                columns="{"
+                + ", ".join(
+                    f"{_literal(c)}: "
+                    + ("'JSON'" if c in _JSON_NUMERIC or c.startswith("feature_") else "'VARCHAR'")
+                    for c in declared
+                )
+                + "}"
             )
         # source_row: the record's 0-based index in its file. Parquet reads it (its virtual
         # column, unless the file has a column of that name); for the others a window with an

@@ -353,7 +353,7 @@ def test_json_rows_unlike_the_first_ones_are_quarantined_not_the_file(
 ) -> None:
     """JSON readers sniff types from the first rows (here 25,000 rows with timestamps and
     integer values): a later row with a text timestamp or value is quarantined with its reason,
-    and every other row counts."""
+    and every other row counts. Values keep JSON's meaning: true is 1, "12,5" is not a number."""
     good = {"unit_id": "u1", "event_time": f"{DAY}T01:00:00Z", "event": "click", "value": 1}
     rows = [dict(good, unit_id=f"u{i}") for i in range(25_000)]
     rows += [
@@ -361,12 +361,13 @@ def test_json_rows_unlike_the_first_ones_are_quarantined_not_the_file(
         dict(good, value="12,5"),
         dict(good, unit_id=17, value=2.5),  # an integer id, a float value
         dict(good, event_time=f"{DAY} 23:59:59", value={"amount": 3}),
+        dict(good, unit_id="flag", value=True),  # a JSON true counts 1, as in a typed column
     ]
     path = day_folder(tmp_path, "events") / "part-0.jsonl"
     path.parent.mkdir(parents=True)
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     counts = _read_events(conn, LogSource("events", tmp_path / "events"), DAY)
-    assert (counts.rows_in, counts.rows_validated) == (25_004, 25_001)
+    assert (counts.rows_in, counts.rows_validated) == (25_005, 25_002)
     assert counts.reasons == {
         "event_time is missing or not a timestamp": 1,
         "value is missing, not a number, NaN or infinite": 2,
@@ -376,10 +377,13 @@ def test_json_rows_unlike_the_first_ones_are_quarantined_not_the_file(
     ).fetchall()
     assert where == [
         (25_000, "yesterday", "1"),
-        (25_001, f"{DAY}T01:00:00Z", "12,5"),
+        (25_001, f"{DAY}T01:00:00Z", '"12,5"'),  # a value as written: a JSON string
         (25_003, f"{DAY} 23:59:59", '{"amount":3}'),
     ]
-    assert conn.execute("SELECT total FROM event_facts WHERE unit_id = '17'").fetchone() == (2.5,)
+    totals = conn.execute(
+        "SELECT unit_id, total FROM event_facts WHERE unit_id IN ('17', 'flag') ORDER BY 1"
+    ).fetchall()
+    assert totals == [("17", 2.5), ("flag", 1.0)]
 
 
 def test_a_first_row_with_an_absurd_date_does_not_mistype_the_rest(
