@@ -107,7 +107,7 @@ _READERS: dict[str, str] = {
 # columns are declared JSON (a cast to DOUBLE then reads true as 1, as for a typed column, and a
 # bad value becomes NULL for its row), the others text.
 _JSON_NUMERIC = frozenset({"value", "score", "label", "position", "click", "propensity"})
-_JSON_AS_TEXT = (
+_JSON_DECLARED = (
     "read_json($files, format = 'auto', records = true, hive_partitioning = false, "
     "columns = {columns})"
 )
@@ -477,7 +477,7 @@ def stage_raw(
             )
         if fmt == "json":
             declared = [c for c in [*required, *optional] if c in present]
-            reader = _JSON_AS_TEXT.format(
+            reader = _JSON_DECLARED.format(
                 columns="{"
                 + ", ".join(
                     f"{_literal(c)}: "
@@ -499,17 +499,23 @@ def stage_raw(
             [f'"{c}"' for c in required]
             + [f'"{c}"' if c in present else f'NULL::VARCHAR AS "{c}"' for c in optional]
         )
-        duplicate_of, copy_elsewhere = (
-            "NULL::VARCHAR" if found is None else _literal(str(found))
-            for found in (copies.get(path), elsewhere.get(path))
-        )
+        # Paths are parameters (one-element lists, as the readers take): $file_0[1] is the path.
+        params[f"file_{index}"] = [str(path)]
+        found: dict[str, str] = {}
+        for name, copy in (
+            ("duplicate_of", copies.get(path)),
+            ("copy_elsewhere", elsewhere.get(path)),
+        ):
+            found[name] = "NULL::VARCHAR"
+            if copy is not None:
+                params[f"{name}_{index}"] = [str(copy)]
+                found[name] = f"${name}_{index}[1]"
         selects.append(
             f"SELECT {projected}, $file_{index}[1] AS source_file, "
-            f"{row_number}::BIGINT AS source_row, {duplicate_of} AS duplicate_of, "
-            f"{copy_elsewhere} AS copy_elsewhere "
+            f"{row_number}::BIGINT AS source_row, {found['duplicate_of']} AS duplicate_of, "
+            f"{found['copy_elsewhere']} AS copy_elsewhere "
             f"FROM {reader.replace('$files', f'$file_{index}')}"
         )
-        params[f"file_{index}"] = [str(path)]
     if not selects:
         # (a view when asked for one: a connection that staged a view under this name before
         # cannot drop it as a table)
@@ -529,7 +535,9 @@ def stage_raw(
     )
     if as_view:
         unified = re.sub(
-            r"\$(file_\d+)\b", lambda m: f"[{_literal(params[m.group(1)][0])}]", unified
+            r"\$((?:file|duplicate_of|copy_elsewhere)_\d+)\b",
+            lambda m: f"[{_literal(params[m.group(1)][0])}]",
+            unified,
         )
         try:
             conn.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS {unified}")
