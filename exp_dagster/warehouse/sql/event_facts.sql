@@ -10,8 +10,8 @@
 -- Input: temp view raw_events. Parameters: $day, $is_hive, $first_day (a single file's first
 -- day, NULL for a hive folder), $first_analysable, $last_analysable (the days any run can read:
 -- a single file's rows dated outside them belong to $first_day), $quantile_events,
--- $timed_events (NULL: every event), $log_gamma, $nonpositive_bucket,
--- $max_abs_value (larger values are corrupt or in the wrong unit, and would overflow exact sums).
+-- $timed_events (NULL: every event), $log_gamma, $nonpositive_bucket, $max_abs_value (larger
+-- values are corrupt or in the wrong unit, and would overflow exact sums).
 -- A view takes no parameters: the first statement keeps those the view needs in the one-row temp
 -- table event_facts_parameters.
 CREATE OR REPLACE TEMP TABLE event_facts_parameters AS
@@ -81,7 +81,9 @@ SELECT
         WHEN event_ts IS NULL THEN 'event_time is missing or not a timestamp'
         WHEN event_ts::DATE <> day AND is_hive
             THEN 'event_time ' || event_ts::DATE || ' is outside its date=' || day || ' folder'
-                 || coalesce(' (the file is a byte-identical copy of ' || copy_elsewhere || ')', '')
+                 || coalesce(
+                     ' (the file is a byte-identical copy of ' || copy_elsewhere || ')', ''
+                 )
         WHEN event_ts::DATE <> day
             THEN 'event_time ' || event_ts::DATE || ' is outside the days that can be analysed, '
                  || first_analysable || ' .. ' || last_analysable

@@ -1,6 +1,7 @@
 -- exposures(experiment, day): validated first exposures of the day, and quarantine with reasons.
 -- Input: temp table typed_exposures(experiment_id_raw, unit_id, variant, exposed_at_read, segments,
--- source_file, source_row, duplicate_of, copy_elsewhere), the raw rows that may be this experiment's and may belong to the day.
+-- source_file, source_row, duplicate_of, copy_elsewhere), the raw rows that may be this
+-- experiment's and may belong to the day.
 -- Parameters: $experiment_id, $day, $start, $end, $salt, $check_hash, $is_hive,
 --             $variant_names, $upper_bounds, $spec_version
 CREATE OR REPLACE TEMP TABLE classified_exposures AS
@@ -54,7 +55,9 @@ checked AS (
                      || array_to_string($variant_names, ', ') || ')'
             WHEN $is_hive AND exposed_ts::DATE <> $day
                 THEN 'exposed_at ' || exposed_ts::DATE || ' is outside its date=' || $day || ' folder'
-                     || coalesce(' (the file is a byte-identical copy of ' || copy_elsewhere || ')', '')
+                     || coalesce(
+                         ' (the file is a byte-identical copy of ' || copy_elsewhere || ')', ''
+                     )
             WHEN exposed_ts::DATE < $start OR exposed_ts::DATE > $end
                 THEN 'exposed outside the experiment window ' || $start || ' .. ' || $end
             WHEN $check_hash AND variant <> expected_variant
