@@ -273,8 +273,9 @@ def build_exposures(
         conn, source, day, "raw_exposures", extra_columns=spec.segments, as_view=True
     )
     # Rows of other experiments are not this partition's; rows that may be its own (no
-    # experiment_id, the id in another case or with spaces, a repeated CSV header) are, and are
-    # quarantined, so nothing that could belong to the experiment disappears unseen.
+    # experiment_id, or one of only spaces and invisible characters, the id in another case or
+    # with spaces, a repeated CSV header) are, and are quarantined, so nothing that could belong
+    # to the experiment disappears unseen.
     try:
         conn.execute(
             f"""
@@ -290,9 +291,9 @@ def build_exposures(
                 duplicate_of,
                 copy_elsewhere
             FROM raw_exposures
-            WHERE CAST(experiment_id AS VARCHAR) IS NULL
+            WHERE is_blank(CAST(experiment_id AS VARCHAR))
                OR lower(trim(CAST(experiment_id AS VARCHAR)))
-                  IN (lower($experiment_id), '', 'experiment_id')
+                  IN (lower($experiment_id), 'experiment_id')
             """,
             {"experiment_id": spec.id},
         )

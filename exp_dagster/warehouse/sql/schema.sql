@@ -4,11 +4,13 @@
 -- run to run. Every sum goes through this macro: each term rounded to 1e-6, then added exactly,
 -- so re-running a partition gives bit-identical tables whatever the threads did.
 CREATE OR REPLACE MACRO exact_sum(x) AS sum(CAST(x AS DECIMAL(38, 6)))::DOUBLE;
--- A missing text: NULL, or nothing but spaces (trim removes Unicode spaces such as U+00A0 too,
--- not tabs). Only a text that is empty or starts below '!' or beyond ASCII can be blank, so the
--- comparison comes first and spares trimming every row of a day's logs.
+-- A missing text: NULL, or nothing that shows: spaces (Unicode ones such as U+00A0 too, and
+-- tabs), control characters and invisible format characters (zero-width space U+200B, BOM,
+-- word joiner, soft hyphen...), so an id that only looks present is missing. Only a text that
+-- is empty or starts below '!' or beyond ASCII can be blank, so the comparison comes first and
+-- spares matching every row of a day's logs.
 CREATE OR REPLACE MACRO is_blank(x) AS
-    x IS NULL OR ((x < '!' OR x >= chr(128)) AND trim(x) = '');
+    x IS NULL OR ((x < '!' OR x >= chr(128)) AND regexp_full_match(x, '[\s\p{Z}\p{Cf}\p{Cc}]*'));
 CREATE TABLE IF NOT EXISTS exposures (
     experiment_id     VARCHAR   NOT NULL,
     exposure_date     DATE      NOT NULL,
