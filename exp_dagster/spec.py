@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from exp_dagster.text import printable
+
 # Names become partition keys, table values and column labels: keep them to a safe alphabet.
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$"
 IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
@@ -165,9 +167,41 @@ class GuardrailSpec(_Strict):
 
 
 class MetricRoles(_Strict):
+    """Each metric has one role: the primary decides, secondaries are reported, guardrails are
+    tested for non-inferiority. A metric listed twice would silently keep one role (and a
+    guardrail on the primary would never apply its margin), so it is rejected."""
+
     primary: Identifier
     secondary: list[Identifier] = Field(default_factory=list)
     guardrails: list[GuardrailSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_role_each(self) -> MetricRoles:
+        guarded = [g.metric for g in self.guardrails]
+        if self.primary in guarded:
+            raise ValueError(
+                f"'{self.primary}' is both the primary metric and a guardrail; the primary "
+                f"already decides the ship (a significant gain implies non-inferiority), so the "
+                f"guardrail would never apply: remove it from 'guardrails' or guard another metric"
+            )
+        if self.primary in self.secondary:
+            raise ValueError(
+                f"'{self.primary}' is both the primary metric and a secondary one; remove it "
+                f"from 'secondary'"
+            )
+        for role, names in (("secondary", self.secondary), ("guardrails", guarded)):
+            repeated = sorted({name for name in names if names.count(name) > 1})
+            if repeated:
+                raise ValueError(
+                    f"{', '.join(repeated)} listed more than once in '{role}'; list each once"
+                )
+        both = [name for name in self.secondary if name in guarded]
+        if both:
+            raise ValueError(
+                f"{', '.join(both)} is both a secondary metric and a guardrail; keep it under "
+                f"'guardrails' only (a guardrail's effect is reported too)"
+            )
+        return self
 
 
 SequentialMethod = Literal["group_sequential", "always_valid", "fixed_horizon"]
@@ -359,8 +393,34 @@ def _format_validation_error(path: Path | str, error: ValidationError) -> str:
     lines = [f"{path}: invalid spec ({error.error_count()} problem(s)):"]
     for item in error.errors():
         field = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        lines.append(f"  - field '{field}': {item['msg']}")
+        lines.append(printable(f"  - field '{field}': {item['msg']}"))  # a key may hold "\n"
     return "\n".join(lines)
+
+
+class _DuplicateKeyError(yaml.YAMLError):
+    def __init__(self, key: Any, line: int, first_line: int) -> None:
+        super().__init__(f"key {key!r} on line {line} repeats the one on line {first_line}")
+        self.key, self.line, self.first_line = key, line, first_line
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key repeated in one mapping is an error: PyYAML
+    keeps the last value silently, so a spec could say one thing and run another."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # "<<: *defaults" merges keys that the mapping may then override
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first_line = seen.setdefault(key, line)
+            except TypeError:
+                continue  # an unhashable key: the base loader reports it
+            if first_line != line:
+                raise _DuplicateKeyError(key, line, first_line)
+        return super().construct_mapping(node, deep=deep)
 
 
 def _read_yaml(path: Path) -> Any:
@@ -368,12 +428,26 @@ def _read_yaml(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise SpecError(f"{path}: file not found; check the path.") from exc
+    except IsADirectoryError as exc:
+        raise SpecError(f"{path}: is a folder; pass the spec's YAML file.") from exc
     except UnicodeDecodeError as exc:
         raise SpecError(f"{path}: not UTF-8 text; save the spec as UTF-8.") from exc
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
+    except _DuplicateKeyError as exc:
+        raise SpecError(
+            f"{path}, line {exc.line}: key '{exc.key}' appears twice in the same mapping (first "
+            f"on line {exc.first_line}); YAML would silently keep the last one. Keep one of them."
+        ) from exc
+    except yaml.MarkedYAMLError as exc:
+        where = f", line {exc.problem_mark.line + 1}" if exc.problem_mark else ""
+        problem = exc.problem or exc.context or "unreadable"
+        raise SpecError(
+            f"{path}{where}: not valid YAML ({problem}); fix the syntax there (quote values "
+            f"holding ':' or '#', close brackets and quotes)."
+        ) from exc
     except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {exc}") from exc
+        raise SpecError(f"{path}: not valid YAML ({exc}); fix the syntax.") from exc
 
 
 def load_metric_catalog(path: Path) -> MetricCatalog:

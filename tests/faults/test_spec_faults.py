@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from exp_dagster.cli import main
-from exp_dagster.spec import SpecError, load_experiments
+from exp_dagster.home import PROJECT_ROOT
+from exp_dagster.spec import SpecError, load_experiments, load_metric_catalog
 from tests.faults.corpus import END, EXPERIMENT_ID, START, metric_catalog, spec_data, write_catalog
 
 Mutate = Callable[[dict[str, Any]], None]
@@ -107,6 +108,35 @@ SPEC_FAULTS: list[tuple[str, Mutate, str, str]] = [
     ("id-with-path-traversal", _set(id="../../etc/passwd"), "id", "pattern"),
     ("id-not-the-file-name", _set(id="another_test"), "id", "name the file"),
     ("start-not-a-date", _set(start="next monday"), "start", "date"),
+    (
+        "guardrail-equal-to-primary",
+        _guardrail(metric="watch_time", margin=0.05),
+        "metrics",
+        "both the primary metric and a guardrail",
+    ),
+    (
+        "secondary-equal-to-primary",
+        lambda s: s["metrics"].update(secondary=["watch_time", "ctr"]),
+        "metrics",
+        "both the primary metric and a secondary one",
+    ),
+    (
+        "guardrail-listed-twice",
+        lambda s: s["metrics"].update(
+            guardrails=[
+                {"metric": "latency_p95", "margin": 0.05},
+                {"metric": "latency_p95", "margin": 0.5},
+            ]
+        ),
+        "metrics",
+        "latency_p95 listed more than once in 'guardrails'",
+    ),
+    (
+        "secondary-and-guardrail",
+        lambda s: s["metrics"].update(secondary=["ctr", "latency_p95"]),
+        "metrics",
+        "latency_p95 is both a secondary metric and a guardrail",
+    ),
 ]
 
 
@@ -162,6 +192,48 @@ def test_unreadable_spec_file(
     message = capsys.readouterr().err
     assert f"{EXPERIMENT_ID}.yaml" in message and phrase in message
     assert "Traceback" not in message
+
+
+@pytest.mark.parametrize(
+    ("original", "doubled", "key"),
+    [
+        ("hash_salt: fault-test-2026\n", "hash_salt: fault-test-2026\nhash_salt: x\n", "hash_salt"),
+        ("  primary: watch_time\n", "  primary: watch_time\n  primary: ctr\n", "primary"),
+    ],
+    ids=["rejected:duplicate-top-level-key", "rejected:duplicate-nested-key"],
+)
+def test_a_key_given_twice_is_rejected_naming_line_and_key(
+    original: str, doubled: str, key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """PyYAML keeps the last of two equal keys without a word: the spec would show one primary
+    metric and decide on another. The loader refuses, naming the file, the line and the key."""
+    spec = write_catalog(tmp_path / "catalog")
+    text = yaml.safe_dump(spec_data(), sort_keys=False)
+    assert original in text
+    first_line = text[: text.index(original)].count("\n") + 1
+    spec.write_text(text.replace(original, doubled))
+    assert _analyze(spec, tmp_path) == 2
+    message = capsys.readouterr().err
+    assert message.count("\n") == 1 and "Traceback" not in message
+    assert f"{EXPERIMENT_ID}.yaml, line {first_line + 1}: key '{key}' appears twice" in message
+    assert f"(first on line {first_line})" in message
+
+
+def test_a_metric_defined_twice_in_the_catalog_is_rejected(tmp_path: Path) -> None:
+    catalog = (PROJECT_ROOT / "catalog" / "metrics.yaml").read_text()
+    twice = catalog + "  ctr:\n    type: mean\n    event: click\n    direction: increase\n"
+    (tmp_path / "metrics.yaml").write_text(twice)
+    with pytest.raises(SpecError, match=r"metrics.yaml, line \d+: key 'ctr' appears twice"):
+        load_metric_catalog(tmp_path / "metrics.yaml")
+
+
+def test_yaml_anchors_may_be_overridden(tmp_path: Path) -> None:
+    """A merge key ("<<: *defaults") followed by an override is not a repeated key."""
+    text = "defaults: &d {type: mean, direction: increase}\nmetrics:\n  clicks:\n    <<: *d\n"
+    text += "    type: mean\n    event: click\n"
+    (tmp_path / "metrics.yaml").write_text(text)
+    with pytest.raises(SpecError, match="defaults"):  # rejected for its extra field only
+        load_metric_catalog(tmp_path / "metrics.yaml")
 
 
 def test_overlapping_experiments_on_the_same_units(tmp_path: Path) -> None:

@@ -89,7 +89,7 @@ def test_file_name_must_match_id(tmp_path: Path, metrics: MetricCatalog) -> None
 def test_broken_yaml_and_metric_catalog(tmp_path: Path) -> None:
     broken = tmp_path / "metrics.yaml"
     broken.write_text("metrics: [unclosed\n")
-    with pytest.raises(SpecError, match=r"metrics.yaml: not valid YAML"):
+    with pytest.raises(SpecError, match=r"metrics.yaml, line 2: not valid YAML \(expected"):
         load_metric_catalog(broken)
     broken.write_text("metrics:\n  ctr: {type: ratio, numerator: click, direction: increase}\n")
     with pytest.raises(SpecError, match=r"field 'metrics.ctr'.*denominator"):
