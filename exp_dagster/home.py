@@ -21,16 +21,70 @@ variable                    meaning                               default
 ``EXP_DAGSTER_DUCKDB_MEMORY_LIMIT`` DuckDB memory, e.g. ``1GB``    DuckDB's (80 % of RAM)
 ``EXP_DAGSTER_DUCKDB_TEMP_DIR`` where DuckDB spills when memory   ``<warehouse>.tmp``
                             is short
+``EXP_DAGSTER_FIRST_DATE``  the first day partition (YYYY-MM-DD)  ``2025-01-01``
+``EXP_DAGSTER_SENSOR_INTERVAL`` seconds between sensor ticks      ``30``
+``EXP_DAGSTER_VERBOSE``     any value: show Dagster's event log   unset
 =========================== ===================================== ==============================
+
+A bad value (a date that is not one, a home that is a file, a memory limit DuckDB cannot read)
+raises :class:`SettingError`, a sentence naming the variable; :func:`check_settings` checks them
+all at once, before anything runs.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_FIRST_DATE = "2025-01-01"
+DEFAULT_SENSOR_INTERVAL = 30
+
+
+class SettingError(ValueError):
+    """An ``EXP_DAGSTER_*`` environment variable has a value that cannot work; the message names
+    the variable, its value and what to set instead."""
+
+
+def _setting(name: str) -> str:
+    """The variable's value without surrounding spaces ("" when unset)."""
+    return os.environ.get(name, "").strip()
+
+
+def first_date() -> str:
+    """The first day partition, ``EXP_DAGSTER_FIRST_DATE`` (ISO text, default 2025-01-01).
+
+    Raises:
+        SettingError: the value is not a YYYY-MM-DD date.
+    """
+    text = _setting("EXP_DAGSTER_FIRST_DATE") or DEFAULT_FIRST_DATE
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        raise SettingError(
+            f"EXP_DAGSTER_FIRST_DATE={text!r} is not a date; set it to a day in YYYY-MM-DD form "
+            f"(e.g. {DEFAULT_FIRST_DATE}), or unset it."
+        ) from None
+    return text
+
+
+def sensor_interval() -> int:
+    """Seconds between sensor ticks, ``EXP_DAGSTER_SENSOR_INTERVAL`` (default 30).
+
+    Raises:
+        SettingError: the value is not a positive whole number.
+    """
+    text = _setting("EXP_DAGSTER_SENSOR_INTERVAL")
+    if not text:
+        return DEFAULT_SENSOR_INTERVAL
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        raise SettingError(
+            f"EXP_DAGSTER_SENSOR_INTERVAL={text!r} is not a positive whole number of seconds; "
+            f"set it to e.g. {DEFAULT_SENSOR_INTERVAL}, or unset it."
+        )
+    return int(text)
 
 
 def home_dir() -> Path:
@@ -64,22 +118,91 @@ def duckdb_settings() -> dict[str, str | int | None]:
     run in slices and take longer (README "Scale and benchmarks"); the default stays DuckDB's own.
 
     Raises:
-        ValueError: ``EXP_DAGSTER_DUCKDB_THREADS`` is not a positive whole number.
+        SettingError: ``EXP_DAGSTER_DUCKDB_THREADS`` is not a positive whole number,
+            ``EXP_DAGSTER_DUCKDB_MEMORY_LIMIT`` is not a size DuckDB reads, or
+            ``EXP_DAGSTER_DUCKDB_TEMP_DIR`` is a file.
     """
-    threads_text = os.environ.get("EXP_DAGSTER_DUCKDB_THREADS", "").strip()
+    threads_text = _setting("EXP_DAGSTER_DUCKDB_THREADS")
     threads: int | None = None
     if threads_text:
-        if not threads_text.isdigit() or int(threads_text) < 1:
-            raise ValueError(
+        if not threads_text.isascii() or not threads_text.isdigit() or int(threads_text) < 1:
+            raise SettingError(
                 f"EXP_DAGSTER_DUCKDB_THREADS={threads_text!r} is not a positive whole number "
                 f"of threads; set it to e.g. 2, or unset it for DuckDB's default (all cores)."
             )
         threads = int(threads_text)
-    return {
-        "threads": threads,
-        "memory_limit": os.environ.get("EXP_DAGSTER_DUCKDB_MEMORY_LIMIT", "").strip() or None,
-        "temp_directory": os.environ.get("EXP_DAGSTER_DUCKDB_TEMP_DIR", "").strip() or None,
-    }
+    memory_limit = _setting("EXP_DAGSTER_DUCKDB_MEMORY_LIMIT") or None
+    if memory_limit is not None:
+        _check_memory_limit(memory_limit)
+    temp_directory = _setting("EXP_DAGSTER_DUCKDB_TEMP_DIR") or None
+    if temp_directory is not None:
+        _check_folder("EXP_DAGSTER_DUCKDB_TEMP_DIR", Path(temp_directory))
+    return {"threads": threads, "memory_limit": memory_limit, "temp_directory": temp_directory}
+
+
+def _check_memory_limit(text: str) -> None:
+    """Let DuckDB itself read the size, so what passes here is what a run will accept."""
+    import duckdb
+
+    with duckdb.connect() as conn:
+        try:
+            conn.execute("SET memory_limit = ?", [text])
+        except duckdb.Error:
+            raise SettingError(
+                f"EXP_DAGSTER_DUCKDB_MEMORY_LIMIT={text!r} is not a size DuckDB reads; set it to "
+                f"e.g. 1GB, 512MB or 50% (of the RAM), or unset it for DuckDB's default (80 %)."
+            ) from None
+
+
+def _check_folder(name: str, path: Path) -> None:
+    """A folder setting must name a folder, or a path one can be created at."""
+    if path.exists() and not path.is_dir():
+        raise SettingError(
+            f"{name}={str(path)!r} is a file, not a folder; point {name} at a folder (it is "
+            f"created if missing), or unset it."
+        )
+    parent = next((p for p in path.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise SettingError(
+            f"{name}={str(path)!r} cannot be a folder: {parent} is a file; point {name} at a "
+            f"folder, or unset it."
+        )
+
+
+def check_settings() -> None:
+    """Check every ``EXP_DAGSTER_*`` setting at once, before a command starts any work.
+
+    Raises:
+        SettingError: the first setting that cannot work, named with the fix.
+    """
+    first_date()
+    sensor_interval()
+    duckdb_settings()
+    for name in ("EXP_DAGSTER_HOME", "EXP_DAGSTER_REPORTS"):
+        if _setting(name):
+            _check_folder(name, Path(_setting(name)))
+    warehouse = _setting("EXP_DAGSTER_WAREHOUSE")
+    if warehouse and Path(warehouse).is_dir():
+        raise SettingError(
+            f"EXP_DAGSTER_WAREHOUSE={warehouse!r} is a folder; point it at a DuckDB file "
+            f"(e.g. {Path(warehouse) / 'warehouse.duckdb'}), or unset it."
+        )
+    catalog = _setting("EXP_DAGSTER_CATALOG")
+    if catalog and not Path(catalog).is_dir():
+        raise SettingError(
+            f"EXP_DAGSTER_CATALOG={catalog!r} is not a folder; point it at the folder holding "
+            f"metrics.yaml and experiments/, or unset it for the project's catalog."
+        )
+
+
+def contain_caches() -> None:
+    """Keep what libraries cache inside the home, not in the user's home folder.
+
+    matplotlib (the report's charts) writes its font cache to ``MPLCONFIGDIR``, by default
+    ``~/.config/matplotlib``; it reads the variable once, at import, so this runs before the
+    first import. A value the user set is kept.
+    """
+    os.environ.setdefault("MPLCONFIGDIR", str(home_dir() / "cache" / "matplotlib"))
 
 
 def landing_dir() -> Path:

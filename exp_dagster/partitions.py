@@ -10,11 +10,12 @@ only has data on the days of its window, and only those are ever requested (ARCH
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import dagster as dg
 
-FIRST_DATE = os.environ.get("EXP_DAGSTER_FIRST_DATE", "2025-01-01")
+from exp_dagster import home
+
+FIRST_DATE = home.first_date()
 
 experiments = dg.DynamicPartitionsDefinition(name="experiment")
 days = dg.DailyPartitionsDefinition(start_date=FIRST_DATE, end_offset=1)

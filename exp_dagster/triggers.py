@@ -19,13 +19,13 @@ default, as are the schedules.
 import datetime as dt
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 
+from exp_dagster import home
 from exp_dagster.automation import (
     WHOLE_DAY_TAG,
     WRITER_TAG,
@@ -37,7 +37,7 @@ from exp_dagster.resources import Catalog, LandingZone
 from exp_dagster.spec import ResolvedExperiment, SpecError, load_experiment
 from exp_dagster.warehouse.landing import LogSource
 
-SENSOR_INTERVAL = int(os.environ.get("EXP_DAGSTER_SENSOR_INTERVAL", "30"))
+SENSOR_INTERVAL = home.sensor_interval()
 EXPERIMENT_DIMENSION = experiments.name or "experiment"
 # Roots of the graph: the sensors and schedules request them; automation refreshes the rest.
 SENSOR_DRIVEN_ASSETS = ("exposures", "event_facts")
