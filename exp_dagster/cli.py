@@ -8,15 +8,19 @@
     exp-dagster backfill --experiment ID --from YYYY-MM-DD --to YYYY-MM-DD [--wait]
     exp-dagster report --experiment ID [--as-of YYYY-MM-DD] [--open]
 
-Errors in the input (a spec field, a missing column, an unreadable file) are printed as one
-sentence naming the file and what to do, with exit status 2; a failed run exits with 1.
-Set ``EXP_DAGSTER_VERBOSE=1`` to see Dagster's own event log while the runs execute.
+Errors in the input (a spec field, a missing column, an unreadable file) or in the setup (an
+``EXP_DAGSTER_*`` setting, a path that cannot be written, a full disk, DuckDB's memory limit) are
+printed as one sentence naming the file or variable and what to do, with exit status 2; a failed
+run exits with 1. What the data puts in a message (ids, event and file names) is printed with its
+control characters escaped. Set ``EXP_DAGSTER_VERBOSE=1`` to see Dagster's own event log while
+the runs execute (and the traceback of an unexpected error).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import errno
 import json
 import math
 import os
@@ -28,13 +32,25 @@ from pathlib import Path
 from typing import Any
 
 from exp_dagster import home
+from exp_dagster.home import SettingError
 from exp_dagster.spec import SpecError
+from exp_dagster.text import printable
 
 DEMO_EXPERIMENT = "ranker_v2"
 
 
+class UsageError(ValueError):
+    """A command-line option cannot work (a folder that is a file, an output that cannot be
+    written); the message names the option and what to pass instead."""
+
+
 def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(printable(message, keep_newlines=True), file=sys.stderr, flush=True)
+
+
+def _show(text: str = "") -> None:
+    """Print results on stdout, with what the data put in them made safe for a terminal."""
+    print(printable(text, keep_newlines=True))
 
 
 def _date(text: str) -> dt.date:
@@ -185,12 +201,12 @@ def _print_model_evaluation(
     """Offline, counterfactual and interleaving results next to the online A/B lift."""
     if not parity and not evaluation:
         return
-    print("\nModel evaluation beside the A/B test (relative lifts, 95% CIs):")
+    _show("\nModel evaluation beside the A/B test (relative lifts, 95% CIs):")
     for row in parity:
         if row["lift"] is None:
             continue
         scale, unit = (1.0, "") if row["evidence"] == "interleaving" else (100.0, "%")
-        print(
+        _show(
             f"  {row['variant']:<10} {row['evidence']:<16} {row['metric']:<42} "
             f"{row['lift'] * scale:+7.2f}{unit} [{row['ci_low'] * scale:+7.2f}{unit}, "
             f"{row['ci_high'] * scale:+7.2f}{unit}]"
@@ -202,7 +218,7 @@ def _print_model_evaluation(
         if r["kind"] in wanted and r["value"] is not None and r.get("segment", "all") == "all"
     ]
     if shown:
-        print("\nOffline estimates (absolute values):")
+        _show("\nOffline estimates (absolute values):")
     for row in shown:
         ci = (
             f"[{row['ci_low']:.4f}, {row['ci_high']:.4f}]"
@@ -212,11 +228,11 @@ def _print_model_evaluation(
         label = row["metric"]
         if row["kind"] == "classifier_comparison":
             label = f"{label} minus control's (paired DeLong)"
-        print(f"  {row['model']:<10} {label:<42} {row['value']:8.4f} {ci}")
+        _show(f"  {row['model']:<10} {label:<42} {row['value']:8.4f} {ci}")
     if truth:
-        print("\nKnown truth of the simulated model logs:")
+        _show("\nKnown truth of the simulated model logs:")
         for key, value in truth.items():
-            print(f"  {key:<42} {value:8.4f}")
+            _show(f"  {key:<42} {value:8.4f}")
 
 
 def _print_outcome(
@@ -224,14 +240,14 @@ def _print_outcome(
 ) -> None:
     from exp_dagster.report import results_text
 
-    print(f"\n{experiment_id} as of {day}\n")
-    print(results_text(rows))
+    _show(f"\n{experiment_id} as of {day}\n")
+    _show(results_text(rows))
     verdict = decision.get("decision", "?")
     if decision.get("variant"):
         verdict += f" {decision['variant']}"
-    print(f"\nDecision: {verdict}")
+    _show(f"\nDecision: {verdict}")
     for reason in decision.get("reasons") or []:
-        print(f"  • {reason}")
+        _show(f"  • {reason}")
 
 
 # ── running the pipeline ─────────────────────────────────────────────────────────────────────
@@ -296,21 +312,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
         truth.model_evaluation,
     )
     _print_timeline(home.warehouse_path(), DEMO_EXPERIMENT)
-    print("\nKnown truth of the simulation (relative effects) against the 95% CIs:")
+    _show("\nKnown truth of the simulation (relative effects) against the 95% CIs:")
     overall = {r["metric"]: r for r in rows if r["segment"] == "all"}
     for metric, effect in sorted(truth.relative_effects.items()):
         row = overall.get(metric)
         if row is None:
             continue
         inside = row["rel_ci_low"] <= effect <= row["rel_ci_high"]
-        print(
+        _show(
             f"  {metric:<12} true {effect * 100:+6.2f}%   CI [{row['rel_ci_low'] * 100:+6.2f}%, "
             f"{row['rel_ci_high'] * 100:+6.2f}%]   {'inside' if inside else 'OUTSIDE'}"
         )
     from exp_dagster.report.data import report_path
 
     report = report_path(home.reports_dir(home.warehouse_path()), DEMO_EXPERIMENT, day)
-    print(
+    _show(
         f"\nReport: {report}\n"
         f"Warehouse: {home.warehouse_path()}\n"
         f"See the same materialised assets, checks and metadata in the Dagster UI: make ui "
@@ -332,14 +348,14 @@ def _print_timeline(database: Path, experiment_id: str) -> None:
             "WHERE d.experiment_id = ? ORDER BY d.as_of_date, r.variant",
             [experiment_id],
         ).fetchall()
-    print("\nDecision by day (primary metric |z| against its sequential boundary, and power):")
+    _show("\nDecision by day (primary metric |z| against its sequential boundary, and power):")
     for day, verdict, z, boundary, power in days:
         evidence = (
             f"|z| {z:5.2f}  boundary {boundary:5.2f}  power {power * 100:3.0f}%"
             if z is not None and boundary is not None and power is not None
             else ""
         )
-        print(f"  {day}  {verdict:<12}  {evidence}")
+        _show(f"  {day}  {verdict:<12}  {evidence}")
 
 
 def _last_exposure_day(path: Path) -> dt.date | None:
@@ -352,12 +368,78 @@ def _last_exposure_day(path: Path) -> dt.date | None:
         return LogSource("exposures", path).last_day(conn)
 
 
+def _check_folder_option(option: str, path: Path) -> None:
+    """Refuse, before any work, a folder option that names a file (or sits under one)."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(
+            f"{option} {path}: is a file, not a folder; pass a folder (it is created if missing)."
+        )
+    parent = next((p for p in path.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise UsageError(f"{option} {path}: {parent} is a file, so no folder can be made there.")
+
+
+def _check_output_file(option: str, path: Path) -> None:
+    """Refuse, before the run, an output file that could not be written after it: a folder, a
+    missing parent folder, or one this process may not write into."""
+    if path.is_dir():
+        raise UsageError(
+            f"{option} {path}: is a folder; pass a file name, e.g. {path / 'out.json'}."
+        )
+    folder = path.parent
+    if not folder.is_dir():
+        raise UsageError(
+            f"{option} {path}: the folder {folder} does not exist; create it or write elsewhere."
+        )
+    try:
+        if path.exists():
+            with path.open("a"):
+                pass
+        else:
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".exp-dagster-probe-"):
+                pass
+    except OSError as exc:
+        raise UsageError(
+            f"{option} {path}: cannot be written ({exc.strerror}); choose a path you can write."
+        ) from None
+
+
+def _check_experiment_id(exposures: Path, experiment_id: str, spec_path: Path) -> None:
+    """Refuse logs in which no exposure carries the spec's id, saying which ids they do carry."""
+    import difflib
+
+    import duckdb
+
+    from exp_dagster.warehouse.landing import LogSource, experiment_ids
+
+    with duckdb.connect() as conn:
+        found = experiment_ids(conn, LogSource("exposures", exposures))
+    if not found or experiment_id in found:
+        return  # no rows at all is "no traffic", and an unreadable file is the pipeline's to name
+    shown = sorted(found.items(), key=lambda item: (-item[1], item[0]))
+    listed = ", ".join(
+        f"{printable(repr(key))} ({count:,} row{'s' if count != 1 else ''})"
+        for key, count in shown[:10]
+    )
+    more = f" and {len(shown) - 10} more" if len(shown) > 10 else ""
+    close = difflib.get_close_matches(experiment_id, list(found), n=1, cutoff=0.6)
+    hint = f" Did you mean {printable(repr(close[0]))}?" if close else ""
+    raise UsageError(
+        f"{exposures}: no exposure has experiment_id '{experiment_id}' (the id in {spec_path}); "
+        f"the ids found are {listed}{more}.{hint} Make the spec's id and the logs' agree."
+    )
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from exp_dagster.resources import Catalog, LandingZone, Warehouse
     from exp_dagster.runner import GateFailedError
 
+    if args.json:
+        _check_output_file("--json", Path(args.json))
+    if args.home:
+        _check_folder_option("--home", Path(args.home))
     spec_path = Path(args.experiment)
     metrics_file = Path(args.metrics) if args.metrics else spec_path.parent.parent / "metrics.yaml"
     if not metrics_file.exists():
@@ -373,6 +455,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     for label, path in (("--exposures", args.exposures), ("--events", args.events)):
         if not Path(path).exists():
             raise SpecError(f"{label} {path}: no such file or folder.")
+    _check_experiment_id(Path(args.exposures), experiment_id, spec_path)
     # By default the analysis is as of the last day with exposures, or the end date if the logs
     # go past it: a running experiment is judged as running, not as ended.
     as_of = min(args.as_of or _last_exposure_day(Path(args.exposures)) or spec.end, spec.end)
@@ -418,7 +501,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         document = result_document(
             experiment_id, as_of, version, decision, rows, evaluation, parity
         )
-        Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
+        try:
+            Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
+        except OSError as exc:  # e.g. the disk filled during the run: name the file
+            raise OSError(exc.errno, exc.strerror, args.json) from exc
         _say(f"wrote {args.json}")
     return status
 
@@ -496,7 +582,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         _say(f"error: cannot read {database} ({error}); if a run is writing it, try again after.")
         return 1
     path, _ = write_report(data, home.reports_dir(database))
-    print(path)
+    _show(str(path))
     if args.open:
         import webbrowser
 
@@ -595,19 +681,59 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _os_error_message(exc: OSError) -> str:
+    """One sentence for an error of the operating system: the path, and for a full disk, that
+    it is the disk (not the input) and where the space is needed."""
+    where = f" {exc.filename}" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"the disk is full: no space left to write{where} ({exc.strerror}); free some space "
+            f"there, or point TMPDIR, EXP_DAGSTER_DUCKDB_TEMP_DIR or --home at a disk with room."
+        )
+    return f"cannot use{where}: {exc.strerror or exc}; check the path and its permissions."
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("DAGSTER_CLI_LOG_LEVEL", "WARNING")
-    from exp_dagster.runner import PipelineError, PipelineInputError
-    from exp_dagster.warehouse.landing import InputError
-
     try:
-        return int(args.func(args))
-    except (SpecError, InputError, PipelineInputError) as exc:
+        home.check_settings()
+        home.contain_caches()
+        from exp_dagster.resources import WarehouseDiskFullError, WarehouseMemoryError
+        from exp_dagster.runner import PipelineError, PipelineInputError
+        from exp_dagster.warehouse.landing import InputError
+
+        try:
+            return int(args.func(args))
+        except (InputError, WarehouseMemoryError, WarehouseDiskFullError) as exc:
+            _say(f"error: {printable(str(exc))}")  # one line: a newline in a name is escaped
+            return 2
+        except PipelineInputError as exc:  # one line per failed step (escaped by the runner)
+            _say(f"error: {exc}")
+            return 2
+        except PipelineError as exc:
+            _say(f"error: the pipeline stopped:\n{exc}")
+            return 1
+    except (SettingError, UsageError) as exc:
+        _say(f"error: {printable(str(exc))}")
+        return 2
+    except SpecError as exc:  # an invalid spec lists its problems one per line
         _say(f"error: {exc}")
         return 2
-    except PipelineError as exc:
-        _say(f"error: the pipeline stopped:\n{exc}")
+    except OSError as exc:
+        _say(f"error: {printable(_os_error_message(exc))}")
+        return 2
+    except KeyboardInterrupt:
+        _say("interrupted.")
+        return 130
+    except Exception as exc:
+        if os.environ.get("EXP_DAGSTER_VERBOSE"):
+            raise
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        _say(
+            f"error: unexpected {type(exc).__name__}: {first_line} (set EXP_DAGSTER_VERBOSE=1 "
+            f"to see where; please report it with the command that raised it)."
+        )
         return 1
 
 

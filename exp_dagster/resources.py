@@ -41,6 +41,18 @@ class WarehouseMemoryError(MemoryError):
     """DuckDB needed more memory than its limit and could not spill the rest to disk."""
 
 
+class WarehouseDiskFullError(OSError):
+    """The disk under the DuckDB file or its spill folder is full: the disk, not the input."""
+
+
+_DISK_FULL = ("no space left on device", "disk full", "max_temp_directory_size", "disk quota")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether a DuckDB error is a full disk (the file's, or the spill folder's limit)."""
+    return any(phrase in str(exc).lower() for phrase in _DISK_FULL)
+
+
 class Warehouse(DuckDBResource):
     """The analytical warehouse: a DuckDB file by default.
 
@@ -109,7 +121,16 @@ class Warehouse(DuckDBResource):
             ensure_schema(conn)
             try:
                 yield conn
-            except duckdb.OutOfMemoryException as exc:
+            except (duckdb.OutOfMemoryException, duckdb.IOException) as exc:
+                if is_disk_full(exc):
+                    raise WarehouseDiskFullError(
+                        f"the disk is full: DuckDB could not write {self.database} or spill to "
+                        f"{spill} ({str(exc).splitlines()[0]}); free space on that disk, or "
+                        f"point EXP_DAGSTER_DUCKDB_TEMP_DIR (spills) or the warehouse at one with "
+                        f"room, then re-run. The input logs are not at fault."
+                    ) from exc
+                if not isinstance(exc, duckdb.OutOfMemoryException):
+                    raise
                 limit = conn.execute("SELECT current_setting('memory_limit')").fetchone()
                 raise WarehouseMemoryError(
                     f"DuckDB ran out of memory under its limit of {limit[0] if limit else '?'} "

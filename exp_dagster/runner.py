@@ -15,6 +15,7 @@ import dagster as dg
 from exp_dagster.automation import analyze_experiment_day_job, ingest_events_job
 from exp_dagster.partitions import FIRST_DATE, experiment_day_key, experiments
 from exp_dagster.spec import ResolvedExperiment
+from exp_dagster.text import printable
 from exp_dagster.warehouse.landing import LogSource
 
 Progress = Callable[[str], None]
@@ -40,7 +41,14 @@ class GateFailedError(PipelineError):
         self.failures = failures
 
 
-_INPUT_ERRORS = {"InputError", "SpecError"}
+# Errors the user fixes (the input, a spec, a setting, the memory limit, a full disk): exit 2.
+_INPUT_ERRORS = {
+    "InputError",
+    "SpecError",
+    "SettingError",
+    "WarehouseMemoryError",
+    "WarehouseDiskFullError",
+}
 
 
 @dataclass(frozen=True)
@@ -108,9 +116,15 @@ def _failures(
                 continue  # already reported above, with the gate's own words
             cause = error.cause if error and error.cause else error
             message = cause.message.strip() if cause else "unknown error"
-            if cause is not None and cause.cls_name in _INPUT_ERRORS:
-                input_error = True
-                message = message.removeprefix(f"{cause.cls_name}: ")
+            if cause is not None:
+                # Dagster prefixes the class with its module ("exp_dagster.warehouse.landing.
+                # InputError: ..."): the user needs the sentence, not where it was raised.
+                prefix, colon, rest = message.partition(": ")
+                if colon and prefix.split(".")[-1] == cause.cls_name:
+                    message = rest
+                if cause.cls_name in _INPUT_ERRORS:
+                    input_error = True
+                    message = printable(message)  # one line, whatever names it quotes
             lines.append(f"step {event.step_key} failed [{partition}]: {message}")
     return list(dict.fromkeys(gates)), list(dict.fromkeys(lines)), input_error
 

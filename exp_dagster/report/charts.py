@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from exp_dagster import home
 from exp_dagster.spec import ExperimentSpec
 
 # matplotlib is imported where a chart is drawn, not here: this module's palette is imported with
@@ -72,6 +73,7 @@ def _percent(axis_value: float, _position: float) -> str:
 
 @contextmanager
 def _figure(height: float, rows: int = 1, **kwargs: Any) -> Iterator[tuple[Figure, Any]]:
+    home.contain_caches()  # before matplotlib's first import, which reads MPLCONFIGDIR
     from matplotlib import rc_context
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

@@ -377,7 +377,14 @@ def _columns(conn: duckdb.DuckDBPyConnection, reader: str, files: Sequence[Path]
 
 
 def _unreadable(path: Path, fmt: str, exc: duckdb.Error, column: str | None = None) -> InputError:
-    """The error for a file DuckDB cannot read, with the fix its cause suggests."""
+    """The error for a file DuckDB cannot read, with the fix its cause suggests.
+
+    Raises:
+        duckdb.Error: ``exc`` itself when the machine, not the file, is at fault (out of memory,
+            a full disk): the warehouse turns it into an error naming the setting to change.
+    """
+    if isinstance(exc, duckdb.OutOfMemoryException) or "no space left" in str(exc).lower():
+        raise exc
     cause = str(exc).splitlines()[0]
     if "not utf-8" in str(exc).lower() or "invalid unicode" in str(exc).lower():
         fix = "it is not UTF-8 text: re-save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)."
@@ -575,3 +582,31 @@ def raise_unreadable(
         f"{source.kind} files for {day} could not be read ({str(exc).splitlines()[0]}): "
         f"{names}. Check that the files are complete and of one schema."
     ) from exc
+
+
+def experiment_ids(conn: duckdb.DuckDBPyConnection, source: LogSource) -> dict[str, int] | None:
+    """The ``experiment_id`` values of an exposure source and their row counts (every file,
+    every date folder): what to show a user whose spec id matches none of them.
+
+    Returns:
+        The counts, or None when a file cannot be read this way (the pipeline then names it).
+    """
+    if not source.path.exists():
+        return None
+    files = [source.path] if source.path.is_file() else _data_files(source.path)
+    found: dict[str, int] = {}
+    for path in files:
+        fmt = _format_of(path)
+        if fmt is None:
+            continue
+        try:
+            rows = conn.execute(
+                f"SELECT CAST(experiment_id AS VARCHAR), count(*) FROM {_READERS[fmt]} GROUP BY 1",
+                {"files": [str(path)]},
+            ).fetchall()
+        except duckdb.Error:
+            return None
+        for key, count in rows:
+            if key is not None:
+                found[key] = found.get(key, 0) + int(count)
+    return found
