@@ -404,16 +404,22 @@ def _check_output_file(option: str, path: Path) -> None:
         ) from None
 
 
-def _check_experiment_id(exposures: Path, experiment_id: str, spec_path: Path) -> None:
-    """Refuse logs in which no exposure carries the spec's id, saying which ids they do carry."""
+def _check_experiment_id(exposures: Path, spec: Any, spec_path: Path) -> None:
+    """Refuse logs in which no exposure carries the spec's id, saying which ids they do carry.
+
+    When the id is there, the check stops at the first file holding it (the window's date
+    folders are read first), so a correct spec costs one file's ``experiment_id`` column."""
     import difflib
 
     import duckdb
 
     from exp_dagster.warehouse.landing import LogSource, experiment_ids
 
+    experiment_id = spec.id
     with duckdb.connect() as conn:
-        found = experiment_ids(conn, LogSource("exposures", exposures))
+        found = experiment_ids(
+            conn, LogSource("exposures", exposures), stop_at=experiment_id, first_days=spec.days()
+        )
     if not found or experiment_id in found:
         return  # no rows at all is "no traffic", and an unreadable file is the pipeline's to name
     shown = sorted(found.items(), key=lambda item: (-item[1], item[0]))
@@ -455,7 +461,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     for label, path in (("--exposures", args.exposures), ("--events", args.events)):
         if not Path(path).exists():
             raise SpecError(f"{label} {path}: no such file or folder.")
-    _check_experiment_id(Path(args.exposures), experiment_id, spec_path)
+    _check_experiment_id(Path(args.exposures), spec, spec_path)
     # By default the analysis is as of the last day with exposures, or the end date if the logs
     # go past it: a running experiment is judged as running, not as ended.
     as_of = min(args.as_of or _last_exposure_day(Path(args.exposures)) or spec.end, spec.end)

@@ -584,16 +584,35 @@ def raise_unreadable(
     ) from exc
 
 
-def experiment_ids(conn: duckdb.DuckDBPyConnection, source: LogSource) -> dict[str, int] | None:
-    """The ``experiment_id`` values of an exposure source and their row counts (every file,
-    every date folder): what to show a user whose spec id matches none of them.
+def experiment_ids(
+    conn: duckdb.DuckDBPyConnection,
+    source: LogSource,
+    *,
+    stop_at: str | None = None,
+    first_days: Sequence[dt.date] = (),
+) -> dict[str, int] | None:
+    """The ``experiment_id`` values of an exposure source and their row counts: what to show a
+    user whose spec id matches none of them.
+
+    Args:
+        conn: an open DuckDB connection.
+        source: the exposure logs.
+        stop_at: return as soon as a file holds this id (the counts are then partial): checking
+            that a spec's id is in the logs reads one file when it is.
+        first_days: for date folders, read these days' folders first (the experiment's window).
 
     Returns:
         The counts, or None when a file cannot be read this way (the pipeline then names it).
     """
     if not source.path.exists():
         return None
-    files = [source.path] if source.path.is_file() else _data_files(source.path)
+    if source.path.is_file():
+        files = [source.path]
+    else:
+        preferred = [source.path / f"date={day.isoformat()}" for day in first_days]
+        files = [f for folder in preferred if folder.is_dir() for f in _data_files(folder)]
+        first = set(files)
+        files += [f for f in _data_files(source.path) if f not in first]
     found: dict[str, int] = {}
     for path in files:
         fmt = _format_of(path)
@@ -609,4 +628,6 @@ def experiment_ids(conn: duckdb.DuckDBPyConnection, source: LogSource) -> dict[s
         for key, count in rows:
             if key is not None:
                 found[key] = found.get(key, 0) + int(count)
+        if stop_at is not None and stop_at in found:
+            break
     return found
