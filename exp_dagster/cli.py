@@ -653,7 +653,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("interleaving", "team-draft interleaving logs (optional)"),
     ):
         analyze_parser.add_argument(f"--{name}", help=f"{what}: file or folder")
-    analyze_parser.add_argument("--json", help="also write the results as JSON here")
+    analyze_parser.add_argument(
+        "--json", help="also write the results as JSON here (checked before the run starts)"
+    )
     analyze_parser.add_argument(
         "--home", help="keep the warehouse in this folder (default: a temporary one)"
     )

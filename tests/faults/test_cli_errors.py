@@ -15,6 +15,7 @@ import pytest
 
 from exp_dagster.cli import main
 from exp_dagster.resources import Warehouse, WarehouseDiskFullError
+from exp_dagster.warehouse.landing import LogSource, experiment_ids
 from tests.faults.corpus import END, EXPERIMENT_ID, START, events, exposures, hive, write_catalog
 
 
@@ -255,3 +256,17 @@ def test_an_unexpected_error_is_one_line_without_a_traceback(
     monkeypatch.setenv("EXP_DAGSTER_VERBOSE", "1")
     with pytest.raises(duckdb.InternalException):
         main(_args(corpus))
+
+
+def test_checking_the_experiment_id_reads_only_until_the_id_is_found(tmp_path: Path) -> None:
+    """The window's first folder holds the id, so a later (here corrupt) folder is not read;
+    listing every id reads everything (and gives up on the corrupt file, which the run names)."""
+    _landing(tmp_path)
+    late = tmp_path / "exposures" / "date=2026-06-01"
+    late.mkdir()
+    (late / "part-0.parquet").write_bytes(b"PAR1 truncated")
+    source = LogSource("exposures", tmp_path / "exposures")
+    conn = duckdb.connect()
+    found = experiment_ids(conn, source, stop_at=EXPERIMENT_ID, first_days=[START])
+    assert found == {EXPERIMENT_ID: 60}
+    assert experiment_ids(conn, source) is None
