@@ -150,12 +150,6 @@ def _read_quality(database: Path, experiment: Any, day: dt.date) -> Any:
         return read_data_quality(conn, experiment, day)
 
 
-def _printable(text: str) -> str:
-    """``text`` with control characters escaped (``\\x1b``): reasons quote the logs' values,
-    which must not drive the terminal."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 def _print_quarantine(quality: Any, shown: int = 5) -> None:
     """The quarantined input rows by reason, so that none is set aside unseen (a file delivered
     twice, rows outside their folder's day)."""
@@ -168,14 +162,14 @@ def _print_quarantine(quality: Any, shown: int = 5) -> None:
         if not reasons:
             continue
         total = sum(reasons.values())
-        print(
+        _show(
             f"\nQuarantined {kind} rows: {total:,} of {total + validated:,}, by reason (each row, "
             f"with its file and record, is in the warehouse's {kind}_quarantine; --home keeps it):"
         )
         for reason, count in list(reasons.items())[:shown]:
-            print(f"  {count:>9,}  {_printable(reason)}")
+            _show(f"  {count:>9,}  {printable(reason)}")  # a reason quotes the logs' values
         if len(reasons) > shown:
-            print(f"  … and {len(reasons) - shown} more reason(s)")
+            _show(f"  … and {len(reasons) - shown} more reason(s)")
 
 
 def _read_model_evaluation(
