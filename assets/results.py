@@ -15,6 +15,7 @@ from exp_dagster.report import decision_markdown, results_markdown
 from exp_dagster.resources import Catalog, Warehouse
 from exp_dagster.warehouse.evaluation import read_rows
 from exp_dagster.warehouse.queries import (
+    read_event_names,
     read_history,
     read_outliers,
     read_partition,
@@ -58,16 +59,39 @@ def results(
             *read_history(conn, experiment_id, day), spec_version=experiment.version
         )
         novelty = read_partition(conn, "novelty_statistics", experiment_id, day)
-        rows = compute_results(experiment, day, statistics, histograms, history, novelty)
+        rows = compute_results(
+            experiment,
+            day,
+            statistics,
+            histograms,
+            history,
+            novelty,
+            event_names=lambda: read_event_names(conn, day),
+        )
         replace_partition(conn, "results", experiment_id, day, rows)
+    # The gate checks the effects; a metric that is not estimable has none, only its reason.
+    estimated = [row for row in rows if row.get("not_estimable") is None]
+    not_estimable = {
+        f"{row['metric']} ({row['variant']})": row["not_estimable"]
+        for row in rows
+        if row.get("not_estimable") is not None
+    }
+    if not_estimable:
+        metadata["not_estimable"] = not_estimable
     gate = (
-        run_gate("check_results_schema", "results", pd.DataFrame(rows), RESULTS_SCHEMA, len(rows))
-        if rows
+        run_gate(
+            "check_results_schema",
+            "results",
+            pd.DataFrame(estimated),
+            RESULTS_SCHEMA,
+            len(estimated),
+        )
+        if estimated
         else dg.AssetCheckResult(
             check_name="check_results_schema",
             asset_key="results",
             passed=True,
-            description="no results yet: too few exposed units in some arm",
+            description="no effect estimable yet: every metric's row says why",
         )
     )
     return dg.MaterializeResult(

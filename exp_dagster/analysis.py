@@ -48,13 +48,14 @@ Conventions (also printed in every result row's ``method``):
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import itertools
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from statistics import NormalDist
-from typing import Any
+from typing import Any, NamedTuple
 
 from exp_dagster.spec import AnalysisPolicy, MetricSpec, ResolvedExperiment
 from exp_dagster.stats import (
@@ -228,15 +229,101 @@ def estimable(
     """Whether both arms carry enough to define the effect: two units each, a non-zero ratio
     denominator, observations for a quantile. Cells that are not (e.g. a tiny segment) are skipped.
     """
-    if min(int(control["n"]), int(treatment["n"])) < 2:
-        return False
-    if metric.type == "ratio":
-        return float(control["sum_x"]) > 0 and float(treatment["sum_x"]) > 0
-    if metric.type == "quantile":
-        return bool(histograms.get(str(control["variant"]))) and bool(
-            histograms.get(str(treatment["variant"]))
+    return _missing_data(metric, control, treatment, histograms) is None
+
+
+class NotEstimable(NamedTuple):
+    """Why a metric has no effect at a look.
+
+    Attributes:
+        reason: the sentence for people, starting with ``not estimable:``.
+        missing_event: the event the metric needs of which no exposed unit has a row yet, when
+            that is why; :func:`name_missing_events` checks it against the logs' event names.
+    """
+
+    reason: str
+    missing_event: str | None = None
+
+
+def _missing_data(
+    metric: MetricSpec,
+    control: Row | None,
+    treatment: Row | None,
+    histograms: Mapping[str, Sequence[Row]],
+    arm_names: tuple[str, str] = ("control", "treatment"),
+) -> NotEstimable | None:
+    """What is missing for the effect to be defined, before any test runs (None: nothing)."""
+    for name, arm in zip(arm_names, (control, treatment), strict=True):
+        if metric.type == "quantile" and (arm is None or not histograms.get(str(arm["variant"]))):
+            return NotEstimable(
+                f"not estimable: no '{metric.event}' values from the units of {name} yet",
+                metric.event,
+            )
+        units = 0 if arm is None else int(arm["n"])
+        if units < 2:
+            return NotEstimable(
+                f"not estimable: {units} unit{'' if units == 1 else 's'} in {name} "
+                f"(a variance needs 2)"
+            )
+    for name, arm in zip(arm_names, (control, treatment), strict=True):
+        if metric.type == "ratio" and float(arm["sum_x"] or 0.0) <= 0.0:  # type: ignore[index]
+            return NotEstimable(
+                f"not estimable: no '{metric.denominator}' events from the units of {name} yet "
+                f"(the ratio's denominator is 0)",
+                metric.denominator,
+            )
+    return None
+
+
+def _no_variance(metric: MetricSpec, effect: EffectEstimate) -> NotEstimable | None:
+    """A test whose standard error is 0 (every unit has the same value in both arms) or not a
+    number says nothing: the effect is not estimable rather than infinitely significant."""
+    if math.isfinite(effect.std_error) and effect.std_error > 0.0:
+        return None
+    if (
+        metric.type in ("mean", "proportion")
+        and effect.mean_control == 0.0
+        and effect.mean_treatment == 0.0
+    ):
+        return NotEstimable(
+            f"not estimable: no variance (no '{metric.event}' events from the exposed units yet)",
+            metric.event,
         )
-    return True
+    values = f"{effect.mean_control:g}" + (
+        "" if effect.mean_treatment == effect.mean_control else f" and {effect.mean_treatment:g}"
+    )
+    return NotEstimable(f"not estimable: no variance (every unit's value is {values})")
+
+
+def name_missing_events(
+    reason: NotEstimable, logged: Collection[str], quarantined: Mapping[str, int]
+) -> str:
+    """The reason, sharpened by what the logs hold: an event name no log row has (a typo, with
+    the closest names logged) or one whose every row was quarantined.
+
+    Args:
+        reason: why the metric is not estimable.
+        logged: the event names of the validated event rows (``event_facts``) so far.
+        quarantined: rows in ``event_quarantine`` by event name so far.
+    """
+    event = reason.missing_event
+    if event is None or event in logged:
+        return reason.reason
+    if not logged and not quarantined:
+        return "not estimable: no event rows in the logs yet (no traffic)"
+    if quarantined.get(event):
+        return (
+            f"not estimable: every '{event}' event was quarantined ({quarantined[event]:,} "
+            f"row(s); see event_quarantine for the reasons)"
+        )
+    close = difflib.get_close_matches(event, sorted(logged), n=3, cutoff=0.6)
+    if close:
+        names = " or ".join(f"'{name}'" for name in close)
+        return f"not estimable: no events named '{event}' in the logs — did you mean {names}?"
+    # Not a near miss: perhaps nobody did it yet, perhaps another name; show what is logged.
+    shown = sorted(logged)[:8]
+    more = f" and {len(logged) - len(shown)} more" if len(logged) > len(shown) else ""
+    return f"not estimable: no '{event}' events in the logs yet (logged: {', '.join(shown)}{more})"
 
 
 # ── one day's statistics, arranged ──────────────────────────────────────────────────────────
@@ -263,13 +350,28 @@ class DayStatistics:
         alternative: str = "two-sided",
     ) -> EffectEstimate | None:
         """The effect of ``variant`` in ``cell``, or None when the cell is not estimable."""
+        outcome = self.outcome(experiment, cell, variant, alternative=alternative)
+        return outcome if isinstance(outcome, EffectEstimate) else None
+
+    def outcome(
+        self,
+        experiment: ResolvedExperiment,
+        cell: Cell,
+        variant: str,
+        *,
+        alternative: str = "two-sided",
+    ) -> EffectEstimate | NotEstimable:
+        """The effect of ``variant`` in ``cell``, or why it is not estimable: an arm without two
+        units, a ratio without denominator, a quantile without observations, no variance."""
         spec = experiment.spec
         metric = experiment.metrics[cell[0]]
         arms = self.cells.get(cell, {})
         control, treatment = arms.get(spec.control), arms.get(variant)
         hist = self.histograms[cell[0]]
-        if control is None or treatment is None or not estimable(metric, control, treatment, hist):
-            return None
+        missing = _missing_data(metric, control, treatment, hist, (spec.control, variant))
+        if missing is not None:
+            return missing
+        assert control is not None and treatment is not None  # checked by _missing_data
         stratum = spec.analysis.stratify_by
         if (
             stratum
@@ -277,16 +379,18 @@ class DayStatistics:
             and metric.type in ("mean", "proportion")
             and not uses_cuped(metric, control, treatment)
         ):
-            return self._post_stratified(experiment, cell[0], stratum, variant, alternative)
-        return estimate(
-            metric,
-            control,
-            treatment,
-            alpha=spec.alpha,
-            alternative=alternative,
-            histograms=hist,
-            relative_ci=spec.analysis.relative_ci,
-        )
+            effect = self._post_stratified(experiment, cell[0], stratum, variant, alternative)
+        else:
+            effect = estimate(
+                metric,
+                control,
+                treatment,
+                alpha=spec.alpha,
+                alternative=alternative,
+                histograms=hist,
+                relative_ci=spec.analysis.relative_ci,
+            )
+        return _no_variance(metric, effect) or effect
 
     def _post_stratified(
         self,
@@ -327,7 +431,13 @@ class DayStatistics:
             return replace(plain, method=f"{plain.method} (not post-stratified: {error})")
 
     def units(self, experiment: ResolvedExperiment) -> dict[str, int]:
-        """Units per variant in the primary metric's overall cell."""
+        """Units per variant in the primary metric's overall cell; when it has none (a quantile
+        metric whose event no unit has yet), in the first other overall cell that has them."""
+        names = [experiment.spec.metrics.primary, *experiment.spec.metric_names]
+        for name in names:
+            arms = self.cells.get((name, "all", "all"), {})
+            if len(arms) == len(experiment.spec.weights):
+                return {variant: int(row["n"]) for variant, row in arms.items()}
         arms = self.cells.get((experiment.spec.metrics.primary, "all", "all"), {})
         return {variant: int(row["n"]) for variant, row in arms.items()}
 
@@ -652,13 +762,15 @@ def _power_fields(
         pre_mean = sum(m.sum_c for m in pre) / pooled_n if pooled_n else 0.0
         pre_variance = sum((m.n - 1) * m.var_c for m in pre) / max(1, pooled_n - 2)
         if pre_mean != 0.0 and pre_variance > 0.0:
-            fields["required_units_pre_period"] = sample_size(
-                spec.mde * abs(pre_mean),
-                pre_variance,
-                alpha=spec.alpha,
-                power=spec.power,
-                n_comparisons=n_comparisons,
-            ).n_control
+            fields["required_units_pre_period"] = _units_or_none(
+                sample_size(
+                    spec.mde * abs(pre_mean),
+                    pre_variance,
+                    alpha=spec.alpha,
+                    power=spec.power,
+                    n_comparisons=n_comparisons,
+                ).n_control
+            )
     if effect.std_error <= 0.0 or effect.mean_control == 0.0:
         return fields
     # The per-unit variance the test's standard error implies, the same in both arms:
@@ -682,8 +794,17 @@ def _power_fields(
         "power": summary.power_at_target,
         "mde_rel": summary.mde_rel,
         "days_needed": summary.days_needed,
-        "required_units": max(required) if None not in required else None,
+        "required_units": _units_or_none(max(required)) if None not in required else None,
     }
+
+
+BIGINT_MAX = 2**63 - 1
+
+
+def _units_or_none(units: int | None) -> int | None:
+    """A number of units for a BIGINT column: None beyond its range (more than 9.2e18 units,
+    no experiment's reach; values up to the 1e12 cut-off and a tiny mde get there)."""
+    return units if units is not None and units <= BIGINT_MAX else None
 
 
 def novelty_fields(
@@ -749,8 +870,10 @@ def apply_multiplicity(experiment: ResolvedExperiment, rows: list[dict[str, Any]
     primary: the primary metric across treatments (its always-valid p-values under
     ``always_valid``); secondary: secondary metrics × treatments; guardrail: the non-inferiority
     p-values of guardrails × treatments; segment: the segment values of each metric × treatment.
+    Rows that are not estimable are in no family (they have no p-value to adjust).
     """
     policy = experiment.spec.analysis
+    rows = [r for r in rows if r.get("not_estimable") is None]
     overall = [r for r in rows if r["segment"] == "all"]
     primary = [r for r in overall if r["role"] == "primary"]
     primary_key = "sequential_p_value" if policy.sequential == "always_valid" else "p_value"
@@ -772,8 +895,10 @@ def apply_heterogeneity(experiment: ResolvedExperiment, rows: list[dict[str, Any
     alpha = experiment.spec.analysis.heterogeneity_alpha
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
+        if row["segment"] == "all" or row.get("not_estimable") is not None:
+            continue
         usable = math.isfinite(row["abs_effect"]) and math.isfinite(row["std_error"])
-        if row["segment"] != "all" and usable and row["std_error"] > 0:
+        if usable and row["std_error"] > 0:
             groups[(row["metric"], row["variant"], row["segment"])].append(row)
     for group in groups.values():
         if len(group) < 2:
@@ -799,8 +924,13 @@ def compute_results(
     histograms: Iterable[Row] = (),
     history: Mapping[dt.date, DayStatistics] | None = None,
     novelty: Sequence[Row] = (),
+    event_names: Callable[[], tuple[Collection[str], Mapping[str, int]]] | None = None,
 ) -> list[dict[str, Any]]:
     """Result rows for every metric × treatment × segment value with both arms present.
+
+    A metric that is not estimable at this look (no units in an arm, no variance, no events,
+    a ratio without denominator) still gets its overall row, with every estimate NULL and the
+    reason in ``not_estimable``; its look is left out of the sequential tests.
 
     Args:
         experiment: the resolved spec.
@@ -812,6 +942,8 @@ def compute_results(
             from it are looks not taken.
         novelty: rows of ``novelty_statistics`` for the partition (effects by day since first
             exposure).
+        event_names: called at most once, when a metric lacks events: the event names logged
+            so far and the quarantined rows by event name (see :func:`name_missing_events`).
 
     Returns:
         Rows in the layout of the ``results`` table.
@@ -829,13 +961,21 @@ def compute_results(
     n_treatments = len(spec.treatments)
 
     results: list[dict[str, Any]] = []
-    for cell in sorted(today.cells):
+    missing: list[tuple[dict[str, Any], NotEstimable]] = []
+    # Every metric of the spec gets an overall row, estimable or not; a segment value that is
+    # not estimable (a tiny segment) is left out.
+    cells = set(today.cells) | {(name, "all", "all") for name in spec.metric_names}
+    for cell in sorted(cells):
         metric_name, segment, segment_value = cell
         metric = experiment.metrics[metric_name]
         role = spec.role_of(metric_name)
         for variant in spec.treatments:
-            effect = today.effect(experiment, cell, variant)
-            if effect is None:
+            effect = today.outcome(experiment, cell, variant)
+            if isinstance(effect, NotEstimable):
+                if segment == "all":
+                    row = _not_estimable_row(experiment, day, cell, variant, today, effect)
+                    results.append(row)
+                    missing.append((row, effect))
                 continue
             row: dict[str, Any] = {
                 "experiment_id": spec.id,
@@ -867,6 +1007,7 @@ def compute_results(
                 "alpha": spec.alpha,
                 **NO_GUARDRAIL,
                 "spec_version": experiment.version,
+                "not_estimable": None,
             }
             if segment == "all":
                 looks = [
@@ -895,6 +1036,61 @@ def compute_results(
                 if metric.type != "quantile":
                     row.update(novelty_fields(experiment, metric, variant, novelty))
             results.append(row)
+    if missing and event_names is not None:
+        logged, quarantined = event_names()
+        for row, reason in missing:
+            row["not_estimable"] = row["method"] = name_missing_events(reason, logged, quarantined)
     apply_multiplicity(experiment, results)
     apply_heterogeneity(experiment, results)
     return results
+
+
+# The columns of a result row that hold estimates: NULL in a row that is not estimable.
+ESTIMATES = (
+    *("mean_control", "mean_treatment", "abs_effect", "abs_ci_low", "abs_ci_high", "std_error"),
+    *("rel_effect", "rel_ci_low", "rel_ci_high", "p_value", "variance_reduction"),
+    *NO_GUARDRAIL,
+    *("sequential_look", "information_fraction", "sequential_boundary", "sequential_p_value"),
+    *("sequential_ci_low", "sequential_ci_high", "sequential_significant"),
+    *("p_value_adjusted", "multiplicity_family", "multiplicity_method"),
+    *("prob_better", "expected_loss", "credible_low", "credible_high"),
+    *("power", "mde_rel", "days_needed", "required_units", "required_units_pre_period"),
+    *("heterogeneity_p_value", "segment_reversal", "novelty_slope", "novelty_p_value"),
+)
+
+
+def _not_estimable_row(
+    experiment: ResolvedExperiment,
+    day: dt.date,
+    cell: Cell,
+    variant: str,
+    today: DayStatistics,
+    reason: NotEstimable,
+) -> dict[str, Any]:
+    """The result row of a metric without an effect at this look: units, and the reason in
+    ``not_estimable`` (and ``method``); every estimate is NULL."""
+    spec = experiment.spec
+    metric = experiment.metrics[cell[0]]
+    arms = today.cells.get(cell, {})
+    control, treatment = arms.get(spec.control), arms.get(variant)
+    return {
+        **dict.fromkeys(ESTIMATES),
+        "experiment_id": spec.id,
+        "as_of_date": day,
+        "metric": cell[0],
+        "metric_type": metric.type,
+        "role": spec.role_of(cell[0]),
+        "direction": metric.direction,
+        "segment": cell[1],
+        "segment_value": cell[2],
+        "control": spec.control,
+        "variant": variant,
+        "n_control": int(control["n"]) if control else 0,
+        "n_treatment": int(treatment["n"]) if treatment else 0,
+        "cuped": False,
+        "method": reason.reason,
+        "not_estimable": reason.reason,
+        "alpha": spec.alpha,
+        "sequential_method": spec.analysis.sequential,
+        "spec_version": experiment.version,
+    }

@@ -19,6 +19,11 @@ margins and the ``analysis`` block, :class:`~exp_dagster.spec.AnalysisPolicy`):
 * KEEP_RUNNING before the end date otherwise, with the power reached and the days still needed.
 * INCONCLUSIVE on or after the end date otherwise; an underpowered test says so.
 
+A primary metric that is not estimable at the look (its result row says why: no variance, no
+events, no units in an arm) is neither better nor worse: KEEP_RUNNING before the end date,
+INCONCLUSIVE on or after it, with the reason. A guardrail that is not estimable is not shown
+non-inferior, so it blocks SHIP.
+
 Reasons also carry the Bayesian probability that the treatment is better, segment reversals
 (a segment whose effect is significantly opposite to the overall one, with a significant
 heterogeneity test), and the segment values whose own split mismatches.
@@ -413,6 +418,12 @@ def decide(
                 f"(too few units)."
             )
             continue
+        if primary.get("not_estimable"):
+            # Neither better nor worse: the verdict is KEEP_RUNNING, or INCONCLUSIVE at the end.
+            reasons.append(
+                f"Primary metric {primary['metric']} for {variant}: {primary['not_estimable']}."
+            )
+            continue
         significant, how, anytime = _significance(experiment, primary)
         sequential = sequential and anytime
         better = significant and _is_better(primary)
@@ -444,6 +455,13 @@ def decide(
             if row is None:
                 guardrails_ok = False
                 reasons.append(f"Guardrail {guardrail.metric} has no result for {variant} yet.")
+                continue
+            if row.get("not_estimable"):
+                guardrails_ok = False
+                reasons.append(
+                    f"Guardrail {row['metric']} for {variant}: {row['not_estimable']}; it cannot "
+                    f"be shown non-inferior yet."
+                )
                 continue
             head = f"Guardrail {row['metric']}: {_effect_sentence(row)}"
             bound = f"one-sided {1 - spec.alpha:.0%} bound {_bound_text(row)}"

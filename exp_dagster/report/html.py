@@ -380,7 +380,9 @@ def _metrics_table(data: ReportData) -> str:
                 f"{_number(r.get('mean_control'))} → {_number(r.get('mean_treatment'))}",
                 f"{_number(r.get('abs_effect'))}<br><span class='muted'>"
                 f"[{_number(r.get('abs_ci_low'))}, {_number(r.get('abs_ci_high'))}]</span>",
-                f"<span class='{effect_class}'>{pct(r.get('rel_effect'))}</span><br>"
+                f"<span class='muted'>{escape(str(r['not_estimable']))}</span>"
+                if r.get("not_estimable")
+                else f"<span class='{effect_class}'>{pct(r.get('rel_effect'))}</span><br>"
                 f"<span class='muted'>[{pct(r.get('rel_ci_low'))}, "
                 f"{pct(r.get('rel_ci_high'))}]</span>",
                 _p(r.get("p_value")),

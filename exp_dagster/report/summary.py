@@ -52,6 +52,17 @@ def _interval(show: Callable[[float | None], str], row: Row, kind: str) -> str:
 
 def _cells(row: Row) -> list[str]:
     reduction = pct(row["variance_reduction"], signed=False) if row["cuped"] else "–"
+    if row.get("not_estimable"):
+        blank = ["–"] * 4
+        return [
+            str(row["metric"]),
+            str(row["role"]),
+            f"{row['variant']} vs {row['control']}",
+            f"{row['n_control']:,}/{row['n_treatment']:,}",
+            "not estimable",
+            *blank,
+            "–",
+        ]
     return [
         str(row["metric"]),
         str(row["role"]),
@@ -71,8 +82,18 @@ def overall_rows(results: Sequence[Row]) -> list[Row]:
     return sorted(rows, key=lambda r: (ROLE_ORDER.get(r["role"], 9), r["metric"], r["variant"]))
 
 
+def not_estimable_notes(results: Sequence[Row]) -> list[str]:
+    """One line per overall row without an effect: ``metric (variant): not estimable: why``."""
+    return [
+        f"{r['metric']} ({r['variant']}): {r['not_estimable']}"
+        for r in overall_rows(results)
+        if r.get("not_estimable")
+    ]
+
+
 def results_text(results: Sequence[Row]) -> str:
-    """A fixed-width table of the overall results, primary metric first."""
+    """A fixed-width table of the overall results, primary metric first; below it, why each
+    metric without an effect has none."""
     titles = columns(_level(results))
     table = [list(titles)] + [_cells(r) for r in overall_rows(results)]
     widths = [max(len(row[i]) for row in table) for i in range(len(titles))]
@@ -81,6 +102,9 @@ def results_text(results: Sequence[Row]) -> str:
         for row in table
     ]
     lines.insert(1, "  ".join("─" * width for width in widths))
+    notes = not_estimable_notes(results)
+    if notes:
+        lines += ["", *notes]
     return "\n".join(lines)
 
 
@@ -89,6 +113,9 @@ def results_markdown(results: Sequence[Row]) -> str:
     titles = columns(_level(results))
     lines = ["| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
     lines += ["| " + " | ".join(_cells(r)) + " |" for r in overall_rows(results)]
+    notes = not_estimable_notes(results)
+    if notes:
+        lines += ["", *(f"- {note}" for note in notes)]
     return "\n".join(lines)
 
 

@@ -1179,7 +1179,12 @@ def _quantile_statistics(
     moments = [
         {"variant": variant, **dict(zip(_MOMENTS, totals, strict=True))}
         for variant, totals in sorted(sums.items())
+        # An arm without one observation of the event has no quantile: no row for it, and
+        # results say the metric is not estimable (a header-only file, a day without it).
+        if variant in threshold_of
     ]
+    if not moments:
+        return
     conn.executemany(
         "INSERT INTO metric_statistics (experiment_id, as_of_date, metric, variant, segment, "
         "segment_value, n, sum_y, sum_y2, sum_x, sum_x2, sum_xy, threshold, spec_version) "
@@ -1247,6 +1252,30 @@ def read_history(
         [experiment_id, day],
     )
     return statistics, histograms
+
+
+def read_event_names(
+    conn: duckdb.DuckDBPyConnection, day: dt.date
+) -> tuple[set[str], dict[str, int]]:
+    """The event names of the validated event rows through ``day``, and the quarantined rows by
+    event name: what a metric whose event has no row is checked against (a typo in the metric
+    catalog, or every row quarantined). A scan of ``event_facts``' event column, so it runs only
+    when some metric lacks its events."""
+    logged = {
+        str(name)
+        for (name,) in conn.execute(
+            "SELECT DISTINCT event FROM event_facts WHERE event_date <= ?", [day]
+        ).fetchall()
+    }
+    quarantined = {
+        str(name): int(count)
+        for name, count in conn.execute(
+            "SELECT event, count(*) FROM event_quarantine "
+            "WHERE event_date <= ? AND event IS NOT NULL GROUP BY event",
+            [day],
+        ).fetchall()
+    }
+    return logged, quarantined
 
 
 # Tables whose partition rows Python computes (few rows per experiment and day).

@@ -129,7 +129,11 @@ def test_empty_arm_and_failed_gates_are_invalid(experiment: ResolvedExperiment) 
     )
 
 
-def test_cells_without_a_defined_effect_are_skipped(experiment: ResolvedExperiment) -> None:
+def test_segment_cells_without_a_defined_effect_are_skipped(
+    experiment: ResolvedExperiment,
+) -> None:
+    """A segment value without an effect has no row; each metric's overall row is there, with
+    the reason it is not estimable (here: no overall statistics at all)."""
     from exp_dagster.analysis import compute_results
 
     def cell(variant: str, n: int, sum_x: float) -> dict[str, Any]:
@@ -153,7 +157,14 @@ def test_cells_without_a_defined_effect_are_skipped(experiment: ResolvedExperime
     one_unit = [cell("control", 1, 10.0), cell("treatment", 40, 60.0)]
     fine = [cell("control", 40, 50.0), cell("treatment", 40, 60.0)]
     day = dt.date(2026, 10, 5)
-    assert compute_results(experiment, day, no_impressions) == []
-    assert compute_results(experiment, day, one_unit) == []
-    (row,) = compute_results(experiment, day, fine)
+
+    def estimated(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        overall = [r for r in rows if r["segment"] == "all"]
+        assert {r["metric"] for r in overall} == set(experiment.spec.metric_names)
+        assert all(r["not_estimable"].startswith("not estimable: ") for r in overall)
+        return [r for r in rows if r["segment"] != "all"]
+
+    assert estimated(compute_results(experiment, day, no_impressions)) == []
+    assert estimated(compute_results(experiment, day, one_unit)) == []
+    (row,) = estimated(compute_results(experiment, day, fine))
     assert row["segment_value"] == "web" and row["metric_type"] == "ratio"

@@ -296,7 +296,8 @@ CREATE TABLE IF NOT EXISTS results (
     novelty_p_value       DOUBLE,       -- its weighted least-squares trend test
     ni_sequential_passed  BOOLEAN,      -- guardrails: non-inferior by a sequential test
     required_units        BIGINT,       -- units per arm for the spec's mde and power
-    required_units_pre_period BIGINT    -- the same from the metric's pre-period variance
+    required_units_pre_period BIGINT,   -- the same from the metric's pre-period variance
+    not_estimable         VARCHAR       -- why the metric has no effect at this look (NULL: it has)
 );
 CREATE TABLE IF NOT EXISTS decision (
     experiment_id  VARCHAR   NOT NULL,
@@ -342,6 +343,7 @@ ALTER TABLE results ADD COLUMN IF NOT EXISTS novelty_p_value DOUBLE;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS ni_sequential_passed BOOLEAN;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS required_units BIGINT;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS required_units_pre_period BIGINT;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS not_estimable VARCHAR;
 -- Model evaluation beside the A/B test (issue 6): one long table of every offline estimate of an
 -- experiment-day, and the parity table that puts offline, counterfactual and online lifts side by
 -- side. kind: ranking | ranking_comparison | off_policy | classifier | reliability |
