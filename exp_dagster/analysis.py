@@ -8,10 +8,17 @@ Conventions (also printed in every result row's ``method``):
   for the CI; with a pre-period, CUPED on the 0/1 unit values.
 * ratio metrics: ratio of sums per arm, delta-method variance at the randomisation unit
   (Deng, Knoblich & Lu 2018), z-test; with a pre-period, CUPED on the linearised ratio with the
-  same ratio before exposure as covariate (relative lift CI by the delta method).
+  same ratio before exposure as covariate.
 * quantile metrics: Deng-Knoblich-Lu clustered interval read from the arm's histogram.
-* every test two-sided at the spec's alpha; relative lift = treatment / control − 1 with a
-  delta-method CI (not log-scale), or Fieller's when the spec's ``analysis.relative_ci`` says so.
+* every test two-sided at the spec's alpha; relative lift = treatment / control − 1 with
+  Fieller's CI by default (``analysis.relative_ci: fieller``): the set of ratios r for which
+  the test of ``treatment = r × control`` with the absolute test's variances and critical value
+  does not reject. At r = 1 that is the absolute test itself, so the relative CI excludes 0
+  exactly when the absolute CI does, and for every test but the two-proportion one (pooled
+  p-value, unpooled intervals) exactly when the p-value is below alpha. When the control mean
+  is not significantly different from 0 the set is unbounded and reported as (−∞, +∞); the
+  p-value then decides (the relative lift has no finite interval). ``relative_ci: delta`` gives
+  the symmetric delta-method CI instead, which can cover 0 while the p-value is significant.
 * sequential (overall rows): the day's estimate is one look of a sequence that starts on the first
   day. Each look's information is scale-free by default (``analysis.sequential_information:
   relative``): ``(m / se)²`` with ``m`` the pooled mean of both arms at that look, so that a
@@ -185,7 +192,7 @@ def estimate(
     alpha: float,
     alternative: str = "two-sided",
     histograms: Mapping[str, Sequence[Row]] | None = None,
-    relative_ci: str = "delta",
+    relative_ci: str = "fieller",
 ) -> EffectEstimate:
     """The effect of one metric for one treatment against control, by the metric's method."""
     kwargs: dict[str, Any] = {
@@ -208,6 +215,7 @@ def estimate(
                 _ratio_cross_moments(treatment),
                 alpha=alpha,
                 alternative=alternative,
+                relative_ci=relative_ci,  # type: ignore[arg-type]
             )
         return ratio_test(_ratio_moments(control), _ratio_moments(treatment), **kwargs)
     if uses_cuped(metric, control, treatment):
@@ -416,7 +424,11 @@ class DayStatistics:
             treatments.append(_moments(treatment) if treatment else Moments(0, 0.0, 0.0))
         try:
             return post_stratified_test(
-                controls, treatments, alpha=spec.alpha, alternative=alternative
+                controls,
+                treatments,
+                alpha=spec.alpha,
+                alternative=alternative,
+                relative_ci=spec.analysis.relative_ci,
             )
         except ValueError as error:
             arms = self.cells[(metric_name, "all", "all")]

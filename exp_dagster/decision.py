@@ -83,10 +83,21 @@ def p_text(p_value: float | None) -> str:
 
 
 def _effect_sentence(row: Row) -> str:
+    low, high = row["rel_ci_low"], row["rel_ci_high"]
+    unbounded = (
+        low is not None and high is not None and math.isinf(low) and math.isinf(high)
+    ) and math.isfinite(row["rel_effect"])
+    # Fieller's set is unbounded when the control mean is not significantly different from 0:
+    # the relative lift has no finite interval, and the p-value (absolute test) decides.
+    why = (
+        "; relative interval unbounded: the control mean is not significantly different from 0"
+        if unbounded
+        else ""
+    )
     return (
         f"{row['variant']} {pct(row['rel_effect'])} "
-        f"[{pct(row['rel_ci_low'])}, {pct(row['rel_ci_high'])}] against {row['control']} "
-        f"({p_text(row['p_value'])})"
+        f"[{pct(low)}, {pct(high)}] against {row['control']} "
+        f"({p_text(row['p_value'])}{why})"
     )
 
 

@@ -238,7 +238,9 @@ class AnalysisPolicy(_Strict):
             treatments (reported; shipping needs every guardrail non-inferior, an
             intersection-union test that needs no correction).
         segment_multiplicity: correction across the segment values of each metric × treatment.
-        relative_ci: the relative lift's interval: ``delta`` (delta method) or ``fieller``.
+        relative_ci: the relative lift's interval: ``fieller`` (default: it excludes 0 exactly
+            when the absolute interval does, so it never contradicts the test) or ``delta``
+            (delta method, symmetric; it can cover 0 while the p-value is significant).
         prior_sd: the Bayesian summary's normal prior sd on the relative lift, centred on 0;
             ``null`` (default) is the improper flat prior.
         heterogeneity_alpha: level of the segment × treatment heterogeneity test whose
@@ -262,7 +264,7 @@ class AnalysisPolicy(_Strict):
     secondary_multiplicity: MultiplicityMethod = "benjamini-hochberg"
     guardrail_multiplicity: MultiplicityMethod = "holm"
     segment_multiplicity: MultiplicityMethod = "benjamini-hochberg"
-    relative_ci: Literal["delta", "fieller"] = "delta"
+    relative_ci: Literal["delta", "fieller"] = "fieller"
     prior_sd: float | None = Field(default=None, gt=0)
     heterogeneity_alpha: float = Field(default=0.01, gt=0, lt=0.5)
     novelty_alpha: float = Field(default=0.01, gt=0, lt=0.5)

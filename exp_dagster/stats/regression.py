@@ -21,7 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from exp_dagster.stats._common import Alternative, check_units, sidedness, welch_df
-from exp_dagster.stats.effects import EffectEstimate, _effect_from_means
+from exp_dagster.stats.effects import (
+    EffectEstimate,
+    RelativeCI,
+    _effect_from_means,
+    relative_ci_words,
+)
 
 _CONSTANT_TOLERANCE = 1e-12
 """A centred sum of squares below this share of the raw sum of squares it was computed from is
@@ -372,6 +377,7 @@ def cuped_ratio_test(
     *,
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
+    relative_ci: RelativeCI = "delta",
 ) -> EffectEstimate:
     """z-test of a ratio metric's difference, CUPED-adjusted by the same ratio in the pre-period.
 
@@ -387,7 +393,8 @@ def cuped_ratio_test(
     ``(Var(L) - 2 θ Cov(L, L_pre) + θ**2 Var(L_pre)) / n``. All of these come from the 4x4
     cross-products. The arms are independent, the statistic is referred to the standard normal,
     and the interval uses the same normal critical value (two-sided, or one-sided with the other
-    bound infinite); the relative lift's interval is by the delta method. θ is treated as known.
+    bound infinite); the relative lift's interval is by the delta method or Fieller's theorem
+    as ``relative_ci`` says, on the adjusted ratios' variances. θ is treated as known.
 
     Units without pre-period activity enter with ``y_pre = x_pre = 0`` (their ``L_pre`` is 0);
     they must be included, not dropped, or the arms stop being comparable.
@@ -401,6 +408,8 @@ def cuped_ratio_test(
         alpha (float): significance level; intervals have level ``1 - alpha``.
         alternative (Literal["two-sided", "greater", "less"]): ``"greater"`` tests whether
             ``R_t - R_c > 0``.
+        relative_ci (Literal["delta", "fieller"]): the relative lift's interval: delta method
+            (default) or Fieller's theorem (see :func:`~exp_dagster.stats.effects.relative_lift`).
 
     Returns:
         EffectEstimate: the adjusted ratios as means, difference and relative lift with
@@ -476,8 +485,9 @@ def cuped_ratio_test(
         alternative=alternative,
         method=(
             f"{sidedness(alternative)} z-test on CUPED-adjusted ratios of sums (delta-method "
-            f"linearisation at the randomisation unit, theta pooled over arms); relative lift CI "
-            f"by delta method"
+            f"linearisation at the randomisation unit, theta pooled over arms); "
+            f"{relative_ci_words(relative_ci)}"
         ),
         variance_reduction=variance_reduction,
+        relative_ci=relative_ci,
     )

@@ -8,7 +8,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from exp_dagster.stats._common import Alternative, sidedness
-from exp_dagster.stats.effects import EffectEstimate, _effect_from_means
+from exp_dagster.stats.effects import (
+    EffectEstimate,
+    RelativeCI,
+    _effect_from_means,
+    relative_ci_words,
+)
 from exp_dagster.stats.moments import Moments
 
 
@@ -40,6 +45,7 @@ def post_stratified_test(
     weights: Sequence[float] | None = None,
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
+    relative_ci: RelativeCI = "delta",
 ) -> EffectEstimate:
     """t-test of the post-stratified difference of means, strata from a pre-treatment attribute.
 
@@ -57,7 +63,7 @@ def post_stratified_test(
     freedom for this linear combination of ``2S`` independent variances,
     ``(sum_as v_as)**2 / sum_as v_as**2 / (n_as - 1)`` with ``v_as = w_s**2 s2_as / n_as`` (with
     one stratum: Welch's df), and the same critical value serves the interval of the difference
-    and the delta-method interval of the relative lift; two-sided, or one-sided with the other
+    and the relative lift's (delta method or Fieller); two-sided, or one-sided with the other
     bound infinite. With default weights the estimate equals the treatment coefficient of the
     fully interacted OLS fit ``y ~ T * (centred stratum dummies)`` (Lin 2013).
 
@@ -74,6 +80,8 @@ def post_stratified_test(
         alpha (float): significance level; intervals have level ``1 - alpha``.
         alternative (Literal["two-sided", "greater", "less"]): ``"greater"`` tests whether
             ``treatment - control > 0``.
+        relative_ci (Literal["delta", "fieller"]): the relative lift's interval: delta method
+            (default) or Fieller's theorem (see :func:`~exp_dagster.stats.effects.relative_lift`).
 
     Returns:
         EffectEstimate: the stratum-weighted arm means, difference and relative lift with
@@ -154,8 +162,9 @@ def post_stratified_test(
         method=(
             f"{sidedness(alternative)} t-test on the post-stratified difference of means "
             f"({strata} strata, {'given' if weights is not None else 'pooled-share'} weights, "
-            f"Satterthwaite df); relative lift CI by delta method"
+            f"Satterthwaite df); {relative_ci_words(relative_ci)}"
         ),
         df=df,
         variance_reduction=variance_reduction,
+        relative_ci=relative_ci,
     )

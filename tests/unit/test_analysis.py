@@ -291,10 +291,11 @@ def test_a_segment_reversal_is_found_and_named(catalog: MetricCatalog) -> None:
 
 
 def test_fieller_policy_changes_only_the_relative_interval(catalog: MetricCatalog) -> None:
+    """Fieller is the default; ``relative_ci: delta`` changes only the relative interval."""
     rows = simulate_days(np.random.default_rng(7), {"control": 0.05, "treatment": 0.051})
     day = START + dt.timedelta(days=3)
-    delta = overall(analyse(experiment(catalog), rows, day))
-    fieller = overall(analyse(experiment(catalog, analysis={"relative_ci": "fieller"}), rows, day))
+    delta = overall(analyse(experiment(catalog, analysis={"relative_ci": "delta"}), rows, day))
+    fieller = overall(analyse(experiment(catalog), rows, day))
     assert fieller["abs_ci_low"] == delta["abs_ci_low"] and fieller["p_value"] == delta["p_value"]
     assert fieller["rel_ci_low"] != pytest.approx(delta["rel_ci_low"], rel=1e-9)
     assert "Fieller" in fieller["method"]
@@ -494,3 +495,30 @@ def test_the_novelty_trend_test_holds_its_level_under_a_steady_lift(
     ]
     rate = float(np.mean(np.array(p_values) < 0.05))
     assert 0.022 <= rate <= 0.086, rate
+
+
+def test_by_default_the_relative_interval_agrees_with_the_p_value(catalog: MetricCatalog) -> None:
+    """Fieller by default: on every day of several small CTR tests (effects near the
+    boundary), the relative CI excludes 0 exactly when the p-value is below alpha; the delta
+    method disagrees on some of the same rows."""
+    agreed = disagreed_by_delta = 0
+    for seed in range(8):
+        rows = simulate_days(
+            np.random.default_rng(100 + seed),
+            {"control": 0.05, "treatment": 0.05 * (1.0 + 0.04 * seed)},
+            units_per_day=150,
+        )
+        for day in rows:
+            for policy, resolved in (
+                ("fieller", experiment(catalog)),
+                ("delta", experiment(catalog, analysis={"relative_ci": "delta"})),
+            ):
+                row = overall(analyse(resolved, rows, day))
+                excludes = row["rel_ci_low"] > 0 or row["rel_ci_high"] < 0
+                if policy == "fieller":
+                    assert excludes == (row["p_value"] < row["alpha"]), row
+                    assert "Fieller" in row["method"]
+                    agreed += 1
+                else:
+                    disagreed_by_delta += excludes != (row["p_value"] < row["alpha"])
+    assert agreed == 8 * DAYS and disagreed_by_delta > 0

@@ -168,3 +168,18 @@ def test_segment_cells_without_a_defined_effect_are_skipped(
     assert estimated(compute_results(experiment, day, one_unit)) == []
     (row,) = estimated(compute_results(experiment, day, fine))
     assert row["segment_value"] == "web" and row["metric_type"] == "ratio"
+
+
+def test_an_unbounded_relative_interval_says_why_and_the_p_value_decides(
+    experiment: ResolvedExperiment,
+) -> None:
+    """Fieller's interval is unbounded when the control mean is not significantly different
+    from 0; the sentence says so next to the p-value, which decides."""
+    inf = float("inf")
+    results = [row("ctr", 0.5, -inf, inf, 0.01), latency(0.03, 0.02, 0.04, 0.038)]
+    decision = decide(experiment, END, results, BALANCED)
+    assert decision.decision == Verdict.SHIP
+    assert (
+        "Primary metric ctr: treatment +50.00% [−∞, +∞] against control (p = 0.0100; relative "
+        "interval unbounded: the control mean is not significantly different from 0)"
+    ) in " ".join(decision.reasons)
