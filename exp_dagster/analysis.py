@@ -283,7 +283,9 @@ def _missing_data(
     return None
 
 
-def _no_variance(metric: MetricSpec, effect: EffectEstimate) -> NotEstimable | None:
+def _no_variance(
+    metric: MetricSpec, effect: EffectEstimate, arm_names: tuple[str, str]
+) -> NotEstimable | None:
     """A test whose standard error is 0 (every unit has the same value in both arms) or not a
     number says nothing: the effect is not estimable rather than infinitely significant."""
     if math.isfinite(effect.std_error) and effect.std_error > 0.0:
@@ -297,8 +299,11 @@ def _no_variance(metric: MetricSpec, effect: EffectEstimate) -> NotEstimable | N
             f"not estimable: no variance (no '{metric.event}' events from the exposed units yet)",
             metric.event,
         )
-    values = f"{effect.mean_control:g}" + (
-        "" if effect.mean_treatment == effect.mean_control else f" and {effect.mean_treatment:g}"
+    values = (
+        f"{effect.mean_control:g}"
+        if effect.mean_treatment == effect.mean_control
+        else f"{effect.mean_control:g} in {arm_names[0]} and {effect.mean_treatment:g} in "
+        f"{arm_names[1]}"
     )
     return NotEstimable(f"not estimable: no variance (every unit's value is {values})")
 
@@ -398,7 +403,7 @@ class DayStatistics:
                 histograms=hist,
                 relative_ci=spec.analysis.relative_ci,
             )
-        return _no_variance(metric, effect) or effect
+        return _no_variance(metric, effect, (spec.control, variant)) or effect
 
     def _post_stratified(
         self,

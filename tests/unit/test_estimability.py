@@ -295,3 +295,17 @@ def test_sample_sizes_beyond_bigint_are_left_empty(catalog: MetricCatalog) -> No
         replace_partition(conn, "results", exp.spec.id, START, rows)
         ((written,),) = conn.execute("SELECT count(*) FROM results").fetchall()
     assert written == len(rows)
+
+
+def test_constant_arms_with_different_values_are_not_estimable(catalog: MetricCatalog) -> None:
+    """Every control unit has 2 impressions and every treatment unit 3: a difference with no
+    sampling noise is not an infinitely significant effect (it had p = 0 and |z| = inf)."""
+    exp = experiment(catalog)
+    statistics = [
+        mean_row(START, "impressions", "control", np.full(50, 2.0)),
+        mean_row(START, "impressions", "treatment", np.full(50, 3.0)),
+    ]
+    (row,) = [r for r in compute_results(exp, START, statistics) if r["metric"] == "impressions"]
+    assert row["not_estimable"] == (
+        "not estimable: no variance (every unit's value is 2 in control and 3 in treatment)"
+    )
