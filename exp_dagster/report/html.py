@@ -746,7 +746,17 @@ def _conventions(data: ReportData) -> str:
                 f"segments {analysis.segment_multiplicity}"
             ),
         ),
-        ("relative CI", escape(analysis.relative_ci)),
+        (
+            "relative CI",
+            escape(
+                "fieller: Fieller's theorem, the absolute test inverted; it excludes 0 exactly "
+                "when the absolute CI does (unbounded when the control mean is not "
+                "significantly different from 0: the p-value decides)"
+                if analysis.relative_ci == "fieller"
+                else "delta: delta method, symmetric; it can cover 0 while the p-value is "
+                "significant (the p-value decides)"
+            ),
+        ),
     ]
     methods = {}
     for r in _overall(data):

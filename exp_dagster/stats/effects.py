@@ -36,7 +36,8 @@ def relative_ci_words(relative_ci: RelativeCI) -> str:
     check_relative_ci(relative_ci)
     return {
         "delta": "relative lift CI by delta method",
-        "fieller": "relative lift CI by Fieller's theorem",
+        "fieller": "relative lift CI by Fieller's theorem (excludes 0 exactly when the absolute "
+        "CI does)",
     }[relative_ci]
 
 
