@@ -167,6 +167,9 @@ def test_no_purchase_on_launch_day_is_a_row_not_a_crash(
         # Looks of days 2..7: day 1 had no estimate.
         assert last["revenue"]["sequential_look"] == DAYS - 1
         assert last["revenue"]["sequential_significant"] is not None
+    if sequential == "group_sequential":
+        # A +50% lift concludes (p = 0.0003 at the last look) once day 1 is no look.
+        assert last["revenue"]["sequential_significant"] is True
 
 
 def test_a_constant_metric_is_not_estimable_in_every_look(catalog: MetricCatalog) -> None:
