@@ -8,20 +8,10 @@
 -- Parameters: $experiment_id, $day, $through, $metric, $event, $log_gamma, $extend,
 -- $nonpositive_bucket
 INSERT INTO quantile_histograms
-WITH quantile_counts AS (
-    -- quantile_facts less each unit's events before its exposure timestamp (negated rows of
-    -- pre_exposure_quantile_facts, applied on the unit's first exposure day only)
-    SELECT event_date, unit_id, event, bucket, n, false AS pre_exposure
-    FROM quantile_facts
-    UNION ALL
-    SELECT exposure_date, unit_id, event, bucket, -n, true
-    FROM pre_exposure_quantile_facts
-    WHERE experiment_id = $experiment_id
-),
-added AS (
+WITH added AS (
     SELECT u.variant, q.bucket, sum(q.n) AS n
     FROM unit_metric_rows AS u
-    JOIN quantile_counts AS q
+    JOIN quantile_counts($experiment_id) AS q
         ON q.unit_id = u.unit_id AND q.event = $event
        AND q.event_date BETWEEN (CASE WHEN $extend THEN $day ELSE u.first_exposure_date END)
                             AND $through

@@ -25,23 +25,13 @@ WHERE u.experiment_id = $experiment_id AND u.as_of_date = $day
 GROUP BY u.variant
 ORDER BY u.variant;
 
-WITH quantile_counts AS (
-    -- quantile_facts less each unit's events before its exposure timestamp (negated rows of
-    -- pre_exposure_quantile_facts, applied on the unit's first exposure day only)
-    SELECT event_date, unit_id, event, bucket, n, false AS pre_exposure
-    FROM quantile_facts
-    UNION ALL
-    SELECT exposure_date, unit_id, event, bucket, -n, true
-    FROM pre_exposure_quantile_facts
-    WHERE experiment_id = $experiment_id
-),
-tail AS (
+WITH tail AS (
     SELECT
         u.variant,
         any_value(CAST(u.y[$position] AS BIGINT)) AS observed,
         coalesce(sum(q.n) FILTER (WHERE q.bucket = $nonpositive_bucket), 0) AS nonpositive,
         coalesce(sum(q.n) FILTER (WHERE q.bucket > t.bucket), 0) AS above
-    FROM quantile_counts AS q
+    FROM quantile_counts($experiment_id) AS q
     JOIN unit_metric_rows AS u ON u.unit_id = q.unit_id
     JOIN quantile_thresholds AS t ON t.variant = u.variant
     WHERE q.event = $event

@@ -7,17 +7,7 @@
 -- Every bucket of every unit is summed: quantile_tail_moments.sql gives the same sums from the
 -- few observations above the thresholds, and this query is its fallback.
 -- Parameters: $experiment_id, $day, $through, $event, $nonpositive_bucket, $chunks, $chunk
-WITH quantile_counts AS (
-    -- quantile_facts less each unit's events before its exposure timestamp (negated rows of
-    -- pre_exposure_quantile_facts, applied on the unit's first exposure day only)
-    SELECT event_date, unit_id, event, bucket, n, false AS pre_exposure
-    FROM quantile_facts
-    UNION ALL
-    SELECT exposure_date, unit_id, event, bucket, -n, true
-    FROM pre_exposure_quantile_facts
-    WHERE experiment_id = $experiment_id
-),
-per_unit AS (
+WITH per_unit AS (
     SELECT
         u.unit_id,
         u.variant,
@@ -25,7 +15,7 @@ per_unit AS (
         coalesce(sum(CASE WHEN q.bucket <= t.bucket THEN q.n ELSE 0 END), 0) AS below
     FROM unit_metric_rows AS u
     JOIN quantile_thresholds AS t ON t.variant = u.variant
-    LEFT JOIN quantile_counts AS q
+    LEFT JOIN quantile_counts($experiment_id) AS q
         ON q.unit_id = u.unit_id AND q.event = $event
        AND q.event_date BETWEEN u.first_exposure_date AND $through
        AND (NOT q.pre_exposure OR q.event_date = u.first_exposure_date)

@@ -100,6 +100,16 @@ CREATE TABLE IF NOT EXISTS pre_exposure_quantile_facts (
     bucket         INTEGER NOT NULL,
     n              BIGINT  NOT NULL
 );
+-- An experiment's quantile observations: quantile_facts less each unit's events before its
+-- exposure timestamp (the negated rows of pre_exposure_quantile_facts, flagged pre_exposure:
+-- readers apply them on the unit's first exposure day only).
+CREATE OR REPLACE MACRO quantile_counts(experiment) AS TABLE
+    SELECT event_date, unit_id, event, bucket, n, false AS pre_exposure
+    FROM quantile_facts
+    UNION ALL
+    SELECT exposure_date, unit_id, event, bucket, -n, true
+    FROM pre_exposure_quantile_facts
+    WHERE experiment_id = experiment;
 -- Lineage for incremental days: every materialisation of an input partition (exposures,
 -- pre_period_covariates per experiment and day; event_facts per day, experiment_id '') gets a
 -- fresh write_id, and each unit_metrics partition records a digest of the write_ids it was built
