@@ -28,6 +28,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,7 @@ def result_document(
     rows: Sequence[dict[str, Any]],
     evaluation: Sequence[dict[str, Any]] = (),
     parity: Sequence[dict[str, Any]] = (),
+    day: AnalysisDay | None = None,
 ) -> dict[str, Any]:
     """The ``--json`` document (its schema is documented in the README)."""
     drop = {"experiment_id", "as_of_date", "spec_version"}
@@ -113,6 +115,8 @@ def result_document(
     return {
         "experiment": experiment_id,
         "as_of": as_of.isoformat(),
+        "as_of_basis": day.basis if day else None,
+        "missing_days": [d.isoformat() for d in day.missing] if day else [],
         "spec_version": spec_version,
         "srm_p_value": _clean(decision.get("srm_p_value")),
         "decision": decision.get("decision"),
@@ -230,11 +234,18 @@ def _print_model_evaluation(
 
 
 def _print_outcome(
-    experiment_id: str, day: dt.date, rows: Sequence[dict[str, Any]], decision: dict[str, Any]
+    experiment_id: str,
+    day: dt.date,
+    rows: Sequence[dict[str, Any]],
+    decision: dict[str, Any],
+    notes: Sequence[str] = (),
 ) -> None:
     from exp_dagster.report import results_text
 
-    _show(f"\n{experiment_id} as of {day}\n")
+    _show(f"\n{experiment_id} as of {day}")
+    for note in notes:
+        _show(note)
+    _show("")
     _show(results_text(rows))
     verdict = decision.get("decision", "?")
     if decision.get("variant"):
@@ -352,14 +363,77 @@ def _print_timeline(database: Path, experiment_id: str) -> None:
         _show(f"  {day}  {verdict:<12}  {evidence}")
 
 
-def _last_exposure_day(path: Path) -> dt.date | None:
-    import duckdb
+@dataclass(frozen=True)
+class AnalysisDay:
+    """The day an analysis is as of, why, and the days of the window the logs do not cover yet.
 
-    from exp_dagster.warehouse.landing import LogSource
+    Attributes:
+        as_of: the analysis date.
+        basis: one sentence saying where ``as_of`` comes from (printed and in the JSON).
+        missing: the days after the last day with valid rows, through the end date, in order.
+    """
 
-    with duckdb.connect() as conn:
-        conn.execute("SET TimeZone = 'UTC'")
-        return LogSource("exposures", path).last_day(conn)
+    as_of: dt.date
+    basis: str
+    missing: tuple[dt.date, ...]
+
+    def notes(self) -> list[str]:
+        """The lines printed under the title: the basis and, if any, the missing days."""
+        lines = [self.basis]
+        if self.missing:
+            span = (
+                f"{self.missing[0]}"
+                if len(self.missing) == 1
+                else f"{self.missing[0]} to {self.missing[-1]}"
+            )
+            lines.append(
+                f"Missing: {span} ({len(self.missing)} day(s) of the window) have no valid "
+                f"exposure or event rows yet; they are not analysed."
+            )
+        return lines
+
+
+def analysis_day(
+    start: dt.date, end: dt.date, requested: dt.date | None, covered: dt.date | None
+) -> AnalysisDay:
+    """The analysis date: ``requested`` (default the end date) capped by the end date and by
+    ``covered``, the last day of the window with valid rows, so no day is analysed as empty.
+
+    Args:
+        start: the experiment's first day.
+        end: the experiment's end date.
+        requested: the ``--as-of`` given, if any.
+        covered: the last day of ``start .. end`` with a valid exposure or event row, or None.
+    """
+    wanted = min(requested or end, end)
+    last = covered if covered is not None else start
+    missing = tuple(last + dt.timedelta(days=i + 1) for i in range((end - last).days))
+    if covered is None:
+        return AnalysisDay(
+            start,
+            f"As of {start}, the first day: the logs have no valid exposure or event row in the "
+            f"window {start} to {end}, so it is analysed as a day without traffic.",
+            missing,
+        )
+    if wanted <= covered:
+        if requested is None:
+            basis = f"As of {wanted}, the experiment's end date."
+        elif requested > end:
+            basis = f"As of {wanted}, the end date (--as-of {requested} is after it)."
+        else:
+            basis = f"As of {wanted}, as requested with --as-of."
+        return AnalysisDay(wanted, basis, missing)
+    if requested is None:
+        basis = (
+            f"As of {covered}, the last day with valid exposure or event rows (the experiment "
+            f"runs to {end})."
+        )
+    else:
+        basis = (
+            f"As of {covered}, the last day with valid exposure or event rows: --as-of "
+            f"{requested} is after it."
+        )
+    return AnalysisDay(covered, basis, missing)
 
 
 def _check_folder_option(option: str, path: Path) -> None:
@@ -435,6 +509,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     from exp_dagster.resources import Catalog, LandingZone, Warehouse
     from exp_dagster.runner import GateFailedError
+    from exp_dagster.warehouse.coverage import last_covered_day
+    from exp_dagster.warehouse.landing import LogSource
 
     if args.json:
         _check_output_file("--json", Path(args.json))
@@ -456,14 +532,18 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         if not Path(path).exists():
             raise SpecError(f"{label} {path}: no such file or folder.")
     _check_experiment_id(Path(args.exposures), spec, spec_path)
-    # By default the analysis is as of the last day with exposures, or the end date if the logs
-    # go past it: a running experiment is judged as running, not as ended.
-    as_of = min(args.as_of or _last_exposure_day(Path(args.exposures)) or spec.end, spec.end)
-    if as_of < spec.start:
+    if args.as_of is not None and args.as_of < spec.start:
         raise SpecError(
-            f"{spec_path}: the analysis date {as_of} is before the experiment's start "
-            f"{spec.start}; pass --as-of on or after the start, or check the exposure logs."
+            f"{spec_path}: the analysis date {args.as_of} is before the experiment's start "
+            f"{spec.start}; pass --as-of on or after the start."
         )
+    # A running experiment is judged as running, as of the last day its logs cover with valid
+    # rows (a quarantined row dated 2100 does not move it); the days after are reported missing.
+    covered = last_covered_day(
+        spec, LogSource("exposures", Path(args.exposures)), LogSource("events", Path(args.events))
+    )
+    day = analysis_day(spec.start, spec.end, args.as_of, covered)
+    as_of = day.as_of
     work = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="exp-dagster-"))
     work.mkdir(parents=True, exist_ok=True)
     database = work / "warehouse.duckdb"
@@ -493,13 +573,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     finally:
         if not args.home:
             shutil.rmtree(work, ignore_errors=True)
-    _print_outcome(experiment_id, as_of, rows, decision)
+    _print_outcome(experiment_id, as_of, rows, decision, day.notes())
     _print_quarantine(quality)
     _print_model_evaluation(evaluation, parity)
     if args.json:
         version = experiment[experiment_id].version
         document = result_document(
-            experiment_id, as_of, version, decision, rows, evaluation, parity
+            experiment_id, as_of, version, decision, rows, evaluation, parity, day
         )
         try:
             Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
@@ -636,7 +716,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--as-of",
         type=_date,
         dest="as_of",
-        help="analysis date (default: the end date, or the last day with exposures)",
+        help=(
+            "analysis date (default: the end date, capped by the last day of the window with "
+            "valid exposure or event rows; later days are reported as missing)"
+        ),
     )
     analyze_parser.add_argument(
         "--metrics", help="metric catalog (default: next to the spec, else the project's)"

@@ -357,7 +357,7 @@ def test_three_arms_compare_each_treatment_with_control(tmp_path: Path) -> None:
 def test_a_running_experiment_is_analysed_as_of_its_last_day(tmp_path: Path) -> None:
     """Single-file logs that stop before the end date: the default as-of is their last day, a
     fixed-horizon decision says KEEP_RUNNING (a group-sequential one may stop early only on a
-    crossed boundary), and an --as-of past the end is capped at the end date."""
+    crossed boundary), and an --as-of past the logs is capped at their last day."""
     hand_made_logs(tmp_path, units=400)
     spec = write_spec(tmp_path)
     text = yaml.safe_load(spec.read_text())
@@ -377,4 +377,39 @@ def test_a_running_experiment_is_analysed_as_of_its_last_day(tmp_path: Path) -> 
         "ROLLBACK",
     }
     assert analyze(tmp_path, "--as-of", "2027-01-01") == 0
-    assert json.loads((tmp_path / "out.json").read_text())["as_of"] == text["end"]
+    document = json.loads((tmp_path / "out.json").read_text())
+    assert document["as_of"] == (START + dt.timedelta(days=DAYS - 1)).isoformat()
+    assert "--as-of 2027-01-01 is after it" in document["as_of_basis"]
+    assert document["missing_days"][-1] == text["end"] and len(document["missing_days"]) == 10
+
+
+def test_a_quarantined_row_dated_2100_does_not_move_the_analysis_date(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Logs through day 4 of a 14-day test, plus one exposure dated 2100 (quarantined: outside
+    the window): the analysis is as of day 4, says so, and lists days 5-14 as missing instead
+    of analysing them as days without traffic."""
+    hand_made_logs(tmp_path, units=300)
+    spec = write_spec(tmp_path)
+    text = yaml.safe_load(spec.read_text())
+    end = START + dt.timedelta(days=13)
+    text["end"] = end.isoformat()
+    spec.write_text(yaml.safe_dump(text))
+    with (tmp_path / "exposures.csv").open("a") as file:
+        file.write("rerank_test,user-9999,new_model,2100-01-01T00:00:00Z,ios\n")
+    assert analyze(tmp_path) == 0
+    document = json.loads((tmp_path / "out.json").read_text())
+    last = START + dt.timedelta(days=DAYS - 1)
+    assert document["as_of"] == last.isoformat()
+    assert document["as_of_basis"] == (
+        f"As of {last}, the last day with valid exposure or event rows (the experiment runs "
+        f"to {end})."
+    )
+    assert document["missing_days"] == [
+        (last + dt.timedelta(days=i)).isoformat() for i in range(1, 11)
+    ]
+    out = capsys.readouterr().out
+    assert f"rerank_test as of {last}\n{document['as_of_basis']}\n" in out
+    assert f"Missing: {last + dt.timedelta(days=1)} to {end} (10 day(s) of the window)" in out
+    primary = next(r for r in document["results"] if r["role"] == "primary")
+    assert primary["sequential_look"] == DAYS  # day 4's look, not day 14's
