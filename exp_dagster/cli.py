@@ -134,11 +134,10 @@ def result_document(
 def _read_outcome(
     database: Path, experiment_id: str, day: dt.date
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    import duckdb
-
+    from exp_dagster.locks import read_only_connection
     from exp_dagster.warehouse.queries import read_partition
 
-    with duckdb.connect(str(database), read_only=True) as conn:
+    with read_only_connection(database, say=_say) as conn:
         rows = read_partition(conn, "results", experiment_id, day)
         decisions = read_partition(conn, "decision", experiment_id, day)
     return rows, decisions[0] if decisions else {}
@@ -146,11 +145,10 @@ def _read_outcome(
 
 def _read_quality(database: Path, experiment: Any, day: dt.date) -> Any:
     """Rows validated and quarantined through ``day`` (a :class:`DataQuality`)."""
-    import duckdb
-
+    from exp_dagster.locks import read_only_connection
     from exp_dagster.report.data import read_data_quality
 
-    with duckdb.connect(str(database), read_only=True) as conn:
+    with read_only_connection(database, say=_say) as conn:
         return read_data_quality(conn, experiment, day)
 
 
@@ -180,11 +178,10 @@ def _read_model_evaluation(
     database: Path, experiment_id: str, day: dt.date
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The day's ``offline_evaluation`` and ``offline_online_parity`` rows."""
-    import duckdb
-
+    from exp_dagster.locks import read_only_connection
     from exp_dagster.warehouse.evaluation import read_rows
 
-    with duckdb.connect(str(database), read_only=True) as conn:
+    with read_only_connection(database, say=_say) as conn:
         return (
             read_rows(conn, "offline_evaluation", experiment_id, day),
             read_rows(conn, "offline_online_parity", experiment_id, day),
@@ -290,8 +287,22 @@ def gate_failure_decision(failure: Any) -> dict[str, Any]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    if args.fresh and home.home_dir().exists():
-        shutil.rmtree(home.home_dir())
+    from exp_dagster.locks import LOCK_FILE, exclusive_home
+
+    # Two demos on one home would simulate into, and materialise, the same folder at once.
+    with exclusive_home(home.home_dir(), "exp-dagster demo", say=_say):
+        if args.fresh:
+            for child in home.home_dir().iterdir():
+                if child.name == LOCK_FILE:  # held: see exp_dagster.locks
+                    continue
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+        return _demo(args)
+
+
+def _demo(args: argparse.Namespace) -> int:
     home.ensure_dagster_home()
     import dagster as dg
 
@@ -342,9 +353,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _print_timeline(database: Path, experiment_id: str) -> None:
     """One line per day: the verdict, and the primary metric's z against its boundary."""
-    import duckdb
+    from exp_dagster.locks import read_only_connection
 
-    with duckdb.connect(str(database), read_only=True) as conn:
+    with read_only_connection(database, say=_say) as conn:
         days = conn.execute(
             "SELECT d.as_of_date, d.decision, abs(r.abs_effect) / r.std_error, "
             "r.sequential_boundary, r.power FROM decision AS d "
@@ -507,6 +518,7 @@ def _check_experiment_id(exposures: Path, spec: Any, spec_path: Path) -> None:
 def cmd_analyze(args: argparse.Namespace) -> int:
     import dagster as dg
 
+    from exp_dagster.locks import exclusive_home
     from exp_dagster.resources import Catalog, LandingZone, Warehouse
     from exp_dagster.runner import GateFailedError
     from exp_dagster.warehouse.coverage import last_covered_day
@@ -563,13 +575,17 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     parity: list[dict[str, Any]] = []
     quality = None
     try:
-        with dg.DagsterInstance.ephemeral() as instance:
-            _run(resources, instance, experiment_id, as_of)
-        rows, decision = _read_outcome(database, experiment_id, as_of)
-        evaluation, parity = _read_model_evaluation(database, experiment_id, as_of)
-        quality = _read_quality(database, experiment[experiment_id], as_of)
-    except GateFailedError as failure:
-        rows, decision, status = [], gate_failure_decision(failure), 1
+        # One run at a time per home, from the first write to the last read: another run's
+        # partitions must not replace this one's in between (exp_dagster.locks).
+        with exclusive_home(work, f"exp-dagster analyze {experiment_id}", say=_say):
+            try:
+                with dg.DagsterInstance.ephemeral() as instance:
+                    _run(resources, instance, experiment_id, as_of)
+                rows, decision = _read_outcome(database, experiment_id, as_of)
+                evaluation, parity = _read_model_evaluation(database, experiment_id, as_of)
+                quality = _read_quality(database, experiment[experiment_id], as_of)
+            except GateFailedError as failure:
+                rows, decision, status = [], gate_failure_decision(failure), 1
     finally:
         if not args.home:
             shutil.rmtree(work, ignore_errors=True)
@@ -784,13 +800,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         home.check_settings()
         home.contain_caches()
+        from exp_dagster.locks import HomeBusyError
         from exp_dagster.resources import WarehouseDiskFullError, WarehouseMemoryError
         from exp_dagster.runner import PipelineError, PipelineInputError
         from exp_dagster.warehouse.landing import InputError
 
         try:
             return int(args.func(args))
-        except (InputError, WarehouseMemoryError, WarehouseDiskFullError) as exc:
+        except (InputError, WarehouseMemoryError, WarehouseDiskFullError, HomeBusyError) as exc:
             _say(f"error: {printable(str(exc))}")  # one line: a newline in a name is escaped
             return 2
         except PipelineInputError as exc:  # one line per failed step (escaped by the runner)
