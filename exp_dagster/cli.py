@@ -650,6 +650,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Render (again) the HTML report of an experiment from the home's warehouse."""
     import duckdb
 
+    from exp_dagster.locks import read_only_connection
     from exp_dagster.report.data import ReportDataError, latest_decision_day, read_report_data
     from exp_dagster.report.html import write_report
     from exp_dagster.resources import default_resources
@@ -662,7 +663,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         )
     experiment = default_resources()["catalog"].experiment(args.experiment)  # type: ignore[attr-defined]
     try:
-        with duckdb.connect(str(database), read_only=True) as conn:
+        with read_only_connection(database, say=_say) as conn:  # waits for a writing run
             day = args.as_of or latest_decision_day(conn, args.experiment)
             if day is None:
                 raise ReportDataError(
@@ -675,7 +676,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         _say(f"error: {error}")
         return 2
     except duckdb.IOException as error:
-        _say(f"error: cannot read {database} ({error}); if a run is writing it, try again after.")
+        _say(f"error: cannot read {database} ({error}).")
         return 1
     path, _ = write_report(data, home.reports_dir(database))
     _show(str(path))

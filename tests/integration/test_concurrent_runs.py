@@ -141,3 +141,36 @@ def test_a_run_that_cannot_get_the_home_stops_with_one_line(
     assert err[-1].startswith(f"error: another exp-dagster run (pid {holder.pid}, exp-dagster demo")
     assert err[-1].endswith("or give this run its own --home.")
     assert not Path(arguments[-1]).exists()
+
+
+def test_the_report_command_waits_for_a_run_writing_the_warehouse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    arguments = inputs(tmp_path / "logs", 100)
+    home = tmp_path / "home"
+    assert main([*arguments, "--home", str(home)]) == 0
+    monkeypatch.setenv("EXP_DAGSTER_WAREHOUSE", str(home / "warehouse.duckdb"))
+    monkeypatch.setenv("EXP_DAGSTER_CATALOG", str(tmp_path / "logs"))
+    monkeypatch.setenv("EXP_DAGSTER_REPORTS", str(tmp_path / "reports"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time, duckdb\nconn = duckdb.connect(sys.argv[1])\n"
+            "print('held', flush=True)\ntime.sleep(1.5)\nconn.close()",
+            str(home / "warehouse.duckdb"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "held"
+        capsys.readouterr()
+        assert main(["report", "--experiment", "rerank_test"]) == 0
+    finally:
+        writer.kill()
+        writer.wait()
+    out, err = capsys.readouterr()
+    assert f"waiting for another process writing {home / 'warehouse.duckdb'}" in err
+    assert out.strip().endswith(".html") and Path(out.strip()).exists()
