@@ -311,28 +311,6 @@ class LogSource:
                 f"or out of the landing zone."
             )
 
-    def last_day(self, conn: duckdb.DuckDBPyConnection) -> dt.date | None:
-        """The last UTC day the source has rows for: its last date folder, or, for other
-        layouts, the day of its latest parseable timestamp (one scan of that column)."""
-        if self.is_hive:
-            found = self.dates()
-            return found[-1] if found else None
-        files = [self.path] if self.path.is_file() else _data_files(self.path)
-        column = TIMESTAMP_COLUMN[self.kind]
-        last: dt.date | None = None
-        for path in files:
-            reader = _READERS[str(_format_of(path))]
-            try:
-                row = conn.execute(
-                    f'SELECT max(TRY_CAST("{column}" AS TIMESTAMPTZ))::DATE FROM {reader}',
-                    {"files": [str(path)]},
-                ).fetchone()
-            except duckdb.Error as exc:
-                raise _unreadable(path, str(_format_of(path)), exc, column) from exc
-            if row and row[0] is not None and (last is None or row[0] > last):
-                last = row[0]
-        return last
-
     def files_for(self, day: dt.date, *, strict: bool = False) -> tuple[list[Path], bool]:
         """The files that may hold ``day``'s rows, and whether they hold only that day (hive).
 
