@@ -2,7 +2,9 @@
 
 An analysis is as of a day whose data has arrived. The last day the logs *cover* is the last day of
 the window ``start .. end`` on which the exposure logs have a valid row of the experiment or the
-event logs have a valid row. "Valid" applies the row checks of ``exposures.sql`` and
+event logs have a valid row, and, for a log in hive-style ``date=`` folders, no later than its last
+folder (there a day's folder is how a day is delivered: a later day without one is missing, not a
+day without traffic). "Valid" applies the row checks of ``exposures.sql`` and
 ``event_facts.sql`` that decide a row's day (a parseable timestamp inside the window and, in a
 ``date=`` folder, inside its folder; an exposure's experiment id, unit and known variant; an
 event's unit, name and finite value), so a quarantined row, e.g. one dated 2100, never moves it.
@@ -90,7 +92,8 @@ def last_covered_day(
         events: the event logs (shared by every experiment).
 
     Returns:
-        A day in ``spec.start .. spec.end``, or None when neither log has a valid row there.
+        A day in ``spec.start .. spec.end``, or None when neither log has a valid row there (or a
+        hive-style log has no folder there).
 
     Raises:
         InputError: a file cannot be read or lacks a contract column (the pipeline's message).
@@ -106,9 +109,15 @@ def last_covered_day(
             before_start,
             spec.end,
         )
-        if last == spec.end:
-            return last
-        later_events = _last_valid_day(
-            conn, events, _LAST_VALID_EVENT_DAY, {}, last or before_start, spec.end
-        )
-    return later_events or last
+        if last != spec.end:
+            last = (
+                _last_valid_day(
+                    conn, events, _LAST_VALID_EVENT_DAY, {}, last or before_start, spec.end
+                )
+                or last
+            )
+    for source in (exposures, events):
+        if last is not None and source.is_hive:
+            delivered = [day for day in source.dates() if spec.start <= day <= spec.end]
+            last = min(last, delivered[-1]) if delivered else None
+    return last

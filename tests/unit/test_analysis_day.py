@@ -68,6 +68,22 @@ def test_hive_folders_count_only_with_a_valid_row_of_their_own_day(tmp_path: Pat
     assert last_covered_day(spec, source, no_events) == day(3)
 
 
+def test_a_hive_log_covers_no_day_after_its_last_folder(tmp_path: Path) -> None:
+    """Event folders through day 4, exposures through day 6: days 5 and 6 lack their event
+    folders, so they are missing (not analysed as days without events), and the other way round."""
+    spec = experiment(end=WINDOW_END.isoformat()).spec
+    exposed = single(tmp_path, "exposures", spread(6))
+    for n in range(1, 5):
+        hive(tmp_path, "events", events(day(n)), day=day(n))
+    in_folders = LogSource("events", tmp_path / "events")
+    assert last_covered_day(spec, exposed, in_folders) == day(4)
+    for n in (1, 2):
+        hive(tmp_path / "b", "exposures", exposures(day(n)).iloc[:30], day=day(n))
+    folders = LogSource("exposures", tmp_path / "b" / "exposures")
+    logged = single(tmp_path, "events", event_days(6), fmt="jsonl")
+    assert last_covered_day(spec, folders, logged) == day(2)
+
+
 def test_logs_without_a_valid_row_cover_nothing(tmp_path: Path) -> None:
     spec = experiment().spec
     empty = single(tmp_path, "exposures", exposures().iloc[:0])
