@@ -89,7 +89,7 @@ def exclusive_home(
                     raise HomeBusyError(
                         f"another exp-dagster run ({holder}) still holds {home} after "
                         f"{wait_seconds:g} s; let it finish (or stop it) and run this again, or "
-                        f"give this run its own --home."
+                        f"give this run a home of its own (--home; EXP_DAGSTER_HOME for demo)."
                     ) from None
                 if not waited:
                     report(

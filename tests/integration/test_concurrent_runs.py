@@ -139,7 +139,9 @@ def test_a_run_that_cannot_get_the_home_stops_with_one_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith(f"waiting for another exp-dagster run on {home} (pid {holder.pid}")
     assert err[-1].startswith(f"error: another exp-dagster run (pid {holder.pid}, exp-dagster demo")
-    assert err[-1].endswith("or give this run its own --home.")
+    assert err[-1].endswith(
+        "or give this run a home of its own (--home; EXP_DAGSTER_HOME for demo)."
+    )
     assert not Path(arguments[-1]).exists()
 
 

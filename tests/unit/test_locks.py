@@ -68,7 +68,7 @@ def test_a_second_run_waits_then_gives_up_naming_the_holder(tmp_path: Path) -> N
     assert message.startswith(f"another exp-dagster run (pid {pid}, exp-dagster analyze holder")
     assert message.endswith(
         f"still holds {tmp_path} after 0.6 s; let it finish (or stop it) and "
-        "run this again, or give this run its own --home."
+        "run this again, or give this run a home of its own (--home; EXP_DAGSTER_HOME for demo)."
     )
 
 
