@@ -65,7 +65,7 @@ _LOG_COLUMNS = {
 }
 
 
-def _preview(rows: list[dict[str, Any]]) -> str:
+def _preview(rows: list[dict[str, Any]], alpha: float) -> str:
     shown = [
         r
         for r in rows
@@ -73,7 +73,10 @@ def _preview(rows: list[dict[str, Any]]) -> str:
     ]
     if not shown:
         return "_no model logs for this day_"
-    lines = ["| kind | model | metric | value | 95% CI |", "| --- | --- | --- | ---: | --- |"]
+    lines = [
+        f"| kind | model | metric | value | {1 - alpha:.0%} CI |",
+        "| --- | --- | --- | ---: | --- |",
+    ]
     for r in shown:
         ci = (
             f"[{r['ci_low']:.4f}, {r['ci_high']:.4f}]"
@@ -129,6 +132,7 @@ def offline_evaluation(
     spec = experiment.spec
     control, candidates = spec.control, list(spec.treatments)
     variants = list(spec.weights)
+    alpha = spec.alpha  # one level for the A/B and the model-evaluation intervals
     metadata: dict[str, Any] = {"spec_version": experiment.version}
     rows: list[dict[str, Any]] = []
     gates: list[dg.AssetCheckResult] = []
@@ -164,24 +168,31 @@ def offline_evaluation(
         if not failed:
             if staged.get("ranking"):
                 requests = sql.ranking_requests(conn, len(variants))
-                rows += ranking_rows(requests, control, candidates, spec.segments)
+                rows += ranking_rows(requests, control, candidates, spec.segments, alpha=alpha)
                 for candidate in candidates:
                     rows += off_policy_rows(
-                        sql.off_policy_rows(conn, control, candidate), control, candidate
+                        sql.off_policy_rows(conn, control, candidate),
+                        control,
+                        candidate,
+                        alpha=alpha,
                     )
             if staged.get("interleaving") and candidates:
                 for candidate in candidates:
                     rows += interleaving_rows(
-                        sql.interleaving_requests(conn, control, candidate), control, candidate
+                        sql.interleaving_requests(conn, control, candidate),
+                        control,
+                        candidate,
+                        alpha=alpha,
                     )
             if staged.get("predictions"):
-                rows += classifier_rows(sql.prediction_scores(conn), spec.segments)
+                rows += classifier_rows(sql.prediction_scores(conn), spec.segments, alpha=alpha)
                 for candidate in candidates:
                     rows += classifier_comparison_rows(
                         sql.paired_predictions(conn, control, candidate),
                         control,
                         candidate,
                         spec.segments,
+                        alpha=alpha,
                     )
                 # Read before the pre-period days are staged over the day's logs.
                 current = sql.distributions(conn)
@@ -253,7 +264,7 @@ def offline_evaluation(
         metadata={
             **metadata,
             "dagster/row_count": 0 if failed else len(rows),
-            "preview": dg.MetadataValue.md(_preview(rows)),
+            "preview": dg.MetadataValue.md(_preview(rows, alpha)),
         },
         check_results=[gate, drift_check],
     )

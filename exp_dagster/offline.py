@@ -16,6 +16,8 @@ The layer between :mod:`exp_dagster.warehouse.evaluation` (SQL per-request reduc
   expected calibration error (10 uniform bins) with a seeded bootstrap interval, and
   calibration-in-the-large (mean prediction minus observed rate) with a delta interval; each
   candidate's AUC against the control's by DeLong's paired test on the same outcomes;
+* every interval and test is at the experiment spec's ``alpha`` (two-sided), the level of its
+  A/B intervals: the asset passes it, there is no level of its own here;
 * segments: the ranking and classifier metrics (and the comparisons) are repeated per value of
   each spec segment, the requesting unit's value at its first exposure (``segment`` /
   ``segment_value``; ``'all'`` / ``'all'`` for the whole day, as in ``results``); a segment
@@ -52,7 +54,6 @@ from exp_dagster.evaluation import (
 
 K = 10
 GAIN = "exponential"
-ALPHA = 0.05
 PRIMARY_RANKING_METRIC = f"ndcg@{K} ({GAIN} gain)"
 COUNTERFACTUAL_METRIC = "top-slot click rate"
 ECE_BOOTSTRAP = 200
@@ -105,6 +106,8 @@ def ranking_rows(
     control: str,
     candidates: Sequence[str],
     segments: Sequence[str] = (),
+    *,
+    alpha: float,
 ) -> list[Row]:
     """Per model, every ranking metric with its interval; per candidate, the paired comparison;
     overall and per segment value (see :func:`segment_groups`).
@@ -116,6 +119,7 @@ def ranking_rows(
         control: the baseline variant.
         candidates: the other variants.
         segments: the spec's segment names.
+        alpha: two-sided level of the intervals and tests (the spec's ``alpha``).
     """
     by_model: dict[str, list[Mapping[str, Any]]] = {}
     for row in requests:
@@ -127,18 +131,24 @@ def ranking_rows(
     for key, index in groups.items():
         # Every model ranked the same requests in the same (request) order: one index fits all.
         subset = {model: [rows[i] for i in index] for model, rows in by_model.items()}
-        out += [_in_segment(r, key) for r in _ranking_rows(subset, control, candidates)]
+        out += [
+            _in_segment(r, key) for r in _ranking_rows(subset, control, candidates, alpha=alpha)
+        ]
     return out
 
 
 def _ranking_rows(
-    by_model: Mapping[str, Sequence[Mapping[str, Any]]], control: str, candidates: Sequence[str]
+    by_model: Mapping[str, Sequence[Mapping[str, Any]]],
+    control: str,
+    candidates: Sequence[str],
+    *,
+    alpha: float,
 ) -> list[Row]:
     clusters = np.array([r["unit_id"] for r in by_model[control]])
     out: list[Row] = []
     for model, rows in sorted(by_model.items()):
         for name, estimate in evaluate_ranking(
-            _labels_matrix(rows), k=K, gain=GAIN, clusters=clusters, alpha=ALPHA
+            _labels_matrix(rows), k=K, gain=GAIN, clusters=clusters, alpha=alpha
         ).items():
             out.append(
                 {
@@ -165,7 +175,7 @@ def _ranking_rows(
                 k=K,
                 gain=GAIN,
                 clusters=clusters,
-                alpha=ALPHA,
+                alpha=alpha,
             )
             out.append(
                 {
@@ -207,9 +217,12 @@ def _reward_model(
     return edges, rates
 
 
-def off_policy_rows(rows: Sequence[Mapping[str, Any]], logging: str, target: str) -> list[Row]:
+def off_policy_rows(
+    rows: Sequence[Mapping[str, Any]], logging: str, target: str, *, alpha: float
+) -> list[Row]:
     """IPS, clipped IPS, SNIPS and DR of ``target``'s top-slot click rate, the logging policy's
-    own rate, and the relative lift of the DR estimate over it (paired per request)."""
+    own rate, and the relative lift of the DR estimate over it (paired per request), with
+    intervals at the two-sided level ``alpha`` (the spec's)."""
     if len(rows) < 2:
         return []
     reward = np.array([r["reward"] for r in rows], dtype=float)
@@ -231,7 +244,7 @@ def off_policy_rows(rows: Sequence[Mapping[str, Any]], logging: str, target: str
         propensity,
         target_probability,
         clusters=clusters,
-        alpha=ALPHA,
+        alpha=alpha,
         **predictions,  # type: ignore[arg-type]
     )
     diagnostics = result.diagnostics
@@ -256,7 +269,7 @@ def off_policy_rows(rows: Sequence[Mapping[str, Any]], logging: str, target: str
                 "method": estimate.method,
             }
         )
-    logged = mean_estimate(reward, metric=COUNTERFACTUAL_METRIC, clusters=clusters, alpha=ALPHA)
+    logged = mean_estimate(reward, metric=COUNTERFACTUAL_METRIC, clusters=clusters, alpha=alpha)
     out.append(
         {
             "kind": "off_policy",
@@ -281,7 +294,7 @@ def off_policy_rows(rows: Sequence[Mapping[str, Any]], logging: str, target: str
     else:
         terms, estimator = weights * reward, "ips"
     lift = paired_comparison(
-        reward, terms, metric=COUNTERFACTUAL_METRIC, clusters=clusters, alpha=ALPHA
+        reward, terms, metric=COUNTERFACTUAL_METRIC, clusters=clusters, alpha=alpha
     )
     out.append(
         {
@@ -306,7 +319,9 @@ def off_policy_rows(rows: Sequence[Mapping[str, Any]], logging: str, target: str
     return out
 
 
-def _ece_interval(scores: np.ndarray, labels: np.ndarray, seed: int = 0) -> tuple[float, float]:
+def _ece_interval(
+    scores: np.ndarray, labels: np.ndarray, *, alpha: float, seed: int = 0
+) -> tuple[float, float]:
     """Percentile interval of the ECE from a seeded bootstrap of the rows.
 
     A replicate's ECE is ``sum_b |sum_(i in b) (label_i - score_i)| / n`` over the bins of
@@ -323,12 +338,12 @@ def _ece_interval(scores: np.ndarray, labels: np.ndarray, seed: int = 0) -> tupl
         pick = rng.integers(0, scores.size, scores.size)
         gaps = np.bincount(index[pick], weights=residual[pick], minlength=ECE_BINS)
         replicates[b] = np.abs(gaps).sum() / scores.size
-    low, high = np.quantile(replicates, [ALPHA / 2, 1 - ALPHA / 2])
+    low, high = np.quantile(replicates, [alpha / 2, 1 - alpha / 2])
     return float(low), float(high)
 
 
 def classifier_rows(
-    predictions: Sequence[Mapping[str, Any]], segments: Sequence[str] = ()
+    predictions: Sequence[Mapping[str, Any]], segments: Sequence[str] = (), *, alpha: float
 ) -> list[Row]:
     """AUC, log loss, Brier, ECE and calibration-in-the-large per model, overall and per segment
     value; the reliability table overall.
@@ -337,6 +352,7 @@ def classifier_rows(
         predictions: one row per model with ``scores``, ``labels`` and (optional) each row's
             unit ``segments`` map, as lists in the same order.
         segments: the spec's segment names.
+        alpha: two-sided level of the intervals (the spec's ``alpha``).
     """
     out: list[Row] = []
     for row in predictions:
@@ -347,19 +363,23 @@ def classifier_rows(
             out += [
                 _in_segment(r, key)
                 for r in _classifier_rows(
-                    row["model"], scores[index], labels[index], reliability=key == OVERALL
+                    row["model"],
+                    scores[index],
+                    labels[index],
+                    reliability=key == OVERALL,
+                    alpha=alpha,
                 )
             ]
     return out
 
 
 def _classifier_rows(
-    model: str, scores: np.ndarray, labels: np.ndarray, *, reliability: bool
+    model: str, scores: np.ndarray, labels: np.ndarray, *, reliability: bool, alpha: float
 ) -> list[Row]:
     out: list[Row] = []
     if scores.size < 2 or labels.min() == labels.max():
         return out
-    auc = auc_delong(scores, labels, alpha=ALPHA)
+    auc = auc_delong(scores, labels, alpha=alpha)
     out.append(
         {
             "kind": "classifier",
@@ -374,9 +394,9 @@ def _classifier_rows(
         }
     )
     for estimate in (
-        log_loss(scores, labels, alpha=ALPHA),
-        brier_score(scores, labels, alpha=ALPHA),
-        mean_estimate(scores - labels, metric="calibration-in-the-large", alpha=ALPHA),
+        log_loss(scores, labels, alpha=alpha),
+        brier_score(scores, labels, alpha=alpha),
+        mean_estimate(scores - labels, metric="calibration-in-the-large", alpha=alpha),
     ):
         out.append(
             {
@@ -391,8 +411,8 @@ def _classifier_rows(
                 "method": estimate.method,
             }
         )
-    calibrated = calibration(scores, labels, n_bins=ECE_BINS, alpha=ALPHA)
-    low, high = _ece_interval(scores, labels)
+    calibrated = calibration(scores, labels, n_bins=ECE_BINS, alpha=alpha)
+    low, high = _ece_interval(scores, labels, alpha=alpha)
     out.append(
         {
             "kind": "classifier",
@@ -405,7 +425,7 @@ def _classifier_rows(
             "detail": f"max calibration error {calibrated.max_calibration_error:.4f}",
             "method": (
                 f"{calibrated.n_bins} {calibrated.strategy} bins, L1 (Naeini et al. 2015); "
-                f"{100 * (1 - ALPHA):g}% percentile interval from {ECE_BOOTSTRAP} bootstrap "
+                f"{100 * (1 - alpha):g}% percentile interval from {ECE_BOOTSTRAP} bootstrap "
                 f"resamples (seed 0)"
             ),
         }
@@ -428,7 +448,12 @@ def _classifier_rows(
 
 
 def classifier_comparison_rows(
-    paired: Mapping[str, Any], baseline: str, candidate: str, segments: Sequence[str] = ()
+    paired: Mapping[str, Any],
+    baseline: str,
+    candidate: str,
+    segments: Sequence[str] = (),
+    *,
+    alpha: float,
 ) -> list[Row]:
     """The candidate's AUC against the baseline's on the same outcomes by DeLong's paired test
     (the covariance of the two AUCs counted), overall and per segment value.
@@ -439,6 +464,7 @@ def classifier_comparison_rows(
         baseline: the control model.
         candidate: the candidate model.
         segments: the spec's segment names.
+        alpha: two-sided level of the interval and test (the spec's ``alpha``).
     """
     base = np.asarray(paired.get("baseline_scores") or [], dtype=float)
     cand = np.asarray(paired.get("candidate_scores") or [], dtype=float)
@@ -452,7 +478,7 @@ def classifier_comparison_rows(
         b, c, y = b[finite], c[finite], y[finite]
         if min(int((y == 1).sum()), int((y == 0).sum())) < 2:
             continue
-        test = delong_test(b, c, y, alpha=ALPHA)
+        test = delong_test(b, c, y, alpha=alpha)
         dropped = f"; {mismatches} pairs with different labels dropped" if mismatches else ""
         out.append(
             _in_segment(
@@ -480,16 +506,17 @@ def classifier_comparison_rows(
 
 
 def interleaving_rows(
-    requests: Sequence[Mapping[str, Any]], baseline: str, candidate: str
+    requests: Sequence[Mapping[str, Any]], baseline: str, candidate: str, *, alpha: float
 ) -> list[Row]:
-    """Team-draft preference of ``candidate`` over ``baseline`` with its sign test."""
+    """Team-draft preference of ``candidate`` over ``baseline`` with its sign test, the interval
+    at the two-sided level ``alpha`` (the spec's)."""
     if not requests:
         return []
     result = interleaving_test(
         [r["baseline_clicks"] for r in requests],
         [r["candidate_clicks"] for r in requests],
         clusters=np.array([r["unit_id"] for r in requests]),
-        alpha=ALPHA,
+        alpha=alpha,
     )
     return [
         {

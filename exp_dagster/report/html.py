@@ -54,9 +54,6 @@ VERDICT_STYLE = {
     ),
 }
 
-# The level of the model-evaluation intervals (exp_dagster.offline.ALPHA), stated in the text.
-ALPHA_MODEL_EVALUATION = 0.05
-
 MULTIPLICITY_SHORT = {"holm": "Holm", "benjamini-hochberg": "BH", "bonferroni": "Bonf.", "none": ""}
 
 CSS = """
@@ -586,7 +583,8 @@ def _model_evaluation(data: ReportData) -> str:
     rows = data.model_evaluation
     if not rows and not data.parity:
         return ""
-    level = f"{1 - ALPHA_MODEL_EVALUATION:.0%}"
+    # The spec's level: the pipeline computes the model-evaluation intervals at it too.
+    level = f"{1 - data.experiment.spec.alpha:.0%}"
     parts = [
         '<h2 id="model-evaluation">Model evaluation</h2>',
         "<p>What the models' logs said before and beside the A/B test: offline ranking and "

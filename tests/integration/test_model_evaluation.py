@@ -6,6 +6,8 @@ metrics match scikit-learn on the raw logs, and the planted feature shift is fla
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -15,10 +17,12 @@ import pytest
 from sklearn.metrics import ndcg_score, roc_auc_score
 
 from exp_dagster.cli import result_document
-from exp_dagster.evaluation import MODERATE_SHIFT
+from exp_dagster.evaluation import MODERATE_SHIFT, auc_delong
+from exp_dagster.partitions import experiment_day_key
+from exp_dagster.resources import Catalog, Warehouse
 from exp_dagster.warehouse.evaluation import read_rows
 from exp_dagster.warehouse.queries import read_partition
-from tests.conftest import Pipeline
+from tests.conftest import SMALL, Pipeline, write_spec
 
 
 @pytest.fixture(scope="module")
@@ -225,3 +229,57 @@ def test_paired_auc_comparison_against_sklearn_and_the_truth(
     independent = np.sqrt(single.groupby("as_of_date")["std_error"].agg(lambda s: (s**2).sum()))
     paired = comparison.set_index("as_of_date")["std_error"]
     assert (paired < independent.loc[paired.index]).all()
+
+
+def test_offline_intervals_are_at_the_spec_level(pipeline: Pipeline, tmp_path: Path) -> None:
+    """The same day re-evaluated under the same spec with alpha 0.01 (on a copy of the
+    warehouse): every value stays, every interval widens to 99%, the AUC's is DeLong's 99%
+    interval on the raw logs, and the ECE row names its 99% level."""
+    day = pipeline.days[-1]
+    experiment_id = pipeline.experiment.spec.id
+    assert pipeline.experiment.spec.alpha == 0.05
+    database = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(pipeline.database, database)
+    write_spec(tmp_path / "catalog", SMALL, alpha=0.01)
+    resources = {
+        **pipeline.resources,
+        "warehouse": Warehouse(database=str(database)),
+        "catalog": Catalog(catalog_dir=str(tmp_path / "catalog")),
+    }
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("experiment", [experiment_id])
+        result = dg.materialize(
+            [pipeline.defs.get_assets_def("offline_evaluation")],
+            partition_key=str(experiment_day_key(experiment_id, day)),
+            instance=instance,
+            resources=resources,
+        )
+    assert result.success
+    preview = result.asset_materializations_for_node("offline_evaluation")[0].metadata["preview"]
+    assert "99% CI" in str(preview.value)
+
+    def rows(path: Path) -> dict[tuple[str, ...], dict[str, object]]:
+        with duckdb.connect(str(path), read_only=True) as conn:
+            found = read_rows(conn, "offline_evaluation", experiment_id, day)
+        return {
+            (r["kind"], r["model"], r["metric"], r["segment"], r["segment_value"]): r for r in found
+        }
+
+    strict, usual = rows(database), rows(pipeline.database)
+    assert strict.keys() == usual.keys() and len(strict) > 50
+    widened = 0
+    for key, row in strict.items():
+        other = usual[key]
+        assert row["value"] == pytest.approx(other["value"], rel=1e-12, nan_ok=True), key
+        if row["ci_low"] is None or not other["ci_high"] > other["ci_low"]:
+            continue
+        assert row["ci_high"] - row["ci_low"] > other["ci_high"] - other["ci_low"], key
+        widened += 1
+    assert widened > 50
+    log = _log(pipeline, "predictions", day)
+    treatment = log[log["model"] == "treatment"]
+    auc = auc_delong(treatment["score"], treatment["label"], alpha=0.01)
+    row = strict[("classifier", "treatment", "auc", "all", "all")]
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((auc.ci_low, auc.ci_high), rel=1e-9)
+    ece = strict[("classifier", "treatment", "expected calibration error", "all", "all")]
+    assert "99% percentile interval" in str(ece["method"])

@@ -15,15 +15,9 @@ import pytest
 from PIL import Image
 
 from exp_dagster.home import PROJECT_ROOT
-from exp_dagster.offline import ALPHA
 from exp_dagster.report.charts import forest_chart, sequential_relative_interval, traffic_chart
 from exp_dagster.report.data import DataQuality, GateResult, ReportData, report_path
-from exp_dagster.report.html import (
-    ALPHA_MODEL_EVALUATION,
-    RenderedReport,
-    render_report,
-    write_report,
-)
+from exp_dagster.report.html import RenderedReport, render_report, write_report
 from exp_dagster.spec import ResolvedExperiment, load_experiment, load_metric_catalog
 
 START = dt.date(2026, 10, 1)
@@ -479,5 +473,14 @@ def test_no_model_logs_no_model_evaluation_section(
     assert 'id="model-evaluation"' not in invalid.html, "an INVALID report shows no evidence"
 
 
-def test_model_evaluation_level_is_the_pipeline_level() -> None:
-    assert ALPHA_MODEL_EVALUATION == ALPHA
+def test_model_evaluation_states_the_spec_level(experiment: ResolvedExperiment) -> None:
+    """The pipeline computes the model-evaluation intervals at the spec's alpha: the text says
+    so, 95% by default and 99% for a spec with alpha 0.01."""
+    assert "with 95% intervals" in _model_section(
+        render_report(report_data(experiment, "SHIP", SHIP_REASONS)).html
+    )
+    strict = experiment.model_copy(
+        update={"spec": experiment.spec.model_copy(update={"alpha": 0.01})}
+    )
+    section = _model_section(render_report(report_data(strict, "SHIP", SHIP_REASONS)).html)
+    assert "with 99% intervals" in section and "95%" not in section

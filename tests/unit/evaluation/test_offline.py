@@ -18,14 +18,24 @@ import pytest
 from sklearn.metrics import log_loss as sklearn_log_loss
 from sklearn.metrics import ndcg_score, roc_auc_score
 
-from exp_dagster.evaluation import MODERATE_SHIFT, calibration
+from exp_dagster.evaluation import (
+    MODERATE_SHIFT,
+    auc_delong,
+    calibration,
+    evaluate_ranking,
+    interleaving_test,
+    mean_estimate,
+)
 from exp_dagster.offline import (
+    COUNTERFACTUAL_METRIC,
     ECE_BOOTSTRAP,
     MIN_SEGMENT_ROWS,
     OVERALL,
     classifier_comparison_rows,
     classifier_rows,
     drift_rows,
+    interleaving_rows,
+    off_policy_rows,
     ranking_rows,
     segment_groups,
 )
@@ -34,6 +44,7 @@ from exp_dagster.warehouse import evaluation as sql
 from exp_dagster.warehouse.landing import LogSource
 
 SEGMENTS = ("platform", "is_new_user")
+ALPHA = 0.05  # the catalog specs' level; the pipeline passes each spec's own
 NDCG = "ndcg@10 (exponential gain)"
 
 
@@ -96,7 +107,7 @@ def test_segment_ndcg_equals_sklearn_on_the_segment_requests(
     requests: tuple[list[dict[str, Any]], np.ndarray, np.ndarray],
 ) -> None:
     rows, control, candidate = requests
-    out = ranking_rows(rows, "control", ["treatment"], SEGMENTS)
+    out = ranking_rows(rows, "control", ["treatment"], SEGMENTS, alpha=ALPHA)
     maps = [r["segments"] for r in rows if r["variant"] == "control"]
     found = {
         (r["segment"], r["segment_value"], r["model"]): r
@@ -145,7 +156,9 @@ def predictions(rng: np.random.Generator) -> dict[str, Any]:
 def test_segment_classifier_metrics_equal_sklearn(predictions: dict[str, Any]) -> None:
     labels, scores, maps = predictions["labels"], predictions["candidate"], predictions["segments"]
     out = classifier_rows(
-        [{"model": "treatment", "scores": scores, "labels": labels, "segments": maps}], SEGMENTS
+        [{"model": "treatment", "scores": scores, "labels": labels, "segments": maps}],
+        SEGMENTS,
+        alpha=ALPHA,
     )
     by_key = {(r["segment"], r["segment_value"], r["kind"], r["metric"]): r for r in out}
     ios = _in(maps, "platform", "ios")
@@ -187,7 +200,7 @@ def test_paired_auc_row_against_brute_force_sklearn_and_bootstrap(
         "segments": predictions["segments"],
         "label_mismatches": 3,
     }
-    out = classifier_comparison_rows(paired, "control", "treatment", SEGMENTS)
+    out = classifier_comparison_rows(paired, "control", "treatment", SEGMENTS, alpha=ALPHA)
     overall = next(r for r in out if r["segment"] == "all")
     assert overall["kind"] == "classifier_comparison" and overall["baseline"] == "control"
     expected = roc_auc_score(labels, cand) - roc_auc_score(labels, base)
@@ -211,6 +224,134 @@ def test_paired_auc_row_against_brute_force_sklearn_and_bootstrap(
     row = next(r for r in out if (r["segment"], r["segment_value"]) == ("platform", "web"))
     assert row["value"] == pytest.approx(
         roc_auc_score(labels[web], cand[web]) - roc_auc_score(labels[web], base[web]), rel=1e-12
+    )
+
+
+@pytest.fixture
+def logged(rng: np.random.Generator) -> list[dict[str, Any]]:
+    """2,000 first slots of a logging policy, with the target policy's probability and score."""
+    n = 2000
+    logged_score = rng.random(n)
+    units = rng.integers(0, 700, size=n)
+    reward = (rng.random(n) < 0.05 + 0.3 * logged_score).astype(float)
+    return [
+        {
+            "reward": reward[i],
+            "logging_propensity": p,
+            "target_probability": q,
+            "unit_id": f"u{units[i]}",
+            "logged_score": logged_score[i],
+            "target_item_score": t,
+        }
+        for i, (p, q, t) in enumerate(
+            zip(0.2 + 0.6 * rng.random(n), rng.random(n), rng.random(n), strict=True)
+        )
+    ]
+
+
+@pytest.fixture
+def clicks(rng: np.random.Generator) -> list[dict[str, Any]]:
+    """1,500 interleaved requests, the candidate's team clicked a little more often."""
+    n = 1500
+    return [
+        {"baseline_clicks": int(b), "candidate_clicks": int(c), "unit_id": f"u{u}"}
+        for b, c, u in zip(
+            rng.poisson(0.5, n), rng.poisson(0.6, n), rng.integers(0, 500, n), strict=True
+        )
+    ]
+
+
+def test_every_interval_is_at_the_level_asked_for(
+    requests: tuple[list[dict[str, Any]], np.ndarray, np.ndarray],
+    predictions: dict[str, Any],
+    logged: list[dict[str, Any]],
+    clicks: list[dict[str, Any]],
+) -> None:
+    """A spec with alpha 0.01 gets 99% model-evaluation intervals, not 95% ones: every row
+    keeps its value and widens its interval, and the rows equal the library's 99% intervals."""
+    labels, scores = predictions["labels"], predictions["candidate"]
+
+    def every_row(alpha: float) -> dict[tuple[str, ...], dict[str, Any]]:
+        paired = {
+            "baseline_scores": list(predictions["baseline"]),
+            "candidate_scores": list(scores),
+            "labels": list(labels),
+            "segments": predictions["segments"],
+        }
+        model = {"model": "treatment", "scores": scores, "labels": labels}
+        rows = (
+            ranking_rows(requests[0], "control", ["treatment"], SEGMENTS, alpha=alpha)
+            + off_policy_rows(logged, "control", "treatment", alpha=alpha)
+            + classifier_rows(
+                [{**model, "segments": predictions["segments"]}], SEGMENTS, alpha=alpha
+            )
+            + classifier_comparison_rows(paired, "control", "treatment", SEGMENTS, alpha=alpha)
+            + interleaving_rows(clicks, "control", "treatment", alpha=alpha)
+        )
+        keyed = {
+            (
+                r["kind"],
+                r["model"],
+                r["metric"],
+                r.get("segment", "all"),
+                r.get("segment_value", "all"),
+            ): r
+            for r in rows
+        }
+        assert len(keyed) == len(rows)
+        return keyed
+
+    strict, usual = every_row(0.01), every_row(0.05)
+    assert strict.keys() == usual.keys()
+    widened = set()
+    for key, row in strict.items():
+        other = usual[key]
+        assert row["value"] == other["value"], key
+        if row.get("ci_low") is None:
+            continue
+        assert row["ci_low"] <= other["ci_low"] and other["ci_high"] <= row["ci_high"], key
+        if other["ci_high"] > other["ci_low"]:  # (recall@10 of 10 items is 1, interval [1, 1])
+            assert row["ci_high"] - row["ci_low"] > other["ci_high"] - other["ci_low"], key
+            widened.add(key[0])
+    assert widened == {
+        "ranking",
+        "ranking_comparison",
+        "off_policy",
+        "classifier",
+        "classifier_comparison",
+        "reliability",
+        "interleaving",
+    }
+    # A row of each kind of interval is the library's own 99% interval.
+    auc = auc_delong(scores, labels, alpha=0.01)
+    row = strict[("classifier", "treatment", "auc", "all", "all")]
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((auc.ci_low, auc.ci_high), rel=1e-12)
+    ndcg = evaluate_ranking(
+        [np.asarray(r) for r in requests[2]],
+        k=10,
+        gain="exponential",
+        clusters=np.array([r["unit_id"] for r in requests[0] if r["variant"] == "control"]),
+        alpha=0.01,
+    )["ndcg@10 (exponential gain)"]
+    row = strict[("ranking", "treatment", NDCG, "all", "all")]
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((ndcg.ci_low, ndcg.ci_high), rel=1e-12)
+    rate = mean_estimate(
+        np.array([r["reward"] for r in logged]),
+        metric=COUNTERFACTUAL_METRIC,
+        clusters=np.array([r["unit_id"] for r in logged]),
+        alpha=0.01,
+    )
+    row = strict[("off_policy", "control", f"{COUNTERFACTUAL_METRIC} (logged)", "all", "all")]
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((rate.ci_low, rate.ci_high), rel=1e-12)
+    preference = interleaving_test(
+        [r["baseline_clicks"] for r in clicks],
+        [r["candidate_clicks"] for r in clicks],
+        clusters=np.array([r["unit_id"] for r in clicks]),
+        alpha=0.01,
+    )
+    row = strict[("interleaving", "treatment", "preference", "all", "all")]
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(
+        (preference.ci_low, preference.ci_high), rel=1e-12
     )
 
 
@@ -273,7 +414,7 @@ def test_ece_interval_is_the_bootstrap_of_calibration(predictions: dict[str, Any
     labels, scores = predictions["labels"], predictions["candidate"]
     row = next(
         r
-        for r in classifier_rows([{"model": "m", "scores": scores, "labels": labels}])
+        for r in classifier_rows([{"model": "m", "scores": scores, "labels": labels}], alpha=0.01)
         if r["metric"] == "expected calibration error"
     )
     assert row["value"] == pytest.approx(calibration(scores, labels).expected_calibration_error)
@@ -282,8 +423,9 @@ def test_ece_interval_is_the_bootstrap_of_calibration(predictions: dict[str, Any
     for _ in range(ECE_BOOTSTRAP):
         pick = rng.integers(0, labels.size, labels.size)
         replicates.append(calibration(scores[pick], labels[pick]).expected_calibration_error)
-    low, high = np.quantile(replicates, [0.025, 0.975])
+    low, high = np.quantile(replicates, [0.005, 0.995])  # the level asked for: 99%
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high), rel=1e-9)
+    assert "99% percentile interval" in row["method"]
     assert row["ci_low"] < row["value"] < row["ci_high"]
 
 
