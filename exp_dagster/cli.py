@@ -192,11 +192,14 @@ def _print_model_evaluation(
     evaluation: Sequence[dict[str, Any]],
     parity: Sequence[dict[str, Any]],
     truth: dict[str, float] | None = None,
+    *,
+    alpha: float,
 ) -> None:
-    """Offline, counterfactual and interleaving results next to the online A/B lift."""
+    """Offline, counterfactual and interleaving results next to the online A/B lift, whose
+    intervals are all at the spec's two-sided level ``alpha``."""
     if not parity and not evaluation:
         return
-    _show("\nModel evaluation beside the A/B test (relative lifts, 95% CIs):")
+    _show(f"\nModel evaluation beside the A/B test (relative lifts, {1 - alpha:.0%} CIs):")
     for row in parity:
         if row["lift"] is None:
             continue
@@ -326,9 +329,11 @@ def _demo(args: argparse.Namespace) -> int:
     _print_model_evaluation(
         *_read_model_evaluation(home.warehouse_path(), DEMO_EXPERIMENT, day),
         truth.model_evaluation,
+        alpha=experiment.spec.alpha,
     )
     _print_timeline(home.warehouse_path(), DEMO_EXPERIMENT)
-    _show("\nKnown truth of the simulation (relative effects) against the 95% CIs:")
+    level = f"{1 - experiment.spec.alpha:.0%}"
+    _show(f"\nKnown truth of the simulation (relative effects) against the {level} CIs:")
     overall = {r["metric"]: r for r in rows if r["segment"] == "all"}
     for metric, effect in sorted(truth.relative_effects.items()):
         row = overall.get(metric)
@@ -591,7 +596,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             shutil.rmtree(work, ignore_errors=True)
     _print_outcome(experiment_id, as_of, rows, decision, day.notes())
     _print_quarantine(quality)
-    _print_model_evaluation(evaluation, parity)
+    _print_model_evaluation(evaluation, parity, alpha=spec.alpha)
     if args.json:
         version = experiment[experiment_id].version
         document = result_document(

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import ndcg_score, roc_auc_score
 
-from exp_dagster.cli import result_document
+from exp_dagster.cli import _print_model_evaluation, result_document
 from exp_dagster.evaluation import MODERATE_SHIFT, auc_delong
 from exp_dagster.partitions import experiment_day_key
 from exp_dagster.resources import Catalog, Warehouse
@@ -283,3 +283,16 @@ def test_offline_intervals_are_at_the_spec_level(pipeline: Pipeline, tmp_path: P
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((auc.ci_low, auc.ci_high), rel=1e-9)
     ece = strict[("classifier", "treatment", "expected calibration error", "all", "all")]
     assert "99% percentile interval" in str(ece["method"])
+
+
+def test_terminal_states_the_spec_level(
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    day = pipeline.days[-1]
+    with duckdb.connect(str(pipeline.database), read_only=True) as conn:
+        evaluation = read_rows(conn, "offline_evaluation", pipeline.experiment.spec.id, day)
+        parity = read_rows(conn, "offline_online_parity", pipeline.experiment.spec.id, day)
+    _print_model_evaluation(evaluation, parity, alpha=0.01)
+    assert (
+        "Model evaluation beside the A/B test (relative lifts, 99% CIs):" in capsys.readouterr().out
+    )
