@@ -64,6 +64,7 @@ from dataclasses import replace
 from statistics import NormalDist
 from typing import Any, NamedTuple
 
+from exp_dagster.result_row import RESULT_COLUMNS
 from exp_dagster.spec import AnalysisPolicy, MetricSpec, ResolvedExperiment
 from exp_dagster.stats import (
     CovariateMoments,
@@ -963,7 +964,8 @@ def compute_results(
             so far and the quarantined rows by event name (see :func:`name_missing_events`).
 
     Returns:
-        Rows in the layout of the ``results`` table.
+        Rows with exactly the keys of :class:`~exp_dagster.result_row.ResultRow` (the columns
+        of the ``results`` table).
     """
     spec = experiment.spec
     today = DayStatistics(statistics, histograms)
@@ -995,6 +997,8 @@ def compute_results(
                     missing.append((row, effect))
                 continue
             row: dict[str, Any] = {
+                # Fields a row does not set (overall-only ones on segment rows) are NULL.
+                **dict.fromkeys(RESULT_COLUMNS),
                 "experiment_id": spec.id,
                 "as_of_date": day,
                 "metric": metric_name,
@@ -1062,20 +1066,6 @@ def compute_results(
     return results
 
 
-# The columns of a result row that hold estimates: NULL in a row that is not estimable.
-ESTIMATES = (
-    *("mean_control", "mean_treatment", "abs_effect", "abs_ci_low", "abs_ci_high", "std_error"),
-    *("rel_effect", "rel_ci_low", "rel_ci_high", "p_value", "variance_reduction"),
-    *NO_GUARDRAIL,
-    *("sequential_look", "information_fraction", "sequential_boundary", "sequential_p_value"),
-    *("sequential_ci_low", "sequential_ci_high", "sequential_significant"),
-    *("p_value_adjusted", "multiplicity_family", "multiplicity_method"),
-    *("prob_better", "expected_loss", "credible_low", "credible_high"),
-    *("power", "mde_rel", "days_needed", "required_units", "required_units_pre_period"),
-    *("heterogeneity_p_value", "segment_reversal", "novelty_slope", "novelty_p_value"),
-)
-
-
 def _not_estimable_row(
     experiment: ResolvedExperiment,
     day: dt.date,
@@ -1091,7 +1081,7 @@ def _not_estimable_row(
     arms = today.cells.get(cell, {})
     control, treatment = arms.get(spec.control), arms.get(variant)
     return {
-        **dict.fromkeys(ESTIMATES),
+        **dict.fromkeys(RESULT_COLUMNS),
         "experiment_id": spec.id,
         "as_of_date": day,
         "metric": cell[0],

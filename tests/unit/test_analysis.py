@@ -14,6 +14,7 @@ from statsmodels.stats.multitest import multipletests
 from exp_dagster.analysis import DayStatistics, compute_results, history_by_day, novelty_fields
 from exp_dagster.decision import Verdict, decide
 from exp_dagster.home import PROJECT_ROOT
+from exp_dagster.result_row import RESULT_COLUMNS
 from exp_dagster.spec import (
     MetricCatalog,
     ResolvedExperiment,
@@ -522,3 +523,28 @@ def test_by_default_the_relative_interval_agrees_with_the_p_value(catalog: Metri
                 else:
                     disagreed_by_delta += excludes != (row["p_value"] < row["alpha"])
     assert agreed == 8 * DAYS and disagreed_by_delta > 0
+
+
+def test_every_result_row_has_exactly_the_columns_of_results(catalog: MetricCatalog) -> None:
+    """Overall, segment and not-estimable rows alike carry every column of ``results`` (NULL
+    as None) and nothing else: the warehouse write refuses any other row."""
+    resolved = experiment(
+        catalog,
+        segments=["platform"],
+        metrics={
+            "primary": "ctr",
+            "secondary": ["watch_time"],  # no statistics rows: not estimable
+            "guardrails": [{"metric": "impressions", "margin": 0.05}],
+        },
+    )
+    segments = {
+        "ios": {"control": 0.05, "treatment": 0.055},
+        "web": {"control": 0.05, "treatment": 0.05},
+    }
+    rows = simulate_days(
+        np.random.default_rng(8), {"control": 0.0, "treatment": 0.0}, segments=segments
+    )
+    results = analyse(resolved, rows, START + dt.timedelta(days=3))
+    kinds = {(r["segment"] == "all", r["not_estimable"] is None) for r in results}
+    assert kinds == {(True, True), (False, True), (True, False)}
+    assert all(r.keys() == set(RESULT_COLUMNS) for r in results)

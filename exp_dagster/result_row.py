@@ -1,0 +1,81 @@
+"""The contract of a ``results`` row: one typed key per column of the table (schema.sql).
+
+:func:`exp_dagster.analysis.compute_results` builds every row from :data:`RESULT_COLUMNS`, and
+:func:`exp_dagster.warehouse.queries.replace_partition` refuses a row whose keys differ from the
+table's columns, so a new estimate needs its column here and in schema.sql (a test compares the
+two) before it can be written, instead of being dropped on the way to the warehouse.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TypedDict
+
+
+class ResultRow(TypedDict):
+    """One metric × treatment × segment value as of a day; ``None`` is a NULL (an estimate the
+    row does not have: overall-only fields on segment rows, every estimate of a metric that is
+    not estimable). Column meanings are in schema.sql."""
+
+    experiment_id: str
+    as_of_date: dt.date
+    metric: str
+    metric_type: str
+    role: str
+    direction: str
+    segment: str
+    segment_value: str
+    control: str
+    variant: str
+    n_control: int
+    n_treatment: int
+    mean_control: float | None
+    mean_treatment: float | None
+    abs_effect: float | None
+    abs_ci_low: float | None
+    abs_ci_high: float | None
+    rel_effect: float | None
+    rel_ci_low: float | None
+    rel_ci_high: float | None
+    p_value: float | None
+    cuped: bool
+    variance_reduction: float | None
+    method: str
+    alpha: float
+    ni_margin: float | None
+    ni_margin_type: str | None
+    ni_bound: float | None
+    ni_passed: bool | None
+    spec_version: str
+    std_error: float | None
+    ni_p_value: float | None
+    sequential_method: str | None
+    sequential_look: int | None
+    information_fraction: float | None
+    sequential_boundary: float | None
+    sequential_p_value: float | None
+    sequential_ci_low: float | None
+    sequential_ci_high: float | None
+    sequential_significant: bool | None
+    p_value_adjusted: float | None
+    multiplicity_family: str | None
+    multiplicity_method: str | None
+    prob_better: float | None
+    expected_loss: float | None
+    credible_low: float | None
+    credible_high: float | None
+    power: float | None
+    mde_rel: float | None
+    days_needed: float | None
+    heterogeneity_p_value: float | None
+    segment_reversal: bool | None
+    novelty_slope: float | None
+    novelty_p_value: float | None
+    ni_sequential_passed: bool | None
+    required_units: int | None
+    required_units_pre_period: int | None
+    not_estimable: str | None
+
+
+# The keys of ResultRow, in the order of the table's columns.
+RESULT_COLUMNS: tuple[str, ...] = tuple(ResultRow.__annotations__)
