@@ -18,6 +18,7 @@ from assets.exposures import exposures
 from assets.results import results
 from exp_dagster.evaluation import MODERATE_SHIFT
 from exp_dagster.offline import (
+    OPTIONAL_EVALUATION_COLUMNS,
     classifier_comparison_rows,
     classifier_rows,
     drift_rows,
@@ -207,6 +208,7 @@ def offline_evaluation(
                         sql.reference_distributions(conn, source, pre_period), current
                     )
                     rows += drift
+        optional = dict.fromkeys(OPTIONAL_EVALUATION_COLUMNS)
         stamp = {
             "experiment_id": experiment_id,
             "as_of_date": day,
@@ -219,7 +221,7 @@ def offline_evaluation(
             "offline_evaluation",
             experiment_id,
             day,
-            [] if failed else [{**stamp, **r} for r in rows],
+            [] if failed else [{**optional, **stamp, **r} for r in rows],
         )
     if not gates:
         gates.append(

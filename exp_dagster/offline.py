@@ -64,6 +64,14 @@ OVERALL = ("all", "all")
 
 Row = dict[str, Any]
 
+# The offline_evaluation columns a row may leave out (NULL): each kind has the estimates it has
+# (a drift row has no interval, a ranking row no baseline). Every other column is required.
+OPTIONAL_EVALUATION_COLUMNS = (
+    *("baseline", "value", "std_error", "ci_low", "ci_high"),
+    *("rel_effect", "rel_ci_low", "rel_ci_high", "p_value", "n"),
+    *("effective_sample_size", "mean_predicted", "detail", "method"),
+)
+
 
 def _finite(value: float | None) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
