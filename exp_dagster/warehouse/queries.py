@@ -1284,6 +1284,24 @@ WRITTEN_FROM_PYTHON = frozenset(
 )
 
 
+def _check_row_keys(
+    table: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]], where: str
+) -> None:
+    """Raise ``ValueError`` unless every row's keys are exactly ``columns``, naming the first
+    row that differs, its extra keys (values the write would drop) and its missing keys."""
+    expected = set(columns)
+    for index, row in enumerate(rows):
+        if row.keys() == expected:
+            continue
+        extra, missing = sorted(set(row) - expected), sorted(expected - set(row))
+        problems = [f"keys that are not columns of {table} ({', '.join(extra)})"] if extra else []
+        problems += [f"no value for the columns {', '.join(missing)}"] if missing else []
+        raise ValueError(
+            f"Row {index} written to {table} for {where} has {' and '.join(problems)}; give "
+            f"each row exactly the columns of {table} in schema.sql, None for a NULL."
+        )
+
+
 def replace_partition(
     conn: duckdb.DuckDBPyConnection,
     table: str,
@@ -1291,13 +1309,19 @@ def replace_partition(
     day: dt.date,
     rows: Sequence[Mapping[str, Any]],
 ) -> None:
-    """Replace the rows of one partition of a table written from Python, in one transaction."""
+    """Replace the rows of one partition of a table written from Python, in one transaction.
+
+    Each row must have exactly the table's columns as keys (a NULL is an explicit ``None``):
+    a key the table lacks would be dropped and a column the row lacks written NULL, both
+    silently, so either is a programming error and nothing is written.
+    """
     if table not in WRITTEN_FROM_PYTHON:
         raise ValueError(f"{table} is not written from Python")
     columns = [r[0] for r in conn.execute(f"DESCRIBE {table}").fetchall()]
+    _check_row_keys(table, columns, rows, f"{experiment_id} {day}")
     import pandas as pd  # here: importing the code location stays light
 
-    frame = pd.DataFrame([[row.get(c) for c in columns] for row in rows], columns=columns)
+    frame = pd.DataFrame([[row[c] for c in columns] for row in rows], columns=columns)
     with transaction(conn):
         conn.execute(
             f"DELETE FROM {table} WHERE experiment_id = ? AND as_of_date = ?", [experiment_id, day]
