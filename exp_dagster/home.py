@@ -115,7 +115,7 @@ def duckdb_settings() -> dict[str, str | int | None]:
 
     A 1 GB limit keeps a million-unit run under 1.5 GB of resident memory at the same speed, and
     a ten-million-unit run completes under it (1.56 GB peak), though the quantile moments then
-    run in slices and take longer (README "Scale and benchmarks"); the default stays DuckDB's own.
+    run in slices and take longer (docs/scale.md); the default stays DuckDB's own.
 
     Raises:
         SettingError: ``EXP_DAGSTER_DUCKDB_THREADS`` is not a positive whole number,
