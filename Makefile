@@ -41,7 +41,7 @@ test: $(STAMP) $(DAGSTER_HOME)/dagster.yaml browser
 	$(BIN)/dagster definitions validate -w workspace.yaml
 	$(BIN)/pytest
 
-## bench: the scale benchmark (by hand, not part of make test; README "Scale and benchmarks"):
+## bench: the scale benchmark (by hand, not part of make test; docs/scale.md):
 ## exp_dagster against a bare DuckDB scan, tea-tasting and pandas on the same cached data
 ## (the full run: make bench BENCH_UNITS=10000000 BENCH_REPEAT=1 BENCH_CONTENDERS=scan,exp_dagster,tea_tasting
 ## BENCH_ADD_DAY=--no-add-day; pandas needs more than 16 GB at 10M units)

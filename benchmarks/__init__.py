@@ -1,1 +1,1 @@
-"""Scale benchmarks (run by hand, not part of ``make test``): see README "Scale and benchmarks"."""
+"""Scale benchmarks (run by hand, not part of ``make test``): see docs/scale.md."""

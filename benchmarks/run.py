@@ -26,7 +26,7 @@ from benchmarks.workload import workload
 
 ROOT = Path(__file__).resolve().parents[1]
 TEA_VENV = Path(os.environ.get("EXP_DAGSTER_TEA_VENV", ROOT / "benchmarks" / ".venv-tea"))
-# Tested together with duckdb 2.0 (the range is what the README's figures were measured with).
+# Tested together with duckdb 2.0 (the range is what docs/scale.md's figures were measured with).
 TEA_REQUIREMENTS = ["tea-tasting>=1.14,<2", "ibis-framework[duckdb]>=10,<12"]
 
 

@@ -106,7 +106,7 @@ def result_document(
     parity: Sequence[dict[str, Any]] = (),
     day: AnalysisDay | None = None,
 ) -> dict[str, Any]:
-    """The ``--json`` document (its schema is documented in the README)."""
+    """The ``--json`` document (its schema is documented in docs/cli.md)."""
     drop = {"experiment_id", "as_of_date", "spec_version"}
 
     def clean_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 The layer between :mod:`exp_dagster.warehouse.evaluation` (SQL per-request reductions) and the
 ``offline_evaluation`` / ``offline_online_parity`` tables, like :mod:`exp_dagster.analysis` is for
-``results``. Conventions (README "Model evaluation"):
+``results``. Conventions (docs/pipeline.md):
 
 * the control variant is the baseline and the production (logging) policy; every other variant
   is a candidate; comparisons are ``candidate - baseline``;

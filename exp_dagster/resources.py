@@ -142,7 +142,7 @@ class Warehouse(DuckDBResource):
 
 
 class LandingZone(dg.ConfigurableResource):
-    """Where the exposure and event logs land (files or folders, see README 'Input contract').
+    """Where the exposure and event logs land (files or folders, see docs/input.md).
 
     The model-evaluation logs (ranking, prediction, interleaving) are optional: a path that is
     unset or does not exist means "no such logs", and the evaluation assets do nothing.

@@ -106,8 +106,8 @@ RESULTS_SCHEMA = pa.DataFrameSchema(
 
 
 def model_logs_schema(kind: str, variants: Sequence[str]) -> pa.DataFrameSchema:
-    """Typed rows of one day of ``ranking``, ``predictions`` or ``interleaving`` logs (README
-    "Input contract"); a value that did not parse is NULL here and fails its column's check."""
+    """Typed rows of one day of ``ranking``, ``predictions`` or ``interleaving`` logs
+    (docs/input.md); a value that did not parse is NULL here and fails its column's check."""
     names = list(variants)
     text = pa.Column(str, pa.Check.str_length(min_value=1), nullable=False)
     finite = pa.Check(_finite, name="finite")

@@ -3,7 +3,7 @@
 :func:`exp_dagster.simulate.simulate` calls :func:`simulate_model_logs` after the exposure and
 event logs, with its own random streams, so the A/B logs and their truth are the same whether or
 not these logs are written. Three logs land beside ``exposures/`` and ``events/``, in hive
-``date=YYYY-MM-DD`` folders (see README "Input contract"):
+``date=YYYY-MM-DD`` folders (see docs/input.md):
 
 ```
 <out>/ranking/date=…/part-00000.parquet       one row per (request, model, shown item)

@@ -1,6 +1,6 @@
 """SQL over the model-evaluation logs: staging, and the per-request reductions.
 
-The ranking, prediction and interleaving logs (README "Input contract") are read one day at a time
+The ranking, prediction and interleaving logs (docs/input.md) are read one day at a time
 like the other logs, typed with ``TRY_CAST`` (a malformed value becomes NULL, which the asset's
 pandera gate then reports with its row), and reduced in SQL to what the evaluation library takes:
 one row per request and model with its labels in ranked order and the unit's segments, one row
@@ -72,7 +72,7 @@ TYPED_SQL: dict[str, str] = {
     """,
 }
 
-# A prediction log's optional numeric feature columns (README "Input contract"), typed like the
+# A prediction log's optional numeric feature columns (docs/input.md), typed like the
 # rest; only names matching FEATURE_COLUMN reach raw_model_logs, so the regex is the contract's.
 FEATURE_COLUMN = re.compile(r"^feature_[A-Za-z0-9_]{1,56}$")
 FEATURE_COLUMNS_SQL = """,

@@ -34,7 +34,7 @@ LogKind = Literal["exposures", "events", "ranking", "predictions", "interleaving
 REQUIRED_COLUMNS: dict[LogKind, tuple[str, ...]] = {
     "exposures": ("experiment_id", "unit_id", "variant", "exposed_at"),
     "events": ("unit_id", "event_time", "event", "value"),
-    # Model-evaluation logs (optional sources, see README "Input contract").
+    # Model-evaluation logs (optional sources, see docs/input.md).
     "ranking": (
         "request_id",
         "unit_id",
@@ -369,7 +369,7 @@ def _unreadable(path: Path, fmt: str, exc: duckdb.Error, column: str | None = No
     elif "non-record json" in cause.lower():
         fix = 'each line must be one JSON object, e.g. {"unit_id": "u1", ...}; fix the export.'
     elif column is not None and "column" in cause.lower() and column in cause:
-        fix = f"it has no usable '{column}' column (see README 'Input contract')."
+        fix = f"it has no usable '{column}' column (see docs/input.md)."
     else:
         fix = (
             f"the file may be truncated or not {fmt}. Re-export it or move it out of the "
@@ -452,7 +452,7 @@ def stage_raw(
         if missing:
             raise InputError(
                 f"{path}: missing column(s) {', '.join(missing)}; {source.kind} logs need "
-                f"{', '.join(required)} (see README 'Input contract'). "
+                f"{', '.join(required)} (see docs/input.md). "
                 f"Found: {', '.join(present)}. Rename the column(s) in the export."
             )
         if present["unit_id"].startswith(_FLOAT_TYPES):

@@ -357,7 +357,7 @@ ALTER TABLE results ADD COLUMN IF NOT EXISTS not_estimable VARCHAR;
 -- Model evaluation beside the A/B test (issue 6): one long table of every offline estimate of an
 -- experiment-day, and the parity table that puts offline, counterfactual and online lifts side by
 -- side. kind: ranking | ranking_comparison | off_policy | classifier | reliability |
--- interleaving | drift (see README "Model evaluation").
+-- interleaving | drift (see docs/pipeline.md, "Reports" and the model-evaluation assets).
 CREATE TABLE IF NOT EXISTS offline_evaluation (
     experiment_id          VARCHAR NOT NULL,
     as_of_date             DATE    NOT NULL,
