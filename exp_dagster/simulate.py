@@ -1,6 +1,7 @@
 """Seeded, realistic logs of a ranking-model A/B test with known true effects.
 
-The simulator writes exposure and event logs in the project's input contract (see docs/input.md) for a test of a new ranker ("treatment") against the production ranker ("control"),
+The simulator writes exposure and event logs in the project's input contract (see
+docs/input.md) for a test of a new ranker ("treatment") against the production ranker ("control"),
 plus ``truth.json``, the effects the analysis must find:
 
 ```
