@@ -124,33 +124,61 @@ def read_only_connection(
         HomeBusyError: the file stayed locked for ``wait_seconds`` (default
             :data:`WAIT_SECONDS`).
     """
-    import duckdb
-
     wait_seconds = WAIT_SECONDS if wait_seconds is None else wait_seconds
     report = say or (lambda message: print(message, file=sys.stderr, flush=True))
+
+    def busy(_: str) -> Exception:
+        return HomeBusyError(
+            f"{database} stayed locked by another process for {wait_seconds:g} s; let "
+            f"that run finish (or stop it) and run this again."
+        )
+
+    conn = connect_when_free(
+        str(database),
+        read_only=True,
+        wait_seconds=wait_seconds,
+        on_wait=lambda: report(
+            f"waiting for another process writing {database} (up to {wait_seconds:g} s) …"
+        ),
+        busy=busy,
+    )
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def connect_when_free(
+    database: str,
+    *,
+    read_only: bool,
+    wait_seconds: float,
+    on_wait: Callable[[], None],
+    busy: Callable[[str], Exception],
+    config: dict[str, object] | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection to ``database``, retrying with backoff (50 ms doubling to 1 s) while
+    another process holds the file's lock.
+
+    ``on_wait`` is called once, when the first attempt finds the file locked; after
+    ``wait_seconds`` the error ``busy(first line of DuckDB's message)`` is raised. Errors other
+    than the lock propagate at once.
+    """
+    import duckdb
+
     deadline = time.monotonic() + wait_seconds
     delay = 0.05
     waited = False
     while True:
         try:
-            conn = duckdb.connect(str(database), read_only=True)
-            break
+            return duckdb.connect(database, read_only=read_only, config=config or {})
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise
             if time.monotonic() >= deadline:
-                raise HomeBusyError(
-                    f"{database} stayed locked by another process for {wait_seconds:g} s; let "
-                    f"that run finish (or stop it) and run this again."
-                ) from None
+                raise busy(str(exc).splitlines()[0]) from None
             if not waited:
-                report(
-                    f"waiting for another process writing {database} (up to {wait_seconds:g} s) …"
-                )
+                on_wait()
                 waited = True
             time.sleep(min(delay, max(deadline - time.monotonic(), 0.0)))
             delay = min(delay * 2, 1.0)
-    try:
-        yield conn
-    finally:
-        conn.close()

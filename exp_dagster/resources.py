@@ -7,7 +7,6 @@ environment (see :mod:`exp_dagster.home`), so local and production differ only i
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +17,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from exp_dagster import home
+from exp_dagster.locks import connect_when_free
 from exp_dagster.spec import (
     MetricCatalog,
     ResolvedExperiment,
@@ -77,31 +77,22 @@ class Warehouse(DuckDBResource):
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection, waiting while another process holds the file's lock."""
         config = {"custom_user_agent": "dagster", **self.connection_config}
-        deadline = time.monotonic() + self.lock_wait_seconds
-        delay = 0.05
-        waited = False
-        while True:
-            try:
-                conn = duckdb.connect(self.database, read_only=False, config=config)
-                break
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower():
-                    raise
-                if time.monotonic() >= deadline:
-                    raise WarehouseBusyError(
-                        f"{self.database} stayed locked by another process for "
-                        f"{self.lock_wait_seconds:g} s ({str(exc).splitlines()[0]}); let that "
-                        f"run finish (or stop it) and run this one again."
-                    ) from exc
-                if not waited:
-                    _log.warning(
-                        "%s is in use by another process; waiting up to %g s for it.",
-                        self.database,
-                        self.lock_wait_seconds,
-                    )
-                    waited = True
-                time.sleep(min(delay, max(deadline - time.monotonic(), 0.0)))
-                delay = min(delay * 2, 1.0)
+        conn = connect_when_free(
+            self.database,
+            read_only=False,
+            config=config,
+            wait_seconds=self.lock_wait_seconds,
+            on_wait=lambda: _log.warning(
+                "%s is in use by another process; waiting up to %g s for it.",
+                self.database,
+                self.lock_wait_seconds,
+            ),
+            busy=lambda message: WarehouseBusyError(
+                f"{self.database} stayed locked by another process for "
+                f"{self.lock_wait_seconds:g} s ({message}); let that run finish (or stop it) "
+                f"and run this one again."
+            ),
+        )
         try:
             yield conn
         finally:
