@@ -61,7 +61,6 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
-from statistics import NormalDist
 from typing import Any, NamedTuple
 
 from exp_dagster.result_row import RESULT_COLUMNS
@@ -85,6 +84,7 @@ from exp_dagster.stats import (
     power_summary,
     quantile_test,
     ratio_test,
+    required_information,
     sample_size,
     trend_test,
     two_proportion_test,
@@ -620,23 +620,15 @@ def sequential_scales(
     return None
 
 
-def planned_information(experiment: ResolvedExperiment) -> float:
-    """The scale-free information ``((z_{1-alpha/2} + z_power) / mde)²`` at which a fixed test
-    of the spec's relative ``mde`` has the spec's ``power`` (two-sided, normal approximation)."""
-    spec = experiment.spec
-    normal = NormalDist()
-    z_sum = normal.inv_cdf(1.0 - spec.alpha / 2.0) + normal.inv_cdf(spec.power)
-    return (z_sum / spec.mde) ** 2
-
-
 def spending_times(
     experiment: ResolvedExperiment,
     days: Sequence[dt.date],
     information: Sequence[float] | None,
 ) -> list[float]:
     """The spending time of each look: the share of the planned days elapsed, or, when it is
-    smaller, the share of the planned information gathered (``information`` over
-    :func:`planned_information`, as a running maximum).
+    smaller, the share of the planned information gathered (``information``, as a running
+    maximum, over :func:`~exp_dagster.stats.required_information` of the spec's ``mde``,
+    ``alpha`` and ``power``).
 
     Calendar time alone spends too early when information arrives late (a ramp-up, a metric
     that accrues), and costs power at the end; information alone could reach 1 before the end
@@ -647,7 +639,8 @@ def spending_times(
     calendar = [information_time(experiment, day) for day in days]
     if information is None:
         return calendar
-    target = planned_information(experiment)
+    spec = experiment.spec
+    target = required_information(spec.mde, alpha=spec.alpha, power=spec.power)
     gathered = list(itertools.accumulate(information, max))
     return [
         1.0 if time >= 1.0 else min(time, info / target)

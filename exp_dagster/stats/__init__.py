@@ -80,6 +80,7 @@ from exp_dagster.stats.power import (
     minimum_detectable_effect,
     power_summary,
     proportion_variance,
+    required_information,
     sample_size,
 )
 from exp_dagster.stats.proportions import two_proportion_test
@@ -142,6 +143,7 @@ __all__ = [
     "ratio_test",
     "regression_adjusted_test",
     "relative_lift",
+    "required_information",
     "sample_size",
     "spending_function",
     "srm_by_segment",

@@ -173,6 +173,38 @@ def _z_sum(alpha_per_comparison: float, power: float, alternative: Alternative) 
     return critical_value(alpha_per_comparison, alternative) + float(special.ndtri(power))
 
 
+def required_information(
+    relative_mde: float,
+    *,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    alternative: Alternative = "two-sided",
+) -> float:
+    """The information ``1 / se²`` of the relative lift at which a fixed-horizon z-test of
+    ``relative_mde`` reaches ``power``: ``((z_{1-alpha/2} + z_power) / relative_mde)²``.
+
+    The maximum information of a group-sequential design (Jennison & Turnbull 2000, ch. 7) on
+    the relative scale: the share of it gathered is an information fraction for alpha spending.
+
+    Args:
+        relative_mde (float): the relative lift to detect, positive (0.02 = 2 %).
+        alpha (float): significance level of the test.
+        power (float): the power at ``relative_mde``, above ``alpha``.
+        alternative (Literal["two-sided", "greater", "less"]): two-sided uses ``alpha / 2``.
+
+    Returns:
+        float: the required information.
+
+    Examples:
+        >>> round(required_information(0.02), 1)
+        19622.2
+    """
+    check_alpha(alpha)
+    _check_power(power, alpha)
+    _check_positive_finite("relative_mde", relative_mde, "the relative lift to detect")
+    return (_z_sum(alpha, power, alternative) / relative_mde) ** 2
+
+
 def _check_positive_finite(name: str, value: float, meaning: str) -> None:
     if not (math.isfinite(value) and value > 0.0):
         raise ValueError(f"{name} must be a positive, finite number ({meaning}); got {value!r}.")

@@ -485,3 +485,24 @@ def test_minimum_detectable_effect_is_detected_with_target_power(
     treatments = normal_arms(rng, reps=reps, n=n_treatment, mean=mde, sd=sd)
     p_values = [welch_test(c, t).p_value for c, t in zip(controls, treatments, strict=True)]
     assert rejection_rate(p_values, 0.05) == pytest.approx(0.7, abs=tolerance)
+
+
+def test_required_information_is_the_fixed_test_information_at_the_mde() -> None:
+    # Independent reference: at information I the relative lift's se is 1/sqrt(I), and a
+    # two-sided z-test of the mde then has power Phi(mde * sqrt(I) - z_{1-alpha/2}).
+    from scipy import stats as scipy_stats
+
+    from exp_dagster.stats import required_information
+
+    for mde, alpha, power in [(0.02, 0.05, 0.8), (0.1, 0.01, 0.9), (0.05, 0.1, 0.5)]:
+        information = required_information(mde, alpha=alpha, power=power)
+        achieved = scipy_stats.norm.cdf(
+            mde * information**0.5 - scipy_stats.norm.isf(alpha / 2)
+        ) + scipy_stats.norm.cdf(-mde * information**0.5 - scipy_stats.norm.isf(alpha / 2))
+        assert achieved == pytest.approx(power, abs=2e-3)
+        one_sided = required_information(mde, alpha=alpha, power=power, alternative="greater")
+        assert scipy_stats.norm.cdf(
+            mde * one_sided**0.5 - scipy_stats.norm.isf(alpha)
+        ) == pytest.approx(power, rel=1e-12)
+    with pytest.raises(ValueError, match="relative_mde"):
+        required_information(0.0)
