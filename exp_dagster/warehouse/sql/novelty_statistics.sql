@@ -14,15 +14,6 @@ INSERT INTO novelty_sums
 WITH units AS (
     SELECT unit_id, variant, first_exposure_date FROM assigned_units WHERE NOT crossed_over
 ),
-facts AS (
-    -- less each unit's events before its exposure timestamp, as in unit_metrics.sql
-    SELECT event_date, unit_id, event, n, total, false AS pre_exposure
-    FROM event_facts
-    UNION ALL
-    SELECT exposure_date, unit_id, event, -n, -total, true
-    FROM pre_exposure_facts
-    WHERE experiment_id = $experiment_id
-),
 unit_days AS (
     SELECT
         d.metric,
@@ -39,7 +30,7 @@ unit_days AS (
             WHEN d.kind = 'ratio' THEN sum(CASE WHEN f.event = d.denominator_event THEN f.total ELSE 0 END)
             ELSE 1
         END AS x
-    FROM facts AS f
+    FROM exposure_facts($experiment_id) AS f
     JOIN units AS u ON u.unit_id = f.unit_id
     JOIN metric_definitions AS d ON f.event = d.event OR f.event = d.denominator_event
     WHERE f.event_date BETWEEN (CASE WHEN $extend THEN $day ELSE u.first_exposure_date END)

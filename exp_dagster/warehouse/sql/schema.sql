@@ -100,6 +100,16 @@ CREATE TABLE IF NOT EXISTS pre_exposure_quantile_facts (
     bucket         INTEGER NOT NULL,
     n              BIGINT  NOT NULL
 );
+-- An experiment's event facts: event_facts less each unit's events before its exposure timestamp
+-- (the negated rows of pre_exposure_facts, none with metric_window_start exposure_day, flagged
+-- pre_exposure: readers apply them on the unit's first exposure day only).
+CREATE OR REPLACE MACRO exposure_facts(experiment) AS TABLE
+    SELECT event_date, unit_id, event, n, total, false AS pre_exposure
+    FROM event_facts
+    UNION ALL
+    SELECT exposure_date, unit_id, event, -n, -total, true
+    FROM pre_exposure_facts
+    WHERE experiment_id = experiment;
 -- An experiment's quantile observations: quantile_facts less each unit's events before its
 -- exposure timestamp (the negated rows of pre_exposure_quantile_facts, flagged pre_exposure:
 -- readers apply them on the unit's first exposure day only).

@@ -48,21 +48,11 @@ INSERT INTO unit_metric_rows
 WITH units AS (
     SELECT * FROM assigned_units WHERE NOT crossed_over
 ),
-facts AS (
-    -- the day's facts, less (negated rows) each unit's events before its exposure timestamp on
-    -- its first exposure day (pre_exposure_facts.sql; none with metric_window_start exposure_day)
-    SELECT event_date, unit_id, event, n, total, false AS pre_exposure
-    FROM event_facts
-    UNION ALL
-    SELECT exposure_date, unit_id, event, -n, -total, true
-    FROM pre_exposure_facts
-    WHERE experiment_id = $experiment_id
-),
 post AS (
     -- per unit and event, the facts not yet in the previous rows: the day's with $extend, else
     -- every day's
     SELECT f.unit_id, @post_columns@
-    FROM facts AS f
+    FROM exposure_facts($experiment_id) AS f
     JOIN units AS u ON u.unit_id = f.unit_id
     WHERE f.event_date BETWEEN (CASE WHEN $extend THEN $day ELSE u.first_exposure_date END)
                            AND $through
