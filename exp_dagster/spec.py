@@ -205,7 +205,17 @@ class MetricRoles(_Strict):
 
 
 SequentialMethod = Literal["group_sequential", "always_valid", "fixed_horizon"]
-MultiplicityMethod = Literal["holm", "bonferroni", "benjamini-hochberg", "none"]
+# The methods of exp_dagster.stats.multiplicity (a test checks the two lists agree).
+MultiplicityMethod = Literal[
+    "holm",
+    "bonferroni",
+    "benjamini-hochberg",
+    "none",
+    "sidak",
+    "holm-sidak",
+    "hochberg",
+    "benjamini-yekutieli",
+]
 
 
 class AnalysisPolicy(_Strict):

@@ -54,7 +54,16 @@ VERDICT_STYLE = {
     ),
 }
 
-MULTIPLICITY_SHORT = {"holm": "Holm", "benjamini-hochberg": "BH", "bonferroni": "Bonf.", "none": ""}
+MULTIPLICITY_SHORT = {
+    "holm": "Holm",
+    "benjamini-hochberg": "BH",
+    "bonferroni": "Bonf.",
+    "none": "",
+    "sidak": "Šidák",
+    "holm-sidak": "Holm-Šidák",
+    "hochberg": "Hochberg",
+    "benjamini-yekutieli": "BY",
+}
 
 CSS = """
 :root { --ink: #1f1f1f; --muted: #5f5f5f; --rule: #dddddd; --soft: #f5f6f8; }

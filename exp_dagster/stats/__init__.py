@@ -21,7 +21,8 @@ Beyond the tests, each in its own module:
   post-stratification on a categorical segment.
 * :mod:`~exp_dagster.stats.sequential`: group-sequential alpha spending (Lan-DeMets O'Brien-Fleming
   and Pocock types) and always-valid inference (mixture SPRT confidence sequences).
-* :mod:`~exp_dagster.stats.multiplicity`: Bonferroni, Holm and Benjamini-Hochberg adjustments.
+* :mod:`~exp_dagster.stats.multiplicity`: Bonferroni, Šidák, Holm, Holm-Šidák, Hochberg,
+  Benjamini-Hochberg and Benjamini-Yekutieli adjustments.
 * :mod:`~exp_dagster.stats.noninferiority`: one-sided non-inferiority tests for guardrails.
 * :mod:`~exp_dagster.stats.power`: sample size, MDE, achieved power, days still needed.
 * :mod:`~exp_dagster.stats.bayes`: posterior of the lift, probability to beat control, expected
@@ -64,8 +65,12 @@ from exp_dagster.stats.multiplicity import (
     adjust_family,
     adjust_p_values,
     benjamini_hochberg,
+    benjamini_yekutieli,
     bonferroni,
+    hochberg,
     holm,
+    holm_sidak,
+    sidak,
 )
 from exp_dagster.stats.noninferiority import (
     NonInferiorityResult,
@@ -123,6 +128,7 @@ __all__ = [
     "always_valid_test",
     "bayesian_summary",
     "benjamini_hochberg",
+    "benjamini_yekutieli",
     "bonferroni",
     "cuped_ratio_test",
     "cuped_test",
@@ -131,7 +137,9 @@ __all__ = [
     "group_sequential_boundaries",
     "group_sequential_test",
     "heterogeneity_test",
+    "hochberg",
     "holm",
+    "holm_sidak",
     "minimum_detectable_effect",
     "non_inferiority_from_effect",
     "non_inferiority_test",
@@ -145,6 +153,7 @@ __all__ = [
     "relative_lift",
     "required_information",
     "sample_size",
+    "sidak",
     "spending_function",
     "srm_by_segment",
     "srm_test",

@@ -14,14 +14,22 @@ from exp_dagster.stats.multiplicity import (
     adjust_family,
     adjust_p_values,
     benjamini_hochberg,
+    benjamini_yekutieli,
     bonferroni,
+    hochberg,
     holm,
+    holm_sidak,
+    sidak,
 )
 
 STATSMODELS_NAMES: dict[MultiplicityMethod, str] = {
     "bonferroni": "bonferroni",
     "holm": "holm",
     "benjamini-hochberg": "fdr_bh",
+    "sidak": "sidak",
+    "holm-sidak": "holm-sidak",
+    "hochberg": "simes-hochberg",
+    "benjamini-yekutieli": "fdr_by",
 }
 ADJUSTING: list[MultiplicityMethod] = list(STATSMODELS_NAMES)
 
@@ -76,6 +84,8 @@ def test_matches_statsmodels_on_random_p_values(method: MultiplicityMethod, seed
 
 @pytest.mark.parametrize("method", ADJUSTING)
 @pytest.mark.usefixtures("skip_statsmodels_gc")
+# statsmodels' own Šidák computes log1p(-1) for p = 1 (with a warning) and gets 1, as we do
+@pytest.mark.filterwarnings("ignore:divide by zero encountered in log1p:RuntimeWarning")
 def test_matches_statsmodels_with_ties_zeros_and_ones(method: MultiplicityMethod) -> None:
     rng = np.random.default_rng(7)
     for _ in range(8):
@@ -93,7 +103,24 @@ def test_named_functions_are_the_methods() -> None:
     assert bonferroni(family) == adjust_p_values(family, "bonferroni")
     assert holm(family) == adjust_p_values(family, "holm")
     assert benjamini_hochberg(family) == adjust_p_values(family, "benjamini-hochberg")
+    assert sidak(family) == adjust_p_values(family, "sidak")
+    assert holm_sidak(family) == adjust_p_values(family, "holm-sidak")
+    assert hochberg(family) == adjust_p_values(family, "hochberg")
+    assert benjamini_yekutieli(family) == adjust_p_values(family, "benjamini-yekutieli")
     assert adjust_p_values(family, "none") == tuple(family)
+
+
+def test_every_method_is_a_spec_option() -> None:
+    from typing import get_args
+
+    from exp_dagster.spec import MultiplicityMethod as SpecMethod
+    from exp_dagster.stats.multiplicity import ERROR_RATES, MULTIPLICITY_METHODS
+
+    assert set(get_args(SpecMethod)) == set(MULTIPLICITY_METHODS) == set(ERROR_RATES)
+    from exp_dagster.spec import AnalysisPolicy
+
+    policy = AnalysisPolicy.model_validate({"secondary_multiplicity": "benjamini-yekutieli"})
+    assert policy.secondary_multiplicity == "benjamini-yekutieli"
 
 
 def test_hand_computed_values() -> None:
@@ -105,6 +132,25 @@ def test_hand_computed_values() -> None:
     # 0.04.
     assert benjamini_hochberg(family) == pytest.approx((0.04, 0.02, 0.04, 0.02), abs=1e-15)
     assert bonferroni(family) == pytest.approx((0.16, 0.04, 0.12, 0.02), abs=1e-15)
+    # Hochberg: (m - i + 1) p_(i) = 0.02, 0.03, 0.06, 0.04 -> running min from the top 0.02, 0.03,
+    # 0.04, 0.04.
+    assert hochberg(family) == pytest.approx((0.04, 0.03, 0.04, 0.02), abs=1e-15)
+    # Šidák: 1 - (1 - p)^4; Holm-Šidák: 1 - (1 - p_(i))^(4 - i + 1), running max.
+    assert sidak(family) == pytest.approx(tuple(1 - (1 - p) ** 4 for p in family), abs=1e-15)
+    steps = [1 - (1 - 0.005) ** 4, 1 - (1 - 0.01) ** 3, 1 - (1 - 0.03) ** 2, 0.04]
+    running = [max(steps[: i + 1]) for i in range(4)]
+    assert holm_sidak(family) == pytest.approx(
+        (running[3], running[1], running[2], running[0]), abs=1e-15
+    )
+    # Benjamini-Yekutieli: BH's values times c(4) = 1 + 1/2 + 1/3 + 1/4 = 25/12.
+    assert benjamini_yekutieli(family) == pytest.approx(
+        tuple(q * 25 / 12 for q in (0.04, 0.02, 0.04, 0.02)), abs=1e-15
+    )
+
+
+def test_sidak_keeps_the_digits_of_tiny_p_values() -> None:
+    # 1 - (1 - 1e-17)**3 is 0 in floating point; the adjusted value is 3e-17 to 1e-16 relative.
+    assert sidak([1e-17, 0.5, 0.5])[0] == pytest.approx(3e-17, rel=1e-12)
 
 
 @pytest.mark.parametrize("method", [*ADJUSTING, "none"])
@@ -123,7 +169,9 @@ def test_capped_at_one_and_never_below_raw(method: MultiplicityMethod) -> None:
     assert adjusted[3] == 1.0
 
 
-@pytest.mark.parametrize("method", ["holm", "benjamini-hochberg"])
+@pytest.mark.parametrize(
+    "method", ["holm", "holm-sidak", "hochberg", "benjamini-hochberg", "benjamini-yekutieli"]
+)
 def test_step_procedures_are_monotone(method: MultiplicityMethod) -> None:
     for family in random_families(11):
         adjusted = np.array(adjust_p_values(family.tolist(), method))
@@ -180,7 +228,7 @@ def test_unknown_method_and_bad_alpha_are_explained() -> None:
     with pytest.raises(ValueError, match="method must be one of"):
         adjust_p_values([0.1], "fdr_bh")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="method must be one of"):
-        adjust_family({"a": 0.1}, method="hochberg")  # type: ignore[arg-type]
+        adjust_family({"a": 0.1}, method="simes-hochberg")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="alpha must be strictly between 0 and 1"):
         adjust_family({"a": 0.1}, method="holm", alpha=5.0)
 
@@ -243,3 +291,51 @@ def test_holm_rejects_at_least_what_bonferroni_rejects(rng: np.random.Generator)
     # And strictly more power: Holm makes extra rejections in a sizeable share of families.
     assert (by_holm.sum(axis=1) > by_bonferroni.sum(axis=1)).mean() > 0.1
     assert by_holm[:, 5:].mean() > by_bonferroni[:, 5:].mean()
+
+
+def test_sidak_fwer_is_alpha_under_the_independent_global_null(rng: np.random.Generator) -> None:
+    reps, m, alpha = 20_000, 10, 0.05
+    p_values = one_sided_p_values(rng, reps=reps, shifts=np.zeros(m))
+    for method in ("sidak", "holm-sidak"):
+        fwer = rejections(p_values, method, alpha).any(axis=1).mean()
+        # Under the independent global null Šidák (and Holm-Šidák, whose first step is Šidák's)
+        # rejects something exactly when min p <= 1 - (1 - alpha)^(1/m): FWER = alpha exactly.
+        # Monte Carlo SE sqrt(0.05 * 0.95 / 20_000) = 0.0015; the bound is 4 SE.
+        assert abs(fwer - alpha) <= 0.0062
+    # Bonferroni's FWER 1 - (1 - alpha/m)^m = 0.0489 is below Šidák's on the same draws.
+    assert (
+        rejections(p_values, "bonferroni", alpha).any(axis=1).mean()
+        <= rejections(p_values, "sidak", alpha).any(axis=1).mean()
+    )
+
+
+def test_hochberg_fwer_and_power_against_holm(rng: np.random.Generator) -> None:
+    reps, alpha = 10_000, 0.05
+    shifts = np.array([0.0] * 6 + [2.0, 2.5, 3.0, 3.0])
+    p_values = one_sided_p_values(rng, reps=reps, shifts=shifts)
+    by_hochberg = rejections(p_values, "hochberg", alpha)
+    by_holm = rejections(p_values, "holm", alpha)
+    # Step-up never rejects less than step-down with the same critical values.
+    assert np.all(by_hochberg >= by_holm)
+    assert by_hochberg[:, 6:].mean() > by_holm[:, 6:].mean()
+    # FWER over the six true nulls (independent tests): at most alpha, MC SE <= 0.0022.
+    assert by_hochberg[:, :6].any(axis=1).mean() <= alpha + 0.0066
+
+
+def test_benjamini_yekutieli_controls_the_fdr_under_negative_dependence(
+    rng: np.random.Generator,
+) -> None:
+    # Pairs of perfectly negatively correlated null statistics (z and -z): not PRDS, where BH
+    # has no guarantee; BY controls the FDR at alpha * m0 / m under any dependence.
+    reps, alpha, pairs = 10_000, 0.05, 4
+    z = rng.normal(size=(reps, pairs))
+    null_p = special.ndtr(-np.concatenate([z, -z], axis=1))
+    true_p = special.ndtr(-(3.0 + rng.normal(size=(reps, 2))))
+    p_values = np.concatenate([null_p, true_p], axis=1)
+    is_null = np.array([True] * (2 * pairs) + [False] * 2)
+    rejected = rejections(p_values, "benjamini-yekutieli", alpha)
+    fdp = rejected[:, is_null].sum(axis=1) / np.maximum(rejected.sum(axis=1), 1)
+    bound = alpha * is_null.sum() / is_null.size
+    assert fdp.mean() <= bound + 3.0 * fdp.std(ddof=1) / math.sqrt(reps)
+    # ...and it rejects no more than BH on the same draws.
+    assert np.all(rejected <= rejections(p_values, "benjamini-hochberg", alpha))
