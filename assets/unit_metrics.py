@@ -77,7 +77,7 @@ def unit_metrics(
         passed=srm is not None and srm.p_value >= experiment.spec.srm_alpha,
         severity=dg.AssetCheckSeverity.WARN,
         description=(
-            f"chi-square {p_text(srm.p_value)} (threshold {experiment.spec.srm_alpha:g})"
+            f"{srm.method} {p_text(srm.p_value)} (threshold {experiment.spec.srm_alpha:g})"
             if srm
             else "no exposed units yet"
         ),

@@ -4,7 +4,7 @@ The policy lives in the experiment spec (``alpha``, ``power``, ``mde``, ``srm_al
 margins and the ``analysis`` block, :class:`~exp_dagster.spec.AnalysisPolicy`):
 
 * INVALID      a gate failed, an arm has no units, or the sample ratio mismatches the planned
-               weights (chi-square p below the spec's ``srm_alpha``, 0.001 by default); the
+               weights (SRM test p below the spec's ``srm_alpha``, 0.001 by default); the
                reasons name the first day the cumulative split mismatched.
 * ROLLBACK     the primary metric is significantly worse, or a guardrail's harm is significantly
                beyond its margin (its whole two-sided CI is past it), for every treatment.
@@ -128,11 +128,25 @@ def _bound_text(row: Row) -> str:
     return pct(row["ni_bound"])
 
 
+def srm_method_label(experiment: ResolvedExperiment) -> str:
+    """The SRM test as reports name it: ``chi-square``, ``g-test``, ``exact``, with " (Yates)"
+    when the continuity correction applies (the same label :class:`SRMResult` carries)."""
+    spec = experiment.spec
+    yates = spec.srm_correction and spec.srm_method != "exact" and len(spec.variants) == 2
+    return spec.srm_method + (" (Yates)" if yates else "")
+
+
 def sample_ratio(experiment: ResolvedExperiment, units_by_variant: Mapping[str, int]) -> SRMResult:
-    """The chi-square sample-ratio-mismatch test of exposed units against the planned weights."""
+    """The sample-ratio-mismatch test of exposed units against the planned weights (the spec's
+    ``srm_method``, chi-square by default, and ``srm_correction``)."""
     spec = experiment.spec
     observed = [int(units_by_variant.get(v.name, 0)) for v in spec.variants]
-    return srm_test(observed, [v.weight for v in spec.variants])
+    return srm_test(
+        observed,
+        [v.weight for v in spec.variants],
+        method=spec.srm_method,
+        correction=spec.srm_correction,
+    )
 
 
 def _significance(experiment: ResolvedExperiment, row: Row) -> tuple[bool, str, bool]:
@@ -234,7 +248,12 @@ def _srm_history_sentence(
         return None
     counts = [[int(units_history[d].get(v.name, 0)) for v in spec.variants] for d in days]
     over_time = first_srm_day(
-        counts, [v.weight for v in spec.variants], alpha=spec.srm_alpha, cumulative=False
+        counts,
+        [v.weight for v in spec.variants],
+        alpha=spec.srm_alpha,
+        cumulative=False,
+        method=spec.srm_method,
+        correction=spec.srm_correction,
     )
     if over_time.first_day_index is None:
         return None
@@ -252,10 +271,16 @@ def _segment_srm_sentences(
         for label, units in units_by_segment.items()
         if sum(units.values()) > 0
     }
-    mismatched = srm_by_segment(counts, [v.weight for v in spec.variants], alpha=spec.srm_alpha)
+    mismatched = srm_by_segment(
+        counts,
+        [v.weight for v in spec.variants],
+        alpha=spec.srm_alpha,
+        method=spec.srm_method,
+        correction=spec.srm_correction,
+    )
     return [
         f"Sample ratio mismatch within segment {label}: "
-        f"{' / '.join(f'{n:,}' for n in counts[label])} units (chi-square "
+        f"{' / '.join(f'{n:,}' for n in counts[label])} units ({result.method} "
         f"{p_text(result.p_value)}); its segment results are not trustworthy."
         for label, result in mismatched.items()
     ]
@@ -405,7 +430,7 @@ def decide(
             None,
             (
                 f"Sample ratio mismatch: {split} units against planned weights {planned} "
-                f"(chi-square {p_text(srm.p_value)} < {spec.srm_alpha:g}). The split is broken, "
+                f"({srm.method} {p_text(srm.p_value)} < {spec.srm_alpha:g}). The split is broken, "
                 f"so no effect can be trusted; look for assignment or exposure-logging bugs.",
                 *([first] if first else []),
             ),
@@ -504,7 +529,7 @@ def decide(
     notes.extend(outlier_sentences(experiment, outliers))
     notes.extend(offline_evidence_sentences(offline_evidence))
     notes.extend(_segment_srm_sentences(experiment, units_by_segment or {}))
-    notes.append(f"Sample ratio matches the plan (chi-square {p_text(srm.p_value)}).")
+    notes.append(f"Sample ratio matches the plan ({srm.method} {p_text(srm.p_value)}).")
     can_ship = ended or sequential
     if candidates and can_ship:
         best = max(candidates)[1]

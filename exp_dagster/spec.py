@@ -301,6 +301,9 @@ class ExperimentSpec(_Strict):
         alpha: two-sided significance level of the primary and secondary tests.
         power, mde: the design's power and relative minimum detectable effect.
         srm_alpha: the sample-ratio-mismatch test's level; below it the decision is INVALID.
+        srm_method: the sample-ratio-mismatch test: ``chi-square`` (Pearson, default),
+            ``g-test`` (likelihood ratio) or ``exact`` (binomial; two variants, small samples).
+        srm_correction: Yates' continuity correction for the SRM test (two variants).
         analysis: the analysis and decision policy (:class:`AnalysisPolicy`).
     """
 
@@ -319,6 +322,8 @@ class ExperimentSpec(_Strict):
     power: float = Field(default=0.8, gt=0, lt=1)
     mde: float = Field(default=0.02, gt=0)
     srm_alpha: float = Field(default=0.001, gt=0, lt=0.5)
+    srm_method: Literal["chi-square", "g-test", "exact"] = "chi-square"
+    srm_correction: bool = False
     analysis: AnalysisPolicy = Field(default_factory=AnalysisPolicy)
 
     @field_validator("variants")
@@ -341,6 +346,15 @@ class ExperimentSpec(_Strict):
     def _window_valid(self) -> ExperimentSpec:
         if self.end < self.start:
             raise ValueError(f"'end' ({self.end}) is before 'start' ({self.start})")
+        return self
+
+    @model_validator(mode="after")
+    def _exact_srm_has_two_variants(self) -> ExperimentSpec:
+        if self.srm_method == "exact" and len(self.variants) != 2:
+            raise ValueError(
+                f"srm_method 'exact' is the binomial test of two variants; this experiment has "
+                f"{len(self.variants)}. Use 'chi-square' or 'g-test'"
+            )
         return self
 
     @model_validator(mode="after")

@@ -19,7 +19,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from exp_dagster.decision import p_text, pct
+from exp_dagster.decision import p_text, pct, srm_method_label
 from exp_dagster.report import charts
 from exp_dagster.report.data import ReportData, report_path
 from exp_dagster.report.summary import ROLE_ORDER, results_markdown
@@ -274,7 +274,9 @@ def _cards(data: ReportData) -> str:
         (
             "sample ratio test",
             "mismatch" if _finite(srm) and srm < spec.srm_alpha else "ok" if _finite(srm) else "–",
-            f"chi-square {p_text(srm)}" if _finite(srm) else "not computed",
+            f"{srm_method_label(data.experiment)} {p_text(srm)}"
+            if _finite(srm)
+            else "not computed",
         )
     )
     body = "".join(
@@ -305,7 +307,8 @@ def _facts(data: ReportData, traffic: bytes | None) -> str:
         (
             "Sample ratio (SRM) test",
             escape(
-                f"chi-square {p_text(srm)} against the planned weights; a mismatch is declared "
+                f"{srm_method_label(data.experiment)} {p_text(srm)} against the planned weights; "
+                f"a mismatch is declared "
                 f"below {spec.srm_alpha:g}"
                 if _finite(srm)
                 else "not computed (an arm has no units)"

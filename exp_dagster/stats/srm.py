@@ -11,23 +11,37 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
+from typing import Literal, get_args
 
-from scipy import special
+from scipy import special, stats
 
 from exp_dagster.stats._common import check_alpha
+
+SRMMethod = Literal["chi-square", "g-test", "exact"]
+"""How :func:`srm_test` measures the mismatch: Pearson's chi-square (default), the likelihood-ratio
+G-test, or the exact binomial test (two variants)."""
+
+SRM_METHODS: tuple[str, ...] = get_args(SRMMethod)
 
 
 @dataclass(frozen=True)
 class SRMResult:
-    """Pearson chi-square goodness-of-fit test of the observed split against the plan.
+    """Goodness-of-fit test of the observed split against the plan.
 
     Attributes:
-        statistic: the chi-square statistic ``sum((observed - expected)**2 / expected)``.
+        statistic: the test's statistic: Pearson's ``sum((observed - expected)**2 / expected)``
+            (each ``|observed - expected|`` first reduced by 0.5 with Yates' correction), or
+            ``G = 2 sum(observed * ln(observed / expected))``; for the exact test, Pearson's
+            statistic, for reference (the p-value does not use it).
         p_value: upper-tail probability of the chi-square distribution with ``df`` degrees of
-            freedom; a small value (0.001 is the usual threshold) means the split is broken.
+            freedom (chi-square, G-test), or the exact binomial probability of a split at most as
+            likely as the observed one (exact); a small value (0.001 is the usual threshold)
+            means the split is broken.
         df: degrees of freedom, the number of variants minus 1.
         observed: units per variant, in the order given.
         expected: units per variant expected under the planned weights.
+        method: ``"chi-square"``, ``"g-test"`` or ``"exact"``; with ``correction``,
+            ``"chi-square (Yates)"`` or ``"g-test (Yates)"``.
     """
 
     statistic: float
@@ -35,32 +49,54 @@ class SRMResult:
     df: int
     observed: tuple[int, ...]
     expected: tuple[float, ...]
+    method: str = "chi-square"
 
 
-def srm_test(observed: Sequence[int], weights: Sequence[float]) -> SRMResult:
-    """Sample-ratio-mismatch test: Pearson chi-square of the observed units against the weights.
+def srm_test(
+    observed: Sequence[int],
+    weights: Sequence[float],
+    *,
+    method: SRMMethod = "chi-square",
+    correction: bool = False,
+) -> SRMResult:
+    """Sample-ratio-mismatch test: the observed units against the planned weights.
 
     The weights are normalised to sum to 1, so ``[1, 1]`` and ``[0.5, 0.5]`` are the same plan.
-    The expected count of a variant is its weight times the total observed, and the statistic is
-    referred to the chi-square distribution with ``k - 1`` degrees of freedom (no continuity
-    correction). A mismatch invalidates every effect of the experiment: it signals broken
-    assignment or exposure logging, not a treatment effect.
+    The expected count of a variant is its weight times the total observed. ``"chi-square"``
+    (default) refers Pearson's statistic to the chi-square distribution with ``k - 1`` degrees of
+    freedom; ``"g-test"`` refers the likelihood-ratio statistic ``G`` to the same distribution
+    (scipy's ``power_divergence`` with ``lambda_="log-likelihood"``); both are large-sample
+    approximations, good once every expected count is about 5 or more. ``"exact"`` (two
+    variants) is the exact binomial test of the first variant's count against its planned share
+    (scipy's ``binomtest``, two-sided by the "minlike" rule), for small samples. ``correction``
+    applies Yates' continuity correction to chi-square and G with two variants (each
+    ``|observed - expected|`` reduced by 0.5, not below 0; ignored with more variants, as in
+    scipy's ``chi2_contingency``). A mismatch invalidates every effect of the experiment: it
+    signals broken assignment or exposure logging, not a treatment effect.
 
     Args:
         observed (Sequence[int]): units per variant.
         weights (Sequence[float]): planned weights per variant, in the same order; positive.
+        method (Literal["chi-square", "g-test", "exact"]): the test; ``"exact"`` needs exactly
+            two variants.
+        correction (bool): Yates' continuity correction (two variants; chi-square and G-test).
 
     Returns:
         SRMResult: statistic, p-value, degrees of freedom, observed and expected counts.
 
     Raises:
         ValueError: if there are fewer than 2 variants, the lengths differ, a count is negative,
-            a weight is not positive, or no unit was observed.
+            a weight is not positive, no unit was observed, ``method`` is unknown, or
+            ``"exact"`` is asked for more than two variants.
 
     References:
         Fabijan, A., Gupchup, J., Gupta, S., Omhover, J., Qin, W., Vermeer, L., & Dmitriev, P.
         (2019). Diagnosing Sample Ratio Mismatch in Online Controlled Experiments: A Taxonomy and
         Rules of Thumb for Practitioners. KDD 2019.
+        Agresti, A. (2013). Categorical Data Analysis (3rd ed.), sections 1.4-1.5 (G² and the
+        exact binomial test). Wiley.
+        Yates, F. (1934). Contingency Tables Involving Small Numbers and the chi-square Test.
+        Supplement to the Journal of the Royal Statistical Society, 1(2), 217-235.
 
     Examples:
         >>> result = srm_test([5050, 4950], [0.5, 0.5])
@@ -69,6 +105,10 @@ def srm_test(observed: Sequence[int], weights: Sequence[float]) -> SRMResult:
         >>> result = srm_test([1000, 520, 480], [2, 1, 1])
         >>> result.expected, round(result.p_value, 4)
         ((1000.0, 500.0, 500.0), 0.4493)
+        >>> round(srm_test([14, 4], [0.5, 0.5], method="exact").p_value, 4)
+        0.0309
+        >>> round(srm_test([14, 4], [0.5, 0.5], correction=True).p_value, 4)
+        0.0339
     """
     if len(observed) != len(weights):
         raise ValueError(
@@ -84,21 +124,56 @@ def srm_test(observed: Sequence[int], weights: Sequence[float]) -> SRMResult:
     total = sum(observed)
     if total == 0:
         raise ValueError("srm_test needs at least one observed unit; every variant has 0.")
+    if method not in SRM_METHODS:
+        options = ", ".join(repr(m) for m in SRM_METHODS)
+        raise ValueError(f"srm_test's method must be one of {options}; got {method!r}.")
+    if method == "exact" and len(observed) != 2:
+        raise ValueError(
+            f"The exact SRM test is the binomial test of two variants; got {len(observed)}. Use "
+            f"method='chi-square' or 'g-test' for more variants."
+        )
     weight_sum = math.fsum(weights)
     expected = tuple(total * weight / weight_sum for weight in weights)
-    statistic = math.fsum((o - e) ** 2 / e for o, e in zip(observed, expected, strict=True))
     df = len(observed) - 1
+    # Yates: each |o - e| less 0.5 (not below 0), with two variants only
+    yates = 0.5 if correction and len(observed) == 2 else 0.0
+    deviations = [max(0.0, abs(o - e) - yates) for o, e in zip(observed, expected, strict=True)]
+    pearson = math.fsum(d * d / e for d, e in zip(deviations, expected, strict=True))
+    label = method + (" (Yates)" if yates and method != "exact" else "")
+    if method == "exact":
+        p_value = stats.binomtest(int(observed[0]), total, weights[0] / weight_sum).pvalue
+        statistic = math.fsum((o - e) ** 2 / e for o, e in zip(observed, expected, strict=True))
+    elif method == "g-test":
+        # Each variant's count moved |o - e| - yates towards its expectation (Yates), then
+        # G = 2 sum(o ln(o / e)), with 0 ln 0 = 0.
+        adjusted = [
+            e + math.copysign(d, o - e)
+            for o, e, d in zip(observed, expected, deviations, strict=True)
+        ]
+        statistic = 2.0 * math.fsum(
+            o * math.log(o / e) for o, e in zip(adjusted, expected, strict=True) if o > 0
+        )
+        p_value = special.chdtrc(df, statistic)
+    else:
+        statistic = pearson
+        p_value = special.chdtrc(df, statistic)
     return SRMResult(
         statistic=statistic,
-        p_value=float(special.chdtrc(df, statistic)),
+        p_value=float(p_value),
         df=df,
         observed=tuple(int(count) for count in observed),
         expected=expected,
+        method=label,
     )
 
 
 def srm_by_segment(
-    counts: Mapping[str, Sequence[int]], weights: Sequence[float], *, alpha: float = 0.001
+    counts: Mapping[str, Sequence[int]],
+    weights: Sequence[float],
+    *,
+    alpha: float = 0.001,
+    method: SRMMethod = "chi-square",
+    correction: bool = False,
 ) -> dict[str, SRMResult]:
     """The segment values whose own split mismatches the plan, Bonferroni-adjusted over values.
 
@@ -121,6 +196,8 @@ def srm_by_segment(
         weights (Sequence[float]): planned weights per variant; positive.
         alpha (float): family-wise level over the segment values; 0.001 by default, as for the
             overall test (Fabijan et al. 2019).
+        method (Literal["chi-square", "g-test", "exact"]): each value's test (:func:`srm_test`).
+        correction (bool): Yates' continuity correction (:func:`srm_test`).
 
     Returns:
         dict[str, SRMResult]: the mismatched segment values and their tests, smallest p-value
@@ -152,7 +229,7 @@ def srm_by_segment(
         if len(observed) == len(weights) and all(count == 0 for count in observed):
             continue
         try:
-            tested[label] = srm_test(observed, weights)
+            tested[label] = srm_test(observed, weights, method=method, correction=correction)
         except ValueError as error:
             raise ValueError(f"Segment value {label!r}: {error}") from error
     threshold = alpha / max(1, len(tested))
@@ -168,9 +245,9 @@ class SRMOverTime:
     """Sample-ratio-mismatch tests on each day, and the first day the split mismatched.
 
     Attributes:
-        p_values: the chi-square p-value of each day's test, in day order; ``nan`` for a day
-            whose tested counts are all 0 (nothing to test yet).
-        statistics: the chi-square statistic of each day's test; ``nan`` likewise.
+        p_values: the p-value of each day's test, in day order; ``nan`` for a day whose tested
+            counts are all 0 (nothing to test yet).
+        statistics: the statistic of each day's test; ``nan`` likewise.
         tested_counts: the units per variant each day's test used: running totals up to and
             including the day if ``cumulative``, the day's own counts otherwise.
         first_day_index: 0-based index of the first day with ``p_value < alpha``; ``None`` if
@@ -193,6 +270,8 @@ def first_srm_day(
     *,
     alpha: float = 0.001,
     cumulative: bool = True,
+    method: SRMMethod = "chi-square",
+    correction: bool = False,
 ) -> SRMOverTime:
     """Test the split on every day and report the first day it mismatched.
 
@@ -200,7 +279,8 @@ def first_srm_day(
     to and including day ``d``, which is what the experiment's analysis sees on that day; with
     ``cumulative=False`` it tests only the units of day ``d`` (e.g. new units that day), which
     localises when a bug started without the dilution of the earlier, healthy days. Each test is
-    :func:`srm_test` (Pearson chi-square, ``k - 1`` df) at the same threshold ``alpha``.
+    :func:`srm_test` (Pearson chi-square, ``k - 1`` df, unless ``method`` says otherwise) at the
+    same threshold ``alpha``.
 
     Testing every day is itself repeated testing: with ``D`` days the chance that some day
     crosses ``alpha`` when the split follows the plan is up to ``D * alpha`` (the Bonferroni
@@ -219,6 +299,8 @@ def first_srm_day(
         weights (Sequence[float]): planned weights per variant; positive.
         alpha (float): per-day threshold on the p-value; 0.001 by default.
         cumulative (bool): test the running totals (True) or each day alone (False).
+        method (Literal["chi-square", "g-test", "exact"]): each day's test (:func:`srm_test`).
+        correction (bool): Yates' continuity correction (:func:`srm_test`).
 
     Returns:
         SRMOverTime: per-day p-values, statistics and tested counts, and the first mismatching
@@ -275,7 +357,7 @@ def first_srm_day(
             p_values.append(math.nan)
             statistics.append(math.nan)
             continue
-        result = srm_test(row, weights)
+        result = srm_test(row, weights, method=method, correction=correction)
         p_values.append(result.p_value)
         statistics.append(result.statistic)
     first = next((index for index, p in enumerate(p_values) if p < alpha), None)

@@ -183,3 +183,23 @@ def test_an_unbounded_relative_interval_says_why_and_the_p_value_decides(
         "Primary metric ctr: treatment +50.00% [−∞, +∞] against control (p = 0.0100; relative "
         "interval unbounded: the control mean is not significantly different from 0)"
     ) in " ".join(decision.reasons)
+
+
+@pytest.mark.parametrize(
+    ("method", "correction", "label"),
+    [("g-test", False, "g-test"), ("exact", False, "exact"), ("chi-square", True, "(Yates)")],
+)
+def test_the_spec_chooses_the_srm_test(
+    experiment: ResolvedExperiment, method: str, correction: bool, label: str
+) -> None:
+    from exp_dagster.stats import srm_test
+
+    spec = experiment.spec.model_copy(update={"srm_method": method, "srm_correction": correction})
+    chosen = experiment.model_copy(update={"spec": spec})
+    split = {"control": 10_000, "treatment": 9_400}
+    decision = decide(chosen, END, [row("ctr", 0.04, 0.02, 0.06, 0.0001)], split)
+    expected = srm_test([10_000, 9_400], [0.5, 0.5], method=method, correction=correction)  # type: ignore[arg-type]
+    assert decision.decision == Verdict.INVALID
+    assert decision.srm_p_value == expected.p_value
+    assert label in decision.reasons[0]
+    assert expected.p_value != srm_test([10_000, 9_400], [0.5, 0.5]).p_value

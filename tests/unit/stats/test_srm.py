@@ -206,3 +206,110 @@ def test_invalid_daily_counts_are_explained(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         first_srm_day(daily_counts, weights)
+
+
+@pytest.mark.parametrize(
+    ("observed", "weights"),
+    [
+        ([5050, 4950], [0.5, 0.5]),
+        ([14, 4], [0.5, 0.5]),
+        ([1000, 520, 480], [2.0, 1.0, 1.0]),
+        ([812, 3_188], [0.2, 0.8]),
+        ([333, 0, 326, 300], [0.25, 0.25, 0.25, 0.25]),
+    ],
+)
+def test_g_test_matches_scipy_power_divergence(observed: list[int], weights: list[float]) -> None:
+    result = srm_test(observed, weights, method="g-test")
+    expected = np.array(weights) / sum(weights) * sum(observed)
+    reference = stats.power_divergence(observed, f_exp=expected, lambda_="log-likelihood")
+    assert result.statistic == pytest.approx(reference.statistic, rel=1e-12)
+    assert result.p_value == pytest.approx(reference.pvalue, rel=1e-10)
+    assert result.method == "g-test"
+
+
+@pytest.mark.parametrize(("observed", "p"), [([14, 4], 0.5), ([3, 27], 0.2), ([40, 60], 0.5)])
+def test_exact_is_the_binomial_test(observed: list[int], p: float) -> None:
+    result = srm_test(observed, [p, 1.0 - p], method="exact")
+    n = sum(observed)
+    # Two-sided by the "minlike" rule, written out: the probability of every count at most as
+    # likely as the observed one (with scipy's relative tolerance for ties, 1 + 1e-7).
+    pmf = stats.binom.pmf(np.arange(n + 1), n, p)
+    expected = pmf[pmf <= pmf[observed[0]] * (1 + 1e-7)].sum()
+    assert result.p_value == pytest.approx(min(1.0, expected), rel=1e-9)
+    assert result.p_value == pytest.approx(stats.binomtest(observed[0], n, p).pvalue, rel=1e-12)
+
+
+def test_exact_test_size_never_exceeds_alpha_at_small_n() -> None:
+    # The exact test's false-positive rate, computed exactly over every possible split, stays at
+    # or below alpha; Pearson's chi-square exceeds it at some small sizes (its reason to exist).
+    alpha, p = 0.05, 0.5
+    chi_square_over = False
+    for n in range(6, 61):
+        pmf = stats.binom.pmf(np.arange(n + 1), n, p)
+        exact = sum(
+            pmf[k]
+            for k in range(n + 1)
+            if srm_test([k, n - k], [p, p], method="exact").p_value < alpha
+        )
+        chi_square = sum(
+            pmf[k] for k in range(n + 1) if srm_test([k, n - k], [p, p]).p_value < alpha
+        )
+        assert exact <= alpha + 1e-12, n
+        chi_square_over |= chi_square > alpha
+    assert chi_square_over
+
+
+def test_yates_correction_written_out() -> None:
+    # (|o - e| - 0.5)^2 / e summed, with e = 9 for both variants of 18 units.
+    result = srm_test([14, 4], [0.5, 0.5], correction=True)
+    assert result.statistic == pytest.approx(2 * (5 - 0.5) ** 2 / 9, rel=1e-15)
+    assert result.p_value == pytest.approx(stats.chi2.sf(2 * 4.5**2 / 9, 1), rel=1e-12)
+    assert result.method == "chi-square (Yates)"
+    # A deviation under 0.5 gives 0, not a negative deviation squared.
+    assert srm_test([10, 9], [0.5, 0.5], correction=True).statistic == 0.0
+    # Yates' G: each count moved 0.5 towards its expectation, then G (scipy's chi2_contingency
+    # rule for a 1-df table).
+    g = srm_test([14, 4], [0.5, 0.5], method="g-test", correction=True)
+    reference = stats.power_divergence([13.5, 4.5], f_exp=[9, 9], lambda_="log-likelihood")
+    assert g.statistic == pytest.approx(reference.statistic, rel=1e-12)
+    # More than two variants: no correction, as in scipy.
+    three = [1000, 520, 480]
+    assert srm_test(three, [2, 1, 1], correction=True) == srm_test(three, [2, 1, 1])
+
+
+def test_exact_needs_two_variants_and_methods_are_named() -> None:
+    with pytest.raises(ValueError, match="binomial test of two variants"):
+        srm_test([10, 10, 10], [1.0, 1.0, 1.0], method="exact")
+    with pytest.raises(ValueError, match="method must be one of"):
+        srm_test([10, 10], [1.0, 1.0], method="fisher")  # type: ignore[arg-type]
+
+
+def test_segment_and_daily_tests_use_the_method() -> None:
+    counts = {"ios": [30, 10], "web": [20, 21]}
+    by_segment = srm_by_segment(counts, [0.5, 0.5], alpha=0.05, method="exact")
+    assert by_segment["ios"].method == "exact"
+    assert by_segment["ios"].p_value == srm_test([30, 10], [0.5, 0.5], method="exact").p_value
+    days = first_srm_day([[30, 10], [20, 21]], [0.5, 0.5], method="g-test", cumulative=False)
+    assert days.p_values[0] == srm_test([30, 10], [0.5, 0.5], method="g-test").p_value
+
+
+def test_spec_refuses_exact_with_three_variants() -> None:
+    from pydantic import ValidationError
+
+    from exp_dagster.spec import ExperimentSpec
+
+    spec = {
+        "id": "abc",
+        "variants": [
+            {"name": "control", "weight": 0.4, "control": True},
+            {"name": "a", "weight": 0.3},
+            {"name": "b", "weight": 0.3},
+        ],
+        "start": "2026-01-01",
+        "end": "2026-01-14",
+        "metrics": {"primary": "ctr"},
+        "srm_method": "exact",
+    }
+    with pytest.raises(ValidationError, match="binomial test of two variants"):
+        ExperimentSpec.model_validate(spec)
+    assert ExperimentSpec.model_validate({**spec, "srm_method": "g-test"}).srm_method == "g-test"
