@@ -561,10 +561,19 @@ def check_overlaps(experiments: Iterable[ResolvedExperiment]) -> None:
                 )
 
 
+# Spec fields added after experiments were versioned, left out of the hash at their default so
+# that existing experiments keep their version (a new version restarts their sequential looks).
+VERSION_NEUTRAL_DEFAULTS: dict[str, Any] = {"srm_method": "chi-square", "srm_correction": False}
+
+
 def spec_version(spec: ExperimentSpec, metrics: Iterable[MetricSpec]) -> str:
     """A short, stable hash of the spec and the metric definitions it uses."""
+    experiment = spec.model_dump(mode="json")
+    for field, default in VERSION_NEUTRAL_DEFAULTS.items():
+        if experiment.get(field) == default:
+            experiment.pop(field)
     payload: Mapping[str, Any] = {
-        "experiment": spec.model_dump(mode="json"),
+        "experiment": experiment,
         "metrics": sorted((m.model_dump(mode="json") for m in metrics), key=lambda m: m["name"]),
     }
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))

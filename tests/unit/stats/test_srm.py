@@ -313,3 +313,29 @@ def test_spec_refuses_exact_with_three_variants() -> None:
     with pytest.raises(ValidationError, match="binomial test of two variants"):
         ExperimentSpec.model_validate(spec)
     assert ExperimentSpec.model_validate({**spec, "srm_method": "g-test"}).srm_method == "g-test"
+
+
+def test_srm_options_at_their_defaults_keep_the_spec_version() -> None:
+    from exp_dagster.home import PROJECT_ROOT
+    from exp_dagster.spec import load_experiment, load_metric_catalog, spec_version
+
+    catalog = load_metric_catalog(PROJECT_ROOT / "catalog" / "metrics.yaml")
+    experiment = load_experiment(
+        PROJECT_ROOT / "catalog" / "experiments" / "ranker_v2.yaml", catalog
+    )
+    metrics = experiment.metrics.values()
+    # The version the spec had before srm_method / srm_correction existed: the same hash of a
+    # dump without the two fields.
+    import hashlib
+    import json
+
+    dump = experiment.spec.model_dump(mode="json")
+    del dump["srm_method"], dump["srm_correction"]
+    payload = {
+        "experiment": dump,
+        "metrics": sorted((m.model_dump(mode="json") for m in metrics), key=lambda m: m["name"]),
+    }
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    assert experiment.version == hashlib.sha256(canonical.encode()).hexdigest()[:12]
+    changed = experiment.spec.model_copy(update={"srm_method": "g-test"})
+    assert spec_version(changed, metrics) != experiment.version
