@@ -8,7 +8,8 @@ functions are pure and deterministic and depend only on numpy and scipy, so a da
 call them in a notebook on numbers from any source and get exactly what the pipeline reports.
 
 * :func:`welch_test`: means (Welch's t-test, unequal variances).
-* :func:`two_proportion_test`: proportions (z-test, pooled p-value, unpooled Wald interval).
+* :func:`two_proportion_test`: proportions (z-test, pooled p-value, unpooled Wald interval;
+  optional Yates correction); :func:`fisher_exact_test`: Fisher's exact test for small samples.
 * :func:`ratio_test`: ratio metrics such as clicks per impression (delta method at the unit).
 * :func:`cuped_test`: means with a pre-period covariate (CUPED, then Welch).
 * :func:`quantile_test`: quantiles of clustered observations (Deng-Knoblich-Lu interval).
@@ -88,7 +89,11 @@ from exp_dagster.stats.power import (
     required_information,
     sample_size,
 )
-from exp_dagster.stats.proportions import two_proportion_test
+from exp_dagster.stats.proportions import (
+    FisherExactResult,
+    fisher_exact_test,
+    two_proportion_test,
+)
 from exp_dagster.stats.quantile import QuantileArm, quantile_from_histogram, quantile_test
 from exp_dagster.stats.ratio import ratio_test
 from exp_dagster.stats.regression import CrossMoments, cuped_ratio_test, regression_adjusted_test
@@ -111,6 +116,7 @@ __all__ = [
     "CovariateMoments",
     "CrossMoments",
     "EffectEstimate",
+    "FisherExactResult",
     "GroupSequentialResult",
     "HeterogeneityResult",
     "Moments",
@@ -134,6 +140,7 @@ __all__ = [
     "cuped_test",
     "days_needed",
     "first_srm_day",
+    "fisher_exact_test",
     "group_sequential_boundaries",
     "group_sequential_test",
     "heterogeneity_test",

@@ -133,19 +133,31 @@ def infer(
     alternative: Alternative,
     df: float = math.inf,
     test_std_error: float | None = None,
+    continuity: float = 0.0,
 ) -> Inference:
     """Statistic, p-value and level ``1 - alpha`` interval for ``effect`` with ``std_error``.
 
     ``test_std_error`` (default ``std_error``) is the standard error under the null hypothesis
     when it differs from the one of the interval (pooled two-proportion test). A zero standard
     error means no sampling noise: the statistic is ``+/-inf`` for a non-zero effect and ``0`` for
-    a zero effect (two-sided p-value 1), rather than ``nan``.
+    a zero effect (two-sided p-value 1), rather than ``nan``. ``continuity`` (a continuity
+    correction, e.g. Yates' ``(1/n_c + 1/n_t) / 2`` for proportions) moves the effect that
+    far towards 0 in the statistic (two-sided: ``|effect|`` less it, not below 0; one-sided:
+    against the alternative) and widens the interval by it on each open side.
     """
     null_std_error = std_error if test_std_error is None else test_std_error
+    tested = effect
+    if continuity:
+        if alternative == "two-sided":
+            tested = math.copysign(max(0.0, abs(effect) - continuity), effect)
+        else:
+            tested = effect - continuity if alternative == "greater" else effect + continuity
     if null_std_error == 0.0:
-        statistic = 0.0 if effect == 0.0 else math.copysign(math.inf, effect)
+        statistic = 0.0 if tested == 0.0 else math.copysign(math.inf, tested)
     else:
-        statistic = effect / null_std_error
+        statistic = tested / null_std_error
     crit = critical_value(alpha, alternative, df)
     low, high = confidence_interval(effect, std_error, crit, alternative)
-    return Inference(statistic, p_value(statistic, alternative, df), low, high, crit)
+    return Inference(
+        statistic, p_value(statistic, alternative, df), low - continuity, high + continuity, crit
+    )

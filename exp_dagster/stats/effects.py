@@ -263,6 +263,7 @@ def _effect_from_means(
     test_std_error: float | None = None,
     variance_reduction: float | None = None,
     relative_ci: RelativeCI = "delta",
+    continuity: float = 0.0,
 ) -> EffectEstimate:
     """Assemble an :class:`EffectEstimate` from two independent arm summaries (package-private).
 
@@ -270,7 +271,8 @@ def _effect_from_means(
     Student t (finite ``df``) or normal interval; the relative lift reuses the same critical value,
     with the delta method or Fieller's theorem as ``relative_ci`` says (``method`` should name it:
     see :func:`relative_ci_words`). ``test_std_error`` replaces the standard error in the
-    statistic only (pooled proportions).
+    statistic only (pooled proportions); ``continuity`` is a continuity correction of the absolute
+    effect's test and interval (:func:`~exp_dagster.stats._common.infer`).
     """
     check_alpha(alpha)
     check_alternative(alternative)
@@ -284,6 +286,7 @@ def _effect_from_means(
         alternative=alternative,
         df=df,
         test_std_error=test_std_error,
+        continuity=continuity,
     )
     rel_effect, rel_low, rel_high = relative_lift(
         mean_control,

@@ -1,10 +1,19 @@
-"""Difference of two proportions: the two-sample z-test."""
+"""Difference of two proportions: the two-sample z-test, and Fisher's exact test."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
-from exp_dagster.stats._common import Alternative, check_units, sidedness
+from scipy import stats
+
+from exp_dagster.stats._common import (
+    Alternative,
+    check_alpha,
+    check_alternative,
+    check_units,
+    sidedness,
+)
 from exp_dagster.stats.effects import (
     EffectEstimate,
     RelativeCI,
@@ -31,6 +40,7 @@ def two_proportion_test(
     alternative: Alternative = "two-sided",
     pooled: bool = True,
     relative_ci: RelativeCI = "delta",
+    continuity: bool = False,
 ) -> EffectEstimate:
     """Two-sample z-test of the difference of proportions ``p_t - p_c``.
 
@@ -42,7 +52,12 @@ def two_proportion_test(
     ``std_error``; so with ``pooled=True`` the p-value and the interval can disagree in borderline
     cases. The relative lift's interval uses the delta method on the natural scale (or Fieller's
     theorem with ``relative_ci="fieller"``) with the same normal critical value. One-sided
-    alternatives give one-sided intervals.
+    alternatives give one-sided intervals. ``continuity=True`` applies Yates' continuity
+    correction ``c = (1/n_c + 1/n_t) / 2`` to the absolute difference: the statistic uses
+    ``|p_t - p_c| - c`` (not below 0; one-sided: ``p_t - p_c`` moved ``c`` against the
+    alternative), so the pooled two-sided p-value equals scipy's ``chi2_contingency`` with
+    ``correction=True``, and the interval is widened by ``c`` (Newcombe's method 2); the relative
+    interval is not corrected.
 
     Args:
         successes_control (int): units with the event in control.
@@ -55,6 +70,7 @@ def two_proportion_test(
         pooled (bool): pooled variance for the statistic (True) or unpooled Wald (False).
         relative_ci (Literal["delta", "fieller"]): the relative lift's interval: delta method
             (default) or Fieller's theorem (see :func:`~exp_dagster.stats.effects.relative_lift`).
+        continuity (bool): Yates' continuity correction of the test and the absolute interval.
 
     Returns:
         EffectEstimate: proportions as means, difference and relative lift with intervals, z.
@@ -89,6 +105,9 @@ def two_proportion_test(
     else:
         test_std_error = None
         method = "two-proportion Wald z-test (unpooled variance)"
+    correction = 0.5 * (1.0 / n_control + 1.0 / n_treatment) if continuity else 0.0
+    if continuity:
+        method += ", Yates' continuity correction"
     return _effect_from_means(
         mean_control=p_control,
         mean_treatment=p_treatment,
@@ -101,4 +120,105 @@ def two_proportion_test(
         relative_ci=relative_ci,
         method=f"{sidedness(alternative)} {method}; {relative_ci_words(relative_ci)}",
         test_std_error=test_std_error,
+        continuity=correction,
+    )
+
+
+@dataclass(frozen=True)
+class FisherExactResult:
+    """Fisher's exact test of a 2 × 2 table (control / treatment × with / without the event).
+
+    Attributes:
+        p_value: the exact conditional p-value (hypergeometric, margins fixed); two-sided sums
+            the tables at most as likely as the observed one.
+        odds_ratio: the conditional maximum-likelihood estimate of the odds ratio (treatment's
+            odds over control's), as R's ``fisher.test`` reports it.
+        ci_low: lower bound of the exact conditional interval of the odds ratio (``0`` for
+            ``"less"``).
+        ci_high: upper bound (``inf`` for ``"greater"``, or when a cell makes it unbounded).
+        sample_odds_ratio: ``(s_t (n_c - s_c)) / (s_c (n_t - s_t))``, ``inf`` or ``nan`` when a
+            cell is 0.
+        alternative: the alternative hypothesis about the odds ratio against 1.
+        alpha: the interval's level is ``1 - alpha``.
+    """
+
+    p_value: float
+    odds_ratio: float
+    ci_low: float
+    ci_high: float
+    sample_odds_ratio: float
+    alternative: str
+    alpha: float
+
+
+def fisher_exact_test(
+    successes_control: int,
+    n_control: int,
+    successes_treatment: int,
+    n_treatment: int,
+    *,
+    alpha: float = 0.05,
+    alternative: Alternative = "two-sided",
+) -> FisherExactResult:
+    """Fisher's exact test of equal proportions, for small samples or rare events.
+
+    Conditions on both margins of the 2 × 2 table, so the treatment arm's count of units with
+    the event is hypergeometric under the null hypothesis; no normal approximation is made, and
+    the test's false-positive rate never exceeds ``alpha`` (it is conservative). ``"greater"``
+    tests whether the treatment's proportion (odds) is larger. The odds ratio is the conditional
+    maximum-likelihood estimate with its exact conditional interval (scipy's ``odds_ratio``,
+    ``kind="conditional"``; the same as R's ``fisher.test``). For large arms the z-test
+    (:func:`two_proportion_test`) gives nearly the same p-value and an interval for the
+    difference, which is what a decision needs.
+
+    Args:
+        successes_control (int): units with the event in control.
+        n_control (int): units in control.
+        successes_treatment (int): units with the event in treatment.
+        n_treatment (int): units in treatment.
+        alpha (float): the odds ratio's interval has level ``1 - alpha``.
+        alternative (Literal["two-sided", "greater", "less"]): about the treatment's odds ratio.
+
+    Returns:
+        FisherExactResult: p-value, conditional MLE of the odds ratio and its interval.
+
+    Raises:
+        ValueError: if an arm has no units, a count is outside ``[0, n]``, or ``alpha`` or
+            ``alternative`` is invalid.
+
+    References:
+        Fisher, R. A. (1935). The Logic of Inductive Inference. Journal of the Royal Statistical
+        Society, 98(1), 39-82.
+        Agresti, A. (2013). Categorical Data Analysis (3rd ed.), section 3.5. Wiley.
+
+    Examples:
+        >>> result = fisher_exact_test(1, 4, 3, 4)  # Fisher's lady tasting tea
+        >>> round(result.p_value, 4), round(result.odds_ratio, 3)
+        (0.4857, 6.408)
+        >>> round(fisher_exact_test(1, 4, 3, 4, alternative="greater").p_value, 4)
+        0.2429
+    """
+    check_units("fisher_exact_test", n_control, n_treatment, minimum=1)
+    _check_counts("control", successes_control, n_control)
+    _check_counts("treatment", successes_treatment, n_treatment)
+    check_alpha(alpha)
+    check_alternative(alternative)
+    # Rows treatment, control; columns with, without: the odds ratio is treatment's over control's.
+    table = [
+        [successes_treatment, n_treatment - successes_treatment],
+        [successes_control, n_control - successes_control],
+    ]
+    sample, p_value = stats.fisher_exact(table, alternative=alternative)
+    conditional = stats.contingency.odds_ratio(table, kind="conditional")
+    interval = conditional.confidence_interval(
+        confidence_level=1.0 - alpha, alternative=alternative
+    )
+    return FisherExactResult(
+        p_value=float(p_value),
+        odds_ratio=float(conditional.statistic),
+        ci_low=float(interval.low),
+        ci_high=float(interval.high),
+        sample_odds_ratio=float(sample),
+        alternative=alternative,
+        alpha=alpha,
     )
