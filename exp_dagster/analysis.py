@@ -567,6 +567,7 @@ def _sequential_guardrail_fields(
             [information_time(experiment, day) for day, _, _ in usable],
             alpha=spec.alpha,
             kind=spec.analysis.spending,
+            rho=spec.analysis.spending_rho,
             alternative="greater" if harm_is_decrease else "less",
             information=None
             if scales is None
@@ -684,6 +685,7 @@ def _sequential_fields(
             times,
             alpha=alpha,
             kind=policy.spending,
+            rho=policy.spending_rho,
             information=information,
         )
         return {

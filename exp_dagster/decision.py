@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from exp_dagster.spec import ResolvedExperiment
+from exp_dagster.spec import AnalysisPolicy, ResolvedExperiment
 from exp_dagster.stats import SRMResult, first_srm_day, srm_by_segment, srm_test
 
 Row = Mapping[str, Any]
@@ -128,6 +128,14 @@ def _bound_text(row: Row) -> str:
     return pct(row["ni_bound"])
 
 
+def spending_label(analysis: AnalysisPolicy) -> str:
+    """The alpha-spending function as reports name it: ``obrien-fleming``, ``pocock``,
+    ``power (rho = 3)``."""
+    if analysis.spending == "power":
+        return f"power (rho = {analysis.spending_rho:g})"
+    return analysis.spending
+
+
 def srm_method_label(experiment: ResolvedExperiment) -> str:
     """The SRM test as reports name it: ``chi-square``, ``g-test``, ``exact``, with " (Yates)"
     when the continuity correction applies (the same label :class:`SRMResult` carries)."""
@@ -161,7 +169,7 @@ def _significance(experiment: ResolvedExperiment, row: Row) -> tuple[bool, str, 
         statistic = abs(row["abs_effect"]) / row["std_error"] if row.get("std_error") else 0.0
         return (
             bool(row["sequential_significant"]),
-            f"group-sequential ({spec.analysis.spending} spending) |z| = {statistic:.2f} "
+            f"group-sequential ({spending_label(spec.analysis)} spending) |z| = {statistic:.2f} "
             f"against a boundary of {boundary_text} on look {row.get('sequential_look')}",
             True,
         )

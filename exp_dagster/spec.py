@@ -229,7 +229,10 @@ class AnalysisPolicy(_Strict):
             without a planned horizon. ``fixed_horizon``: one test on the end date; earlier
             days only report (KEEP_RUNNING).
         spending: the alpha-spending function of ``group_sequential``: ``obrien-fleming``
-            (conservative early, close to the fixed test at the end) or ``pocock``.
+            (conservative early, close to the fixed test at the end), ``pocock``, or ``power``
+            (``alpha * t**spending_rho``, Kim & DeMets; as spotify-confidence offers).
+        spending_rho: the exponent of ``power`` spending (3: about O'Brien-Fleming; 1: about
+            Pocock); ignored by the other functions.
         msprt_tau: the mixture standard deviation of ``always_valid``, as a relative lift
             (0.02 = 2 %); default: the spec's ``mde``.
         sequential_information: what measures the information of a daily look, which sets
@@ -267,7 +270,8 @@ class AnalysisPolicy(_Strict):
     """
 
     sequential: SequentialMethod = "group_sequential"
-    spending: Literal["obrien-fleming", "pocock"] = "obrien-fleming"
+    spending: Literal["obrien-fleming", "pocock", "power"] = "obrien-fleming"
+    spending_rho: float = Field(default=3.0, gt=0, le=20)
     msprt_tau: float | None = Field(default=None, gt=0)
     sequential_information: Literal["relative", "absolute"] = "relative"
     primary_multiplicity: MultiplicityMethod = "holm"
@@ -563,15 +567,23 @@ def check_overlaps(experiments: Iterable[ResolvedExperiment]) -> None:
 
 # Spec fields added after experiments were versioned, left out of the hash at their default so
 # that existing experiments keep their version (a new version restarts their sequential looks).
-VERSION_NEUTRAL_DEFAULTS: dict[str, Any] = {"srm_method": "chi-square", "srm_correction": False}
+VERSION_NEUTRAL_DEFAULTS: dict[str, Any] = {
+    "srm_method": "chi-square",
+    "srm_correction": False,
+    "analysis.spending_rho": 3.0,
+}
 
 
 def spec_version(spec: ExperimentSpec, metrics: Iterable[MetricSpec]) -> str:
     """A short, stable hash of the spec and the metric definitions it uses."""
     experiment = spec.model_dump(mode="json")
-    for field, default in VERSION_NEUTRAL_DEFAULTS.items():
-        if experiment.get(field) == default:
-            experiment.pop(field)
+    for path, default in VERSION_NEUTRAL_DEFAULTS.items():
+        *parents, field = path.split(".")
+        holder = experiment
+        for parent in parents:
+            holder = holder[parent]
+        if holder.get(field) == default:
+            holder.pop(field)
     payload: Mapping[str, Any] = {
         "experiment": experiment,
         "metrics": sorted((m.model_dump(mode="json") for m in metrics), key=lambda m: m["name"]),

@@ -19,7 +19,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from exp_dagster.decision import p_text, pct, srm_method_label
+from exp_dagster.decision import p_text, pct, spending_label, srm_method_label
 from exp_dagster.report import charts
 from exp_dagster.report.data import ReportData, report_path
 from exp_dagster.report.summary import ROLE_ORDER, results_markdown
@@ -732,7 +732,7 @@ def _conventions(data: ReportData) -> str:
             escape(
                 analysis.sequential.replace("_", " ")
                 + (
-                    f", {analysis.spending} spending at "
+                    f", {spending_label(analysis)} spending at "
                     + (
                         "the smaller share of planned days or of the information the mde needs"
                         if analysis.sequential_information == "relative"

@@ -38,12 +38,13 @@ from exp_dagster.stats._common import (
     sidedness,
 )
 
-SpendingKind = Literal["obrien-fleming", "pocock"]
-"""A Lan-DeMets spending function: O'Brien-Fleming type or Pocock type."""
+SpendingKind = Literal["obrien-fleming", "pocock", "power"]
+"""A Lan-DeMets spending function: O'Brien-Fleming type, Pocock type, or the power family
+``alpha * t**rho`` (Kim & DeMets 1987)."""
 
 SPENDING_KINDS: tuple[str, ...] = get_args(SpendingKind)
 
-_SPENDING_NAMES = {"obrien-fleming": "O'Brien-Fleming", "pocock": "Pocock"}
+_SPENDING_NAMES = {"obrien-fleming": "O'Brien-Fleming", "pocock": "Pocock", "power": "power"}
 
 # Simpson nodes per standard deviation of the narrowest normal kernel the grid meets; 8 gives
 # boundaries accurate to about 1e-6 on the z scale for equally spaced looks.
@@ -55,13 +56,22 @@ _TAIL_SDS = 14.0
 _MAX_NODES = 4001
 
 
-def _check_spending_kind(kind: str) -> None:
+def _check_spending_kind(kind: str, rho: float = 3.0) -> None:
     if kind not in SPENDING_KINDS:
         options = ", ".join(repr(option) for option in SPENDING_KINDS)
         raise ValueError(f"kind must be one of {options}; got {kind!r}.")
+    if not (rho > 0.0 and math.isfinite(rho)):
+        raise ValueError(
+            f"rho, the power family's exponent, must be positive and finite (3 spends about "
+            f"like O'Brien-Fleming, 1 about like Pocock); got {rho!r}."
+        )
 
 
-def spending_function(t: float, alpha: float, kind: SpendingKind) -> float:
+def _spending_name(kind: str, rho: float) -> str:
+    return f"power (rho = {rho:g})" if kind == "power" else _SPENDING_NAMES[kind]
+
+
+def spending_function(t: float, alpha: float, kind: SpendingKind, *, rho: float = 3.0) -> float:
     """Cumulative type I error that may be spent by information time ``t`` (Lan & DeMets 1983).
 
     * ``"obrien-fleming"``: ``alpha(t) = 2 * (1 - Phi(Phi^-1(1 - alpha/2) / sqrt(t)))``, which
@@ -69,8 +79,11 @@ def spending_function(t: float, alpha: float, kind: SpendingKind) -> float:
       one.
     * ``"pocock"``: ``alpha(t) = alpha * log(1 + (e - 1) * t)``, which spends more evenly and
       gives nearly constant boundaries.
+    * ``"power"``: ``alpha(t) = alpha * t**rho`` (Kim & DeMets 1987; a family spotify-confidence
+      offers): ``rho = 3`` spends about like O'Brien-Fleming, ``rho = 1`` about like
+      Pocock.
 
-    Both are increasing with ``alpha(0) = 0`` and ``alpha(1) = alpha``. The function is applied to
+    All are increasing with ``alpha(0) = 0`` and ``alpha(1) = alpha``. The function is applied to
     the error of one tail: :func:`group_sequential_boundaries` spends ``spending_function(t,
     alpha)`` for a one-sided test of level ``alpha`` and ``spending_function(t, alpha / 2)`` on
     each side of a two-sided test of level ``alpha`` (the convention of Jennison & Turnbull 2000
@@ -79,7 +92,8 @@ def spending_function(t: float, alpha: float, kind: SpendingKind) -> float:
     Args:
         t (float): information (or calendar) time in ``[0, 1]``; 1 is the planned end.
         alpha (float): total error to spend by ``t = 1``, in ``(0, 1)``.
-        kind (Literal["obrien-fleming", "pocock"]): the spending function.
+        kind (Literal["obrien-fleming", "pocock", "power"]): the spending function.
+        rho (float): the power family's exponent (``kind="power"`` only); positive.
 
     Returns:
         float: the cumulative error spent by ``t``, in ``[0, alpha]``.
@@ -90,8 +104,12 @@ def spending_function(t: float, alpha: float, kind: SpendingKind) -> float:
     References:
         Lan, K. K. G., & DeMets, D. L. (1983). Discrete sequential boundaries for clinical
         trials. Biometrika, 70(3), 659-663.
+        Kim, K., & DeMets, D. L. (1987). Design and analysis of group sequential tests based on
+        the type I error spending rate function. Biometrika, 74(1), 149-154.
 
     Examples:
+        >>> round(spending_function(0.5, 0.05, "power", rho=2), 6)
+        0.0125
         >>> round(spending_function(0.5, 0.05, "obrien-fleming"), 6)
         0.005575
         >>> round(spending_function(0.5, 0.05, "pocock"), 6)
@@ -100,7 +118,7 @@ def spending_function(t: float, alpha: float, kind: SpendingKind) -> float:
         (0.05, 0.0)
     """
     check_alpha(alpha)
-    _check_spending_kind(kind)
+    _check_spending_kind(kind, rho)
     if not 0.0 <= t <= 1.0:
         raise ValueError(
             f"The spending time t must be in [0, 1] (the share of the planned information or "
@@ -113,6 +131,8 @@ def spending_function(t: float, alpha: float, kind: SpendingKind) -> float:
     if kind == "obrien-fleming":
         # 2 * Phi(-z / sqrt(t)) keeps full precision for the tiny amounts spent early.
         return float(min(alpha, 2.0 * special.ndtr(special.ndtri(alpha / 2.0) / math.sqrt(t))))
+    if kind == "power":
+        return alpha * t**rho
     return alpha * math.log1p((math.e - 1.0) * t)
 
 
@@ -168,6 +188,7 @@ def _design(
     alpha: float,
     kind: SpendingKind,
     alternative: Alternative,
+    rho: float = 3.0,
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Z-scale boundaries and the cumulative error actually spent through each look.
 
@@ -177,7 +198,7 @@ def _design(
     """
     check_alpha(alpha)
     check_alternative(alternative)
-    _check_spending_kind(kind)
+    _check_spending_kind(kind, rho)
     _check_looks(spending_times=spending_times, information=information)
     _check_spending_times(spending_times)
     _check_positive("information", information)
@@ -185,7 +206,7 @@ def _design(
     two_sided = alternative == "two-sided"
     tail_alpha = alpha / 2.0 if two_sided else alpha
     tails = 2.0 if two_sided else 1.0
-    cumulative = [tails * spending_function(t, tail_alpha, kind) for t in spending_times]
+    cumulative = [tails * spending_function(t, tail_alpha, kind, rho=rho) for t in spending_times]
     # Information is normalised so that the grid does not depend on its units.
     scale = max(information)
     info = [value / scale for value in information]
@@ -296,6 +317,7 @@ def group_sequential_boundaries(
     alpha: float,
     kind: SpendingKind,
     alternative: Alternative = "two-sided",
+    rho: float = 3.0,
 ) -> tuple[float, ...]:
     """Z-scale critical values of a Lan-DeMets group-sequential test at the given looks.
 
@@ -328,7 +350,8 @@ def group_sequential_boundaries(
         information (Sequence[float]): statistical information (``1 / se**2``) at each look,
             positive.
         alpha (float): overall significance level, in ``(0, 1)``.
-        kind (Literal["obrien-fleming", "pocock"]): the spending function.
+        kind (Literal["obrien-fleming", "pocock", "power"]): the spending function.
+        rho (float): the power family's exponent (``kind="power"`` only).
         alternative (Literal["two-sided", "greater", "less"]): which boundaries; for
             ``"less"`` the boundary is ``-b_k``.
 
@@ -361,7 +384,7 @@ def group_sequential_boundaries(
         >>> round(group_sequential_boundaries([1.0], [7.0], alpha=0.05, kind="pocock")[0], 5)
         1.95996
     """
-    boundaries, _ = _design(spending_times, information, alpha, kind, alternative)
+    boundaries, _ = _design(spending_times, information, alpha, kind, alternative, rho)
     return boundaries
 
 
@@ -420,6 +443,7 @@ def group_sequential_test(
     kind: SpendingKind = "obrien-fleming",
     alternative: Alternative = "two-sided",
     information: Sequence[float] | None = None,
+    rho: float = 3.0,
 ) -> GroupSequentialResult:
     """Lan-DeMets group-sequential test of ``treatment - control = 0`` over the looks so far.
 
@@ -440,7 +464,8 @@ def group_sequential_test(
             ``(0, 1]``: typically days elapsed over planned days, or units over planned units;
             1 at the planned final look.
         alpha (float): overall significance level over all looks.
-        kind (Literal["obrien-fleming", "pocock"]): the spending function.
+        kind (Literal["obrien-fleming", "pocock", "power"]): the spending function.
+        rho (float): the power family's exponent (``kind="power"`` only).
         alternative (Literal["two-sided", "greater", "less"]): ``"greater"`` tests whether
             ``treatment - control > 0``.
         information (Sequence[float] | None): the information of each look, which sets the
@@ -491,7 +516,7 @@ def group_sequential_test(
         raise ValueError(
             f"information needs one value per look: {n_looks} looks, {len(information)} values."
         )
-    boundaries, spent = _design(spending_times, information, alpha, kind, alternative)
+    boundaries, spent = _design(spending_times, information, alpha, kind, alternative, rho)
     z_statistics = tuple(estimate / se for estimate, se in zip(estimates, std_errors, strict=True))
     crossings = [
         look
@@ -514,7 +539,7 @@ def group_sequential_test(
         ci_high=ci_high,
         method=(
             f"{sidedness(alternative)} group-sequential z-test with Lan-DeMets "
-            f"{_SPENDING_NAMES[kind]}-type alpha "
+            f"{_spending_name(kind, rho)}-type alpha "
             f"spending over {n_looks} look{'s' if n_looks > 1 else ''} (information "
             f"{'1/se^2' if default_information else 'as given'}, boundaries by numerical "
             f"integration); repeated confidence interval"

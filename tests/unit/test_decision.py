@@ -203,3 +203,27 @@ def test_the_spec_chooses_the_srm_test(
     assert decision.srm_p_value == expected.p_value
     assert label in decision.reasons[0]
     assert expected.p_value != srm_test([10_000, 9_400], [0.5, 0.5]).p_value
+
+
+def test_power_spending_is_named_in_the_reason(experiment: ResolvedExperiment) -> None:
+    analysis = experiment.spec.analysis.model_copy(
+        update={"spending": "power", "spending_rho": 2.0}
+    )
+    chosen = experiment.model_copy(
+        update={"spec": experiment.spec.model_copy(update={"analysis": analysis})}
+    )
+    primary = row(
+        "ctr",
+        0.04,
+        0.02,
+        0.06,
+        0.0001,
+        sequential_method="group_sequential",
+        sequential_significant=True,
+        sequential_look=14,
+        sequential_boundary=2.0,
+        sequential_p_value=0.0001,
+        information_fraction=1.0,
+    )
+    decision = decide(chosen, END, [primary, latency(0.03, 0.02, 0.04, 0.038)], BALANCED)
+    assert any("power (rho = 2) spending" in reason for reason in decision.reasons)

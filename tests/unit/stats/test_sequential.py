@@ -21,7 +21,7 @@ from tests.unit.stats.simulators_sequential import (
     daily_looks,
 )
 
-KINDS: list[SpendingKind] = ["obrien-fleming", "pocock"]
+KINDS: list[SpendingKind] = ["obrien-fleming", "pocock", "power"]
 FIVE_EQUAL_LOOKS = [0.2, 0.4, 0.6, 0.8, 1.0]
 
 
@@ -68,6 +68,32 @@ def test_spending_functions_match_their_closed_forms(t: float) -> None:
     pocock = 0.05 * math.log(1.0 + (math.e - 1.0) * t)
     assert spending_function(t, 0.05, "obrien-fleming") == pytest.approx(obrien_fleming, rel=1e-9)
     assert spending_function(t, 0.05, "pocock") == pytest.approx(pocock, rel=1e-12)
+    for rho in (0.5, 1.0, 2.0, 3.0):
+        assert spending_function(t, 0.05, "power", rho=rho) == pytest.approx(0.05 * t**rho)
+    assert spending_function(t, 0.05, "power") == spending_function(t, 0.05, "power", rho=3.0)
+
+
+@pytest.mark.parametrize("rho", [1.0, 2.0, 4.0])
+def test_power_family_boundaries_spend_their_increments(rho: float) -> None:
+    # Every look's first-crossing probability, integrated independently (multivariate normal),
+    # is the increment of alpha * t**rho; rho = 1 spends like Pocock, larger rho later.
+    spending_times = [0.2, 0.45, 0.7, 1.0]
+    bounds = group_sequential_boundaries(
+        spending_times, spending_times, alpha=0.05, kind="power", rho=rho
+    )
+    reference = first_crossing_probabilities(bounds, spending_times, "two-sided")
+    cumulative = [0.05 * t**rho for t in spending_times]
+    expected = [cumulative[0], *(b - a for a, b in itertools.pairwise(cumulative))]
+    assert reference == pytest.approx(expected, abs=2e-6)
+    # The first boundary is the fixed test at the first look's spent alpha.
+    assert bounds[0] == pytest.approx(stats.norm.isf(cumulative[0] / 2.0), rel=1e-6)
+
+
+def test_power_family_rejects_a_bad_exponent() -> None:
+    with pytest.raises(ValueError, match="rho, the power family's exponent"):
+        spending_function(0.5, 0.05, "power", rho=0.0)
+    with pytest.raises(ValueError, match="rho, the power family's exponent"):
+        group_sequential_test([1.0], [0.5], [1.0], kind="power", rho=math.inf)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -315,7 +315,7 @@ def test_spec_refuses_exact_with_three_variants() -> None:
     assert ExperimentSpec.model_validate({**spec, "srm_method": "g-test"}).srm_method == "g-test"
 
 
-def test_srm_options_at_their_defaults_keep_the_spec_version() -> None:
+def test_new_options_at_their_defaults_keep_the_spec_version() -> None:
     from exp_dagster.home import PROJECT_ROOT
     from exp_dagster.spec import load_experiment, load_metric_catalog, spec_version
 
@@ -330,7 +330,7 @@ def test_srm_options_at_their_defaults_keep_the_spec_version() -> None:
     import json
 
     dump = experiment.spec.model_dump(mode="json")
-    del dump["srm_method"], dump["srm_correction"]
+    del dump["srm_method"], dump["srm_correction"], dump["analysis"]["spending_rho"]
     payload = {
         "experiment": dump,
         "metrics": sorted((m.model_dump(mode="json") for m in metrics), key=lambda m: m["name"]),
@@ -338,4 +338,7 @@ def test_srm_options_at_their_defaults_keep_the_spec_version() -> None:
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     assert experiment.version == hashlib.sha256(canonical.encode()).hexdigest()[:12]
     changed = experiment.spec.model_copy(update={"srm_method": "g-test"})
+    assert spec_version(changed, metrics) != experiment.version
+    analysis = experiment.spec.analysis.model_copy(update={"spending_rho": 2.0})
+    changed = experiment.spec.model_copy(update={"analysis": analysis})
     assert spec_version(changed, metrics) != experiment.version
