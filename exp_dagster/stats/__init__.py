@@ -50,7 +50,12 @@ Examples:
 from __future__ import annotations
 
 from exp_dagster.stats._common import Alternative
-from exp_dagster.stats.bayes import BayesianSummary, bayesian_summary
+from exp_dagster.stats.bayes import (
+    BayesianSummary,
+    BetaBinomialSummary,
+    bayesian_summary,
+    beta_binomial_summary,
+)
 from exp_dagster.stats.cuped import cuped_test
 from exp_dagster.stats.effects import EffectEstimate, relative_lift
 from exp_dagster.stats.heterogeneity import (
@@ -113,6 +118,7 @@ __all__ = [
     "Alternative",
     "AlwaysValidResult",
     "BayesianSummary",
+    "BetaBinomialSummary",
     "CovariateMoments",
     "CrossMoments",
     "EffectEstimate",
@@ -135,6 +141,7 @@ __all__ = [
     "bayesian_summary",
     "benjamini_hochberg",
     "benjamini_yekutieli",
+    "beta_binomial_summary",
     "bonferroni",
     "cuped_ratio_test",
     "cuped_test",

@@ -324,3 +324,76 @@ def test_invalid_inputs_are_explained(kwargs: dict[str, object], message: str) -
     arguments: dict[str, object] = {"estimate": 0.02, "std_error": 0.01, **kwargs}
     with pytest.raises(ValueError, match=message):
         bayesian_summary(**arguments)  # type: ignore[arg-type]
+
+
+# ── Beta-Binomial ────────────────────────────────────────────────────────────────────────────
+from scipy import special  # noqa: E402
+
+from exp_dagster.stats import beta_binomial_summary  # noqa: E402
+
+
+def prob_b_beats_a(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """P(p_B > p_A) for integer Beta parameters, Evan Miller's closed-form sum (2015): an exact
+    formula, independent of the quadrature the library uses."""
+    alpha_a, beta_a = a
+    alpha_b, beta_b = b
+    i = np.arange(int(alpha_b))
+    terms = (
+        special.betaln(alpha_a + i, beta_a + beta_b)
+        - np.log(beta_b + i)
+        - special.betaln(1 + i, beta_b)
+        - special.betaln(alpha_a, beta_a)
+    )
+    return float(np.exp(terms).sum())
+
+
+@pytest.mark.parametrize(
+    ("s_c", "n_c", "s_t", "n_t"),
+    [(100, 1000, 130, 1000), (3, 40, 9, 35), (0, 50, 2, 50), (480, 5000, 455, 5100), (7, 7, 3, 9)],
+)
+def test_beta_binomial_matches_the_closed_forms(s_c: int, n_c: int, s_t: int, n_t: int) -> None:
+    result = beta_binomial_summary(s_c, n_c, s_t, n_t)
+    control, treatment = (1 + s_c, 1 + n_c - s_c), (1 + s_t, 1 + n_t - s_t)
+    assert result.posterior_control == control and result.posterior_treatment == treatment
+    assert result.mean_treatment == pytest.approx(treatment[0] / sum(treatment), rel=1e-15)
+    assert result.prob_better == pytest.approx(prob_b_beats_a(control, treatment), abs=1e-9)
+    low, high = result.credible_treatment
+    assert stats.beta.cdf(low, *treatment) == pytest.approx(0.025, rel=1e-9)
+    assert stats.beta.sf(high, *treatment) == pytest.approx(0.025, rel=1e-9)
+    # decrease: the treatment is better when its proportion is lower
+    lower_better = beta_binomial_summary(s_c, n_c, s_t, n_t, direction="decrease")
+    assert lower_better.prob_better == pytest.approx(1.0 - result.prob_better, abs=1e-9)
+    assert lower_better.expected_loss == pytest.approx(result.expected_loss_control, abs=1e-12)
+
+
+def test_beta_binomial_expected_loss_by_monte_carlo(rng: np.random.Generator) -> None:
+    result = beta_binomial_summary(30, 400, 22, 380, prior_a=2.0, prior_b=20.0)
+    control = rng.beta(32.0, 390.0, size=4_000_000)
+    treatment = rng.beta(24.0, 378.0, size=4_000_000)
+    shortfall = np.maximum(control - treatment, 0.0)
+    se = shortfall.std(ddof=1) / math.sqrt(shortfall.size)
+    assert abs(result.expected_loss - shortfall.mean()) <= 4 * se
+    gain = np.maximum(treatment - control, 0.0)
+    assert abs(result.expected_loss_control - gain.mean()) <= 4 * gain.std(ddof=1) / 2000
+    # E[max(0, c - t)] - E[max(0, t - c)] = E[c] - E[t], exactly.
+    assert result.expected_loss - result.expected_loss_control == pytest.approx(
+        result.mean_control - result.mean_treatment, abs=1e-10
+    )
+
+
+def test_beta_binomial_large_arms_agree_with_the_normal_summary() -> None:
+    # At 200k units per arm the posteriors are nearly normal: P(better) is the normal one's.
+    s_c, s_t, n = 20_000, 20_400, 200_000
+    result = beta_binomial_summary(s_c, n, s_t, n)
+    p_c, p_t = s_c / n, s_t / n
+    se = math.sqrt(p_c * (1 - p_c) / n + p_t * (1 - p_t) / n)
+    assert result.prob_better == pytest.approx(stats.norm.cdf((p_t - p_c) / se), abs=2e-3)
+
+
+def test_beta_binomial_rejects_bad_inputs() -> None:
+    with pytest.raises(ValueError, match="successes_treatment must be between 0"):
+        beta_binomial_summary(1, 10, 11, 10)
+    with pytest.raises(ValueError, match="prior's parameters must be positive"):
+        beta_binomial_summary(1, 10, 1, 10, prior_a=0.0)
+    with pytest.raises(ValueError, match="n_control must be at least 1"):
+        beta_binomial_summary(0, 0, 1, 10)
