@@ -7,7 +7,8 @@ summaries, the absolute effect ``treatment - control`` and the relative lift
 functions are pure and deterministic and depend only on numpy and scipy, so a data scientist can
 call them in a notebook on numbers from any source and get exactly what the pipeline reports.
 
-* :func:`welch_test`: means (Welch's t-test, unequal variances).
+* :func:`welch_test`: means (Welch's t-test, unequal variances); :func:`student_t_test` (pooled
+  variance) and :func:`paired_t_test` (within-unit designs) for the conventions of other tools.
 * :func:`two_proportion_test`: proportions (z-test, pooled p-value, unpooled Wald interval;
   optional Yates correction); :func:`fisher_exact_test`: Fisher's exact test for small samples.
 * :func:`ratio_test`: ratio metrics such as clicks per impression (delta method at the unit).
@@ -64,7 +65,7 @@ from exp_dagster.stats.heterogeneity import (
     heterogeneity_test,
     trend_test,
 )
-from exp_dagster.stats.means import welch_test
+from exp_dagster.stats.means import paired_t_test, student_t_test, welch_test
 from exp_dagster.stats.moments import CovariateMoments, Moments, RatioMoments
 from exp_dagster.stats.multiplicity import (
     AdjustedPValue,
@@ -157,6 +158,7 @@ __all__ = [
     "minimum_detectable_effect",
     "non_inferiority_from_effect",
     "non_inferiority_test",
+    "paired_t_test",
     "post_stratified_test",
     "power_summary",
     "proportion_variance",
@@ -171,6 +173,7 @@ __all__ = [
     "spending_function",
     "srm_by_segment",
     "srm_test",
+    "student_t_test",
     "trend_test",
     "two_proportion_test",
     "welch_test",
