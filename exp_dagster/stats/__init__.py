@@ -25,6 +25,9 @@ Beyond the tests, each in its own module:
   and Pocock types) and always-valid inference (mixture SPRT confidence sequences).
 * :mod:`~exp_dagster.stats.multiplicity`: Bonferroni, Šidák, Holm, Holm-Šidák, Hochberg,
   Benjamini-Hochberg and Benjamini-Yekutieli adjustments.
+* :mod:`~exp_dagster.stats.arms`: each arm's own interval (t for means; Wilson, Wald,
+  Clopper-Pearson, Jeffreys for proportions).
+* :mod:`~exp_dagster.stats.rank`: Mann-Whitney U with P(T > C) and its interval (per-unit values).
 * :mod:`~exp_dagster.stats.noninferiority`: one-sided non-inferiority tests for guardrails.
 * :mod:`~exp_dagster.stats.power`: sample size, MDE, achieved power, days still needed.
 * :mod:`~exp_dagster.stats.bayes`: posterior of the lift, probability to beat control, expected
@@ -51,6 +54,7 @@ Examples:
 from __future__ import annotations
 
 from exp_dagster.stats._common import Alternative
+from exp_dagster.stats.arms import mean_interval, proportion_interval
 from exp_dagster.stats.bayes import (
     BayesianSummary,
     BetaBinomialSummary,
@@ -101,6 +105,7 @@ from exp_dagster.stats.proportions import (
     two_proportion_test,
 )
 from exp_dagster.stats.quantile import QuantileArm, quantile_from_histogram, quantile_test
+from exp_dagster.stats.rank import MannWhitneyResult, mann_whitney_test
 from exp_dagster.stats.ratio import ratio_test
 from exp_dagster.stats.regression import CrossMoments, cuped_ratio_test, regression_adjusted_test
 from exp_dagster.stats.sequential import (
@@ -126,6 +131,7 @@ __all__ = [
     "FisherExactResult",
     "GroupSequentialResult",
     "HeterogeneityResult",
+    "MannWhitneyResult",
     "Moments",
     "NonInferiorityResult",
     "PowerSummary",
@@ -155,12 +161,15 @@ __all__ = [
     "hochberg",
     "holm",
     "holm_sidak",
+    "mann_whitney_test",
+    "mean_interval",
     "minimum_detectable_effect",
     "non_inferiority_from_effect",
     "non_inferiority_test",
     "paired_t_test",
     "post_stratified_test",
     "power_summary",
+    "proportion_interval",
     "proportion_variance",
     "quantile_from_histogram",
     "quantile_test",
