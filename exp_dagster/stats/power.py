@@ -50,8 +50,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal, get_args
 
-from scipy import special
+from scipy import optimize, special, stats
 
 from exp_dagster.stats._common import (
     Alternative,
@@ -61,6 +62,30 @@ from exp_dagster.stats._common import (
     critical_value,
     sidedness,
 )
+
+Distribution = Literal["normal", "t"]
+"""The reference distribution of the planned test: ``"normal"`` (the z-test, default) or ``"t"``
+(Student's t with ``n_c + n_t - 2`` degrees of freedom and the noncentral t for power, as
+statsmodels' ``TTestIndPower`` and R's ``power.t.test``)."""
+
+DISTRIBUTIONS: tuple[str, ...] = get_args(Distribution)
+
+
+def _check_distribution(distribution: str) -> None:
+    if distribution not in DISTRIBUTIONS:
+        raise ValueError(f"distribution must be 'normal' or 't'; got {distribution!r}.")
+
+
+def _t_power(standardized: float, df: float, alpha_each: float, alternative: Alternative) -> float:
+    """Power of the t-test at noncentrality ``standardized`` (effect / se) with ``df`` degrees of
+    freedom: the noncentral t's mass beyond the central t's critical values."""
+    crit = critical_value(alpha_each, alternative, df)
+    noncentral = stats.nct(df, standardized)
+    if alternative == "greater":
+        return float(noncentral.sf(crit))
+    if alternative == "less":
+        return float(noncentral.cdf(-crit))
+    return float(noncentral.sf(crit) + noncentral.cdf(-crit))
 
 
 @dataclass(frozen=True)
@@ -220,6 +245,7 @@ def sample_size(
     alternative: Alternative = "two-sided",
     allocation: float = 1.0,
     n_comparisons: int = 1,
+    distribution: Distribution = "normal",
 ) -> SampleSize:
     """Units needed per arm for a z-test to detect an absolute difference of means ``mde``.
 
@@ -229,7 +255,11 @@ def sample_size(
     separately. This closed form ignores the far tail of a two-sided test, so the exact power of
     the rounded design (:func:`achieved_power`) is at least ``power``. With equal variances,
     equal allocation, ``alpha = 0.05`` two-sided and 80 % power it is
-    ``15.7 var / mde**2`` per arm: Kohavi's ``16 sigma**2 / delta**2`` rule.
+    ``15.7 var / mde**2`` per arm: Kohavi's ``16 sigma**2 / delta**2`` rule. With
+    ``distribution="t"`` the design is the smallest ``n_control`` (and ``n_treatment =
+    ceil(allocation * n_control)``) whose exact noncentral-t power reaches ``power``, as
+    statsmodels' ``TTestIndPower.solve_power`` (a few units more than the z-test's at small
+    sizes, the same at large ones).
 
     Args:
         mde (float): the absolute effect to detect, ``|treatment - control|`` in the metric's
@@ -246,6 +276,7 @@ def sample_size(
         allocation (float): ``n_treatment / n_control``, e.g. 2.0 for a 1:2 split.
         n_comparisons (int): comparisons sharing ``alpha`` (Bonferroni), e.g. the number of
             treatment arms compared with one control.
+        distribution (Literal["normal", "t"]): the planned test's reference distribution.
 
     Returns:
         SampleSize: ``n_control``, ``n_treatment``, ``n_total`` and the inputs.
@@ -280,8 +311,19 @@ def sample_size(
         * (variance_control + variance_treatment / allocation)
         / mde**2
     )
+    _check_distribution(distribution)
     n_control = math.ceil(unrounded_control)
     n_treatment = math.ceil(allocation * unrounded_control)
+    if distribution == "t":
+        # t-power rises with n; the z-test's size is a lower bound (the t's tails are heavier).
+        n_control = max(2, math.floor(unrounded_control))
+        while True:
+            n_treatment = max(2, math.ceil(allocation * n_control))
+            se = _std_error(n_control, n_treatment, variance_control, variance_treatment)
+            df = n_control + n_treatment - 2
+            if df > 0 and _t_power(mde / se, df, alpha_each, alternative) >= power:
+                break
+            n_control += 1
     return SampleSize(
         n_control=n_control,
         n_treatment=n_treatment,
@@ -313,13 +355,16 @@ def minimum_detectable_effect(
     power: float = 0.8,
     alternative: Alternative = "two-sided",
     n_comparisons: int = 1,
+    distribution: Distribution = "normal",
 ) -> float:
     """Smallest absolute difference of means detected with probability ``power`` at these sizes.
 
     ``mde = (z_{1 - a/2} + z_{power}) sqrt(var_c / n_c + var_t / n_t)`` with
     ``a = alpha / n_comparisons`` (Bonferroni) and ``z_{1 - a}`` for a one-sided alternative:
     the inverse of :func:`sample_size`. It ignores the far tail of a two-sided test, so the exact
-    power at ``mde`` exceeds ``power`` by at most ``Phi(-2 z_{1 - a/2} - z_{power})``.
+    power at ``mde`` exceeds ``power`` by at most ``Phi(-2 z_{1 - a/2} - z_{power})``. With
+    ``distribution="t"`` it is the effect at which the exact noncentral-t power
+    (:func:`achieved_power`) equals ``power``, as statsmodels' ``TTestIndPower.solve_power``.
 
     Args:
         n_control (int): units in control (at least 1).
@@ -331,6 +376,7 @@ def minimum_detectable_effect(
         power (float): target probability of rejecting.
         alternative (Literal["two-sided", "greater", "less"]): the alternative of the test.
         n_comparisons (int): comparisons sharing ``alpha`` (Bonferroni).
+        distribution (Literal["normal", "t"]): the planned test's reference distribution.
 
     Returns:
         float: the MDE as a magnitude in the metric's unit (for ``"less"`` the detectable effect
@@ -356,9 +402,23 @@ def minimum_detectable_effect(
     variance_control, variance_treatment = _check_variances(variance_control, variance_treatment)
     alpha_each = _alpha_per_comparison(alpha, n_comparisons)
     _check_power(power, alpha_each)
-    return _z_sum(alpha_each, power, alternative) * _std_error(
-        n_control, n_treatment, variance_control, variance_treatment
-    )
+    _check_distribution(distribution)
+    se = _std_error(n_control, n_treatment, variance_control, variance_treatment)
+    normal_mde = _z_sum(alpha_each, power, alternative) * se
+    if distribution == "normal":
+        return normal_mde
+    df = n_control + n_treatment - 2
+    if df < 1:
+        raise ValueError("distribution='t' needs at least 3 units over both arms (df >= 1).")
+    sign = -1.0 if alternative == "less" else 1.0
+
+    def shortfall(effect: float) -> float:
+        return _t_power(sign * effect / se, df, alpha_each, alternative) - power
+
+    high = normal_mde
+    while shortfall(high) < 0.0:
+        high *= 2.0
+    return float(optimize.brentq(shortfall, 0.0, high, xtol=1e-14 * high, rtol=1e-13))
 
 
 def achieved_power(
@@ -371,6 +431,7 @@ def achieved_power(
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
     n_comparisons: int = 1,
+    distribution: Distribution = "normal",
 ) -> float:
     """Exact normal power of the z-test against a true absolute effect ``effect``.
 
@@ -378,6 +439,9 @@ def achieved_power(
     ``Phi(lam - z_{1 - a})`` for ``"greater"``, ``Phi(-lam - z_{1 - a})`` for ``"less"``, and
     ``Phi(lam - z_{1 - a/2}) + Phi(-lam - z_{1 - a/2})`` for ``"two-sided"`` (both rejection
     regions, including the far tail). At ``effect = 0`` it is the per-comparison level ``a``.
+    With ``distribution="t"``: the noncentral t with ``n_c + n_t - 2`` degrees of freedom and
+    noncentrality ``lam`` beyond the central t's critical values (statsmodels'
+    ``TTestIndPower.power``, R's ``power.t.test``).
 
     Args:
         effect (float): the true ``treatment - control`` in the metric's unit (signed).
@@ -389,6 +453,7 @@ def achieved_power(
         alpha (float): family-wise significance level.
         alternative (Literal["two-sided", "greater", "less"]): the alternative of the test.
         n_comparisons (int): comparisons sharing ``alpha`` (Bonferroni).
+        distribution (Literal["normal", "t"]): the test's reference distribution.
 
     Returns:
         float: the probability that the test rejects.
@@ -415,7 +480,13 @@ def achieved_power(
     check_alternative(alternative)
     variance_control, variance_treatment = _check_variances(variance_control, variance_treatment)
     alpha_each = _alpha_per_comparison(alpha, n_comparisons)
+    _check_distribution(distribution)
     standardized = effect / _std_error(n_control, n_treatment, variance_control, variance_treatment)
+    if distribution == "t":
+        df = n_control + n_treatment - 2
+        if df < 1:
+            raise ValueError("distribution='t' needs at least 3 units over both arms (df >= 1).")
+        return _t_power(standardized, df, alpha_each, alternative)
     crit = critical_value(alpha_each, alternative)
     if alternative == "greater":
         return float(special.ndtr(standardized - crit))
