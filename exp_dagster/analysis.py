@@ -18,7 +18,9 @@ Conventions (also printed in every result row's ``method``):
   p-value, unpooled intervals) exactly when the p-value is below alpha. When the control mean
   is not significantly different from 0 the set is unbounded and reported as (−∞, +∞); the
   p-value then decides (the relative lift has no finite interval). ``relative_ci: delta`` gives
-  the symmetric delta-method CI instead, which can cover 0 while the p-value is significant.
+  the symmetric delta-method CI instead, which can cover 0 while the p-value is significant;
+  ``log`` the log-scale delta method (tea-tasting) and ``divided`` the absolute CI over the
+  control mean (spotify-confidence), for teams reproducing those tools' numbers.
 * sequential (overall rows): the day's estimate is one look of a sequence that starts on the first
   day. Each look's information is scale-free by default (``analysis.sequential_information:
   relative``): ``(m / se)²`` with ``m`` the pooled mean of both arms at that look, so that a

@@ -252,8 +252,11 @@ class AnalysisPolicy(_Strict):
             intersection-union test that needs no correction).
         segment_multiplicity: correction across the segment values of each metric × treatment.
         relative_ci: the relative lift's interval: ``fieller`` (default: it excludes 0 exactly
-            when the absolute interval does, so it never contradicts the test) or ``delta``
-            (delta method, symmetric; it can cover 0 while the p-value is significant).
+            when the absolute interval does, so it never contradicts the test), ``delta``
+            (delta method, symmetric; it can cover 0 while the p-value is significant),
+            ``log`` (delta method on the log of the ratio, tea-tasting's) or ``divided`` (the
+            absolute interval over the control mean, spotify-confidence's; it ignores the
+            control mean's noise).
         prior_sd: the Bayesian summary's normal prior sd on the relative lift, centred on 0;
             ``null`` (default) is the improper flat prior.
         heterogeneity_alpha: level of the segment × treatment heterogeneity test whose
@@ -278,7 +281,7 @@ class AnalysisPolicy(_Strict):
     secondary_multiplicity: MultiplicityMethod = "benjamini-hochberg"
     guardrail_multiplicity: MultiplicityMethod = "holm"
     segment_multiplicity: MultiplicityMethod = "benjamini-hochberg"
-    relative_ci: Literal["delta", "fieller"] = "fieller"
+    relative_ci: Literal["delta", "fieller", "log", "divided"] = "fieller"
     prior_sd: float | None = Field(default=None, gt=0)
     heterogeneity_alpha: float = Field(default=0.01, gt=0, lt=0.5)
     novelty_alpha: float = Field(default=0.01, gt=0, lt=0.5)

@@ -759,12 +759,17 @@ def _conventions(data: ReportData) -> str:
         (
             "relative CI",
             escape(
-                "fieller: Fieller's theorem, the absolute test inverted; it excludes 0 exactly "
-                "when the absolute CI does (unbounded when the control mean is not "
-                "significantly different from 0: the p-value decides)"
-                if analysis.relative_ci == "fieller"
-                else "delta: delta method, symmetric; it can cover 0 while the p-value is "
-                "significant (the p-value decides)"
+                {
+                    "fieller": "fieller: Fieller's theorem, the absolute test inverted; it "
+                    "excludes 0 exactly when the absolute CI does (unbounded when the control "
+                    "mean is not significantly different from 0: the p-value decides)",
+                    "delta": "delta: delta method, symmetric; it can cover 0 while the p-value "
+                    "is significant (the p-value decides)",
+                    "log": "log: delta method on the log of the ratio (as tea-tasting), "
+                    "asymmetric; it can disagree with the p-value (the p-value decides)",
+                    "divided": "divided: the absolute CI divided by the control mean (as "
+                    "spotify-confidence), ignoring the control mean's noise",
+                }[analysis.relative_ci]
             ),
         ),
     ]

@@ -62,7 +62,7 @@ from exp_dagster.stats.bayes import (
     beta_binomial_summary,
 )
 from exp_dagster.stats.cuped import cuped_test
-from exp_dagster.stats.effects import EffectEstimate, relative_lift
+from exp_dagster.stats.effects import EffectEstimate, relative_lift, relative_lift_test
 from exp_dagster.stats.heterogeneity import (
     HeterogeneityResult,
     TrendResult,
@@ -176,6 +176,7 @@ __all__ = [
     "ratio_test",
     "regression_adjusted_test",
     "relative_lift",
+    "relative_lift_test",
     "required_information",
     "sample_size",
     "sidak",

@@ -1,4 +1,5 @@
-"""The result every test returns, and the relative lift with its delta-method or Fieller CI."""
+"""The result every test returns, and the relative lift with its interval (delta method, Fieller,
+log scale, or the absolute interval divided by the control mean) and its own test."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from exp_dagster.stats._common import (
     infer,
 )
 
-RelativeCI = Literal["delta", "fieller"]
-"""How the relative lift's interval is computed: delta method, or Fieller's theorem."""
+RelativeCI = Literal["delta", "fieller", "log", "divided"]
+"""How the relative lift's interval is computed: delta method, Fieller's theorem, the delta
+method on the log of the ratio (tea-tasting), or the absolute interval divided by the control
+mean (spotify-confidence)."""
 
 RELATIVE_CIS: tuple[str, ...] = get_args(RelativeCI)
 
@@ -38,6 +41,9 @@ def relative_ci_words(relative_ci: RelativeCI) -> str:
         "delta": "relative lift CI by delta method",
         "fieller": "relative lift CI by Fieller's theorem (excludes 0 exactly when the absolute "
         "CI does)",
+        "log": "relative lift CI by delta method on the log of the ratio",
+        "divided": "relative lift CI as the absolute CI divided by the control mean (its "
+        "noise ignored)",
     }[relative_ci]
 
 
@@ -170,6 +176,16 @@ def relative_lift(
     and the interval returned is ``(-inf, inf)``; both methods agree to first order when both
     means' coefficients of variation are small.
 
+    ``relative_ci="log"`` (tea-tasting's convention): the delta method on ``log(mt / mc)``, whose
+    variance is ``vt / mt**2 + vc / mc**2``; the bounds ``exp(log r -/+ crit * se) - 1`` are
+    asymmetric and never below -100 %. Undefined when the means have opposite signs or one is 0:
+    the interval is then ``(-inf, inf)``.
+
+    ``relative_ci="divided"`` (spotify-confidence's convention): the absolute interval
+    ``(mt - mc) -/+ crit * sqrt(vt + vc)`` divided by ``mc``, as if the control mean were known;
+    it ignores the control mean's noise, so it is narrower than the others and undercovers when
+    that noise matters.
+
     Both use the same critical value ``crit`` as the absolute interval, two-sided or one-sided at
     level ``1 - alpha`` as ``alternative`` says: a one-sided alternative gives the matching
     one-sided bound (the two-sided formula at the one-sided critical value, the other bound
@@ -186,8 +202,9 @@ def relative_lift(
             ``[low, +inf)``, ``"less"`` gives ``(-inf, high]``.
         crit (float | None): critical value to use, so the relative interval matches the absolute
             one (Student t with Welch df for Welch tests); default the standard normal quantile.
-        relative_ci (Literal["delta", "fieller"]): the delta method (default) or Fieller's
-            theorem.
+        relative_ci (Literal["delta", "fieller", "log", "divided"]): the delta method
+            (default), Fieller's theorem, the log-scale delta method, or the absolute interval
+            divided by the control mean.
 
     Returns:
         tuple[float, float, float]: ``(rel_effect, low, high)``; all ``nan`` when
@@ -243,9 +260,83 @@ def relative_lift(
         low = ratio_low - 1.0 if alternative in ("two-sided", "greater") else -math.inf
         high = ratio_high - 1.0 if alternative in ("two-sided", "less") else math.inf
         return lift, low, high
+    if relative_ci == "log":
+        ratio = mean_treatment / mean_control
+        if ratio <= 0.0:
+            return lift, -math.inf, math.inf
+        log_se = math.sqrt(
+            var_mean_treatment / mean_treatment**2 + var_mean_control / mean_control**2
+        )
+        log_low, log_high = confidence_interval(math.log(ratio), log_se, crit, alternative)
+        return lift, math.expm1(log_low), math.expm1(log_high)
+    if relative_ci == "divided":
+        abs_low, abs_high = confidence_interval(
+            mean_treatment - mean_control,
+            math.sqrt(var_mean_control + var_mean_treatment),
+            crit,
+            alternative,
+        )
+        bounds = sorted((abs_low / mean_control, abs_high / mean_control))
+        return lift, bounds[0], bounds[1]
     se = _lift_std_error(mean_control, mean_treatment, var_mean_control, var_mean_treatment)
     low, high = confidence_interval(lift, se, crit, alternative)
     return lift, low, high
+
+
+def relative_lift_test(
+    mean_control: float,
+    mean_treatment: float,
+    var_mean_control: float,
+    var_mean_treatment: float,
+    *,
+    alternative: Alternative = "two-sided",
+    scale: Literal["natural", "log"] = "natural",
+) -> tuple[float, float]:
+    """A z-test of the relative lift itself: ``(statistic, p_value)`` of ``H0: lift = 0``.
+
+    ``scale="natural"``: ``lift / se`` with the delta-method standard error of the lift (the test
+    that matches ``relative_ci="delta"``); ``scale="log"``: ``log(mt / mc) / se_log`` (matches
+    ``relative_ci="log"``, tea-tasting). Both are asymptotically the test of ``mt = mc``; at
+    finite samples they differ from the absolute test's p-value, which Fieller's interval (and
+    the decision) follow. ``nan`` when ``mean_control == 0``, or on the log scale when the means
+    have opposite signs.
+
+    Args:
+        mean_control (float): the control mean ``mc``.
+        mean_treatment (float): the treatment mean ``mt``.
+        var_mean_control (float): variance of the control mean.
+        var_mean_treatment (float): variance of the treatment mean.
+        alternative (Literal["two-sided", "greater", "less"]): about the lift.
+        scale (Literal["natural", "log"]): the lift's scale.
+
+    Returns:
+        tuple[float, float]: the z statistic and its p-value.
+
+    Raises:
+        ValueError: if ``alternative`` or ``scale`` is invalid.
+
+    Examples:
+        >>> [round(v, 4) for v in relative_lift_test(10.0, 10.5, 0.04, 0.05)]
+        [1.63, 0.1031]
+        >>> [round(v, 4) for v in relative_lift_test(10.0, 10.5, 0.04, 0.05, scale="log")]
+        [1.67, 0.0949]
+    """
+    check_alternative(alternative)
+    if scale not in ("natural", "log"):
+        raise ValueError(f"scale must be 'natural' or 'log'; got {scale!r}.")
+    if mean_control == 0.0:
+        return math.nan, math.nan
+    if scale == "log":
+        ratio = mean_treatment / mean_control
+        if ratio <= 0.0:
+            return math.nan, math.nan
+        se = math.sqrt(var_mean_treatment / mean_treatment**2 + var_mean_control / mean_control**2)
+        estimate = math.log(ratio)
+    else:
+        se = _lift_std_error(mean_control, mean_treatment, var_mean_control, var_mean_treatment)
+        estimate = mean_treatment / mean_control - 1.0
+    inference = infer(estimate, se, alpha=0.05, alternative=alternative)
+    return inference.statistic, inference.p_value
 
 
 def _effect_from_means(

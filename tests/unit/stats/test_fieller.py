@@ -326,7 +326,7 @@ def test_quantile_test_takes_relative_ci(rng: np.random.Generator) -> None:
 
 def test_invalid_relative_ci_is_explained() -> None:
     with pytest.raises(ValueError, match=r"relative_ci must be one of 'delta', 'fieller'"):
-        relative_lift(1.0, 1.1, 0.1, 0.1, alpha=0.05, alternative="two-sided", relative_ci="log")  # type: ignore[arg-type]
+        relative_lift(1.0, 1.1, 0.1, 0.1, alpha=0.05, alternative="two-sided", relative_ci="logit")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"got 'Fieller'"):
         welch_test(
             Moments.from_values([1.0, 2.0]),
