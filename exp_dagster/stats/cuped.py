@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from exp_dagster.stats._common import Alternative, check_units, sidedness, welch_df
 from exp_dagster.stats.effects import (
     EffectEstimate,
@@ -19,12 +21,16 @@ def cuped_test(
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
     relative_ci: RelativeCI = "delta",
+    theta: Literal["within", "pooled"] = "within",
 ) -> EffectEstimate:
     """Welch's t-test on CUPED-adjusted means, with one θ pooled over both arms.
 
-    The coefficient is pooled within arms with weights ``n - 1`` (``ddof=1``):
-    ``θ = sum_arms (n - 1) Cov(y, c) / sum_arms (n - 1) Var(c)``, the OLS slope of ``c`` in
-    ``y ~ treatment + c``; ``θ = 0`` when the covariate has no variance. Each arm's adjusted mean
+    With ``theta="within"`` (default) the coefficient is pooled within arms with weights
+    ``n - 1`` (``ddof=1``): ``θ = sum_arms (n - 1) Cov(y, c) / sum_arms (n - 1) Var(c)``, the OLS
+    slope of ``c`` in ``y ~ treatment + c``; ``θ = 0`` when the covariate has no variance. With
+    ``theta="pooled"`` it is ``Cov(y, c) / Var(c)`` over all units ignoring the arm (GrowthBook's
+    and tea-tasting's convention); a treatment effect on ``y`` then leaks into θ slightly, and
+    the two agree when the effect is small next to ``y``'s spread. Each arm's adjusted mean
     is ``mean(y) - θ (mean_arm(c) - mean(c))`` with ``mean(c)`` over both arms, so the adjusted
     difference equals the OLS treatment coefficient. Each arm's adjusted variance is
     ``Var(y) - 2 θ Cov(y, c) + θ**2 Var(c)``, and the adjusted means are compared by Welch's
@@ -43,8 +49,10 @@ def cuped_test(
         alpha (float): significance level; intervals have level ``1 - alpha``.
         alternative (Literal["two-sided", "greater", "less"]): ``"greater"`` tests whether
             ``treatment - control > 0``.
-        relative_ci (Literal["delta", "fieller"]): the relative lift's interval: delta method
-            (default) or Fieller's theorem (see :func:`~exp_dagster.stats.effects.relative_lift`).
+        relative_ci (Literal["delta", "fieller", "log", "divided"]): the relative lift's
+            interval (see :func:`~exp_dagster.stats.effects.relative_lift`).
+        theta (Literal["within", "pooled"]): θ from the within-arm pooled slope (default) or
+            from all units ignoring the arm.
 
     Returns:
         EffectEstimate: adjusted means, absolute and relative effect with intervals, t statistic,
@@ -74,18 +82,27 @@ def cuped_test(
         0.5181
     """
     check_units("cuped_test", control.n, treatment.n)
+    if theta not in ("within", "pooled"):
+        raise ValueError(f"theta must be 'within' or 'pooled'; got {theta!r}.")
     weight_control, weight_treatment = control.n - 1, treatment.n - 1
-    pooled_var_c = weight_control * control.var_c + weight_treatment * treatment.var_c
-    pooled_cov = weight_control * control.cov_yc + weight_treatment * treatment.cov_yc
-    theta = pooled_cov / pooled_var_c if pooled_var_c > 0.0 else 0.0
     mean_c = (control.sum_c + treatment.sum_c) / (control.n + treatment.n)
+    if theta == "within":
+        pooled_var_c = weight_control * control.var_c + weight_treatment * treatment.var_c
+        pooled_cov = weight_control * control.cov_yc + weight_treatment * treatment.cov_yc
+    else:
+        # every unit's (y, c) together, ignoring the arm (the (n - 1)'s cancel in the ratio)
+        n = control.n + treatment.n
+        mean_y = (control.sum_y + treatment.sum_y) / n
+        pooled_var_c = control.sum_c2 + treatment.sum_c2 - n * mean_c**2
+        pooled_cov = control.sum_yc + treatment.sum_yc - n * mean_y * mean_c
+    coefficient = pooled_cov / pooled_var_c if pooled_var_c > 0.0 else 0.0
 
     def adjusted_mean(arm: CovariateMoments) -> float:
-        return arm.mean_y - theta * (arm.mean_c - mean_c)
+        return arm.mean_y - coefficient * (arm.mean_c - mean_c)
 
     def adjusted_var(arm: CovariateMoments) -> float:
         # Var(y - θc) >= 0; computed from sums it can dip a hair below zero.
-        return max(0.0, arm.var_y - 2.0 * theta * arm.cov_yc + theta**2 * arm.var_c)
+        return max(0.0, arm.var_y - 2.0 * coefficient * arm.cov_yc + coefficient**2 * arm.var_c)
 
     var_control, var_treatment = adjusted_var(control), adjusted_var(treatment)
     pooled_var_y = weight_control * control.var_y + weight_treatment * treatment.var_y
@@ -104,8 +121,9 @@ def cuped_test(
         alternative=alternative,
         relative_ci=relative_ci,
         method=(
-            f"{sidedness(alternative)} Welch t-test on CUPED-adjusted means (theta pooled over "
-            f"arms); {relative_ci_words(relative_ci)}"
+            f"{sidedness(alternative)} Welch t-test on CUPED-adjusted means (theta "
+            f"{'pooled over arms' if theta == 'within' else 'over all units, ignoring the arm'}); "
+            f"{relative_ci_words(relative_ci)}"
         ),
         df=welch_df(var_mean_control, var_mean_treatment, control.n, treatment.n),
         variance_reduction=variance_reduction,

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import statsmodels.api as sm
+from scipy import stats
 
 from exp_dagster.stats import Alternative, CovariateMoments, Moments, cuped_test, welch_test
 from tests.unit.stats.simulators import correlated_arms
@@ -139,3 +140,57 @@ def test_false_positive_rate_is_alpha(rng: np.random.Generator) -> None:
         cuped_test(c, t).p_value < 0.05 for c, t in zip(controls, treatments, strict=True)
     ]
     assert 0.035 <= np.mean(rejections) <= 0.065
+
+
+def test_theta_pooled_ignoring_the_arm_written_out() -> None:
+    rng = np.random.default_rng(12)
+    c_control, c_treatment = rng.gamma(2.0, 3.0, 400), rng.gamma(2.0, 3.0, 500)
+    y_control = 2.0 + 0.8 * c_control + rng.normal(0, 2.0, 400)
+    y_treatment = 2.6 + 0.8 * c_treatment + rng.normal(0, 2.0, 500)
+    result = cuped_test(
+        CovariateMoments.from_values(y_control, c_control),
+        CovariateMoments.from_values(y_treatment, c_treatment),
+        theta="pooled",
+    )
+    y_all, c_all = (
+        np.concatenate([y_control, y_treatment]),
+        np.concatenate([c_control, c_treatment]),
+    )
+    theta = np.cov(y_all, c_all, ddof=1)[0, 1] / np.var(c_all, ddof=1)
+    adjusted_control = y_control - theta * (c_control - c_all.mean())
+    adjusted_treatment = y_treatment - theta * (c_treatment - c_all.mean())
+    reference = stats.ttest_ind(adjusted_treatment, adjusted_control, equal_var=False)
+    assert result.abs_effect == pytest.approx(
+        adjusted_treatment.mean() - adjusted_control.mean(), rel=1e-10
+    )
+    assert result.statistic == pytest.approx(reference.statistic, rel=1e-9)
+    assert result.p_value == pytest.approx(reference.pvalue, rel=1e-8)
+    assert "ignoring the arm" in result.method
+    within = cuped_test(
+        CovariateMoments.from_values(y_control, c_control),
+        CovariateMoments.from_values(y_treatment, c_treatment),
+    )
+    # Both remove most of the covariate's variance and agree closely on a small effect.
+    assert within.abs_effect == pytest.approx(result.abs_effect, rel=0.02)
+    with pytest.raises(ValueError, match="theta must be 'within' or 'pooled'"):
+        cuped_test(
+            CovariateMoments.from_values(y_control, c_control),
+            CovariateMoments.from_values(y_treatment, c_treatment),
+            theta="arm",  # type: ignore[arg-type]
+        )
+
+
+def test_theta_pooled_a_a_false_positive_rate() -> None:
+    rng = np.random.default_rng(13)
+    reps, n, rejections = 3000, 200, 0
+    for _ in range(reps):
+        c = rng.gamma(2.0, 3.0, (2, n))
+        y = 1.0 + 0.9 * c + rng.normal(0, 2.0, (2, n))
+        result = cuped_test(
+            CovariateMoments.from_values(y[0], c[0]),
+            CovariateMoments.from_values(y[1], c[1]),
+            theta="pooled",
+        )
+        rejections += result.p_value < 0.05
+    # MC SE 0.004.
+    assert abs(rejections / reps - 0.05) <= 0.013
