@@ -147,6 +147,14 @@ class MetricCatalog(_Strict):
 
 
 class VariantSpec(_Strict):
+    """One arm of the experiment.
+
+    Attributes:
+        name: the variant's name, as the exposure logs' ``variant`` column writes it.
+        weight: its planned share of the traffic, in (0, 1]; the weights sum to 1.
+        control: ``true`` for the one control arm the others are compared with.
+    """
+
     name: Name
     weight: float = Field(gt=0, le=1)
     control: bool = False
@@ -169,7 +177,14 @@ class GuardrailSpec(_Strict):
 class MetricRoles(_Strict):
     """Each metric has one role: the primary decides, secondaries are reported, guardrails are
     tested for non-inferiority. A metric listed twice would silently keep one role (and a
-    guardrail on the primary would never apply its margin), so it is rejected."""
+    guardrail on the primary would never apply its margin), so it is rejected.
+
+    Attributes:
+        primary: the metric that decides SHIP or ROLLBACK (a name in the metric catalog).
+        secondary: metrics reported with their effects (Benjamini-Hochberg across them by
+            default), not deciding.
+        guardrails: metrics that must not get worse by more than a margin for a SHIP.
+    """
 
     primary: Identifier
     secondary: list[Identifier] = Field(default_factory=list)
