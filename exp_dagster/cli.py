@@ -4,9 +4,10 @@
     exp-dagster demo [--units N] [--fresh]
     exp-dagster analyze --experiment SPEC.yaml --exposures PATH --events PATH
                         [--as-of YYYY-MM-DD] [--metrics metrics.yaml] [--json OUT] [--home DIR]
-                        [--ranking PATH] [--predictions PATH] [--interleaving PATH]
+                        [--report-dir DIR] [--ranking PATH] [--predictions PATH]
+                        [--interleaving PATH]
     exp-dagster backfill --experiment ID --from YYYY-MM-DD --to YYYY-MM-DD [--wait]
-    exp-dagster report --experiment ID [--as-of YYYY-MM-DD] [--open]
+    exp-dagster report --experiment ID [--as-of YYYY-MM-DD] [--home DIR] [--open]
 
 Errors in the input (a spec field, a missing column, an unreadable file) or in the setup (an
 ``EXP_DAGSTER_*`` setting, a path that cannot be written, a full disk, DuckDB's memory limit) are
@@ -534,9 +535,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.home:
         _check_folder_option("--home", Path(args.home))
     spec_path = Path(args.experiment)
-    metrics_file = Path(args.metrics) if args.metrics else spec_path.parent.parent / "metrics.yaml"
-    if not metrics_file.exists():
-        metrics_file = home.catalog_dir() / "metrics.yaml"
+    metrics_file = _metrics_file(spec_path, args.metrics)
     catalog = Catalog(
         catalog_dir=str(spec_path.parent / ".no-catalog"),
         experiment_files=[str(spec_path)],
@@ -591,6 +590,14 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 quality = _read_quality(database, experiment[experiment_id], as_of)
             except GateFailedError as failure:
                 rows, decision, status = [], gate_failure_decision(failure), 1
+        if args.home:  # `exp-dagster report --home` finds the experiment by its spec here
+            _keep_catalog(work, spec_path, metrics_file)
+        report = _keep_report(
+            home.reports_dir(database) / experiment_id / f"{as_of.isoformat()}.html",
+            Path(args.report_dir) if args.report_dir else None,
+            experiment_id,
+            kept_home=bool(args.home),
+        )
     finally:
         if not args.home:
             shutil.rmtree(work, ignore_errors=True)
@@ -607,7 +614,58 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         except OSError as exc:  # e.g. the disk filled during the run: name the file
             raise OSError(exc.errno, exc.strerror, args.json) from exc
         _say(f"wrote {args.json}")
+    if report is not None:
+        _say(f"report: {report}")
     return status
+
+
+def _metrics_file(spec_path: Path, option: str | None) -> Path:
+    """The metric catalog for ``analyze``: ``--metrics``, else ``metrics.yaml`` next to the spec,
+    else one folder up (the ``catalog/experiments/<id>.yaml`` layout), else the project's."""
+    if option:
+        return Path(option)
+    for candidate in (spec_path.parent / "metrics.yaml", spec_path.parent.parent / "metrics.yaml"):
+        if candidate.is_file():
+            return candidate
+    return home.catalog_dir() / "metrics.yaml"
+
+
+def _keep_catalog(work: Path, spec_path: Path, metrics_file: Path) -> None:
+    """A copy of the spec and its metric catalog in ``<home>/catalog``, the layout ``report
+    --home`` reads; replaced on every run, so it is the spec the warehouse was built from."""
+    experiments = work / "catalog" / "experiments"
+    experiments.mkdir(parents=True, exist_ok=True)
+    for stale in experiments.glob("*.yaml"):
+        stale.unlink()
+    shutil.copyfile(spec_path, experiments / spec_path.name)
+    shutil.copyfile(metrics_file, work / "catalog" / "metrics.yaml")
+
+
+# Where analyze keeps the HTML report when it keeps no home: a folder of the working directory.
+DEFAULT_REPORT_DIR = Path("exp_dagster_reports")
+
+
+def _keep_report(
+    produced: Path, report_dir: Path | None, experiment_id: str, *, kept_home: bool
+) -> Path | None:
+    """The day's HTML report where the user can open it: ``--report-dir``, else where the run
+    wrote it when the home is kept, else ``./exp_dagster_reports/<experiment>/<day>.html``. A
+    report that cannot be copied is a warning (the results are printed anyway), not an error."""
+    if not produced.is_file():
+        return None
+    if report_dir is None and kept_home:
+        return produced
+    target = (report_dir or DEFAULT_REPORT_DIR) / experiment_id / produced.name
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(produced, target)
+    except OSError as exc:
+        _say(
+            f"warning: the report could not be copied to {target} ({exc.strerror}); pass "
+            f"--report-dir or --home to keep it elsewhere."
+        )
+        return None
+    return target
 
 
 # ── backfill ─────────────────────────────────────────────────────────────────────────────────
@@ -658,15 +716,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     from exp_dagster.locks import read_only_connection
     from exp_dagster.report.data import ReportDataError, latest_decision_day, read_report_data
     from exp_dagster.report.html import write_report
-    from exp_dagster.resources import default_resources
 
-    database = home.warehouse_path()
+    database = Path(args.home) / "warehouse.duckdb" if args.home else home.warehouse_path()
     if not database.exists():
         raise SpecError(
-            f"no warehouse at {database}; run `exp-dagster demo` (or materialise the experiment in "
-            f"the UI) first, or point EXP_DAGSTER_HOME / EXP_DAGSTER_WAREHOUSE at yours."
+            f"no warehouse at {database}; run `exp-dagster demo` (or `exp-dagster analyze ... "
+            f"--home DIR`, or materialise the experiment in the UI) first, or point --home / "
+            f"EXP_DAGSTER_HOME / EXP_DAGSTER_WAREHOUSE at yours."
         )
-    experiment = default_resources()["catalog"].experiment(args.experiment)  # type: ignore[attr-defined]
+    experiment = _report_catalog(args.home).experiment(args.experiment)
     try:
         with read_only_connection(database, say=_say) as conn:  # waits for a writing run
             day = args.as_of or latest_decision_day(conn, args.experiment)
@@ -691,6 +749,18 @@ def cmd_report(args: argparse.Namespace) -> int:
         if not webbrowser.open(path.as_uri()):
             _say(f"no browser could be started here; open {path} yourself.")
     return 0
+
+
+def _report_catalog(home_option: str | None) -> Any:
+    """The catalog ``report`` looks the experiment up in: the one ``analyze --home`` kept in
+    that home (``<home>/catalog``), else the project's (``EXP_DAGSTER_CATALOG``)."""
+    from exp_dagster.resources import Catalog, default_resources
+
+    if home_option:
+        kept = Path(home_option) / "catalog"
+        if (kept / "metrics.yaml").is_file():
+            return Catalog(catalog_dir=str(kept))
+    return default_resources()["catalog"]
 
 
 def _recorded_gates(experiment_id: str, day: dt.date) -> list[Any]:
@@ -744,7 +814,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     analyze_parser.add_argument(
-        "--metrics", help="metric catalog (default: next to the spec, else the project's)"
+        "--metrics",
+        help=(
+            "metric catalog (default: metrics.yaml next to the spec, else one folder up, else "
+            "the project's catalog/metrics.yaml)"
+        ),
     )
     for name, what in (
         ("ranking", "ranking logs (optional; model evaluation)"),
@@ -756,7 +830,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", help="also write the results as JSON here (checked before the run starts)"
     )
     analyze_parser.add_argument(
-        "--home", help="keep the warehouse in this folder (default: a temporary one)"
+        "--home",
+        help=(
+            "keep the warehouse, its reports and a copy of the spec in this folder, so that a "
+            "rerun is incremental and `report --home` finds it (default: a temporary one)"
+        ),
+    )
+    analyze_parser.add_argument(
+        "--report-dir",
+        dest="report_dir",
+        help=(
+            "keep the HTML report in <DIR>/<experiment>/<day>.html (default: the home's reports "
+            "folder with --home, else ./exp_dagster_reports)"
+        ),
     )
     analyze_parser.set_defaults(func=cmd_analyze)
 
@@ -766,6 +852,9 @@ def build_parser() -> argparse.ArgumentParser:
     report_parser.add_argument("--experiment", required=True, help="the experiment id")
     report_parser.add_argument(
         "--as-of", type=_date, dest="as_of", help="the day (default: the last analysed day)"
+    )
+    report_parser.add_argument(
+        "--home", help="the folder an `analyze --home` run kept (default: EXP_DAGSTER_HOME)"
     )
     report_parser.add_argument("--open", action="store_true", help="open it in a web browser")
     report_parser.set_defaults(func=cmd_report)
