@@ -1,5 +1,6 @@
 """``exp-dagster``: simulate logs, run the demo, analyse your own logs without the UI.
 
+    exp-dagster init ID [--dir catalog] [--start YYYY-MM-DD] [--days N]
     exp-dagster simulate --out DIR [--units N] [--seed S] [--format parquet|csv|jsonl]
     exp-dagster demo [--units N] [--fresh]
     exp-dagster analyze --experiment SPEC.yaml --exposures PATH --events PATH
@@ -668,6 +669,127 @@ def _keep_report(
     return target
 
 
+# ── init ─────────────────────────────────────────────────────────────────────────────────────
+
+SPEC_TEMPLATE = """\
+# The experiment {id}: every field is described, with its default, in docs/spec.md.
+# Run it with: exp-dagster analyze --experiment {spec} --exposures ... --events ...
+
+# must equal experiment_id in the exposure logs
+id: {id}
+description: ""  # what is being tested, in a sentence
+owner: ""  # who to ask
+unit: user  # the randomisation unit; the logs' unit_id is one of these
+# Set hash_salt when exp_dagster's hash assigns the variants: every exposure's variant is then
+# recomputed, and disagreeing ones are quarantined.
+# hash_salt: {id}-salt
+variants:  # weights sum to 1; exactly one control
+  - {{name: control, weight: 0.5, control: true}}
+  - {{name: treatment, weight: 0.5}}
+# first and last day (UTC), inclusive
+start: {start}
+end: {end}
+pre_period_days: 7  # days before each unit's exposure used for CUPED (0: none)
+# metric names from {metrics}: the primary decides SHIP / ROLLBACK, secondary ones are
+# reported, guardrails must not get worse by more than a margin, e.g.
+#   guardrails: [{{metric: latency_p95, margin: 0.05, margin_type: relative}}]
+metrics:
+  primary: {primary}
+  secondary: [{secondary}]
+  guardrails: []
+segments: []  # exposure-log columns to break results down by, e.g. [platform]
+alpha: 0.05  # two-sided significance level
+power: 0.8  # the design's power ...
+mde: 0.02  # ... for this relative lift (2 %)
+# analysis:  # optional: sequential design, multiplicity, relative CI, ... (docs/spec.md)
+#   sequential: group_sequential  # group_sequential | always_valid | fixed_horizon
+"""
+
+METRICS_TEMPLATE = """\
+# The metric catalog: how each metric is computed from the event logs (unit_id, event_time,
+# event, value). Every field is described in docs/spec.md ("MetricSpec").
+#   mean        per-unit sum (aggregate: sum) or count (aggregate: count) of `event`
+#   proportion  1 if the unit has at least one `event`, else 0
+#   ratio       per-unit sum of `numerator` over sum of `denominator` (e.g. clicks / impressions)
+#   quantile    the `level` quantile of every `event` value in the arm (e.g. p95 latency)
+metrics:
+  ctr:
+    description: Clicks per impression.
+    type: ratio
+    numerator: click
+    denominator: impression
+    direction: increase
+  conversion:
+    description: Share of units with at least one purchase.
+    type: proportion
+    event: purchase
+    direction: increase
+  revenue:
+    description: Purchase value per unit.
+    type: mean
+    event: purchase
+    aggregate: sum
+    direction: increase
+  latency_p95:
+    description: 95th percentile of request latency, in milliseconds.
+    type: quantile
+    event: latency_ms
+    level: 0.95
+    direction: decrease
+"""
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write a commented experiment spec (and a metric catalog when there is none) to start from."""
+    import re
+
+    from exp_dagster.spec import NAME_PATTERN, load_experiment, load_metric_catalog
+
+    if not re.match(NAME_PATTERN, args.id):
+        raise UsageError(
+            f"experiment id {args.id!r} is not a name: use a letter, then up to 63 letters, "
+            f"digits, '_' or '-' (it must equal experiment_id in your exposure logs)."
+        )
+    if args.days < 1:
+        raise UsageError(f"--days must be at least 1; got {args.days}.")
+    catalog = Path(args.dir)
+    _check_folder_option("--dir", catalog)
+    spec_path = catalog / "experiments" / f"{args.id}.yaml"
+    if spec_path.exists():
+        raise UsageError(f"{spec_path} exists already; edit it, or pick another id or --dir.")
+    metrics_path = catalog / "metrics.yaml"
+    wrote_metrics = not metrics_path.exists()
+    if wrote_metrics:
+        catalog.mkdir(parents=True, exist_ok=True)
+        metrics_path.write_text(METRICS_TEMPLATE)
+    names = list(load_metric_catalog(metrics_path).metrics)
+    if not names:
+        raise UsageError(f"{metrics_path} defines no metric; add one (see docs/spec.md).")
+    start = args.start or dt.date.today()
+    spec_path.parent.mkdir(parents=True, exist_ok=True)
+    spec_path.write_text(
+        SPEC_TEMPLATE.format(
+            id=args.id,
+            spec=spec_path,
+            start=start.isoformat(),
+            end=(start + dt.timedelta(days=args.days - 1)).isoformat(),
+            metrics=metrics_path,
+            primary=names[0],
+            secondary=", ".join(names[1:3]),
+        )
+    )
+    load_experiment(spec_path, load_metric_catalog(metrics_path))  # the template must be valid
+    if wrote_metrics:
+        _say(f"wrote {metrics_path} (example metrics: edit the event names to match your logs)")
+    _say(f"wrote {spec_path}")
+    _say(
+        "next: log exposures (experiment_id, unit_id, variant, exposed_at) and events (unit_id, "
+        "event_time, event, value), then run\n"
+        f"  exp-dagster analyze --experiment {spec_path} --exposures EXPOSURES --events EVENTS"
+    )
+    return 0
+
+
 # ── backfill ─────────────────────────────────────────────────────────────────────────────────
 
 
@@ -786,6 +908,17 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, help="random seed (default 7)")
         p.add_argument("--days", type=int, help="experiment days (default 14)")
         p.add_argument("--pre-days", type=int, dest="pre_days", help="pre-period days (default 7)")
+
+    init_parser = sub.add_parser(
+        "init", help="write a commented experiment spec (and metric catalog) to start from"
+    )
+    init_parser.add_argument("id", help="the experiment id (experiment_id in your exposure logs)")
+    init_parser.add_argument(
+        "--dir", default="catalog", help="the catalog folder (default: ./catalog)"
+    )
+    init_parser.add_argument("--start", type=_date, help="first day (default: today)")
+    init_parser.add_argument("--days", type=int, default=14, help="planned days (default 14)")
+    init_parser.set_defaults(func=cmd_init)
 
     simulate_parser = sub.add_parser("simulate", help="write seeded logs of a ranker A/B test")
     simulate_parser.add_argument("--out", required=True, help="folder to write into")
