@@ -323,9 +323,20 @@ def _demo(args: argparse.Namespace) -> int:
         simulate(landing, _simulation_config(args), progress=_say)
     truth = load_truth(truth_file)
     resources = default_resources()
-    with dg.DagsterInstance.get() as instance:
-        experiment = _run(resources, instance, DEMO_EXPERIMENT, truth.end)
+    fingerprint = _demo_fingerprint(resources, landing)
+    stamp = home.home_dir() / DEMO_STAMP
+    experiment = resources["catalog"].experiment(DEMO_EXPERIMENT)  # type: ignore[attr-defined]
     day = min(truth.end, experiment.spec.end)
+    if _demo_is_current(stamp, fingerprint, day):
+        _say(
+            "Nothing changed since the last demo (logs, specs and code alike): showing its "
+            "results. --fresh runs everything again."
+        )
+    else:
+        stamp.unlink(missing_ok=True)
+        with dg.DagsterInstance.get() as instance:
+            experiment = _run(resources, instance, DEMO_EXPERIMENT, truth.end)
+        stamp.write_text(json.dumps({"fingerprint": fingerprint, "day": day.isoformat()}))
     rows, decision = _read_outcome(home.warehouse_path(), DEMO_EXPERIMENT, day)
     _print_outcome(DEMO_EXPERIMENT, day, rows, decision)
     _print_model_evaluation(
@@ -356,6 +367,59 @@ def _demo(args: argparse.Namespace) -> int:
         f"(then open http://127.0.0.1:3000)."
     )
     return 0
+
+
+# Written after a demo run completes: what it was computed from (see _demo_fingerprint).
+DEMO_STAMP = "demo_stamp.json"
+
+
+def _demo_fingerprint(resources: dict[str, Any], landing: Path) -> str:
+    """A digest of everything the demo's tables depend on: every landing file (path, size,
+    modification time), the experiment and metric specs (their version), and the code
+    (exp_dagster's and the assets' Python and SQL files). Equal digests: the same results."""
+    import hashlib
+
+    from exp_dagster.home import PROJECT_ROOT
+
+    digest = hashlib.sha256()
+    experiment = resources["catalog"].experiment(DEMO_EXPERIMENT)
+    digest.update(experiment.version.encode())
+    for path in sorted(p for p in landing.rglob("*") if p.is_file()):
+        info = path.stat()
+        digest.update(f"{path.relative_to(landing)}|{info.st_size}|{info.st_mtime_ns}\n".encode())
+    for package in ("exp_dagster", "assets"):
+        for path in sorted((PROJECT_ROOT / package).rglob("*")):
+            if path.suffix in (".py", ".sql") and path.is_file():
+                digest.update(path.relative_to(PROJECT_ROOT).as_posix().encode())
+                digest.update(path.read_bytes())
+    for setting in ("EXP_DAGSTER_FIRST_DATE", "EXP_DAGSTER_CATALOG"):
+        digest.update(f"{setting}={os.environ.get(setting, '')}\n".encode())
+    return digest.hexdigest()
+
+
+def _demo_is_current(stamp: Path, fingerprint: str, day: dt.date) -> bool:
+    """Whether the last demo run finished on the same inputs and its decision is still in the
+    warehouse (a warehouse deleted or replaced since does not count)."""
+    from exp_dagster.locks import read_only_connection
+
+    try:
+        recorded = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        return False
+    if recorded.get("fingerprint") != fingerprint or recorded.get("day") != day.isoformat():
+        return False
+    database = home.warehouse_path()
+    if not database.exists():
+        return False
+    try:
+        with read_only_connection(database, say=_say) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM decision WHERE experiment_id = ? AND as_of_date = ?",
+                [DEMO_EXPERIMENT, day],
+            ).fetchone()
+    except Exception:  # an unreadable or older warehouse: run the demo again
+        return False
+    return bool(row and row[0])
 
 
 def _print_timeline(database: Path, experiment_id: str) -> None:
