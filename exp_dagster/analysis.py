@@ -35,6 +35,10 @@ Conventions (also printed in every result row's ``method``):
 * multiplicity: adjusted p-values within explicit families: the primary metric across
   treatments, secondary metrics × treatments, guardrail non-inferiority p-values, and each metric
   × treatment's segment values.
+* significance: every row with an effect is judged significant or not once, here
+  (:mod:`exp_dagster.significance`: the spec's sequential test where the row carries it, the
+  fixed-horizon one otherwise, on the p-value adjusted within the row's family where that family
+  adjusts it); the decision and the report read ``significant`` and ``significance_basis``.
 * guardrails: additionally a one-sided non-inferiority test at level alpha: the (1 − alpha) bound
   of the effect in the harmful direction must stay within the margin; under a sequential method
   also a sequential non-inferiority test over the looks (``ni_sequential_passed``), which is what
@@ -65,7 +69,8 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, NamedTuple
 
-from exp_dagster.result_row import RESULT_COLUMNS
+from exp_dagster.result_row import RESULT_COLUMNS, ResultRow
+from exp_dagster.significance import adjusted_p_key, significance_fields
 from exp_dagster.spec import AnalysisPolicy, MetricSpec, ResolvedExperiment
 from exp_dagster.stats import (
     CovariateMoments,
@@ -891,8 +896,7 @@ def apply_multiplicity(experiment: ResolvedExperiment, rows: list[dict[str, Any]
     rows = [r for r in rows if r.get("not_estimable") is None]
     overall = [r for r in rows if r["segment"] == "all"]
     primary = [r for r in overall if r["role"] == "primary"]
-    primary_key = "sequential_p_value" if policy.sequential == "always_valid" else "p_value"
-    _adjust(primary, primary_key, "primary", policy.primary_multiplicity)
+    _adjust(primary, adjusted_p_key(policy, "primary"), "primary", policy.primary_multiplicity)
     secondary = [r for r in overall if r["role"] == "secondary"]
     _adjust(secondary, "p_value", "secondary", policy.secondary_multiplicity)
     guardrails = [r for r in overall if r["role"] == "guardrail"]
@@ -940,7 +944,7 @@ def compute_results(
     history: Mapping[dt.date, DayStatistics] | None = None,
     novelty: Sequence[Row] = (),
     event_names: Callable[[], tuple[Collection[str], Mapping[str, int]]] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[ResultRow]:
     """Result rows for every metric × treatment × segment value with both arms present.
 
     A metric that is not estimable at this look (no units in an arm, no variance, no events,
@@ -961,8 +965,8 @@ def compute_results(
             so far and the quarantined rows by event name (see :func:`name_missing_events`).
 
     Returns:
-        Rows with exactly the keys of :class:`~exp_dagster.result_row.ResultRow` (the columns
-        of the ``results`` table).
+        One :class:`~exp_dagster.result_row.ResultRow` per row of the ``results`` table, each
+        judged significant or not once, here (:mod:`exp_dagster.significance`).
     """
     spec = experiment.spec
     today = DayStatistics(statistics, histograms)
@@ -1060,7 +1064,8 @@ def compute_results(
             row["not_estimable"] = row["method"] = name_missing_events(reason, logged, quarantined)
     apply_multiplicity(experiment, results)
     apply_heterogeneity(experiment, results)
-    return results
+    # After multiplicity: a row is judged on its adjusted p-value where its family has one.
+    return [ResultRow(**{**row, **significance_fields(experiment, row)}) for row in results]
 
 
 def _not_estimable_row(

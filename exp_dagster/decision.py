@@ -10,12 +10,14 @@ margins and the ``analysis`` block, :class:`~exp_dagster.spec.AnalysisPolicy`):
                beyond its margin (its whole two-sided CI is past it), for every treatment.
 * SHIP         the primary metric is significantly better and every guardrail is shown
                non-inferior (one-sided bound within its margin; under a sequential method by
-               the guardrail's own sequential non-inferiority test). "Significantly" follows the
-               spec's sequential method, so that a daily look is never a peek:
-               ``group_sequential`` — the z statistic crossed its Lan-DeMets boundary on some
-               day (ship as soon as it does); ``always_valid`` — the always-valid p-value,
-               adjusted across treatments, is at most alpha (any day); ``fixed_horizon`` — the
-               adjusted p-value is below alpha on or after the planned end date only.
+               the guardrail's own sequential non-inferiority test). "Significantly" is the
+               result row's ``significant``, judged once by the analysis
+               (:mod:`exp_dagster.significance`) with the spec's sequential method, so that a
+               daily look is never a peek: ``group_sequential`` — the z statistic crossed its
+               Lan-DeMets boundary on some day (ship as soon as it does); ``always_valid`` — the
+               always-valid p-value, adjusted across treatments, is at most alpha (any day);
+               ``fixed_horizon`` — the adjusted p-value is below alpha, read on or after the
+               planned end date only (``significance_test``).
 * KEEP_RUNNING before the end date otherwise, with the power reached and the days still needed.
 * INCONCLUSIVE on or after the end date otherwise; an underpowered test says so.
 
@@ -38,7 +40,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from exp_dagster.spec import AnalysisPolicy, ResolvedExperiment
+from exp_dagster.significance import p_text
+from exp_dagster.spec import ResolvedExperiment
 from exp_dagster.stats import SRMResult, first_srm_day, srm_by_segment, srm_test
 
 Row = Mapping[str, Any]
@@ -74,12 +77,6 @@ def pct(value: float | None, *, signed: bool = True) -> str:
     if value is None or not math.isfinite(value):
         return "n/a" if value is None or math.isnan(value) else ("+∞" if value > 0 else "−∞")
     return f"{value * 100:+.2f}%" if signed else f"{value * 100:.2f}%"
-
-
-def p_text(p_value: float | None) -> str:
-    if p_value is None or math.isnan(p_value):
-        return "p = n/a"
-    return "p < 0.0001" if p_value < 1e-4 else f"p = {p_value:.4f}"
 
 
 def _effect_sentence(row: Row) -> str:
@@ -128,14 +125,6 @@ def _bound_text(row: Row) -> str:
     return pct(row["ni_bound"])
 
 
-def spending_label(analysis: AnalysisPolicy) -> str:
-    """The alpha-spending function as reports name it: ``obrien-fleming``, ``pocock``,
-    ``power (rho = 3)``."""
-    if analysis.spending == "power":
-        return f"power (rho = {analysis.spending_rho:g})"
-    return analysis.spending
-
-
 def srm_method_label(experiment: ResolvedExperiment) -> str:
     """The SRM test as reports name it: ``chi-square``, ``g-test``, ``exact``, with " (Yates)"
     when the continuity correction applies (the same label :class:`SRMResult` carries)."""
@@ -157,30 +146,23 @@ def sample_ratio(experiment: ResolvedExperiment, units_by_variant: Mapping[str, 
     )
 
 
-def _significance(experiment: ResolvedExperiment, row: Row) -> tuple[bool, str, bool]:
-    """Whether the primary result is significant under the spec's sequential method, how to say
-    so, and whether that evidence stays valid before the end date (sequential) or not (a
-    fixed-horizon p-value, which would be a peek)."""
-    spec = experiment.spec
-    method = spec.analysis.sequential
-    if method == "group_sequential" and row.get("sequential_significant") is not None:
-        boundary = row.get("sequential_boundary")
-        boundary_text = f"{boundary:.3f}" if boundary is not None else "n/a"
-        statistic = abs(row["abs_effect"]) / row["std_error"] if row.get("std_error") else 0.0
-        return (
-            bool(row["sequential_significant"]),
-            f"group-sequential ({spending_label(spec.analysis)} spending) |z| = {statistic:.2f} "
-            f"against a boundary of {boundary_text} on look {row.get('sequential_look')}",
-            True,
+def _significance(experiment: ResolvedExperiment, day: dt.date, row: Row) -> tuple[bool, str, bool]:
+    """Whether the primary result is significant, how to say so, and whether that evidence
+    stays valid before the end date (a sequential test) or not (a fixed-horizon p-value, which
+    would be a peek): read from the row, where the analysis judged it once."""
+    significant = row.get("significant")
+    if significant is None:
+        raise ValueError(
+            f"The results row of {row['metric']} ({row['variant']}) for experiment "
+            f"'{experiment.spec.id}' as of {day} has no 'significant' value: it was computed "
+            f"before results carried one. Materialise that day's results partition again "
+            f"(exp-dagster analyze, or the Dagster UI), then its decision."
         )
-    if method == "always_valid" and row.get("sequential_p_value") is not None:
-        adjusted = row.get("p_value_adjusted")
-        p_value = float(adjusted if adjusted is not None else row["sequential_p_value"])
-        return p_value <= spec.alpha, f"always-valid {p_text(p_value)}", True
-    adjusted = row.get("p_value_adjusted")
-    p_value = float(adjusted if adjusted is not None else row["p_value"])
-    label = "adjusted " if adjusted is not None and len(spec.treatments) > 1 else ""
-    return p_value < spec.alpha, f"fixed-horizon {label}{p_text(p_value)}", False
+    return (
+        bool(significant),
+        str(row["significance_basis"]),
+        row["significance_test"] != "fixed_horizon",
+    )
 
 
 def _power_sentence(experiment: ResolvedExperiment, row: Row) -> str | None:
@@ -468,7 +450,7 @@ def decide(
                 f"Primary metric {primary['metric']} for {variant}: {primary['not_estimable']}."
             )
             continue
-        significant, how, anytime = _significance(experiment, primary)
+        significant, how, anytime = _significance(experiment, day, primary)
         sequential = sequential and anytime
         better = significant and _is_better(primary)
         worse = significant and not _is_better(primary)

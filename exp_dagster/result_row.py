@@ -1,21 +1,31 @@
-"""The contract of a ``results`` row: one typed key per column of the table (schema.sql).
+"""The contract of a ``results`` row: one typed field per column of the table (schema.sql).
 
-:func:`exp_dagster.analysis.compute_results` builds every row from :data:`RESULT_COLUMNS`, and
-:func:`exp_dagster.warehouse.queries.replace_partition` refuses a row whose keys differ from the
-table's columns, so a new estimate needs its column here and in schema.sql (a test compares the
-two) before it can be written, instead of being dropped on the way to the warehouse.
+:func:`exp_dagster.analysis.compute_results` returns :class:`ResultRow` objects, which cannot be
+built with a missing or an extra key (a ``TypeError`` names it) nor changed afterwards, and
+:func:`exp_dagster.warehouse.queries.replace_partition` still refuses any row whose keys differ
+from the table's columns. A new estimate therefore needs its field here and its column in
+schema.sql (a test compares the two) before it can be written, instead of being dropped on the
+way to the warehouse.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from typing import TypedDict
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 
-class ResultRow(TypedDict):
+@dataclasses.dataclass(frozen=True, slots=True, eq=False)
+class ResultRow(Mapping[str, Any]):
     """One metric × treatment × segment value as of a day; ``None`` is a NULL (an estimate the
     row does not have: overall-only fields on segment rows, every estimate of a metric that is
-    not estimable). Column meanings are in schema.sql."""
+    not estimable). Column meanings are in schema.sql and docs/cli.md.
+
+    Read it like the dict of a row read back from the warehouse (``row["p_value"]``,
+    ``row.get("power")``, ``dict(row)``): the decision and the report take either. It compares
+    equal to a mapping with the same keys and values.
+    """
 
     experiment_id: str
     as_of_date: dt.date
@@ -75,7 +85,23 @@ class ResultRow(TypedDict):
     required_units: int | None
     required_units_pre_period: int | None
     not_estimable: str | None
+    # Judged once, by exp_dagster.significance; NULL when not estimable.
+    significant: bool | None
+    significance_test: str | None
+    significance_basis: str | None
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in _COLUMN_SET:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(RESULT_COLUMNS)
+
+    def __len__(self) -> int:
+        return len(RESULT_COLUMNS)
 
 
 # The keys of ResultRow, in the order of the table's columns.
-RESULT_COLUMNS: tuple[str, ...] = tuple(ResultRow.__annotations__)
+RESULT_COLUMNS: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(ResultRow))
+_COLUMN_SET = frozenset(RESULT_COLUMNS)

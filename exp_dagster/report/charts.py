@@ -43,6 +43,7 @@ SERIES = (BLUE, ORANGE, GREEN, PURPLE, SKY_BLUE, VERMILLION)
 WIDTH_INCHES = 9.0
 DPI = 110
 ROLE_ORDER = {"primary": 0, "secondary": 1, "guardrail": 2}
+SEQUENTIAL_TESTS = frozenset({"group_sequential", "always_valid"})
 STYLE = {
     "font.size": 10.5,
     "axes.titlesize": 12,
@@ -328,7 +329,13 @@ def _primary_direction(rows: Sequence[Row]) -> str:
 
 
 def _first_significant_day(rows: Sequence[Row]) -> dt.date | None:
-    days = [r["as_of_date"] for r in rows if r.get("sequential_significant")]
+    """The first day the primary metric was significant by a sequential test (the rows'
+    ``significant``): a fixed-horizon reading before the end date is a peek, not a crossing."""
+    days = [
+        r["as_of_date"]
+        for r in rows
+        if r.get("significant") and r.get("significance_test") in SEQUENTIAL_TESTS
+    ]
     return min(days) if days else None
 
 

@@ -19,10 +19,11 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from exp_dagster.decision import p_text, pct, spending_label, srm_method_label
+from exp_dagster.decision import p_text, pct, srm_method_label
 from exp_dagster.report import charts
 from exp_dagster.report.data import ReportData, report_path
 from exp_dagster.report.summary import ROLE_ORDER, results_markdown
+from exp_dagster.significance import spending_label
 
 # How each ``analysis.sequential_information`` measures a daily look's information.
 INFORMATION_TEXT = {
@@ -347,7 +348,7 @@ def _sequential_cell(row: Row) -> str:
     method = row.get("sequential_method")
     if method == "group_sequential" and _finite(row.get("sequential_boundary")):
         z = charts._z(row)
-        crossed = " crossed" if row.get("sequential_significant") else ""
+        crossed = " crossed" if row.get("significant") else ""
         return f"|z| {z:.2f} / {row['sequential_boundary']:.2f}{crossed}" if z else "–"
     if method == "always_valid" and _finite(row.get("sequential_p_value")):
         return f"p {_p(row['sequential_p_value'])}"

@@ -3,25 +3,44 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 import pytest
 
 from exp_dagster.decision import Verdict, decide
 from exp_dagster.home import PROJECT_ROOT
+from exp_dagster.significance import significance_fields
 from exp_dagster.spec import ResolvedExperiment, load_experiment, load_metric_catalog
 
 END = dt.date(2026, 10, 14)
 BALANCED = {"control": 10_000, "treatment": 10_050}
 
 
-@pytest.fixture(scope="module")
-def experiment() -> ResolvedExperiment:
+@functools.cache
+def ranker_v2() -> ResolvedExperiment:
     catalog = load_metric_catalog(PROJECT_ROOT / "catalog" / "metrics.yaml")
     return load_experiment(PROJECT_ROOT / "catalog" / "experiments" / "ranker_v2.yaml", catalog)
 
 
-def row(metric: str, rel: float, low: float, high: float, p: float, **extra: Any) -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def experiment() -> ResolvedExperiment:
+    return ranker_v2()
+
+
+def row(
+    metric: str,
+    rel: float,
+    low: float,
+    high: float,
+    p: float,
+    *,
+    judged_by: ResolvedExperiment | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A hand-built overall row, judged significant or not as the analysis would judge it under
+    ``judged_by`` (ranker_v2 by default; without sequential fields: on its fixed-horizon
+    p-value)."""
     base = {
         "metric": metric,
         "segment": "all",
@@ -39,7 +58,8 @@ def row(metric: str, rel: float, low: float, high: float, p: float, **extra: Any
         "ni_bound": None,
         "ni_passed": None,
     }
-    return {**base, **extra}
+    built = {**base, **extra}
+    return {**built, **significance_fields(judged_by or ranker_v2(), built)}
 
 
 def latency(rel: float, low: float, high: float, bound: float) -> dict[str, Any]:
@@ -224,6 +244,7 @@ def test_power_spending_is_named_in_the_reason(experiment: ResolvedExperiment) -
         sequential_boundary=2.0,
         sequential_p_value=0.0001,
         information_fraction=1.0,
+        judged_by=chosen,
     )
     decision = decide(chosen, END, [primary, latency(0.03, 0.02, 0.04, 0.038)], BALANCED)
     assert any("power (rho = 2) spending" in reason for reason in decision.reasons)

@@ -6,14 +6,21 @@ from __future__ import annotations
 import datetime as dt
 import typing
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pytest
 
+from exp_dagster.analysis import DayStatistics
+from exp_dagster.decision import decide
+from exp_dagster.home import PROJECT_ROOT
 from exp_dagster.offline import OPTIONAL_EVALUATION_COLUMNS
 from exp_dagster.result_row import RESULT_COLUMNS, ResultRow
-from exp_dagster.warehouse.queries import ensure_schema, replace_partition
+from exp_dagster.spec import load_metric_catalog
+from exp_dagster.warehouse.queries import ensure_schema, read_partition, replace_partition
+from tests.unit.test_analysis import START, analyse, experiment, simulate_days
 
 DAY = dt.date(2026, 10, 2)
 SQL_TYPES = {
@@ -86,6 +93,43 @@ def test_the_results_contract_is_the_results_table(conn: duckdb.DuckDBPyConnecti
     for name, sql_type, null, *_ in described:
         expected = SQL_TYPES[sql_type] | None if null == "YES" else SQL_TYPES[sql_type]
         assert hints[name] == expected, name
+
+
+SIGNIFICANCE_COLUMNS = ("significant", "significance_test", "significance_basis")
+
+
+def test_an_older_results_table_gains_the_significance_columns(tmp_path: Path) -> None:
+    """A warehouse written before results carried ``significant`` gains the columns in place on
+    its next connection (NULL in the old rows, in ResultRow's order) and takes new rows; the
+    decision refuses an old row instead of judging it again, and says what to re-run."""
+    spec = experiment(load_metric_catalog(PROJECT_ROOT / "catalog" / "metrics.yaml"))
+    statistics = simulate_days(np.random.default_rng(5), {"control": 0.05, "treatment": 0.06})
+    rows = analyse(spec, statistics, START)
+    units = DayStatistics(statistics[START]).units(spec)
+    path = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        ensure_schema(conn)
+        for column in SIGNIFICANCE_COLUMNS:
+            conn.execute(f"ALTER TABLE results DROP COLUMN {column}")
+        conn.execute("UPDATE warehouse_schema SET digest = 'an older schema.sql'")
+        old_rows = [{k: v for k, v in r.items() if k not in SIGNIFICANCE_COLUMNS} for r in rows]
+        replace_partition(conn, "results", spec.spec.id, START, old_rows)  # as an old release did
+    with duckdb.connect(str(path)) as conn:
+        ensure_schema(conn)
+        described = conn.execute("DESCRIBE results").fetchall()
+        assert tuple(name for name, *_ in described) == RESULT_COLUMNS
+        old = read_partition(conn, "results", spec.spec.id, START)
+        assert [(r["significant"], r["significance_basis"]) for r in old] == [(None, None)]
+        with pytest.raises(
+            ValueError,
+            match=r"results row of ctr \(treatment\) for experiment 'ctr_test' as of 2026-10-01 "
+            r"has no 'significant' value: .* Materialise that day's results partition again",
+        ):
+            decide(spec, START, old, units)
+        replace_partition(conn, "results", spec.spec.id, START, rows)
+        (new,) = read_partition(conn, "results", spec.spec.id, START)
+    assert new == dict(rows[0]) and new["significance_test"] == "group_sequential"
+    assert decide(spec, START, [new], units) == decide(spec, START, rows, units)
 
 
 def test_optional_evaluation_columns_are_nullable(conn: duckdb.DuckDBPyConnection) -> None:

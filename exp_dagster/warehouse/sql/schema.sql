@@ -317,7 +317,10 @@ CREATE TABLE IF NOT EXISTS results (
     ni_sequential_passed  BOOLEAN,      -- guardrails: non-inferior by a sequential test
     required_units        BIGINT,       -- units per arm for the spec's mde and power
     required_units_pre_period BIGINT,   -- the same from the metric's pre-period variance
-    not_estimable         VARCHAR       -- why the metric has no effect at this look (NULL: it has)
+    not_estimable         VARCHAR,      -- why the metric has no effect at this look (NULL: it has)
+    significant           BOOLEAN,      -- judged once, exp_dagster/significance.py (NULL: no effect)
+    significance_test     VARCHAR,      -- group_sequential | always_valid | fixed_horizon
+    significance_basis    VARCHAR       -- the evidence in words: fixed-horizon p = 0.0123
 );
 CREATE TABLE IF NOT EXISTS decision (
     experiment_id  VARCHAR   NOT NULL,
@@ -364,6 +367,9 @@ ALTER TABLE results ADD COLUMN IF NOT EXISTS ni_sequential_passed BOOLEAN;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS required_units BIGINT;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS required_units_pre_period BIGINT;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS not_estimable VARCHAR;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS significant BOOLEAN;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS significance_test VARCHAR;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS significance_basis VARCHAR;
 -- Model evaluation beside the A/B test (issue 6): one long table of every offline estimate of an
 -- experiment-day, and the parity table that puts offline, counterfactual and online lifts side by
 -- side. kind: ranking | ranking_comparison | off_policy | classifier | reliability |
