@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import io
 import re
 from html.parser import HTMLParser
@@ -15,9 +16,15 @@ import pytest
 from PIL import Image
 
 from exp_dagster.home import PROJECT_ROOT
-from exp_dagster.report.charts import forest_chart, sequential_relative_interval, traffic_chart
+from exp_dagster.report.charts import (
+    _first_significant_day,
+    forest_chart,
+    sequential_relative_interval,
+    traffic_chart,
+)
 from exp_dagster.report.data import DataQuality, GateResult, ReportData, report_path
-from exp_dagster.report.html import RenderedReport, render_report, write_report
+from exp_dagster.report.html import RenderedReport, _sequential_cell, render_report, write_report
+from exp_dagster.significance import significance_fields
 from exp_dagster.spec import ResolvedExperiment, load_experiment, load_metric_catalog
 
 START = dt.date(2026, 10, 1)
@@ -35,10 +42,15 @@ SRM_REASON = (
 )
 
 
-@pytest.fixture(scope="module")
-def experiment() -> ResolvedExperiment:
+@functools.cache
+def ranker_v2() -> ResolvedExperiment:
     catalog = load_metric_catalog(PROJECT_ROOT / "catalog" / "metrics.yaml")
     return load_experiment(PROJECT_ROOT / "catalog" / "experiments" / "ranker_v2.yaml", catalog)
+
+
+@pytest.fixture(scope="module")
+def experiment() -> ResolvedExperiment:
+    return ranker_v2()
 
 
 def result(
@@ -102,7 +114,8 @@ def result(
         "heterogeneity_p_value": 0.003 if segment != "all" else None,
         "segment_reversal": value == "web",
     }
-    return {**row, **extra}
+    built = {**row, **extra}
+    return {**built, **significance_fields(ranker_v2(), built)}  # as the analysis judges it
 
 
 def evaluation_row(
@@ -411,6 +424,21 @@ def test_stale_spec_version_is_called_out(experiment: ResolvedExperiment) -> Non
     stale = [{**row, "spec_version": "0123abcd"} for row in data.results]
     html = render_report(ReportData(**{**data.__dict__, "results": stale})).html
     assert "spec version(s) 0123abcd, not the current" in html
+
+
+def test_the_report_reads_significance_from_the_rows(experiment: ResolvedExperiment) -> None:
+    """The sequential cell's "crossed" and the chart's first significant day come from the rows'
+    ``significant``; a fixed-horizon one marks no crossing (before the end it is a peek)."""
+    data = report_data(experiment, "SHIP", SHIP_REASONS)
+    assert [r["significant"] for r in data.history] == [False, False, False, True, True]
+    assert _first_significant_day(data.history) == DAYS[3]
+    later = [{**r, "significant": r["as_of_date"] == AS_OF} for r in data.history]
+    assert _first_significant_day(later) == AS_OF
+    fixed = [{**r, "significance_test": "fixed_horizon"} for r in data.history]
+    assert _first_significant_day(fixed) is None
+    primary = data.results[0]
+    assert _sequential_cell(primary).endswith(" crossed")
+    assert not _sequential_cell({**primary, "significant": False}).endswith(" crossed")
 
 
 def test_sequential_interval_is_widened_like_the_absolute_one() -> None:
