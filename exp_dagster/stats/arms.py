@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Literal, get_args
 
-from scipy import special, stats
+from scipy import special
 
 from exp_dagster.stats._common import check_alpha, critical_value
 from exp_dagster.stats.moments import Moments
@@ -110,5 +110,7 @@ def proportion_interval(
         return low, high
     # As statsmodels: the posterior's quantiles even at 0 or n events (Brown et al. set the bound
     # to 0 or 1 there instead).
+    from scipy import stats  # here, not at the top: see stats/__init__ (lazy scipy)
+
     posterior = stats.beta(successes + 0.5, n - successes + 0.5)
     return float(posterior.ppf(alpha / 2)), float(posterior.isf(alpha / 2))

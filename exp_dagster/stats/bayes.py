@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from scipy import integrate, special, stats
+from scipy import special
 
 from exp_dagster.stats._common import confidence_interval, critical_value
 
@@ -265,6 +265,8 @@ class BetaBinomialSummary:
 def _prob_greater(x: tuple[float, float], y: tuple[float, float]) -> float:
     """``P(X > Y)`` for independent ``X ~ Beta(*x)``, ``Y ~ Beta(*y)``: ``∫ f_X(t) F_Y(t) dt``,
     by adaptive quadrature over the range holding all but 1e-15 of ``X``'s mass on each side."""
+    from scipy import integrate, stats  # here, not at the top: see stats/__init__ (lazy scipy)
+
     beta_x, beta_y = stats.beta(*x), stats.beta(*y)
     low, high = float(beta_x.ppf(1e-15)), float(beta_x.isf(1e-15))
     # The integrand is concentrated where both densities live; give quad the bulk's landmarks.
@@ -369,6 +371,8 @@ def beta_binomial_summary(
     tail = (1.0 - credible_level) / 2.0
 
     def interval(posterior: tuple[float, float]) -> tuple[float, float]:
+        from scipy import stats
+
         beta = stats.beta(*posterior)
         return float(beta.ppf(tail)), float(beta.isf(tail))
 

@@ -52,7 +52,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from scipy import optimize, special, stats
+from scipy import special
 
 from exp_dagster.stats._common import (
     Alternative,
@@ -80,6 +80,8 @@ def _t_power(standardized: float, df: float, alpha_each: float, alternative: Alt
     """Power of the t-test at noncentrality ``standardized`` (effect / se) with ``df`` degrees of
     freedom: the noncentral t's mass beyond the central t's critical values."""
     crit = critical_value(alpha_each, alternative, df)
+    from scipy import stats  # here, not at the top: see stats/__init__ (lazy scipy)
+
     noncentral = stats.nct(df, standardized)
     if alternative == "greater":
         return float(noncentral.sf(crit))
@@ -411,6 +413,8 @@ def minimum_detectable_effect(
     if df < 1:
         raise ValueError("distribution='t' needs at least 3 units over both arms (df >= 1).")
     sign = -1.0 if alternative == "less" else 1.0
+
+    from scipy import optimize  # here, not at the top: see stats/__init__ (lazy scipy)
 
     def shortfall(effect: float) -> float:
         return _t_power(sign * effect / se, df, alpha_each, alternative) - power

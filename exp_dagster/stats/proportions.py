@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy import stats
-
 from exp_dagster.stats._common import (
     Alternative,
     check_alpha,
@@ -208,6 +206,8 @@ def fisher_exact_test(
         [successes_treatment, n_treatment - successes_treatment],
         [successes_control, n_control - successes_control],
     ]
+    from scipy import stats  # here, not at the top: see stats/__init__ (lazy scipy)
+
     sample, p_value = stats.fisher_exact(table, alternative=alternative)
     conditional = stats.contingency.odds_ratio(table, kind="conditional")
     interval = conditional.confidence_interval(

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from exp_dagster.stats._common import (
     Alternative,
@@ -106,6 +105,8 @@ def mann_whitney_test(
     if not (np.isfinite(c).all() and np.isfinite(t).all()):
         raise ValueError("mann_whitney_test needs finite values; drop or impute NaN and inf first.")
     n_c, n_t = c.size, t.size
+    from scipy import stats  # here, not at the top: see stats/__init__ (lazy scipy)
+
     ranks = stats.rankdata(np.concatenate([t, c]))  # midranks
     rank_t, rank_c = ranks[:n_t], ranks[n_t:]
     u = float(rank_t.sum() - n_t * (n_t + 1) / 2.0)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Literal, get_args
 
-from scipy import special, stats
+from scipy import special
 
 from exp_dagster.stats._common import check_alpha
 
@@ -141,6 +141,8 @@ def srm_test(
     pearson = math.fsum(d * d / e for d, e in zip(deviations, expected, strict=True))
     label = method + (" (Yates)" if yates and method != "exact" else "")
     if method == "exact":
+        from scipy import stats  # here, not at the top: see stats/__init__ (lazy scipy)
+
         p_value = stats.binomtest(int(observed[0]), total, weights[0] / weight_sum).pvalue
         statistic = math.fsum((o - e) ** 2 / e for o, e in zip(observed, expected, strict=True))
     elif method == "g-test":
