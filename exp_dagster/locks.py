@@ -12,10 +12,11 @@ stale lock; the file itself stays (deleting it would let a third run lock a new 
 second still holds the old one).
 
 Dagster's own runs (``make ui``, the daemon) do not take this lock: they queue on the run tag
-limit and the ``duckdb_writer`` pool of dagster.yaml, and each write waits on DuckDB's file lock
-(:class:`exp_dagster.resources.Warehouse`). The CLI's final reads wait on that file lock too
-(:func:`read_only_connection`), so a UI run writing the demo's warehouse delays them instead of
-failing them.
+limit and the ``duckdb_writer`` pool of dagster.yaml (one run at a time), and a run's first
+warehouse step waits on DuckDB's file lock (:class:`exp_dagster.resources.Warehouse`), which the
+run then holds until it ends: its steps share one connection. The CLI's final reads wait on that
+file lock too (:func:`read_only_connection`), so a UI run writing the demo's warehouse delays
+them, until that run ends, instead of failing them.
 """
 
 from __future__ import annotations
