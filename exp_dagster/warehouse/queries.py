@@ -391,7 +391,8 @@ def build_event_facts(
         first_day = _scalar(
             conn,
             "SELECT coalesce(min(day) FILTER (WHERE day BETWEEN $first AND $last), $first) "
-            "FROM (SELECT TRY_CAST(event_time AS TIMESTAMPTZ)::DATE AS day FROM raw_events)",
+            "FROM (SELECT utc_timestamp(TRY_CAST(event_time AS TIMESTAMPTZ))::DATE AS day "
+            "FROM raw_events)",
             {"first": first, "last": last},
         )
     params = {

@@ -232,3 +232,31 @@ def test_digest_sees_the_last_bit_of_a_float(tmp_path: Path) -> None:
     assert before["rows"] == after["rows"] == 1
     assert before["sha256"] != after["sha256"]
     assert _exact(f"{tmp_path}/events/x.csv", str(tmp_path)) == "<root>/events/x.csv"
+
+
+def test_utc_timestamp_is_the_cast_in_utc() -> None:
+    """utc_timestamp (schema.sql) gives CAST(t AS TIMESTAMP)'s value in the UTC session, at the
+    edges too: infinities, NULL, before the epoch and before year 1, to the microsecond."""
+    texts = [
+        "2026-10-05 12:34:56.789012+02",
+        "1969-12-31 23:59:59.999999+00",
+        "1900-01-01 00:00:00.000001+00",
+        "0001-01-01 00:00:00+00",
+        "0044-03-15 12:00:00 BC+00",
+        "9999-12-31 23:59:59.999999+00",
+        "infinity",
+        "-infinity",
+        "not a timestamp",
+    ]
+    with duckdb.connect() as conn:
+        ensure_schema(conn)
+        rows = conn.execute(
+            "SELECT text, utc_timestamp(t) IS NOT DISTINCT FROM CAST(t AS TIMESTAMP), "
+            "CAST(utc_timestamp(t) AS VARCHAR) FROM (SELECT text, TRY_CAST(text AS TIMESTAMPTZ) "
+            "AS t FROM unnest(?) AS u(text))",
+            [texts],
+        ).fetchall()
+    assert [text for text, same, _ in rows if not same] == []
+    shown = {text: value for text, _, value in rows}
+    assert shown["2026-10-05 12:34:56.789012+02"] == "2026-10-05 10:34:56.789012"
+    assert shown["infinity"] == "infinity" and shown["not a timestamp"] is None

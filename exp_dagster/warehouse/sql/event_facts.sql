@@ -29,7 +29,7 @@ WITH typed AS (
         event_time AS event_time_read,
         value AS value_read,
         CAST(event_id AS VARCHAR) AS event_id,
-        TRY_CAST(event_time AS TIMESTAMPTZ)::TIMESTAMP AS event_ts,
+        utc_timestamp(TRY_CAST(event_time AS TIMESTAMPTZ)) AS event_ts,
         TRY_CAST(value AS DOUBLE) AS value_num,
         source_file,
         source_row,

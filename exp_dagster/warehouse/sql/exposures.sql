@@ -8,7 +8,7 @@ CREATE OR REPLACE TEMP TABLE classified_exposures AS
 WITH hashed AS (
     SELECT
         *,
-        TRY_CAST(exposed_at_read AS TIMESTAMPTZ)::TIMESTAMP AS exposed_ts,
+        utc_timestamp(TRY_CAST(exposed_at_read AS TIMESTAMPTZ)) AS exposed_ts,
         -- The deterministic assignment, bit-for-bit as exp_dagster.assignment: the unit's bucket
         -- (hashed once a row: only when the spec has a salt) ...
         CASE WHEN $check_hash
