@@ -106,8 +106,7 @@ SELECT
     $spec_version
 FROM classified_exposures
 WHERE reason IS NULL
-GROUP BY unit_id
-ORDER BY unit_id;
+GROUP BY unit_id;
 
 DELETE FROM exposure_quarantine WHERE experiment_id = $experiment_id AND exposure_date = $day;
 

@@ -11,5 +11,4 @@ SEMI JOIN exposures AS e
     ON e.unit_id = f.unit_id AND e.experiment_id = $experiment_id AND e.exposure_date = $day
 WHERE f.event_date BETWEEN $day - $pre_days::INTEGER AND $day - 1
   AND list_contains($events, f.event)
-GROUP BY f.unit_id, f.event
-ORDER BY f.unit_id, f.event;
+GROUP BY f.unit_id, f.event;
