@@ -243,14 +243,28 @@ class ExposureCounts:
     hash_checked: bool = False
 
 
-def _segment_map(segments: Sequence[str]) -> str:
+def _segment_columns(segments: Sequence[str]) -> tuple[str, str]:
+    """A spec's segment columns in typed_exposures (``segment_<i>``, as text), and the MAP of
+    each unit's segments that exposures.sql's ``@segments@`` keeps: the values of its earliest
+    exposure row, as ``arg_min(segments, exposed_ts)`` of a MAP per row would give them.
+
+    The MAP is built per unit, after grouping: building one per raw row and carrying it through
+    two temp tables cost more than the rest of the step. ``arg_min_null`` keeps a NULL value (a
+    MAP is never NULL, so arg_min of the MAP kept the earliest row's NULLs too), and every
+    column's ``arg_min_null`` picks the same row, the first of ties, as arg_min of the MAP did.
+    """
     for name in segments:
         if not _IDENTIFIER.match(name):  # the spec already enforces this; never trust callers
             raise ValueError(f"invalid segment column name {name!r}")
     if not segments:
-        return "MAP {}::MAP(VARCHAR, VARCHAR)"
-    entries = ", ".join(f"'{name}': CAST(\"{name}\" AS VARCHAR)" for name in segments)
-    return f"MAP {{{entries}}}"
+        return "", "MAP {}::MAP(VARCHAR, VARCHAR)"
+    columns = "".join(
+        f'CAST("{name}" AS VARCHAR) AS segment_{i}, ' for i, name in enumerate(segments)
+    )
+    entries = ", ".join(
+        f"'{name}': arg_min_null(segment_{i}, exposed_ts)" for i, name in enumerate(segments)
+    )
+    return columns, f"MAP {{{entries}}}"
 
 
 def build_exposures(
@@ -272,6 +286,7 @@ def build_exposures(
     is_hive = stage_raw(
         conn, source, day, "raw_exposures", extra_columns=spec.segments, as_view=True
     )
+    segment_columns, segment_map = _segment_columns(spec.segments)
     # Rows of other experiments are not this partition's; rows that may be its own (no
     # experiment_id, or one of only spaces and invisible characters, the id in another case or
     # with spaces, a repeated CSV header) are, and are quarantined, so nothing that could belong
@@ -285,7 +300,7 @@ def build_exposures(
                 CAST(unit_id AS VARCHAR) AS unit_id,
                 CAST(variant AS VARCHAR) AS variant,
                 exposed_at AS exposed_at_read,  -- as read: text only for quarantined rows
-                {_segment_map(spec.segments)} AS segments,
+                {segment_columns}
                 source_file,
                 source_row,
                 duplicate_of,
@@ -312,7 +327,8 @@ def build_exposures(
         "spec_version": experiment.version,
     }
     with transaction(conn):
-        run_sql(conn, "exposures", params)
+        for statement in _statements("exposures"):
+            _execute(conn, _fill(statement, {"segments": segment_map}), params)
         record_write(conn, "exposures", spec.id, day)
     rows_in = _scalar(conn, "SELECT count(*) FROM classified_exposures")
     validated = conn.execute(

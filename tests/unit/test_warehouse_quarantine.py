@@ -89,6 +89,47 @@ def test_exposure_faults_are_quarantined_with_reasons(
     assert sources == [(str(folder / "part-0.csv"),)]
 
 
+def test_segments_come_from_the_earliest_row_whole(
+    tmp_path: Path, experiment: ResolvedExperiment
+) -> None:
+    """A unit's segments are those of its earliest exposure row of the day, NULLs included, and
+    all from one row even when two rows share the earliest timestamp."""
+    weights, salt = experiment.spec.weights, str(experiment.spec.hash_salt)
+    units = [f"s{i}" for i in range(3)]
+    right = {u: assign_variant(salt, u, weights) for u in units}
+
+    def row(unit: str, when: str, platform: str | None, country: str, new: str) -> dict:
+        return {
+            **exposure(unit, right[unit], when),
+            "platform": platform,
+            "country": country,
+            "is_new_user": new,
+        }
+
+    rows = [
+        row("s0", "2026-10-02T09:00:00Z", "web", "DE", "true"),
+        row("s0", "2026-10-02T08:00:00Z", None, "FR", "false"),  # earliest, platform unknown
+        row("s1", "2026-10-02T07:00:00Z", "ios", "US", "false"),
+        row("s1", "2026-10-02T07:00:00Z", "android", "BR", "true"),  # a tie
+        row("s2", "2026-10-02T10:00:00Z", "web", "JP", "false"),
+    ]
+    folder = tmp_path / f"date={DAY}"
+    folder.mkdir()
+    pd.DataFrame(rows).to_json(folder / "part-0.jsonl", orient="records", lines=True)
+    conn = duckdb.connect()
+    ensure_schema(conn)
+    build_exposures(conn, experiment, LogSource("exposures", tmp_path), DAY)
+    segments = dict(
+        conn.execute("SELECT unit_id, segments FROM exposures ORDER BY unit_id").fetchall()
+    )
+    assert segments["s0"] == {"platform": None, "country": "FR", "is_new_user": "false"}
+    assert segments["s1"] in (
+        {"platform": "ios", "country": "US", "is_new_user": "false"},
+        {"platform": "android", "country": "BR", "is_new_user": "true"},
+    )
+    assert segments["s2"] == {"platform": "web", "country": "JP", "is_new_user": "false"}
+
+
 def test_same_day_crossovers_without_hash_check(
     tmp_path: Path, experiment: ResolvedExperiment
 ) -> None:

@@ -1,7 +1,8 @@
 -- exposures(experiment, day): validated first exposures of the day, and quarantine with reasons.
--- Input: temp table typed_exposures(experiment_id_raw, unit_id, variant, exposed_at_read, segments,
--- source_file, source_row, duplicate_of, copy_elsewhere), the raw rows that may be this
--- experiment's and may belong to the day.
+-- Input: temp table typed_exposures(experiment_id_raw, unit_id, variant, exposed_at_read,
+-- segment_0 .. segment_<k> (the spec's segment columns as text), source_file, source_row,
+-- duplicate_of, copy_elsewhere), the raw rows that may be this experiment's and may belong to the
+-- day. @segments@: the MAP of a unit's segments from its earliest row (build_exposures).
 -- Parameters: $experiment_id, $day, $start, $end, $salt, $check_hash, $is_hive,
 --             $variant_names, $upper_bounds, $spec_version
 CREATE OR REPLACE TEMP TABLE classified_exposures AS
@@ -102,7 +103,7 @@ SELECT
     any_value(variant),
     min(exposed_ts),
     count(*),
-    arg_min(segments, exposed_ts),
+    @segments@,
     $spec_version
 FROM classified_exposures
 WHERE reason IS NULL
