@@ -487,6 +487,17 @@ class CovariateCounts:
     untimed_events: tuple[str, ...] = ()
 
 
+def _has_row(conn: duckdb.DuckDBPyConnection, table: str, day: dt.date, event: str) -> bool:
+    """Whether ``table`` (event_facts or event_times) has a row of ``event`` on ``day``: a scan
+    that stops at the first one, where a DISTINCT over the day's rows read them all."""
+    if table not in {"event_facts", "event_times"}:
+        raise ValueError(f"{table} is not a table of events by day")
+    found = conn.execute(
+        f"SELECT 1 FROM {table} WHERE event_date = ? AND event = ? LIMIT 1", [day, event]
+    ).fetchall()
+    return bool(found)
+
+
 def build_pre_period_covariates(
     conn: duckdb.DuckDBPyConnection, experiment: ResolvedExperiment, day: dt.date
 ) -> CovariateCounts:
@@ -525,12 +536,9 @@ def build_pre_period_covariates(
     if spec.analysis.metric_window_start == "exposure":
         untimed = [
             event
-            for (event,) in conn.execute(
-                "SELECT DISTINCT f.event FROM event_facts AS f WHERE f.event_date = $day "
-                "AND list_contains($events, f.event) AND NOT EXISTS (SELECT 1 FROM event_times "
-                "AS t WHERE t.event_date = $day AND t.event = f.event) ORDER BY f.event",
-                {"day": day, "events": pre_exposure_params["events"]},
-            ).fetchall()
+            for event in pre_exposure_params["events"]
+            if _has_row(conn, "event_facts", day, event)
+            and not _has_row(conn, "event_times", day, event)
         ]
     if untimed:
         logging.getLogger(__name__).warning(
