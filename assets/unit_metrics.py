@@ -70,7 +70,7 @@ def unit_metrics(
         schema = unit_metrics_schema(
             list(experiment.spec.weights),
             list(metrics),
-            [name for name, m in metrics.items() if m.type == "proportion"],
+            [name for name, m in metrics.items() if m.kind.binary_unit_values],
         )
         frame, total = gate_frame(
             conn,

@@ -67,35 +67,32 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, NamedTuple
+from typing import Any
 
+from exp_dagster.metric_kinds import (
+    AnalysisOptions,
+    NotEstimable,
+    covariate_moments,
+    moments,
+    resolve_options,
+)
 from exp_dagster.result_row import RESULT_COLUMNS, ResultRow
 from exp_dagster.significance import adjusted_p_key, significance_fields
 from exp_dagster.spec import AnalysisPolicy, MetricSpec, ResolvedExperiment
 from exp_dagster.stats import (
-    CovariateMoments,
-    CrossMoments,
     EffectEstimate,
     Moments,
-    QuantileArm,
-    RatioMoments,
     adjust_p_values,
     always_valid_test,
     bayesian_summary,
-    cuped_ratio_test,
-    cuped_test,
     group_sequential_test,
     heterogeneity_test,
     non_inferiority_test,
     post_stratified_test,
     power_summary,
-    quantile_test,
-    ratio_test,
     required_information,
     sample_size,
     trend_test,
-    two_proportion_test,
-    welch_test,
 )
 
 Row = Mapping[str, Any]
@@ -111,85 +108,13 @@ NO_GUARDRAIL: dict[str, Any] = {
 }
 
 
-def _moments(row: Row) -> Moments:
-    return Moments(n=int(row["n"]), sum_y=float(row["sum_y"]), sum_y2=float(row["sum_y2"]))
-
-
-def _ratio_moments(row: Row) -> RatioMoments:
-    return RatioMoments(
-        n=int(row["n"]),
-        sum_y=float(row["sum_y"]),
-        sum_x=float(row["sum_x"]),
-        sum_y2=float(row["sum_y2"]),
-        sum_x2=float(row["sum_x2"]),
-        sum_xy=float(row["sum_xy"]),
-    )
-
-
-def _covariate_moments(row: Row) -> CovariateMoments:
-    return CovariateMoments(
-        n=int(row["n"]),
-        sum_y=float(row["sum_y"]),
-        sum_y2=float(row["sum_y2"]),
-        sum_c=float(row["sum_c"]),
-        sum_c2=float(row["sum_c2"]),
-        sum_yc=float(row["sum_yc"]),
-    )
-
-
-def _ratio_cross_moments(row: Row) -> CrossMoments:
-    """``(y, x, y_pre, x_pre)`` per unit: a ratio metric and the same ratio in the pre-period."""
-    y, x, c, cx = "y", "x", "c", "cx"
-    sums = {y: row["sum_y"], x: row["sum_x"], c: row["sum_c"], cx: row["sum_cx"]}
-    products = {
-        (y, y): row["sum_y2"],
-        (x, x): row["sum_x2"],
-        (c, c): row["sum_c2"],
-        (cx, cx): row["sum_cx2"],
-        (y, x): row["sum_xy"],
-        (y, c): row["sum_yc"],
-        (y, cx): row["sum_ycx"],
-        (x, c): row["sum_xc"],
-        (x, cx): row["sum_xcx"],
-        (c, cx): row["sum_ccx"],
-    }
-    order = (y, x, c, cx)
-
-    def product(a: str, b: str) -> float:
-        return float(products.get((a, b), products.get((b, a))))
-
-    return CrossMoments(
-        n=int(row["n"]),
-        sums=tuple(float(sums[k]) for k in order),
-        products=tuple(tuple(product(a, b) for b in order) for a in order),
-        names=("y", "x", "y_pre", "x_pre"),
-    )
-
-
-def _quantile_arm(row: Row, histogram: Sequence[Row]) -> QuantileArm:
-    ordered = sorted(histogram, key=lambda r: r["bucket"])
-    return QuantileArm(
-        values=tuple(float(r["value"]) for r in ordered),
-        counts=tuple(int(r["n"]) for r in ordered),
-        threshold_moments=_ratio_moments(row),
-    )
-
-
-def uses_cuped(metric: MetricSpec, control: Row, treatment: Row) -> bool:
-    """CUPED applies to mean and proportion metrics whose units have a pre-period covariate."""
-    return (
-        metric.type in ("mean", "proportion")
-        and control.get("sum_c") is not None
-        and treatment.get("sum_c") is not None
-    )
-
-
-def uses_ratio_cuped(control: Row, treatment: Row) -> bool:
-    """CUPED for a ratio metric needs a pre-period with some denominator in both arms."""
-    return all(
-        arm.get("sum_cx") is not None and arm.get("sum_c") is not None and float(arm["sum_cx"]) > 0
-        for arm in (control, treatment)
-    )
+def uses_cuped(
+    metric: MetricSpec, control: Row, treatment: Row, options: AnalysisOptions | None = None
+) -> bool:
+    """Whether the metric's effect is CUPED-adjusted: its kind has a pre-period covariate, the
+    ``cuped`` option allows it, and both arms carry the covariate (for a ratio, with some
+    pre-period denominator)."""
+    return metric.kind.uses_cuped(options or AnalysisOptions(), control, treatment)
 
 
 def estimate(
@@ -200,43 +125,20 @@ def estimate(
     alpha: float,
     alternative: str = "two-sided",
     histograms: Mapping[str, Sequence[Row]] | None = None,
-    relative_ci: str = "fieller",
+    options: AnalysisOptions | None = None,
 ) -> EffectEstimate:
-    """The effect of one metric for one treatment against control, by the metric's method."""
-    kwargs: dict[str, Any] = {
-        "alpha": alpha,
-        "alternative": alternative,
-        "relative_ci": relative_ci,
-    }
-    if metric.type == "quantile":
-        histograms = histograms or {}
-        return quantile_test(
-            _quantile_arm(control, histograms.get(str(control["variant"]), [])),
-            _quantile_arm(treatment, histograms.get(str(treatment["variant"]), [])),
-            level=float(metric.level or 0.5),
-            **kwargs,
-        )
-    if metric.type == "ratio":
-        if uses_ratio_cuped(control, treatment):
-            return cuped_ratio_test(
-                _ratio_cross_moments(control),
-                _ratio_cross_moments(treatment),
-                alpha=alpha,
-                alternative=alternative,
-                relative_ci=relative_ci,  # type: ignore[arg-type]
-            )
-        return ratio_test(_ratio_moments(control), _ratio_moments(treatment), **kwargs)
-    if uses_cuped(metric, control, treatment):
-        return cuped_test(_covariate_moments(control), _covariate_moments(treatment), **kwargs)
-    if metric.type == "proportion":
-        return two_proportion_test(
-            round(float(control["sum_y"])),
-            int(control["n"]),
-            round(float(treatment["sum_y"])),
-            int(treatment["n"]),
-            **kwargs,
-        )
-    return welch_test(_moments(control), _moments(treatment), **kwargs)
+    """The effect of one metric for one treatment against control, by the test its kind and
+    its options (:func:`~exp_dagster.metric_kinds.resolve_options`; default: the platform's
+    conventions) choose."""
+    return metric.kind.estimate(
+        metric,
+        control,
+        treatment,
+        options=options or AnalysisOptions(),
+        alpha=alpha,
+        alternative=alternative,
+        histograms=histograms or {},
+    )
 
 
 def estimable(
@@ -248,19 +150,6 @@ def estimable(
     return _missing_data(metric, control, treatment, histograms) is None
 
 
-class NotEstimable(NamedTuple):
-    """Why a metric has no effect at a look.
-
-    Attributes:
-        reason: the sentence for people, starting with ``not estimable:``.
-        missing_event: the event the metric needs of which no exposed unit has a row yet, when
-            that is why; :func:`name_missing_events` checks it against the logs' event names.
-    """
-
-    reason: str
-    missing_event: str | None = None
-
-
 def _missing_data(
     metric: MetricSpec,
     control: Row | None,
@@ -269,12 +158,11 @@ def _missing_data(
     arm_names: tuple[str, str] = ("control", "treatment"),
 ) -> NotEstimable | None:
     """What is missing for the effect to be defined, before any test runs (None: nothing)."""
+    kind = metric.kind
     for name, arm in zip(arm_names, (control, treatment), strict=True):
-        if metric.type == "quantile" and (arm is None or not histograms.get(str(arm["variant"]))):
-            return NotEstimable(
-                f"not estimable: no '{metric.event}' values from the units of {name} yet",
-                metric.event,
-            )
+        missing = kind.missing_observations(metric, arm, name, histograms)
+        if missing is not None:
+            return missing
         units = 0 if arm is None else int(arm["n"])
         if units < 2:
             return NotEstimable(
@@ -282,12 +170,10 @@ def _missing_data(
                 f"(a variance needs 2)"
             )
     for name, arm in zip(arm_names, (control, treatment), strict=True):
-        if metric.type == "ratio" and float(arm["sum_x"] or 0.0) <= 0.0:  # type: ignore[index]
-            return NotEstimable(
-                f"not estimable: no '{metric.denominator}' events from the units of {name} yet "
-                f"(the ratio's denominator is 0)",
-                metric.denominator,
-            )
+        assert arm is not None  # two units each, checked above
+        missing = kind.missing_denominator(metric, arm, name)
+        if missing is not None:
+            return missing
     return None
 
 
@@ -298,15 +184,9 @@ def _no_variance(
     number says nothing: the effect is not estimable rather than infinitely significant."""
     if math.isfinite(effect.std_error) and effect.std_error > 0.0:
         return None
-    if (
-        metric.type in ("mean", "proportion")
-        and effect.mean_control == 0.0
-        and effect.mean_treatment == 0.0
-    ):
-        return NotEstimable(
-            f"not estimable: no variance (no '{metric.event}' events from the exposed units yet)",
-            metric.event,
-        )
+    no_events = metric.kind.no_events(metric, effect)
+    if no_events is not None:
+        return no_events
     values = (
         f"{effect.mean_control:g}"
         if effect.mean_treatment == effect.mean_control
@@ -394,11 +274,12 @@ class DayStatistics:
             return missing
         assert control is not None and treatment is not None  # checked by _missing_data
         stratum = spec.analysis.stratify_by
+        options = resolve_options(metric, spec.analysis)
         if (
             stratum
             and cell[1] == "all"
-            and metric.type in ("mean", "proportion")
-            and not uses_cuped(metric, control, treatment)
+            and metric.kind.post_stratifiable
+            and not uses_cuped(metric, control, treatment, options)
         ):
             effect = self._post_stratified(experiment, cell[0], stratum, variant, alternative)
         else:
@@ -409,7 +290,7 @@ class DayStatistics:
                 alpha=spec.alpha,
                 alternative=alternative,
                 histograms=hist,
-                relative_ci=spec.analysis.relative_ci,
+                options=options,
             )
         return _no_variance(metric, effect, (spec.control, variant)) or effect
 
@@ -428,30 +309,32 @@ class DayStatistics:
         and its ``method`` says why.
         """
         spec = experiment.spec
+        metric = experiment.metrics[metric_name]
+        options = resolve_options(metric, spec.analysis)
         values = sorted(v for (m, s, v) in self.cells if m == metric_name and s == stratum)
         controls, treatments = [], []
         for value in values:
             arms = self.cells[(metric_name, stratum, value)]
             control, treatment = arms.get(spec.control), arms.get(variant)
-            controls.append(_moments(control) if control else Moments(0, 0.0, 0.0))
-            treatments.append(_moments(treatment) if treatment else Moments(0, 0.0, 0.0))
+            controls.append(moments(control) if control else Moments(0, 0.0, 0.0))
+            treatments.append(moments(treatment) if treatment else Moments(0, 0.0, 0.0))
         try:
             return post_stratified_test(
                 controls,
                 treatments,
                 alpha=spec.alpha,
-                alternative=alternative,
-                relative_ci=spec.analysis.relative_ci,
+                alternative=alternative,  # type: ignore[arg-type]
+                relative_ci=options.relative_ci,
             )
         except ValueError as error:
             arms = self.cells[(metric_name, "all", "all")]
             plain = estimate(
-                experiment.metrics[metric_name],
+                metric,
                 arms[spec.control],
                 arms[variant],
                 alpha=spec.alpha,
                 alternative=alternative,
-                relative_ci=spec.analysis.relative_ci,
+                options=options,
             )
             return replace(plain, method=f"{plain.method} (not post-stratified: {error})")
 
@@ -777,7 +660,7 @@ def _power_fields(
         "required_units_pre_period": None,
     }
     if arms is not None and all(arm.get("sum_c") is not None for arm in arms):
-        pre = [_covariate_moments(arm) for arm in arms]
+        pre = [covariate_moments(arm) for arm in arms]
         pooled_n = sum(m.n for m in pre)
         pre_mean = sum(m.sum_c for m in pre) / pooled_n if pooled_n else 0.0
         pre_variance = sum((m.n - 1) * m.var_c for m in pre) / max(1, pooled_n - 2)
@@ -841,6 +724,9 @@ def novelty_fields(
     units, so its p-value is optimistic.
     """
     spec = experiment.spec
+    # Each day's cohort alone, without its pre-period covariate: the relative lift and its
+    # delta-method standard error, which the relative_ci option does not change.
+    options = replace(resolve_options(metric, spec.analysis), cuped="off")
     by_day: dict[int, dict[str, Row]] = defaultdict(dict)
     for row in novelty:
         if row["metric"] == metric.name:
@@ -850,11 +736,9 @@ def novelty_fields(
         control, treatment = arms.get(spec.control), arms.get(variant)
         if control is None or treatment is None or not estimable(metric, control, treatment, {}):
             continue
-        if metric.type != "ratio" and float(control["sum_y"]) == 0.0:
+        if metric.kind.control_is_zero(control):
             continue
-        effect = estimate(
-            metric, {**control, "sum_c": None}, {**treatment, "sum_c": None}, alpha=spec.alpha
-        )
+        effect = estimate(metric, control, treatment, alpha=spec.alpha, options=options)
         se = effect.rel_std_error
         if math.isfinite(effect.rel_effect) and math.isfinite(se) and se > 0:
             days.append(float(day_index))
@@ -1055,7 +939,7 @@ def compute_results(
                 if role == "guardrail":
                     row.update(_guardrail_fields(experiment, metric, effect))
                     row.update(_sequential_guardrail_fields(experiment, metric, looks))
-                if metric.type != "quantile":
+                if metric.kind.has_novelty:
                     row.update(novelty_fields(experiment, metric, variant, novelty))
             results.append(row)
     if missing and event_names is not None:

@@ -299,7 +299,7 @@ class Catalog(dg.ConfigurableResource):
     def quantile_events(self) -> list[str]:
         """Events read by any quantile metric: their values are also kept as histograms."""
         metrics = self.metric_catalog().metrics.values()
-        return sorted({str(m.event) for m in metrics if m.type == "quantile"})
+        return sorted({e for m in metrics if m.kind.keeps_histograms for e in m.events})
 
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:

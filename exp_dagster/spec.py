@@ -27,6 +27,17 @@ from pydantic import (
     model_validator,
 )
 
+from exp_dagster.metric_kinds import (
+    OPTION_NAMES,
+    CupedOption,
+    CupedThetaOption,
+    KindName,
+    MeanTestOption,
+    MetricKind,
+    ProportionTestOption,
+    RelativeCIOption,
+    kind_of,
+)
 from exp_dagster.text import printable
 
 # Names become partition keys, table values and column labels: keep them to a safe alphabet.
@@ -66,10 +77,30 @@ class MetricSpec(_Strict):
             is computed on both arms together, so it does not depend on the treatment, but it
             changes the estimand: the effect is on the capped metric. ``None``: no cap.
         description: one line for the report.
+        relative_ci: this metric's relative lift interval (``fieller``, ``delta``, ``log`` or
+            ``divided``), overriding the experiment's ``analysis.relative_ci``; ``null``
+            (default): the experiment's.
+        cuped: ``auto`` (CUPED whenever the units have a pre-period covariate) or ``off``
+            (never, even with a pre-period), overriding the experiment's ``analysis.cuped``;
+            mean, proportion and ratio metrics (a quantile has no covariate). ``null``: the
+            experiment's.
+        cuped_theta: CUPED's θ for a mean or proportion metric: ``within`` (the within-arm
+            pooled slope) or ``pooled`` (over all units ignoring the arm, as GrowthBook and
+            tea-tasting), overriding ``analysis.cuped_theta``. ``null``: the experiment's.
+        proportion_test: for a proportion without CUPED, the z statistic's variance: ``pooled``
+            (under the null, as statsmodels' proportions_ztest) or ``unpooled`` (Wald),
+            overriding ``analysis.proportion_test``; the interval is the unpooled Wald interval
+            either way. ``null``: the experiment's.
+        continuity: for a proportion without CUPED, Yates' continuity correction of the test
+            and the absolute interval, overriding ``analysis.continuity``. ``null``: the
+            experiment's.
+        mean_test: for a mean without CUPED, ``welch`` (unequal variances) or ``student``
+            (pooled variance, as scipy's ttest_ind(equal_var=True)), overriding
+            ``analysis.mean_test``. ``null``: the experiment's.
     """
 
     name: Identifier
-    type: Literal["mean", "proportion", "ratio", "quantile"]
+    type: KindName
     direction: Literal["increase", "decrease"]
     event: str | None = None
     aggregate: Literal["sum", "count"] = "sum"
@@ -78,32 +109,32 @@ class MetricSpec(_Strict):
     level: float | None = Field(default=None, gt=0, lt=1)
     winsorize: float | None = Field(default=None, ge=0.9, lt=1)
     description: str = ""
+    relative_ci: RelativeCIOption | None = None
+    cuped: CupedOption | None = None
+    cuped_theta: CupedThetaOption | None = None
+    proportion_test: ProportionTestOption | None = None
+    continuity: bool | None = None
+    mean_test: MeanTestOption | None = None
 
     @model_validator(mode="after")
     def _fields_for_type(self) -> MetricSpec:
-        if self.type == "ratio":
-            if not self.numerator or not self.denominator:
-                raise ValueError("a ratio metric needs both 'numerator' and 'denominator' events")
-        elif not self.event:
-            raise ValueError(f"a {self.type} metric needs an 'event'")
-        if self.type == "quantile" and self.level is None:
-            raise ValueError("a quantile metric needs a 'level' in (0, 1), e.g. 0.95")
-        if self.winsorize is not None and self.type != "mean":
-            raise ValueError(
-                f"'winsorize' applies to mean metrics only, and this one is a {self.type}: a "
-                f"proportion is bounded already, a quantile is robust already, and capping a "
-                f"ratio's numerator and denominator apart changes what it measures; remove it"
-            )
+        self.kind.validate(self)
         return self
 
     @model_serializer(mode="wrap")
-    def _without_unset_winsorize(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # Left out when unset, so the spec versions of metrics without it did not change when
-        # the option was added (a new version would restart their sequential looks).
+    def _without_unset_options(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Left out when unset, so the spec versions of metrics without them did not change when
+        # the options were added (a new version would restart their sequential looks).
         data: dict[str, Any] = handler(self)
-        if data.get("winsorize") is None:
-            data.pop("winsorize", None)
+        for field in VERSION_NEUTRAL_METRIC_FIELDS:
+            if data.get(field) is None:
+                data.pop(field, None)
         return data
+
+    @property
+    def kind(self) -> MetricKind:
+        """What kind of metric this is (:mod:`exp_dagster.metric_kinds`): its events, its test."""
+        return kind_of(self.type)
 
     @property
     def winsorize_note(self) -> str:
@@ -118,9 +149,7 @@ class MetricSpec(_Strict):
     @property
     def events(self) -> tuple[str, ...]:
         """The events this metric reads."""
-        if self.type == "ratio":
-            return (str(self.numerator), str(self.denominator))
-        return (str(self.event),)
+        return self.kind.events(self)
 
 
 class MetricCatalog(_Strict):
@@ -271,7 +300,24 @@ class AnalysisPolicy(_Strict):
             (delta method, symmetric; it can cover 0 while the p-value is significant),
             ``log`` (delta method on the log of the ratio, tea-tasting's) or ``divided`` (the
             absolute interval over the control mean, spotify-confidence's; it ignores the
-            control mean's noise).
+            control mean's noise). A metric may override it in the catalog.
+        cuped: ``auto`` (default): CUPED for every mean, proportion and ratio metric whose units
+            have a pre-period covariate (``pre_period_days`` > 0); ``off``: never. A metric may
+            override it in the catalog (e.g. ``cuped: off`` on one metric).
+        cuped_theta: CUPED's θ for mean and proportion metrics: ``within`` (default: the
+            within-arm pooled slope, the OLS coefficient of ``y ~ arm + covariate``) or
+            ``pooled`` (over all units ignoring the arm, as GrowthBook and tea-tasting). Ratio
+            CUPED always uses the within-arm slope. A metric may override it.
+        proportion_test: the two-proportion z statistic's variance (proportions without CUPED):
+            ``pooled`` (default: under the null, as statsmodels' proportions_ztest) or
+            ``unpooled`` (Wald, as spotify-confidence); the interval is the unpooled Wald
+            interval either way. A metric may override it.
+        continuity: Yates' continuity correction of the two-proportion test and its absolute
+            interval (default ``false``; ``true`` equals scipy's chi2_contingency with
+            correction). A metric may override it.
+        mean_test: the t-test of mean metrics without CUPED: ``welch`` (default, unequal
+            variances) or ``student`` (pooled variance, as scipy's ttest_ind(equal_var=True)).
+            A metric may override it.
         prior_sd: the Bayesian summary's normal prior sd on the relative lift, centred on 0;
             ``null`` (default) is the improper flat prior.
         heterogeneity_alpha: level of the segment × treatment heterogeneity test whose
@@ -296,7 +342,12 @@ class AnalysisPolicy(_Strict):
     secondary_multiplicity: MultiplicityMethod = "benjamini-hochberg"
     guardrail_multiplicity: MultiplicityMethod = "holm"
     segment_multiplicity: MultiplicityMethod = "benjamini-hochberg"
-    relative_ci: Literal["delta", "fieller", "log", "divided"] = "fieller"
+    relative_ci: RelativeCIOption = "fieller"
+    cuped: CupedOption = "auto"
+    cuped_theta: CupedThetaOption = "within"
+    proportion_test: ProportionTestOption = "pooled"
+    continuity: bool = False
+    mean_test: MeanTestOption = "welch"
     prior_sd: float | None = Field(default=None, gt=0)
     heterogeneity_alpha: float = Field(default=0.01, gt=0, lt=0.5)
     novelty_alpha: float = Field(default=0.01, gt=0, lt=0.5)
@@ -520,12 +571,18 @@ def parse_experiment(data: Any, source: str, catalog: MetricCatalog) -> Resolved
             f"{source}: field 'metrics' names metric(s) not in the catalog: {', '.join(missing)}. "
             f"Known metrics: {known}. Add them to metrics.yaml or fix the name."
         )
-    quantiles = [g for g in spec.metrics.guardrails if catalog.get(g.metric).type == "quantile"]
-    absolute_quantile = [g.metric for g in quantiles if g.margin_type == "absolute"]
-    if absolute_quantile:
+    wrong = [
+        g
+        for g in spec.metrics.guardrails
+        if g.margin_type not in catalog.get(g.metric).kind.guardrail_margin_types
+    ]
+    if wrong:
+        kind = catalog.get(wrong[0].metric).kind
+        allowed = " or ".join(sorted(kind.guardrail_margin_types))
+        names = [g.metric for g in wrong if catalog.get(g.metric).kind is kind]
         raise SpecError(
-            f"{source}: field 'metrics.guardrails': quantile guardrails take a relative margin "
-            f"({', '.join(absolute_quantile)}); write e.g. 'margin: 0.05, margin_type: relative'."
+            f"{source}: field 'metrics.guardrails': {kind.name} guardrails take a {allowed} "
+            f"margin ({', '.join(names)}); write e.g. 'margin: 0.05, margin_type: {allowed}'."
         )
     metrics = {name: catalog.get(name) for name in spec.metric_names}
     return ResolvedExperiment(
@@ -589,7 +646,15 @@ VERSION_NEUTRAL_DEFAULTS: dict[str, Any] = {
     "srm_method": "chi-square",
     "srm_correction": False,
     "analysis.spending_rho": 3.0,
+    "analysis.cuped": "auto",
+    "analysis.cuped_theta": "within",
+    "analysis.proportion_test": "pooled",
+    "analysis.continuity": False,
+    "analysis.mean_test": "welch",
 }
+# Metric fields added after experiments were versioned, left out of the hash when unset (null):
+# winsorize and the per-metric overrides of the experiment's analysis options.
+VERSION_NEUTRAL_METRIC_FIELDS: tuple[str, ...] = ("winsorize", *OPTION_NAMES)
 
 
 def spec_version(spec: ExperimentSpec, metrics: Iterable[MetricSpec]) -> str:

@@ -1,0 +1,520 @@
+"""The metric-kind seam: everything that depends on what kind of metric a metric is.
+
+A metric's ``type`` in the catalog (``mean``, ``proportion``, ``ratio``, ``quantile``) names one
+:class:`MetricKind` in :data:`KINDS`. The kind declares, in one place:
+
+* its spec fields and their validation (:meth:`MetricKind.validate`): the events it needs, the
+  optional fields and analysis options that apply to it;
+* the events it reads (:meth:`MetricKind.events`) and whether a pre-period covariate (CUPED)
+  exists for it (:attr:`MetricKind.has_covariate`), whether its unit values are 0/1, whether its
+  event's values are kept as histograms;
+* how an arm's row of ``metric_statistics`` becomes the statistics library's moments, which test
+  applies with which options (:meth:`MetricKind.estimate`), and why an effect is not estimable.
+
+The rest of the code asks the kind (``metric.kind``) instead of matching the type string, so a new
+kind is a new class here, registered in :data:`KINDS`, with its tests (docs/development.md).
+
+Analysis options (:class:`AnalysisOptions`) are the conventions of the peer libraries: the
+experiment's ``analysis:`` block sets them for every metric and a metric in the catalog may
+override them (:func:`resolve_options`); the defaults are the platform's own conventions.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
+
+from exp_dagster.stats import (
+    CovariateMoments,
+    CrossMoments,
+    EffectEstimate,
+    Moments,
+    QuantileArm,
+    RatioMoments,
+    cuped_ratio_test,
+    cuped_test,
+    quantile_test,
+    ratio_test,
+    student_t_test,
+    two_proportion_test,
+    welch_test,
+)
+
+if TYPE_CHECKING:
+    from exp_dagster.spec import AnalysisPolicy, MetricSpec
+
+Row = Mapping[str, Any]
+
+# The spec's ``type`` values; a test checks they equal the keys of KINDS.
+KindName = Literal["mean", "proportion", "ratio", "quantile"]
+RelativeCIOption = Literal["delta", "fieller", "log", "divided"]
+CupedOption = Literal["auto", "off"]
+CupedThetaOption = Literal["within", "pooled"]
+ProportionTestOption = Literal["pooled", "unpooled"]
+MeanTestOption = Literal["welch", "student"]
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """The conventions one metric is analysed with: the experiment's ``analysis:`` values,
+    overridden by the metric's own (:func:`resolve_options`). Each option applies to the kinds
+    whose :attr:`MetricKind.options` name it and is ignored by the others.
+
+    Attributes:
+        relative_ci: the relative lift's interval: ``fieller``, ``delta``, ``log`` or ``divided``.
+        cuped: ``auto`` (CUPED whenever the units have a pre-period covariate) or ``off``.
+        cuped_theta: CUPED's θ: ``within`` (the within-arm pooled slope) or ``pooled`` (over
+            all units, ignoring the arm). Ratio CUPED has the within-arm slope only.
+        proportion_test: the z statistic's variance: ``pooled`` (under the null) or
+            ``unpooled`` (Wald); the interval is the unpooled Wald interval either way.
+        continuity: Yates' continuity correction of the two-proportion test and its interval.
+        mean_test: ``welch`` (unequal variances) or ``student`` (pooled variance) t-test.
+    """
+
+    relative_ci: RelativeCIOption = "fieller"
+    cuped: CupedOption = "auto"
+    cuped_theta: CupedThetaOption = "within"
+    proportion_test: ProportionTestOption = "pooled"
+    continuity: bool = False
+    mean_test: MeanTestOption = "welch"
+
+
+OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(AnalysisOptions))
+
+
+def resolve_options(metric: MetricSpec, policy: AnalysisPolicy | None = None) -> AnalysisOptions:
+    """The options ``metric`` is analysed with: its own where it sets them, else the
+    experiment's (``policy``; the defaults of :class:`AnalysisOptions` when None)."""
+    base = AnalysisOptions() if policy is None else policy
+    chosen = {}
+    for name in OPTION_NAMES:
+        own = getattr(metric, name)
+        chosen[name] = getattr(base, name) if own is None else own
+    return AnalysisOptions(**chosen)
+
+
+class NotEstimable(NamedTuple):
+    """Why a metric has no effect at a look.
+
+    Attributes:
+        reason: the sentence for people, starting with ``not estimable:``.
+        missing_event: the event the metric needs of which no exposed unit has a row yet, when
+            that is why; :func:`exp_dagster.analysis.name_missing_events` checks it against the
+            logs' event names.
+    """
+
+    reason: str
+    missing_event: str | None = None
+
+
+# ── an arm's statistics row as the library's moments ────────────────────────────────────────
+
+
+def moments(row: Row) -> Moments:
+    """``(n, Σy, Σy²)`` of one arm."""
+    return Moments(n=int(row["n"]), sum_y=float(row["sum_y"]), sum_y2=float(row["sum_y2"]))
+
+
+def ratio_moments(row: Row) -> RatioMoments:
+    """``(n, Σy, Σx, Σy², Σx², Σxy)`` of one arm: numerator ``y``, denominator ``x``."""
+    return RatioMoments(
+        n=int(row["n"]),
+        sum_y=float(row["sum_y"]),
+        sum_x=float(row["sum_x"]),
+        sum_y2=float(row["sum_y2"]),
+        sum_x2=float(row["sum_x2"]),
+        sum_xy=float(row["sum_xy"]),
+    )
+
+
+def covariate_moments(row: Row) -> CovariateMoments:
+    """The metric ``y`` and its pre-period covariate ``c`` of one arm."""
+    return CovariateMoments(
+        n=int(row["n"]),
+        sum_y=float(row["sum_y"]),
+        sum_y2=float(row["sum_y2"]),
+        sum_c=float(row["sum_c"]),
+        sum_c2=float(row["sum_c2"]),
+        sum_yc=float(row["sum_yc"]),
+    )
+
+
+def ratio_cross_moments(row: Row) -> CrossMoments:
+    """``(y, x, y_pre, x_pre)`` per unit: a ratio metric and the same ratio in the pre-period."""
+    y, x, c, cx = "y", "x", "c", "cx"
+    sums = {y: row["sum_y"], x: row["sum_x"], c: row["sum_c"], cx: row["sum_cx"]}
+    products = {
+        (y, y): row["sum_y2"],
+        (x, x): row["sum_x2"],
+        (c, c): row["sum_c2"],
+        (cx, cx): row["sum_cx2"],
+        (y, x): row["sum_xy"],
+        (y, c): row["sum_yc"],
+        (y, cx): row["sum_ycx"],
+        (x, c): row["sum_xc"],
+        (x, cx): row["sum_xcx"],
+        (c, cx): row["sum_ccx"],
+    }
+    order = (y, x, c, cx)
+
+    def product(a: str, b: str) -> float:
+        return float(products.get((a, b), products.get((b, a))))
+
+    return CrossMoments(
+        n=int(row["n"]),
+        sums=tuple(float(sums[k]) for k in order),
+        products=tuple(tuple(product(a, b) for b in order) for a in order),
+        names=("y", "x", "y_pre", "x_pre"),
+    )
+
+
+def quantile_arm(row: Row, histogram: Sequence[Row]) -> QuantileArm:
+    """An arm's histogram of its event's values, and the moments of the share of each unit's
+    observations at or below the pooled quantile (stored as a ratio's numerator and denominator)."""
+    ordered = sorted(histogram, key=lambda r: r["bucket"])
+    return QuantileArm(
+        values=tuple(float(r["value"]) for r in ordered),
+        counts=tuple(int(r["n"]) for r in ordered),
+        threshold_moments=ratio_moments(row),
+    )
+
+
+def _has_covariate(row: Row) -> bool:
+    return row.get("sum_c") is not None
+
+
+# ── the kinds ───────────────────────────────────────────────────────────────────────────────
+
+
+class MetricKind(ABC):
+    """What one kind of metric is: its spec fields, its events, its test.
+
+    Attributes:
+        name: the spec's ``type`` value.
+        options: the analysis options (:data:`OPTION_NAMES`) that apply to it; a metric of this
+            kind may override only these in the catalog.
+        has_covariate: whether its units get a pre-period covariate, for CUPED.
+        winsorizable: whether ``winsorize`` (capping each unit's value) applies to it.
+        binary_unit_values: whether each unit's value is 0 or 1 (checked by the schema).
+        keeps_histograms: whether its event's values are also kept as histograms.
+        post_stratifiable: whether ``analysis.stratify_by`` applies when CUPED does not.
+        has_novelty: whether the trend of its daily effect (novelty) is estimated.
+        guardrail_margin_types: the ``margin_type`` values a guardrail on it accepts.
+    """
+
+    name: ClassVar[str]
+    options: ClassVar[frozenset[str]]
+    has_covariate: ClassVar[bool] = True
+    winsorizable: ClassVar[bool] = False
+    binary_unit_values: ClassVar[bool] = False
+    keeps_histograms: ClassVar[bool] = False
+    post_stratifiable: ClassVar[bool] = False
+    has_novelty: ClassVar[bool] = True
+    guardrail_margin_types: ClassVar[frozenset[str]] = frozenset({"relative", "absolute"})
+
+    # ── spec ──
+
+    def validate(self, metric: MetricSpec) -> None:
+        """Raise ValueError, as a sentence, when ``metric`` lacks a field its kind needs or sets
+        one that does not apply to it."""
+        self.require_fields(metric)
+        if metric.winsorize is not None and not self.winsorizable:
+            raise ValueError(
+                f"'winsorize' applies to mean metrics only, and this one is a {self.name}: a "
+                f"proportion is bounded already, a quantile is robust already, and capping a "
+                f"ratio's numerator and denominator apart changes what it measures; remove it"
+            )
+        self._validate_options(metric)
+
+    def require_fields(self, metric: MetricSpec) -> None:
+        """Raise ValueError when a field the kind needs is missing (by default: the event)."""
+        if not metric.event:
+            raise ValueError(f"a {self.name} metric needs an 'event'")
+
+    def _validate_options(self, metric: MetricSpec) -> None:
+        for option in OPTION_NAMES:
+            if getattr(metric, option) is not None and option not in self.options:
+                kinds = [k.name for k in KINDS.values() if option in k.options]
+                raise ValueError(
+                    f"'{option}' applies to {' and '.join(kinds)} metrics only, and this one is "
+                    f"a {self.name}; remove it"
+                )
+
+    def events(self, metric: MetricSpec) -> tuple[str, ...]:
+        """The events the metric reads."""
+        return (str(metric.event),)
+
+    def covariate_events(self, metric: MetricSpec) -> tuple[str, ...]:
+        """The events whose pre-period values make its CUPED covariate (none without one)."""
+        return self.events(metric) if self.has_covariate else ()
+
+    # ── statistics ──
+
+    def uses_cuped(self, options: AnalysisOptions, control: Row, treatment: Row) -> bool:
+        """Whether the effect is CUPED-adjusted: the option allows it and both arms carry the
+        pre-period covariate."""
+        return (
+            self.has_covariate
+            and options.cuped == "auto"
+            and _has_covariate(control)
+            and _has_covariate(treatment)
+        )
+
+    @abstractmethod
+    def estimate(
+        self,
+        metric: MetricSpec,
+        control: Row,
+        treatment: Row,
+        *,
+        options: AnalysisOptions,
+        alpha: float,
+        alternative: str,
+        histograms: Mapping[str, Sequence[Row]],
+    ) -> EffectEstimate:
+        """The effect of treatment against control from the arms' ``metric_statistics`` rows."""
+
+    def missing_observations(
+        self,
+        metric: MetricSpec,
+        arm: Row | None,
+        name: str,
+        histograms: Mapping[str, Sequence[Row]],
+    ) -> NotEstimable | None:
+        """Checked per arm before its unit count: observations the kind needs besides units."""
+        return None
+
+    def missing_denominator(self, metric: MetricSpec, arm: Row, name: str) -> NotEstimable | None:
+        """Checked per arm once both have two units: a denominator the effect divides by."""
+        return None
+
+    def no_events(self, metric: MetricSpec, effect: EffectEstimate) -> NotEstimable | None:
+        """When a test has no variance: whether that is because no unit has the event yet."""
+        return None
+
+    def control_is_zero(self, control: Row) -> bool:
+        """Whether the control's value is 0, so that no relative lift exists (novelty skips
+        such days)."""
+        return False
+
+
+class _ValueKind(MetricKind):
+    """Kinds whose per-unit value is one number with a pre-period covariate: mean, proportion."""
+
+    post_stratifiable = True
+
+    def no_events(self, metric: MetricSpec, effect: EffectEstimate) -> NotEstimable | None:
+        if effect.mean_control == 0.0 and effect.mean_treatment == 0.0:
+            return NotEstimable(
+                f"not estimable: no variance (no '{metric.event}' events from the exposed units "
+                f"yet)",
+                metric.event,
+            )
+        return None
+
+    def control_is_zero(self, control: Row) -> bool:
+        return float(control["sum_y"]) == 0.0
+
+    def _cuped(
+        self, control: Row, treatment: Row, options: AnalysisOptions, alpha: float, alternative: str
+    ) -> EffectEstimate:
+        return cuped_test(
+            covariate_moments(control),
+            covariate_moments(treatment),
+            alpha=alpha,
+            alternative=alternative,  # type: ignore[arg-type]
+            relative_ci=options.relative_ci,
+            theta=options.cuped_theta,
+        )
+
+
+class MeanKind(_ValueKind):
+    """Per-unit sums or counts of an event; Welch's (or Student's) t-test, CUPED with a
+    pre-period; optional winsorisation."""
+
+    name = "mean"
+    options = frozenset({"relative_ci", "cuped", "cuped_theta", "mean_test"})
+    winsorizable = True
+
+    def estimate(
+        self,
+        metric: MetricSpec,
+        control: Row,
+        treatment: Row,
+        *,
+        options: AnalysisOptions,
+        alpha: float,
+        alternative: str,
+        histograms: Mapping[str, Sequence[Row]],
+    ) -> EffectEstimate:
+        if self.uses_cuped(options, control, treatment):
+            return self._cuped(control, treatment, options, alpha, alternative)
+        test = student_t_test if options.mean_test == "student" else welch_test
+        return test(
+            moments(control),
+            moments(treatment),
+            alpha=alpha,
+            alternative=alternative,  # type: ignore[arg-type]
+            relative_ci=options.relative_ci,
+        )
+
+
+class ProportionKind(_ValueKind):
+    """Whether each unit had the event (0/1); the two-proportion z-test, CUPED on the 0/1 values
+    with a pre-period."""
+
+    name = "proportion"
+    options = frozenset({"relative_ci", "cuped", "cuped_theta", "proportion_test", "continuity"})
+    binary_unit_values = True
+
+    def estimate(
+        self,
+        metric: MetricSpec,
+        control: Row,
+        treatment: Row,
+        *,
+        options: AnalysisOptions,
+        alpha: float,
+        alternative: str,
+        histograms: Mapping[str, Sequence[Row]],
+    ) -> EffectEstimate:
+        if self.uses_cuped(options, control, treatment):
+            return self._cuped(control, treatment, options, alpha, alternative)
+        return two_proportion_test(
+            round(float(control["sum_y"])),
+            int(control["n"]),
+            round(float(treatment["sum_y"])),
+            int(treatment["n"]),
+            alpha=alpha,
+            alternative=alternative,  # type: ignore[arg-type]
+            relative_ci=options.relative_ci,
+            pooled=options.proportion_test == "pooled",
+            continuity=options.continuity,
+        )
+
+
+class RatioKind(MetricKind):
+    """A ratio of per-unit sums (numerator / denominator event); delta method at the unit,
+    CUPED on the linearised ratio with the same ratio before exposure."""
+
+    name = "ratio"
+    options = frozenset({"relative_ci", "cuped"})
+
+    def require_fields(self, metric: MetricSpec) -> None:
+        if not metric.numerator or not metric.denominator:
+            raise ValueError("a ratio metric needs both 'numerator' and 'denominator' events")
+
+    def events(self, metric: MetricSpec) -> tuple[str, ...]:
+        return (str(metric.numerator), str(metric.denominator))
+
+    def uses_cuped(self, options: AnalysisOptions, control: Row, treatment: Row) -> bool:
+        """CUPED for a ratio needs a pre-period with some denominator in both arms."""
+        return options.cuped == "auto" and all(
+            arm.get("sum_cx") is not None and _has_covariate(arm) and float(arm["sum_cx"]) > 0
+            for arm in (control, treatment)
+        )
+
+    def estimate(
+        self,
+        metric: MetricSpec,
+        control: Row,
+        treatment: Row,
+        *,
+        options: AnalysisOptions,
+        alpha: float,
+        alternative: str,
+        histograms: Mapping[str, Sequence[Row]],
+    ) -> EffectEstimate:
+        if self.uses_cuped(options, control, treatment):
+            return cuped_ratio_test(
+                ratio_cross_moments(control),
+                ratio_cross_moments(treatment),
+                alpha=alpha,
+                alternative=alternative,  # type: ignore[arg-type]
+                relative_ci=options.relative_ci,
+            )
+        return ratio_test(
+            ratio_moments(control),
+            ratio_moments(treatment),
+            alpha=alpha,
+            alternative=alternative,  # type: ignore[arg-type]
+            relative_ci=options.relative_ci,
+        )
+
+    def missing_denominator(self, metric: MetricSpec, arm: Row, name: str) -> NotEstimable | None:
+        if float(arm["sum_x"] or 0.0) <= 0.0:
+            return NotEstimable(
+                f"not estimable: no '{metric.denominator}' events from the units of {name} yet "
+                f"(the ratio's denominator is 0)",
+                metric.denominator,
+            )
+        return None
+
+
+class QuantileKind(MetricKind):
+    """A quantile of an event's values over all observations; the Deng-Knoblich-Lu clustered
+    interval read from each arm's histogram. No pre-period covariate."""
+
+    name = "quantile"
+    options = frozenset({"relative_ci"})
+    has_covariate = False
+    keeps_histograms = True
+    has_novelty = False
+    # A relative margin keeps the guardrail's meaning when the quantile's scale is unknown.
+    guardrail_margin_types = frozenset({"relative"})
+
+    def require_fields(self, metric: MetricSpec) -> None:
+        super().require_fields(metric)
+        if metric.level is None:
+            raise ValueError("a quantile metric needs a 'level' in (0, 1), e.g. 0.95")
+
+    def estimate(
+        self,
+        metric: MetricSpec,
+        control: Row,
+        treatment: Row,
+        *,
+        options: AnalysisOptions,
+        alpha: float,
+        alternative: str,
+        histograms: Mapping[str, Sequence[Row]],
+    ) -> EffectEstimate:
+        return quantile_test(
+            quantile_arm(control, histograms.get(str(control["variant"]), [])),
+            quantile_arm(treatment, histograms.get(str(treatment["variant"]), [])),
+            level=float(metric.level or 0.5),
+            alpha=alpha,
+            alternative=alternative,  # type: ignore[arg-type]
+            relative_ci=options.relative_ci,
+        )
+
+    def missing_observations(
+        self,
+        metric: MetricSpec,
+        arm: Row | None,
+        name: str,
+        histograms: Mapping[str, Sequence[Row]],
+    ) -> NotEstimable | None:
+        if arm is None or not histograms.get(str(arm["variant"])):
+            return NotEstimable(
+                f"not estimable: no '{metric.event}' values from the units of {name} yet",
+                metric.event,
+            )
+        return None
+
+
+KINDS: dict[str, MetricKind] = {
+    kind.name: kind for kind in (MeanKind(), ProportionKind(), RatioKind(), QuantileKind())
+}
+
+
+def kind_of(type_name: str) -> MetricKind:
+    """The kind a metric's ``type`` names."""
+    try:
+        return KINDS[type_name]
+    except KeyError:
+        raise ValueError(
+            f"unknown metric type {type_name!r}; the kinds are {', '.join(KINDS)}"
+        ) from None
