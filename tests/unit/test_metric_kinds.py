@@ -1,0 +1,376 @@
+"""The metric-kind seam (exp_dagster.metric_kinds): the registry agrees with the spec, each kind
+validates its fields, and each analysis option reaches the test it names, checked through
+``analysis.estimate`` and ``compute_results`` on hand-built statistics rows against scipy,
+statsmodels or the formula written out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import typing
+from typing import Any
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+from scipy import stats as scipy_stats
+from statsmodels.stats.proportion import proportions_ztest
+
+from exp_dagster.analysis import compute_results, estimate
+from exp_dagster.home import PROJECT_ROOT
+from exp_dagster.metric_kinds import (
+    KINDS,
+    OPTION_NAMES,
+    AnalysisOptions,
+    KindName,
+    resolve_options,
+)
+from exp_dagster.spec import (
+    VERSION_NEUTRAL_METRIC_FIELDS,
+    AnalysisPolicy,
+    MetricCatalog,
+    MetricSpec,
+    load_experiment,
+    load_metric_catalog,
+    parse_experiment,
+    spec_version,
+)
+
+START = dt.date(2026, 10, 1)
+
+
+def metric(**fields: Any) -> MetricSpec:
+    base: dict[str, Any] = {"name": "m", "type": "mean", "direction": "increase", "event": "e"}
+    return MetricSpec.model_validate({**base, **fields})
+
+
+def value_row(variant: str, y: np.ndarray, c: np.ndarray | None = None) -> dict[str, Any]:
+    """One arm's ``metric_statistics`` row of per-unit values ``y`` (and covariates ``c``)."""
+    row: dict[str, Any] = {
+        "as_of_date": START,
+        "metric": "m",
+        "variant": variant,
+        "segment": "all",
+        "segment_value": "all",
+        "n": int(y.size),
+        "sum_y": float(y.sum()),
+        "sum_y2": float(y @ y),
+        "sum_x": None,
+        "sum_x2": None,
+        "sum_xy": None,
+        "sum_c": None,
+        "sum_c2": None,
+        "sum_yc": None,
+    }
+    if c is not None:
+        row.update(sum_c=float(c.sum()), sum_c2=float(c @ c), sum_yc=float(y @ c))
+    return row
+
+
+def ratio_row(variant: str, y: np.ndarray, x: np.ndarray, c: np.ndarray, cx: np.ndarray) -> dict:
+    """A ratio arm with its pre-period numerator ``c`` and denominator ``cx``."""
+    return {
+        "variant": variant,
+        "n": int(y.size),
+        "sum_y": float(y.sum()),
+        "sum_x": float(x.sum()),
+        "sum_y2": float(y @ y),
+        "sum_x2": float(x @ x),
+        "sum_xy": float(y @ x),
+        "sum_c": float(c.sum()),
+        "sum_cx": float(cx.sum()),
+        "sum_c2": float(c @ c),
+        "sum_cx2": float(cx @ cx),
+        "sum_yc": float(y @ c),
+        "sum_ycx": float(y @ cx),
+        "sum_xc": float(x @ c),
+        "sum_xcx": float(x @ cx),
+        "sum_ccx": float(c @ cx),
+    }
+
+
+@pytest.fixture(scope="module")
+def arms() -> dict[str, np.ndarray]:
+    """Skewed per-unit values with a correlated pre-period covariate, unequal arms and spreads."""
+    rng = np.random.default_rng(19)
+    c_control, c_treatment = rng.gamma(2.0, 5.0, 300), rng.gamma(2.0, 5.0, 220)
+    return {
+        "c_control": c_control,
+        "c_treatment": c_treatment,
+        "y_control": 0.8 * c_control + rng.normal(0.0, 4.0, 300),
+        "y_treatment": 0.8 * c_treatment + 1.5 + rng.normal(0.0, 7.0, 220),
+    }
+
+
+# ── the registry ────────────────────────────────────────────────────────────────────────────
+
+
+def test_the_spec_types_are_the_registered_kinds() -> None:
+    assert set(typing.get_args(KindName)) == set(KINDS)
+    for name, kind in KINDS.items():
+        assert kind.name == name
+        assert kind.options <= set(OPTION_NAMES)
+    assert set(OPTION_NAMES) <= set(AnalysisPolicy.model_fields)
+    assert set(OPTION_NAMES) <= set(MetricSpec.model_fields)
+
+
+def test_every_catalog_metric_reads_its_kinds_events() -> None:
+    catalog = load_metric_catalog(PROJECT_ROOT / "catalog" / "metrics.yaml")
+    ctr = catalog.get("ctr")
+    assert ctr.events == ("click", "impression") == ctr.kind.covariate_events(ctr)
+    latency = catalog.get("latency_p95")
+    assert latency.events == ("latency_ms",) and latency.kind.covariate_events(latency) == ()
+    assert latency.kind.keeps_histograms and not ctr.kind.keeps_histograms
+    assert catalog.get("conversion").kind.binary_unit_values
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"type": "ratio", "event": None, "numerator": "a"}, "needs both 'numerator'"),
+        ({"type": "proportion", "event": None}, "a proportion metric needs an 'event'"),
+        ({"type": "quantile"}, r"needs a 'level' in \(0, 1\)"),
+        ({"type": "ratio", "numerator": "a", "denominator": "b", "winsorize": 0.99}, "mean"),
+        ({"type": "proportion", "mean_test": "student"}, "'mean_test' applies to mean metrics"),
+        ({"mean_test": "student", "continuity": True}, "'continuity' applies to proportion"),
+        ({"type": "quantile", "level": 0.9, "cuped": "off"}, "a quantile; remove it"),
+        (
+            {"type": "ratio", "numerator": "a", "denominator": "b", "cuped_theta": "pooled"},
+            "'cuped_theta' applies to mean and proportion metrics only",
+        ),
+    ],
+)
+def test_each_kind_validates_its_fields(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        metric(**fields)
+
+
+def test_a_guardrail_margin_type_is_the_kinds_to_allow() -> None:
+    catalog = MetricCatalog.model_validate(
+        {
+            "metrics": {
+                "p95": {"type": "quantile", "event": "e", "level": 0.95, "direction": "decrease"},
+                "mean": {"type": "mean", "event": "e", "direction": "increase"},
+            }
+        }
+    )
+    spec: dict[str, Any] = {
+        "id": "x",
+        "variants": [{"name": "a", "weight": 0.5, "control": True}, {"name": "b", "weight": 0.5}],
+        "start": "2026-10-01",
+        "end": "2026-10-02",
+        "metrics": {
+            "primary": "mean",
+            "guardrails": [{"metric": "p95", "margin": 0.05, "margin_type": "absolute"}],
+        },
+    }
+    with pytest.raises(ValueError, match=r"quantile guardrails take a relative margin \(p95\)"):
+        parse_experiment(spec, "x.yaml", catalog)
+
+
+# ── options: resolution and the spec version ────────────────────────────────────────────────
+
+
+def test_a_metric_overrides_the_experiments_options_and_inherits_the_rest() -> None:
+    policy = AnalysisPolicy(relative_ci="delta", mean_test="student", cuped_theta="pooled")
+    options = resolve_options(metric(relative_ci="log", cuped="off"), policy)
+    assert options == AnalysisOptions(
+        relative_ci="log", cuped="off", cuped_theta="pooled", mean_test="student"
+    )
+    assert resolve_options(metric()) == AnalysisOptions()
+    assert resolve_options(metric(), AnalysisPolicy()) == AnalysisOptions()
+
+
+def test_options_at_their_defaults_keep_ranker_v2s_version() -> None:
+    catalog = load_metric_catalog(PROJECT_ROOT / "catalog" / "metrics.yaml")
+    experiment = load_experiment(
+        PROJECT_ROOT / "catalog" / "experiments" / "ranker_v2.yaml", catalog
+    )
+    # main's version before the options existed (fa169b7): its sequential looks stand.
+    assert experiment.version == "d5a7eab2877b"
+    for field in VERSION_NEUTRAL_METRIC_FIELDS:
+        assert all(field not in m.model_dump() for m in experiment.metrics.values())
+    metrics = experiment.metrics.values()
+    for option, value in [
+        ("cuped", "off"),
+        ("cuped_theta", "pooled"),
+        ("proportion_test", "unpooled"),
+        ("continuity", True),
+        ("mean_test", "student"),
+    ]:
+        analysis = experiment.spec.analysis.model_copy(update={option: value})
+        changed = experiment.spec.model_copy(update={"analysis": analysis})
+        assert spec_version(changed, metrics) != experiment.version, option
+    ctr = experiment.metrics["ctr"]
+    overridden = {**experiment.metrics, "ctr": ctr.model_copy(update={"cuped": "off"})}
+    assert spec_version(experiment.spec, overridden.values()) != experiment.version
+
+
+# ── options: the test each one selects, against independent references ─────────────────────
+
+
+def test_mean_test_student_is_scipys_pooled_t_test(arms: dict[str, np.ndarray]) -> None:
+    control, treatment = value_row("a", arms["y_control"]), value_row("b", arms["y_treatment"])
+    for option, equal_var in (("welch", False), ("student", True)):
+        options = resolve_options(metric(), AnalysisPolicy(mean_test=option))
+        effect = estimate(metric(), control, treatment, alpha=0.05, options=options)
+        reference = scipy_stats.ttest_ind(
+            arms["y_treatment"], arms["y_control"], equal_var=equal_var
+        )
+        assert effect.statistic == pytest.approx(reference.statistic, rel=1e-10)
+        assert effect.p_value == pytest.approx(reference.pvalue, rel=1e-9)
+    assert (
+        "Student"
+        in estimate(
+            metric(mean_test="student"),
+            control,
+            treatment,
+            alpha=0.05,
+            options=resolve_options(metric(mean_test="student")),
+        ).method
+    )
+
+
+def test_proportion_test_and_continuity_match_statsmodels_and_scipy() -> None:
+    conversion = metric(type="proportion")
+    y_control = np.r_[np.ones(130), np.zeros(870)]
+    y_treatment = np.r_[np.ones(162), np.zeros(838)]
+    control, treatment = value_row("a", y_control), value_row("b", y_treatment)
+
+    def run(**policy: Any) -> Any:
+        options = resolve_options(conversion, AnalysisPolicy(**policy))
+        return estimate(conversion, control, treatment, alpha=0.05, options=options)
+
+    counts, nobs = np.array([162, 130]), np.array([1000, 1000])
+    pooled = proportions_ztest(counts, nobs)
+    unpooled_z = (0.162 - 0.130) / math.sqrt(0.13 * 0.87 / 1000 + 0.162 * 0.838 / 1000)
+    assert run().p_value == pytest.approx(pooled[1], rel=1e-10)
+    assert run(proportion_test="unpooled").statistic == pytest.approx(unpooled_z, rel=1e-12)
+    assert run(proportion_test="unpooled").p_value == pytest.approx(
+        2 * scipy_stats.norm.sf(unpooled_z), rel=1e-10
+    )
+    table = [[162, 838], [130, 870]]
+    yates = scipy_stats.chi2_contingency(table, correction=True).pvalue
+    assert run(continuity=True).p_value == pytest.approx(yates, rel=1e-9)
+    # A metric's own setting wins over the experiment's.
+    own = metric(type="proportion", continuity=False)
+    options = resolve_options(own, AnalysisPolicy(continuity=True))
+    assert estimate(own, control, treatment, alpha=0.05, options=options).p_value == run().p_value
+
+
+@pytest.mark.parametrize("theta", ["within", "pooled"])
+def test_cuped_theta_is_welch_on_the_adjusted_values(
+    arms: dict[str, np.ndarray], theta: str
+) -> None:
+    control = value_row("a", arms["y_control"], arms["c_control"])
+    treatment = value_row("b", arms["y_treatment"], arms["c_treatment"])
+    options = resolve_options(metric(), AnalysisPolicy(cuped_theta=theta))
+    effect = estimate(metric(), control, treatment, alpha=0.05, options=options)
+    y = np.r_[arms["y_control"], arms["y_treatment"]]
+    c = np.r_[arms["c_control"], arms["c_treatment"]]
+    if theta == "pooled":  # over all units, ignoring the arm
+        slope = np.cov(y, c, ddof=1)[0, 1] / np.var(c, ddof=1)
+    else:  # OLS of y ~ arm + c
+        design = np.c_[np.ones_like(y), np.r_[np.zeros(300), np.ones(220)], c]
+        slope = np.linalg.lstsq(design, y, rcond=None)[0][2]
+    adjusted = y - slope * (c - c.mean())
+    reference = scipy_stats.ttest_ind(adjusted[300:], adjusted[:300], equal_var=False)
+    assert effect.abs_effect == pytest.approx(adjusted[300:].mean() - adjusted[:300].mean())
+    assert effect.p_value == pytest.approx(reference.pvalue, rel=1e-8)
+
+
+def test_cuped_off_ignores_the_covariate(arms: dict[str, np.ndarray]) -> None:
+    control = value_row("a", arms["y_control"], arms["c_control"])
+    treatment = value_row("b", arms["y_treatment"], arms["c_treatment"])
+    off = resolve_options(metric(cuped="off"), AnalysisPolicy())
+    effect = estimate(metric(cuped="off"), control, treatment, alpha=0.05, options=off)
+    reference = scipy_stats.ttest_ind(arms["y_treatment"], arms["y_control"], equal_var=False)
+    assert effect.p_value == pytest.approx(reference.pvalue, rel=1e-9)
+    assert "CUPED" not in effect.method
+    auto = estimate(metric(), control, treatment, alpha=0.05, options=AnalysisOptions())
+    assert "CUPED" in auto.method and auto.std_error < effect.std_error
+
+
+def test_ratio_cuped_off_is_the_delta_method_written_out() -> None:
+    rng = np.random.default_rng(5)
+    ctr = metric(type="ratio", event=None, numerator="click", denominator="impression")
+    rows = []
+    for variant, rate, n in (("a", 0.10, 400), ("b", 0.11, 380)):
+        x, cx = rng.poisson(8.0, n).astype(float) + 1, rng.poisson(8.0, n).astype(float) + 1
+        rows.append(
+            (ratio_row(variant, rng.binomial(x.astype(int), rate) * 1.0, x, cx * rate, cx), x)
+        )
+    (control, x_c), (treatment, x_t) = rows
+
+    def delta_variance(row: dict[str, Any], x: np.ndarray) -> float:
+        n, r, mean_x = row["n"], row["sum_y"] / row["sum_x"], row["sum_x"] / row["n"]
+        var_y = (row["sum_y2"] - row["sum_y"] ** 2 / n) / (n - 1)
+        var_x = (row["sum_x2"] - row["sum_x"] ** 2 / n) / (n - 1)
+        cov = (row["sum_xy"] - row["sum_y"] * row["sum_x"] / n) / (n - 1)
+        return (var_y - 2 * r * cov + r**2 * var_x) / (n * mean_x**2)
+
+    off = resolve_options(ctr, AnalysisPolicy(cuped="off"))
+    effect = estimate(ctr, control, treatment, alpha=0.05, options=off)
+    se = math.sqrt(delta_variance(control, x_c) + delta_variance(treatment, x_t))
+    diff = treatment["sum_y"] / treatment["sum_x"] - control["sum_y"] / control["sum_x"]
+    assert effect.std_error == pytest.approx(se, rel=1e-10)
+    assert effect.p_value == pytest.approx(2 * scipy_stats.norm.sf(abs(diff) / se), rel=1e-9)
+    assert "CUPED" in estimate(ctr, control, treatment, alpha=0.05).method
+
+
+def test_a_metrics_relative_ci_overrides_the_experiments(arms: dict[str, np.ndarray]) -> None:
+    """The log-scale interval (tea-tasting's), written out, for one metric in an experiment whose
+    other metrics keep Fieller's."""
+    y_c, y_t = arms["y_control"] + 20, arms["y_treatment"] + 20
+    control, treatment = value_row("a", y_c), value_row("b", y_t)
+    own = metric(relative_ci="log")
+    options = resolve_options(own, AnalysisPolicy(relative_ci="fieller"))
+    effect = estimate(own, control, treatment, alpha=0.05, options=options)
+    vc, vt = y_c.var(ddof=1) / y_c.size, y_t.var(ddof=1) / y_t.size
+    log_se = math.sqrt(vt / y_t.mean() ** 2 + vc / y_c.mean() ** 2)
+    crit = scipy_stats.t.ppf(0.975, effect.df)
+    centre = math.log(y_t.mean() / y_c.mean())
+    assert effect.rel_ci_low == pytest.approx(math.expm1(centre - crit * log_se), rel=1e-10)
+    assert effect.rel_ci_high == pytest.approx(math.expm1(centre + crit * log_se), rel=1e-10)
+
+
+def test_options_reach_compute_results() -> None:
+    """Through the pipeline path: the experiment's ``analysis:`` and a catalog override decide
+    the test of each metric's row (conversion unpooled by the experiment, revenue Student's by
+    its own setting), with the numbers of the reference tests."""
+    catalog = load_metric_catalog(PROJECT_ROOT / "catalog" / "metrics.yaml")
+    revenue = catalog.get("revenue").model_copy(update={"mean_test": "student"})
+    catalog = catalog.model_copy(update={"metrics": {**catalog.metrics, "revenue": revenue}})
+    spec: dict[str, Any] = {
+        "id": "options",
+        "variants": [
+            {"name": "control", "weight": 0.5, "control": True},
+            {"name": "treatment", "weight": 0.5},
+        ],
+        "start": START.isoformat(),
+        "end": START.isoformat(),
+        "pre_period_days": 0,
+        "metrics": {"primary": "conversion", "secondary": ["revenue"]},
+        "analysis": {"proportion_test": "unpooled", "sequential": "fixed_horizon"},
+    }
+    experiment = parse_experiment(spec, "options.yaml", catalog)
+    rng = np.random.default_rng(3)
+    buy_c, buy_t = rng.binomial(1, 0.12, 900) * 1.0, rng.binomial(1, 0.14, 950) * 1.0
+    rev_c, rev_t = rng.gamma(2.0, 10.0, 900), rng.gamma(2.0, 11.0, 950)
+    rows = []
+    for name, c, t in (("conversion", buy_c, buy_t), ("revenue", rev_c, rev_t)):
+        rows += [
+            {**value_row("control", c), "metric": name},
+            {**value_row("treatment", t), "metric": name},
+        ]
+    results = compute_results(experiment, START, rows)
+    by_metric = {r["metric"]: r for r in results if r["segment"] == "all"}
+    pc, pt = buy_c.mean(), buy_t.mean()
+    z = (pt - pc) / math.sqrt(pc * (1 - pc) / 900 + pt * (1 - pt) / 950)
+    assert by_metric["conversion"]["p_value"] == pytest.approx(
+        2 * scipy_stats.norm.sf(abs(z)), rel=1e-10
+    )
+    assert "unpooled" in by_metric["conversion"]["method"]
+    student = scipy_stats.ttest_ind(rev_t, rev_c, equal_var=True)
+    assert by_metric["revenue"]["p_value"] == pytest.approx(student.pvalue, rel=1e-9)
+    assert "Student" in by_metric["revenue"]["method"]
