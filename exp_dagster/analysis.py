@@ -141,7 +141,7 @@ def estimate(
         treatment,
         options=options or AnalysisOptions(),
         alpha=alpha,
-        alternative=alternative,
+        alternative=alternative,  # type: ignore[arg-type]
         histograms=histograms or {},
     )
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 
 from exp_dagster.stats import (
+    Alternative,
     CovariateMoments,
     CrossMoments,
     EffectEstimate,
@@ -271,7 +272,7 @@ class MetricKind(ABC):
         *,
         options: AnalysisOptions,
         alpha: float,
-        alternative: str,
+        alternative: Alternative,
         histograms: Mapping[str, Sequence[Row]],
     ) -> EffectEstimate:
         """The effect of treatment against control from the arms' ``metric_statistics`` rows."""
@@ -318,13 +319,18 @@ class _ValueKind(MetricKind):
         return float(control["sum_y"]) == 0.0
 
     def _cuped(
-        self, control: Row, treatment: Row, options: AnalysisOptions, alpha: float, alternative: str
+        self,
+        control: Row,
+        treatment: Row,
+        options: AnalysisOptions,
+        alpha: float,
+        alternative: Alternative,
     ) -> EffectEstimate:
         return cuped_test(
             covariate_moments(control),
             covariate_moments(treatment),
             alpha=alpha,
-            alternative=alternative,  # type: ignore[arg-type]
+            alternative=alternative,
             relative_ci=options.relative_ci,
             theta=options.cuped_theta,
         )
@@ -346,7 +352,7 @@ class MeanKind(_ValueKind):
         *,
         options: AnalysisOptions,
         alpha: float,
-        alternative: str,
+        alternative: Alternative,
         histograms: Mapping[str, Sequence[Row]],
     ) -> EffectEstimate:
         if self.uses_cuped(options, control, treatment):
@@ -356,7 +362,7 @@ class MeanKind(_ValueKind):
             moments(control),
             moments(treatment),
             alpha=alpha,
-            alternative=alternative,  # type: ignore[arg-type]
+            alternative=alternative,
             relative_ci=options.relative_ci,
         )
 
@@ -377,7 +383,7 @@ class ProportionKind(_ValueKind):
         *,
         options: AnalysisOptions,
         alpha: float,
-        alternative: str,
+        alternative: Alternative,
         histograms: Mapping[str, Sequence[Row]],
     ) -> EffectEstimate:
         if self.uses_cuped(options, control, treatment):
@@ -388,7 +394,7 @@ class ProportionKind(_ValueKind):
             round(float(treatment["sum_y"])),
             int(treatment["n"]),
             alpha=alpha,
-            alternative=alternative,  # type: ignore[arg-type]
+            alternative=alternative,
             relative_ci=options.relative_ci,
             pooled=options.proportion_test == "pooled",
             continuity=options.continuity,
@@ -424,7 +430,7 @@ class RatioKind(MetricKind):
         *,
         options: AnalysisOptions,
         alpha: float,
-        alternative: str,
+        alternative: Alternative,
         histograms: Mapping[str, Sequence[Row]],
     ) -> EffectEstimate:
         if self.uses_cuped(options, control, treatment):
@@ -432,14 +438,14 @@ class RatioKind(MetricKind):
                 ratio_cross_moments(control),
                 ratio_cross_moments(treatment),
                 alpha=alpha,
-                alternative=alternative,  # type: ignore[arg-type]
+                alternative=alternative,
                 relative_ci=options.relative_ci,
             )
         return ratio_test(
             ratio_moments(control),
             ratio_moments(treatment),
             alpha=alpha,
-            alternative=alternative,  # type: ignore[arg-type]
+            alternative=alternative,
             relative_ci=options.relative_ci,
         )
 
@@ -478,7 +484,7 @@ class QuantileKind(MetricKind):
         *,
         options: AnalysisOptions,
         alpha: float,
-        alternative: str,
+        alternative: Alternative,
         histograms: Mapping[str, Sequence[Row]],
     ) -> EffectEstimate:
         return quantile_test(
@@ -486,7 +492,7 @@ class QuantileKind(MetricKind):
             quantile_arm(treatment, histograms.get(str(treatment["variant"]), [])),
             level=float(metric.level or 0.5),
             alpha=alpha,
-            alternative=alternative,  # type: ignore[arg-type]
+            alternative=alternative,
             relative_ci=options.relative_ci,
         )
 
