@@ -26,27 +26,28 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 
-from exp_dagster.stats import (
-    Alternative,
-    CovariateMoments,
-    CrossMoments,
-    EffectEstimate,
-    Moments,
-    QuantileArm,
-    RatioMoments,
-    cuped_ratio_test,
-    cuped_test,
-    quantile_test,
-    ratio_test,
-    student_t_test,
-    two_proportion_test,
-    welch_test,
-)
-
 if TYPE_CHECKING:
     from exp_dagster.spec import AnalysisPolicy, MetricSpec
+    from exp_dagster.stats import (
+        Alternative,
+        CovariateMoments,
+        CrossMoments,
+        EffectEstimate,
+        Moments,
+        QuantileArm,
+        RatioMoments,
+    )
 
 Row = Mapping[str, Any]
+
+
+def _stats() -> Any:
+    """``exp_dagster.stats``, imported when a test runs rather than with the spec: the spec (and
+    ``exp-dagster --help``) must load without numpy and scipy (test_code_location_import)."""
+    import exp_dagster.stats
+
+    return exp_dagster.stats
+
 
 # The spec's ``type`` values; a test checks they equal the keys of KINDS.
 KindName = Literal["mean", "proportion", "ratio", "quantile"]
@@ -115,12 +116,12 @@ class NotEstimable(NamedTuple):
 
 def moments(row: Row) -> Moments:
     """``(n, Σy, Σy²)`` of one arm."""
-    return Moments(n=int(row["n"]), sum_y=float(row["sum_y"]), sum_y2=float(row["sum_y2"]))
+    return _stats().Moments(n=int(row["n"]), sum_y=float(row["sum_y"]), sum_y2=float(row["sum_y2"]))
 
 
 def ratio_moments(row: Row) -> RatioMoments:
     """``(n, Σy, Σx, Σy², Σx², Σxy)`` of one arm: numerator ``y``, denominator ``x``."""
-    return RatioMoments(
+    return _stats().RatioMoments(
         n=int(row["n"]),
         sum_y=float(row["sum_y"]),
         sum_x=float(row["sum_x"]),
@@ -132,7 +133,7 @@ def ratio_moments(row: Row) -> RatioMoments:
 
 def covariate_moments(row: Row) -> CovariateMoments:
     """The metric ``y`` and its pre-period covariate ``c`` of one arm."""
-    return CovariateMoments(
+    return _stats().CovariateMoments(
         n=int(row["n"]),
         sum_y=float(row["sum_y"]),
         sum_y2=float(row["sum_y2"]),
@@ -163,7 +164,7 @@ def ratio_cross_moments(row: Row) -> CrossMoments:
     def product(a: str, b: str) -> float:
         return float(products.get((a, b), products.get((b, a))))
 
-    return CrossMoments(
+    return _stats().CrossMoments(
         n=int(row["n"]),
         sums=tuple(float(sums[k]) for k in order),
         products=tuple(tuple(product(a, b) for b in order) for a in order),
@@ -175,7 +176,7 @@ def quantile_arm(row: Row, histogram: Sequence[Row]) -> QuantileArm:
     """An arm's histogram of its event's values, and the moments of the share of each unit's
     observations at or below the pooled quantile (stored as a ratio's numerator and denominator)."""
     ordered = sorted(histogram, key=lambda r: r["bucket"])
-    return QuantileArm(
+    return _stats().QuantileArm(
         values=tuple(float(r["value"]) for r in ordered),
         counts=tuple(int(r["n"]) for r in ordered),
         threshold_moments=ratio_moments(row),
@@ -326,7 +327,7 @@ class _ValueKind(MetricKind):
         alpha: float,
         alternative: Alternative,
     ) -> EffectEstimate:
-        return cuped_test(
+        return _stats().cuped_test(
             covariate_moments(control),
             covariate_moments(treatment),
             alpha=alpha,
@@ -357,7 +358,7 @@ class MeanKind(_ValueKind):
     ) -> EffectEstimate:
         if self.uses_cuped(options, control, treatment):
             return self._cuped(control, treatment, options, alpha, alternative)
-        test = student_t_test if options.mean_test == "student" else welch_test
+        test = _stats().student_t_test if options.mean_test == "student" else _stats().welch_test
         return test(
             moments(control),
             moments(treatment),
@@ -388,7 +389,7 @@ class ProportionKind(_ValueKind):
     ) -> EffectEstimate:
         if self.uses_cuped(options, control, treatment):
             return self._cuped(control, treatment, options, alpha, alternative)
-        return two_proportion_test(
+        return _stats().two_proportion_test(
             round(float(control["sum_y"])),
             int(control["n"]),
             round(float(treatment["sum_y"])),
@@ -434,14 +435,14 @@ class RatioKind(MetricKind):
         histograms: Mapping[str, Sequence[Row]],
     ) -> EffectEstimate:
         if self.uses_cuped(options, control, treatment):
-            return cuped_ratio_test(
+            return _stats().cuped_ratio_test(
                 ratio_cross_moments(control),
                 ratio_cross_moments(treatment),
                 alpha=alpha,
                 alternative=alternative,
                 relative_ci=options.relative_ci,
             )
-        return ratio_test(
+        return _stats().ratio_test(
             ratio_moments(control),
             ratio_moments(treatment),
             alpha=alpha,
@@ -487,7 +488,7 @@ class QuantileKind(MetricKind):
         alternative: Alternative,
         histograms: Mapping[str, Sequence[Row]],
     ) -> EffectEstimate:
-        return quantile_test(
+        return _stats().quantile_test(
             quantile_arm(control, histograms.get(str(control["variant"]), [])),
             quantile_arm(treatment, histograms.get(str(treatment["variant"]), [])),
             level=float(metric.level or 0.5),
