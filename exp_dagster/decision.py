@@ -125,6 +125,16 @@ def _bound_text(row: Row) -> str:
     return pct(row["ni_bound"])
 
 
+def shown_non_inferior(row: Row) -> bool:
+    """Whether a guardrail row is shown non-inferior the way the decision reads it: by its
+    sequential non-inferiority test when the spec's method has one (read daily, the fixed
+    one-sided bound alone would be a peek), else by that bound (``ni_passed``)."""
+    sequential = row.get("ni_sequential_passed")
+    if sequential is not None:
+        return bool(sequential)
+    return bool(row.get("ni_passed"))
+
+
 def srm_method_label(experiment: ResolvedExperiment) -> str:
     """The SRM test as reports name it: ``chi-square``, ``g-test``, ``exact``, with " (Yates)"
     when the continuity correction applies (the same label :class:`SRMResult` carries)."""

@@ -19,7 +19,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from exp_dagster.decision import p_text, pct, srm_method_label
+from exp_dagster.decision import p_text, pct, shown_non_inferior, srm_method_label
 from exp_dagster.report import charts
 from exp_dagster.report.data import ReportData, report_path
 from exp_dagster.report.summary import ROLE_ORDER, results_markdown
@@ -371,9 +371,10 @@ def _metrics_table(data: ReportData) -> str:
         )
         guard = ""
         if r["role"] == "guardrail":
+            # as the decision reads it: the sequential test under a sequential design
             guard = (
                 ' <span class="pill good">non-inferior</span>'
-                if r.get("ni_passed")
+                if shown_non_inferior(r)
                 else ' <span class="pill bad">not shown non-inferior</span>'
             )
         adjusted = _p(r.get("p_value_adjusted"))

@@ -248,3 +248,14 @@ def test_power_spending_is_named_in_the_reason(experiment: ResolvedExperiment) -
     )
     decision = decide(chosen, END, [primary, latency(0.03, 0.02, 0.04, 0.038)], BALANCED)
     assert any("power (rho = 2) spending" in reason for reason in decision.reasons)
+
+
+def test_report_and_decision_read_a_guardrail_alike() -> None:
+    from exp_dagster.decision import shown_non_inferior
+
+    # Under a sequential design the sequential test decides, even when the fixed bound passes.
+    assert not shown_non_inferior({"ni_passed": True, "ni_sequential_passed": False})
+    assert shown_non_inferior({"ni_passed": False, "ni_sequential_passed": True})
+    # Without a sequential test (fixed horizon), the one-sided bound decides.
+    assert shown_non_inferior({"ni_passed": True, "ni_sequential_passed": None})
+    assert not shown_non_inferior({"ni_passed": None, "ni_sequential_passed": None})
