@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -29,9 +28,6 @@ OWNERS = ["team:experimentation"]
 GATE_ROW_LIMIT = 100_000
 
 
-GROUP = "experiment_analysis"
-
-
 def writer_asset(
     *,
     partitions_def: dg.PartitionsDefinition,
@@ -43,68 +39,12 @@ def writer_asset(
     return dg.asset(
         partitions_def=partitions_def,
         deps=list(deps),
-        group_name=GROUP,
+        group_name="experiment_analysis",
         kinds=set(kinds),
         owners=OWNERS,
         pool=WRITER_POOL,
         check_specs=list(check_specs),
     )
-
-
-def table_spec(key: str, description: str, deps: Sequence[dg.CoercibleToAssetDep]) -> dg.AssetSpec:
-    """A warehouse table that an asset body writes beside its own (see :func:`writer_tables`).
-
-    ``deps`` are the tables this one is computed from, for the same partition (a day of the
-    shared daily tables maps to that day of every experiment)."""
-    return dg.AssetSpec(
-        key=key,
-        description=description,
-        deps=list(deps),
-        group_name=GROUP,
-        kinds={"duckdb"},
-        owners=OWNERS,
-    )
-
-
-def writer_tables(
-    *,
-    partitions_def: dg.PartitionsDefinition,
-    deps: Sequence[dg.CoercibleToAssetDep],
-    tables: Sequence[dg.AssetSpec],
-    check_specs: Sequence[dg.AssetCheckSpec] = (),
-) -> Callable[[Callable[..., tuple[dg.MaterializeResult, ...]]], dg.AssetsDefinition]:
-    """:func:`writer_asset` for a body that writes several tables in one transaction: a
-    ``@dg.multi_asset`` whose first asset is named after the function (its docstring is the
-    asset's description, ``deps`` its upstream tables) and whose others are ``tables``
-    (:func:`table_spec`), so the asset graph shows every table the body writes, each with its
-    own description, dependencies and checks.
-
-    The tables are written together or not at all, so the multi-asset cannot be subset: a job
-    or automation that selects one of them runs the body, and materialises all of them. The body
-    returns one ``MaterializeResult`` per table, each with its ``asset_key``.
-    """
-
-    def decorate(body: Callable[..., tuple[dg.MaterializeResult, ...]]) -> dg.AssetsDefinition:
-        own = table_spec(body.__name__, inspect.getdoc(body) or "", deps)
-        return dg.multi_asset(
-            name=body.__name__,
-            specs=[own, *tables],
-            partitions_def=partitions_def,
-            check_specs=list(check_specs),
-            pool=WRITER_POOL,
-            can_subset=False,
-        )(body)
-
-    return decorate
-
-
-def table_rows(
-    conn: duckdb.DuckDBPyConnection, table: str, where: str, params: Sequence[Any]
-) -> int:
-    """The rows of one partition of ``table`` (``dagster/row_count`` of a table written beside
-    an asset's own)."""
-    row = conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()
-    return int(row[0]) if row else 0
 
 
 def gate_frame(

@@ -6,17 +6,12 @@
 from typing import Any
 
 import dagster as dg
-from dagster import AssetExecutionContext, MaterializeResult
+from dagster import AssetExecutionContext
 
-from assets._common import (
-    gate_frame,
-    gate_spec,
-    run_gate,
-    table_rows,
-    table_spec,
-    timed,
-    writer_tables,
-)
+from assets._common import gate_frame, gate_spec, run_gate, timed, writer_asset
+from assets.covariates import pre_period_covariates
+from assets.event_facts import event_facts
+from assets.exposures import exposures
 from exp_dagster.decision import p_text, sample_ratio
 from exp_dagster.partitions import experiment_days, parse_experiment_day
 from exp_dagster.resources import Catalog, Warehouse
@@ -27,17 +22,9 @@ from exp_dagster.warehouse.queries import (
 )
 
 
-@writer_tables(
+@writer_asset(
     partitions_def=experiment_days,
-    deps=["exposures", "pre_period_covariates", "event_facts", "pre_exposure_facts"],
-    tables=[
-        table_spec(
-            "unit_crossovers",
-            "The units left out of unit_metrics as of the day because they were exposed to "
-            "different variants on different days, with their first exposure day and variant.",
-            deps=["exposures"],
-        )
-    ],
+    deps=[exposures, pre_period_covariates, event_facts],
     check_specs=[
         gate_spec(
             "check_unit_metrics_schema",
@@ -53,7 +40,7 @@ from exp_dagster.warehouse.queries import (
 )
 def unit_metrics(
     context: AssetExecutionContext, warehouse: Warehouse, catalog: Catalog
-) -> tuple[MaterializeResult, MaterializeResult]:
+) -> dg.MaterializeResult:
     """Per unit and metric, the value cumulated from the unit's first exposure (its timestamp, or
     with ``metric_window_start: exposure_day`` that day's midnight) through the day, with its
     pre-period covariate. Units exposed to different variants on different days are
@@ -101,8 +88,7 @@ def unit_metrics(
             "threshold": experiment.spec.srm_alpha,
         },
     )
-    unit_rows = dg.MaterializeResult(
-        asset_key="unit_metrics",
+    return dg.MaterializeResult(
         metadata={
             **metadata,
             "dagster/row_count": counts.rows,
@@ -118,11 +104,6 @@ def unit_metrics(
         },
         check_results=[gate, srm_check],
     )
-    crossovers = dg.MaterializeResult(
-        asset_key="unit_crossovers",
-        metadata={"spec_version": experiment.version, "dagster/row_count": counts.crossover_units},
-    )
-    return unit_rows, crossovers
 
 
 def _label(row: dict[str, Any]) -> str:
@@ -175,7 +156,7 @@ def check_outliers_result(rows: list[dict[str, Any]]) -> dg.AssetCheckResult:
             )
     return dg.AssetCheckResult(
         check_name="check_outliers",
-        asset_key="metric_outliers",
+        asset_key="metric_statistics",
         passed=not untamed,
         severity=dg.AssetCheckSeverity.WARN,
         description=description,
@@ -191,86 +172,42 @@ def check_outliers_result(rows: list[dict[str, Any]]) -> dg.AssetCheckResult:
     )
 
 
-@writer_tables(
+@writer_asset(
     partitions_def=experiment_days,
-    deps=["unit_metrics", "quantile_facts", "pre_exposure_quantile_facts"],
-    tables=[
-        table_spec(
-            "metric_outliers",
-            "Per mean metric (and each part of a ratio): its median, the robust fence (10 × the "
-            "99.9th percentile of the non-zero |values|), the units beyond it with the largest "
-            "values, and the winsorisation cap when the metric has one. On the asset page as a "
-            "table; the non-blocking check_outliers warns on units no cap tames.",
-            deps=["unit_metrics"],
-        ),
-        table_spec(
-            "quantile_histograms",
-            "Per quantile metric and variant, the histogram of the metric's observations (its "
-            "event's positive values) from each unit's exposure through the day, in log buckets "
-            "of relative width 0.1 %: the arm's quantile is read from it, here and at every "
-            "later look.",
-            deps=["unit_metrics", "quantile_facts", "pre_exposure_quantile_facts"],
-        ),
-        table_spec(
-            "novelty_statistics",
-            "Sufficient statistics per metric × variant × day since first exposure (n, Σy, Σy², "
-            "Σx, Σx², Σxy): the input of the novelty trend test. Its exact running sums are kept "
-            "in the internal table novelty_sums.",
-            deps=["unit_metrics", "event_facts", "pre_exposure_facts"],
-        ),
-    ],
+    deps=[unit_metrics],
     check_specs=[
         dg.AssetCheckSpec(
             "check_outliers",
-            asset="metric_outliers",
+            asset="metric_statistics",
             description="Units beyond 10 × a robust 99.9th percentile of a metric, and caps.",
         )
     ],
 )
 def metric_statistics(
     context: AssetExecutionContext, warehouse: Warehouse, catalog: Catalog
-) -> tuple[MaterializeResult, MaterializeResult, MaterializeResult, MaterializeResult]:
+) -> dg.MaterializeResult:
     """Sufficient statistics per metric × variant × segment value: n, Σy, Σy², Σx, Σx², Σxy and
     the covariate sums Σc, Σc², Σyc (a winsorised metric's values capped first at its pooled
     quantile); for quantile metrics the arm's histogram and the clustered moments at its
-    estimated quantile. Everything after this step is a few numbers. Written in the same
-    transaction: ``metric_outliers``, ``quantile_histograms`` and ``novelty_statistics``."""
+    estimated quantile. Everything after this step is a few numbers. The outlier report
+    (``metric_outliers``) is its metadata and the non-blocking ``check_outliers``."""
     experiment_id, day = parse_experiment_day(context)
     experiment = catalog.experiment(experiment_id)
     metadata: dict[str, object] = {"spec_version": experiment.version}
     with warehouse.connect() as conn, timed(metadata):
         rows = build_metric_statistics(conn, experiment, day)
         outliers = read_outliers(conn, experiment_id, day)
-        written = {
-            table: table_rows(
-                conn, table, "experiment_id = ? AND as_of_date = ?", [experiment_id, day]
-            )
-            for table in ("quantile_histograms", "novelty_statistics")
-        }
     flagged = {_label(r): r["outlier_units"] for r in outliers if r["outlier_units"] > 0}
     if flagged:
         context.log.warning(f"{experiment_id} {day}: units beyond the outlier fence: {flagged}")
-    return (
-        dg.MaterializeResult(
-            asset_key="metric_statistics", metadata={**metadata, "dagster/row_count": rows}
-        ),
-        dg.MaterializeResult(
-            asset_key="metric_outliers",
-            metadata={
-                "spec_version": experiment.version,
-                "dagster/row_count": len(outliers),
-                "outlier_units": dg.MetadataValue.json(flagged),
-                "outliers": dg.MetadataValue.md(
-                    outliers_markdown(outliers) if outliers else "_no mean or ratio metric_"
-                ),
-            },
-            check_results=[check_outliers_result(outliers)],
-        ),
-        *(
-            dg.MaterializeResult(
-                asset_key=table,
-                metadata={"spec_version": experiment.version, "dagster/row_count": count},
-            )
-            for table, count in written.items()
-        ),
+    return dg.MaterializeResult(
+        metadata={
+            **metadata,
+            "dagster/row_count": rows,
+            "outlier_units": dg.MetadataValue.json(flagged),
+            "outliers": dg.MetadataValue.md(
+                outliers_markdown(outliers) if outliers else "_no mean or ratio metric_"
+            ),
+        },
+        check_results=[check_outliers_result(outliers)],
     )

@@ -1,10 +1,7 @@
 """Jobs (and, as the orchestration work lands, sensors and schedules) over the asset graph.
 
 Selections name asset keys rather than importing the asset modules, so this layer stays below
-``assets/`` (ARCHITECTURE.md, layers). Each names the asset a step is named after; the tables the
-same step writes beside it (``exposure_quarantine`` with ``exposures``, ``metric_outliers`` with
-``metric_statistics``, ...) are in the same non-subsettable multi-asset, and
-``required_multi_asset_neighbors`` adds them, so a new table needs no change here.
+``assets/`` (ARCHITECTURE.md, layers).
 """
 
 from __future__ import annotations
@@ -31,14 +28,14 @@ EXPERIMENT_DAY_ASSETS = (
 
 ingest_events_job = dg.define_asset_job(
     name="ingest_events",
-    selection=dg.AssetSelection.assets("event_facts").required_multi_asset_neighbors(),
+    selection=dg.AssetSelection.assets("event_facts"),
     tags=WRITER_TAG,
     description="Reduce one day of raw events to per-unit facts, shared by every experiment.",
 )
 
 analyze_experiment_day_job = dg.define_asset_job(
     name="analyze_experiment_day",
-    selection=dg.AssetSelection.assets(*EXPERIMENT_DAY_ASSETS).required_multi_asset_neighbors(),
+    selection=dg.AssetSelection.assets(*EXPERIMENT_DAY_ASSETS),
     tags={**WRITER_TAG, **WHOLE_DAY_TAG},
     description=(
         "The main job: exposures → covariates → unit metrics → statistics → results → decision "
