@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,9 +78,9 @@ def write_spec(directory: Path, config: SimulationConfig, **overrides: object) -
     return path
 
 
-@pytest.fixture(scope="session")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    root = tmp_path_factory.mktemp("pipeline")
+@contextmanager
+def materialised(root: Path) -> Iterator[Pipeline]:
+    """The SMALL experiment simulated and materialised under ``root``, its instance open."""
     landing = root / "landing"
     truth = simulate(landing, SMALL)
     write_spec(root / "catalog", SMALL)
@@ -102,3 +103,9 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         the_plan = plan(experiment, resources["landing"].events(), truth.end)  # type: ignore[attr-defined]
         materialize(defs, instance, experiment, the_plan)
         yield Pipeline(defs, instance, resources, experiment, truth, landing, database)
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    with materialised(tmp_path_factory.mktemp("pipeline")) as built:
+        yield built

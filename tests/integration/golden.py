@@ -55,36 +55,10 @@ def snapshot(conn: duckdb.DuckDBPyConnection, experiment_id: str) -> dict[str, A
 
 
 def _build(root: Path) -> dict[str, Any]:
-    """Materialise the session pipeline's experiment (as tests/conftest.py does) under ``root``."""
-    import dagster as dg
+    """Materialise the session pipeline's experiment (tests/conftest.py) under ``root``."""
+    from tests.conftest import SMALL, materialised
 
-    from exp_dagster.definitions import build_definitions
-    from exp_dagster.resources import Catalog, LandingZone, Warehouse
-    from exp_dagster.runner import materialize, plan
-    from exp_dagster.simulate import simulate
-    from tests.conftest import SMALL, write_spec
-
-    landing = root / "landing"
-    truth = simulate(landing, SMALL)
-    write_spec(root / "catalog", SMALL)
-    database = root / "warehouse.duckdb"
-    resources: dict[str, dg.ConfigurableResource] = {
-        "warehouse": Warehouse(database=str(database)),
-        "landing": LandingZone(
-            exposures_path=str(landing / "exposures"),
-            events_path=str(landing / "events"),
-            ranking_path=str(landing / "ranking"),
-            predictions_path=str(landing / "predictions"),
-            interleaving_path=str(landing / "interleaving"),
-        ),
-        "catalog": Catalog(catalog_dir=str(root / "catalog")),
-    }
-    defs = build_definitions(resources)
-    experiment = resources["catalog"].experiment(SMALL.experiment_id)  # type: ignore[attr-defined]
-    with dg.DagsterInstance.ephemeral() as instance:
-        the_plan = plan(experiment, resources["landing"].events(), truth.end)  # type: ignore[attr-defined]
-        materialize(defs, instance, experiment, the_plan)
-    with duckdb.connect(str(database), read_only=True) as conn:
+    with materialised(root) as built, duckdb.connect(str(built.database), read_only=True) as conn:
         return snapshot(conn, SMALL.experiment_id)
 
 
