@@ -26,6 +26,7 @@ from exp_dagster.assignment import bucket_upper_bounds
 from exp_dagster.spec import IDENTIFIER_PATTERN, MetricSpec, ResolvedExperiment
 from exp_dagster.stats import quantile_from_histogram
 from exp_dagster.warehouse.landing import InputError, LogSource, raise_unreadable, stage_raw
+from exp_dagster.warehouse.tables import SMALL_TABLES, WRITTEN_FROM_PYTHON
 
 # Quantile histograms use buckets of relative width 0.1 %: a value is represented by
 # (1 + QUANTILE_GAMMA) ** round(ln(value) / ln(1 + QUANTILE_GAMMA)), within 0.05 % of it.
@@ -1241,15 +1242,10 @@ def read_partition(
     conn: duckdb.DuckDBPyConnection, table: str, experiment_id: str, day: dt.date
 ) -> list[dict[str, Any]]:
     """All rows of a small experiment × day table (statistics, histograms, results, decision)."""
-    if table not in {
-        "metric_statistics",
-        "quantile_histograms",
-        "novelty_statistics",
-        "metric_outliers",
-        "results",
-        "decision",
-    }:
-        raise ValueError(f"{table} is not a small per-partition table")
+    if table not in SMALL_TABLES:
+        raise ValueError(
+            f"{table} is not a small per-partition table (exp_dagster/warehouse/tables.py)"
+        )
     return fetch_dicts(
         conn,
         f"SELECT * FROM {table} WHERE experiment_id = ? AND as_of_date = ? ORDER BY ALL",
@@ -1301,12 +1297,6 @@ def read_event_names(
         ).fetchall()
     }
     return logged, quarantined
-
-
-# Tables whose partition rows Python computes (few rows per experiment and day).
-WRITTEN_FROM_PYTHON = frozenset(
-    {"results", "decision", "offline_evaluation", "offline_online_parity"}
-)
 
 
 def _check_row_keys(
