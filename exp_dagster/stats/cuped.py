@@ -56,7 +56,7 @@ def cuped_test(
 
     Returns:
         EffectEstimate: adjusted means, absolute and relative effect with intervals, t statistic,
-        p-value and ``variance_reduction``.
+        p-value, ``variance_reduction`` and θ (``cuped_theta``).
 
     Raises:
         ValueError: if an arm has fewer than 2 units, or ``alpha``, ``alternative`` or
@@ -78,8 +78,8 @@ def cuped_test(
         >>> result = cuped_test(control, treatment)
         >>> round(result.abs_effect, 4), round(result.std_error, 4)
         (0.2973, 0.0991)
-        >>> round(result.variance_reduction, 4)
-        0.5181
+        >>> round(result.variance_reduction, 4), round(result.cuped_theta, 4)
+        (0.5181, 1.027)
     """
     check_units("cuped_test", control.n, treatment.n)
     if theta not in ("within", "pooled"):
@@ -127,4 +127,5 @@ def cuped_test(
         ),
         df=welch_df(var_mean_control, var_mean_treatment, control.n, treatment.n),
         variance_reduction=variance_reduction,
+        cuped_theta=coefficient,
     )

@@ -84,6 +84,12 @@ class EffectEstimate:
             ``relative_ci`` chose (``nan`` when ``mean_control == 0``); what a normal
             approximation of the lift needs (Bayesian summary, relative margins).
         df: degrees of freedom of the reference distribution (``inf`` for a z-test).
+        cuped_theta: CUPED only (:func:`~exp_dagster.stats.cuped_test`,
+            :func:`~exp_dagster.stats.cuped_ratio_test`, and
+            :func:`~exp_dagster.stats.regression_adjusted_test` with one covariate): the
+            coefficient θ of the pre-period covariate, ``adjusted = y - θ (c - mean(c))`` (for
+            a ratio, the slope of the linearised ratio on the linearised pre-period ratio);
+            ``None`` for the other tests.
     """
 
     mean_control: float
@@ -104,6 +110,7 @@ class EffectEstimate:
     relative_ci: str = "delta"
     rel_std_error: float = math.nan
     df: float = math.inf
+    cuped_theta: float | None = None
 
 
 def _fieller_ratio_bounds(
@@ -355,6 +362,7 @@ def _effect_from_means(
     variance_reduction: float | None = None,
     relative_ci: RelativeCI = "delta",
     continuity: float = 0.0,
+    cuped_theta: float | None = None,
 ) -> EffectEstimate:
     """Assemble an :class:`EffectEstimate` from two independent arm summaries (package-private).
 
@@ -410,4 +418,5 @@ def _effect_from_means(
             mean_control, mean_treatment, var_mean_control, var_mean_treatment
         ),
         df=df,
+        cuped_theta=cuped_theta,
     )

@@ -149,6 +149,25 @@ class RatioMoments:
         """Sample covariance of ``y`` and ``x`` (``ddof=1``); ``0.0`` when ``n < 2``."""
         return _covariance(self.n, self.sum_y, self.sum_x, self.sum_xy)
 
+    @property
+    def linearised_var(self) -> float:
+        """Sample variance (``ddof=1``) of the linearised per-unit values
+        ``(y_i - R x_i) / mean(x)`` with ``R`` the arm's ratio of sums: what the delta method
+        treats as the per-unit variance of the ratio (``Var(R) ~ linearised_var / n``); ``nan``
+        when ``sum_x == 0``, ``0.0`` when ``n < 2``.
+
+        Examples:
+            >>> arm = RatioMoments.from_values(y=[1.0, 0.0, 3.0], x=[2.0, 1.0, 5.0])
+            >>> round(arm.linearised_var, 4)
+            0.0352
+        """
+        if self.sum_x == 0.0:
+            return math.nan
+        ratio = self.ratio
+        # A sum of squares; from raw sums it can dip a hair below zero.
+        numerator = max(0.0, self.var_y - 2.0 * ratio * self.cov_yx + ratio**2 * self.var_x)
+        return numerator / self.mean_x**2
+
     @classmethod
     def from_values(
         cls, y: Sequence[float] | np.ndarray, x: Sequence[float] | np.ndarray

@@ -254,7 +254,7 @@ def regression_adjusted_test(
 
     Returns:
         EffectEstimate: adjusted means, absolute and relative effect with intervals, t statistic,
-        p-value and ``variance_reduction``.
+        p-value and ``variance_reduction``; with one covariate also its θ (``cuped_theta``).
 
     Raises:
         ValueError: if an arm has fewer than 2 units, the arms' components differ, ``v`` has no
@@ -335,6 +335,8 @@ def regression_adjusted_test(
         ),
         df=welch_df(var_mean_control, var_mean_treatment, control.n, treatment.n),
         variance_reduction=variance_reduction,
+        # One covariate is CUPED, whose θ the result carries; several have a vector of them.
+        cuped_theta=float(theta[0]) if covariates == 1 else None,
     )
 
 
@@ -413,7 +415,8 @@ def cuped_ratio_test(
 
     Returns:
         EffectEstimate: the adjusted ratios as means, difference and relative lift with
-        intervals, z statistic, p-value and ``variance_reduction``.
+        intervals, z statistic, p-value, ``variance_reduction`` and θ (``cuped_theta``, the
+        slope of ``L`` on ``L_pre``).
 
     Raises:
         ValueError: if ``v`` does not have 4 components, an arm has fewer than 2 units or
@@ -490,4 +493,5 @@ def cuped_ratio_test(
         ),
         variance_reduction=variance_reduction,
         relative_ci=relative_ci,
+        cuped_theta=theta,
     )

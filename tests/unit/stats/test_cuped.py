@@ -43,6 +43,7 @@ def test_effect_and_theta_match_ols(experiment: dict[str, np.ndarray]) -> None:
     # mean_control = mean_c(y) - θ (mean_c(c) - mean(c)), so θ can be read back from it.
     theta = (control.mean_y - result.mean_control) / (control.mean_c - c.mean())
     assert theta == pytest.approx(ols.params[2], rel=1e-9)
+    assert result.cuped_theta == pytest.approx(ols.params[2], rel=1e-9)
     # With heteroscedastic arms the Welch standard error is close to the HC2 one.
     assert result.std_error == pytest.approx(ols.HC2_se[1], rel=0.02)
 
@@ -165,6 +166,7 @@ def test_theta_pooled_ignoring_the_arm_written_out() -> None:
     )
     assert result.statistic == pytest.approx(reference.statistic, rel=1e-9)
     assert result.p_value == pytest.approx(reference.pvalue, rel=1e-8)
+    assert result.cuped_theta == pytest.approx(theta, rel=1e-10)
     assert "ignoring the arm" in result.method
     within = cuped_test(
         CovariateMoments.from_values(y_control, c_control),

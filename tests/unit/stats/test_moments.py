@@ -25,6 +25,9 @@ def test_ratio_moments_match_numpy(rng: np.random.Generator) -> None:
     assert arm.var_y == pytest.approx(y.var(ddof=1), rel=1e-10)
     assert arm.var_x == pytest.approx(x.var(ddof=1), rel=1e-10)
     assert arm.cov_yx == pytest.approx(np.cov(y, x, ddof=1)[0, 1], rel=1e-10)
+    linearised = (y - y.sum() / x.sum() * x) / x.mean()
+    assert arm.linearised_var == pytest.approx(linearised.var(ddof=1), rel=1e-9)
+    assert math.isnan(RatioMoments.from_values([1.0, 2.0], [0.0, 0.0]).linearised_var)
 
 
 def test_covariate_moments_match_numpy(rng: np.random.Generator) -> None:

@@ -288,8 +288,8 @@ def test_regression_adjusted_rejects_bad_arms(
 
 def brute_force_cuped_ratio(
     control: np.ndarray, treatment: np.ndarray
-) -> tuple[float, float, float, float]:
-    """``(adjusted R_c, adjusted R_t, standard error, variance reduction)`` from explicit
+) -> tuple[float, float, float, float, float]:
+    """``(adjusted R_c, adjusted R_t, standard error, variance reduction, θ)`` from explicit
     linearised values of the raw ``(y, x, y_pre, x_pre)`` arrays."""
     linearised = []
     for arm in (control, treatment):
@@ -311,7 +311,7 @@ def brute_force_cuped_ratio(
         variance += np.var(post - theta * pre, ddof=1) / len(arm)
     residual = post_all - theta * pre_all
     reduction = 1 - (residual @ residual) / (post_all @ post_all)
-    return adjusted[0], adjusted[1], math.sqrt(variance), reduction
+    return adjusted[0], adjusted[1], math.sqrt(variance), reduction, theta
 
 
 @pytest.mark.parametrize("alternative", ALTERNATIVES)
@@ -326,7 +326,7 @@ def test_cuped_ratio_matches_brute_force(
         alpha=0.1,
         alternative=alternative,
     )
-    mean_c, mean_t, se, reduction = brute_force_cuped_ratio(control, treatment)
+    mean_c, mean_t, se, reduction, theta = brute_force_cuped_ratio(control, treatment)
     z = (mean_t - mean_c) / se
     crit = stats.norm.ppf(0.95 if alternative == "two-sided" else 0.9)
     p_value = {
@@ -339,6 +339,7 @@ def test_cuped_ratio_matches_brute_force(
     assert result.statistic == pytest.approx(z, rel=1e-9)
     assert result.p_value == pytest.approx(p_value, rel=1e-8)
     assert result.variance_reduction == pytest.approx(reduction, rel=1e-9)
+    assert result.cuped_theta == pytest.approx(theta, rel=1e-9)
     if alternative != "less":
         assert result.abs_ci_low == pytest.approx(mean_t - mean_c - crit * se, rel=1e-9)
     if alternative != "greater":
