@@ -919,6 +919,7 @@ def compute_results(
                 **NO_GUARDRAIL,
                 "spec_version": experiment.version,
                 "not_estimable": None,
+                **_reviewer_fields(experiment, metric, effect, today.cells[cell], variant),
             }
             if segment == "all":
                 looks = [
@@ -991,4 +992,35 @@ def _not_estimable_row(
         "alpha": spec.alpha,
         "sequential_method": spec.analysis.sequential,
         "spec_version": experiment.version,
+        "test_options": _test_options(experiment, metric),
+    }
+
+
+def _test_options(experiment: ResolvedExperiment, metric: MetricSpec) -> str:
+    """The analysis options in force for ``metric``, as compact JSON (``test_options``)."""
+    policy = experiment.spec.analysis
+    return metric.kind.options_text(resolve_options(metric, policy), policy.stratify_by)
+
+
+def _reviewer_fields(
+    experiment: ResolvedExperiment,
+    metric: MetricSpec,
+    effect: EffectEstimate,
+    arms: Mapping[str, Row],
+    variant: str,
+) -> dict[str, Any]:
+    """What a reviewer checks the test by: its statistic and degrees of freedom (None for a
+    z-test), the relative lift's delta-method standard error (whichever interval
+    ``relative_ci`` chose), each arm's per-unit standard deviation on the scale the test
+    analyses, before CUPED (:meth:`~exp_dagster.metric_kinds.MetricKind.unit_std_dev`), CUPED's
+    θ, and the options in force."""
+    kind = metric.kind
+    return {
+        "statistic": effect.statistic,
+        "df": effect.df if math.isfinite(effect.df) else None,
+        "rel_std_error": effect.rel_std_error,
+        "sd_control": kind.unit_std_dev(arms[experiment.spec.control]),
+        "sd_treatment": kind.unit_std_dev(arms[variant]),
+        "cuped_theta": effect.cuped_theta,
+        "test_options": _test_options(experiment, metric),
     }

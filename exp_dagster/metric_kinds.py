@@ -9,7 +9,10 @@ A metric's ``type`` in the catalog (``mean``, ``proportion``, ``ratio``, ``quant
   exists for it (:attr:`MetricKind.has_covariate`), whether its unit values are 0/1, whether its
   event's values are kept as histograms;
 * how an arm's row of ``metric_statistics`` becomes the statistics library's moments, which test
-  applies with which options (:meth:`MetricKind.estimate`), and why an effect is not estimable.
+  applies with which options (:meth:`MetricKind.estimate`), and why an effect is not estimable;
+* what a result row reports beside the test: each arm's per-unit standard deviation on the scale
+  the test analyses (:meth:`MetricKind.unit_std_dev`) and the options in force
+  (:meth:`MetricKind.options_text`).
 
 The rest of the code asks the kind (``metric.kind``) instead of matching the type string, so a new
 kind is a new class here, registered in :data:`KINDS`, with its tests (docs/development.md).
@@ -21,6 +24,8 @@ override them (:func:`resolve_options`); the defaults are the platform's own con
 
 from __future__ import annotations
 
+import json
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -301,6 +306,37 @@ class MetricKind(ABC):
         such days)."""
         return False
 
+    # ── what a result row reports beside the test ──
+
+    def unit_std_dev(self, arm: Row) -> float | None:
+        """The sample standard deviation (``ddof=1``) across one arm's units of the per-unit
+        value the test compares, before any CUPED adjustment; None where no such value exists.
+
+        By default the metric's own value per unit (after winsorisation, where the metric is
+        winsorised; for a proportion, of the units' 0/1 values: ``sqrt(p (1 - p) n / (n - 1))``).
+        """
+        return math.sqrt(moments(arm).var)
+
+    def options_text(self, options: AnalysisOptions, stratify_by: str | None = None) -> str:
+        """The analysis options in force for a metric of this kind, as compact JSON with sorted
+        keys (the ``test_options`` of its result rows): the options the kind takes
+        (:attr:`options`), resolved from the experiment's ``analysis:`` block and the metric's
+        overrides, and ``stratify_by`` when the experiment sets it and the kind is
+        post-stratifiable. Which of them bore on a row follows from the row's ``cuped`` (CUPED
+        ran: ``cuped_theta``; it did not: ``mean_test``, ``proportion_test``, ``continuity``)
+        and its ``method``, which names the test that ran.
+
+        Examples:
+            >>> KINDS["mean"].options_text(AnalysisOptions())
+            '{"cuped":"auto","cuped_theta":"within","mean_test":"welch","relative_ci":"fieller"}'
+            >>> KINDS["quantile"].options_text(AnalysisOptions(relative_ci="delta"), "platform")
+            '{"relative_ci":"delta"}'
+        """
+        chosen: dict[str, Any] = {name: getattr(options, name) for name in self.options}
+        if stratify_by is not None and self.post_stratifiable:
+            chosen["stratify_by"] = stratify_by
+        return json.dumps(chosen, sort_keys=True, separators=(",", ":"))
+
 
 class _ValueKind(MetricKind):
     """Kinds whose per-unit value is one number with a pre-period covariate: mean, proportion."""
@@ -450,6 +486,13 @@ class RatioKind(MetricKind):
             relative_ci=options.relative_ci,
         )
 
+    def unit_std_dev(self, arm: Row) -> float | None:
+        """Of the linearised per-unit values ``(y_i - R x_i) / mean(x)``, ``R`` the arm's ratio
+        of sums: the per-unit spread the delta method's standard error is built from
+        (``sd / sqrt(n)`` is the standard error of the arm's ratio); None without denominator."""
+        variance = ratio_moments(arm).linearised_var
+        return math.sqrt(variance) if math.isfinite(variance) else None
+
     def missing_denominator(self, metric: MetricSpec, arm: Row, name: str) -> NotEstimable | None:
         if float(arm["sum_x"] or 0.0) <= 0.0:
             return NotEstimable(
@@ -496,6 +539,11 @@ class QuantileKind(MetricKind):
             alternative=alternative,
             relative_ci=options.relative_ci,
         )
+
+    def unit_std_dev(self, arm: Row) -> float | None:
+        """None: a quantile is read from the arm's pooled observations, not from a value per
+        unit (its standard error comes from the clustered indicator of being at or below it)."""
+        return None
 
     def missing_observations(
         self,

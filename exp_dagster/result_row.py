@@ -89,6 +89,14 @@ class ResultRow(Mapping[str, Any]):
     significant: bool | None
     significance_test: str | None
     significance_basis: str | None
+    # What a reviewer checks the test by (NULL when not estimable; test_options always set).
+    statistic: float | None
+    df: float | None
+    rel_std_error: float | None
+    sd_control: float | None
+    sd_treatment: float | None
+    cuped_theta: float | None
+    test_options: str | None
 
     def __getitem__(self, key: str) -> Any:
         if key not in _COLUMN_SET:

@@ -96,6 +96,30 @@ def test_the_results_contract_is_the_results_table(conn: duckdb.DuckDBPyConnecti
 
 
 SIGNIFICANCE_COLUMNS = ("significant", "significance_test", "significance_basis")
+REVIEWER_COLUMNS = (
+    "statistic",
+    "df",
+    "rel_std_error",
+    "sd_control",
+    "sd_treatment",
+    "cuped_theta",
+    "test_options",
+)
+
+
+def older_warehouse(
+    path: Path, experiment_id: str, rows: list[ResultRow], lacking: tuple[str, ...]
+) -> None:
+    """A warehouse as a release whose results had no ``lacking`` columns (the last ones) left
+    it, holding ``rows`` without them; its schema digest is that of an older schema.sql."""
+    assert RESULT_COLUMNS[-len(lacking) :] == lacking  # a release lacked the newest columns
+    with duckdb.connect(str(path)) as conn:
+        ensure_schema(conn)
+        for column in lacking:
+            conn.execute(f"ALTER TABLE results DROP COLUMN {column}")
+        conn.execute("UPDATE warehouse_schema SET digest = 'an older schema.sql'")
+        old_rows = [{k: v for k, v in r.items() if k not in lacking} for r in rows]
+        replace_partition(conn, "results", experiment_id, START, old_rows)
 
 
 def test_an_older_results_table_gains_the_significance_columns(tmp_path: Path) -> None:
@@ -107,13 +131,7 @@ def test_an_older_results_table_gains_the_significance_columns(tmp_path: Path) -
     rows = analyse(spec, statistics, START)
     units = DayStatistics(statistics[START]).units(spec)
     path = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(path)) as conn:
-        ensure_schema(conn)
-        for column in SIGNIFICANCE_COLUMNS:
-            conn.execute(f"ALTER TABLE results DROP COLUMN {column}")
-        conn.execute("UPDATE warehouse_schema SET digest = 'an older schema.sql'")
-        old_rows = [{k: v for k, v in r.items() if k not in SIGNIFICANCE_COLUMNS} for r in rows]
-        replace_partition(conn, "results", spec.spec.id, START, old_rows)  # as an old release did
+    older_warehouse(path, spec.spec.id, rows, SIGNIFICANCE_COLUMNS + REVIEWER_COLUMNS)
     with duckdb.connect(str(path)) as conn:
         ensure_schema(conn)
         described = conn.execute("DESCRIBE results").fetchall()
@@ -130,6 +148,34 @@ def test_an_older_results_table_gains_the_significance_columns(tmp_path: Path) -
         (new,) = read_partition(conn, "results", spec.spec.id, START)
     assert new == dict(rows[0]) and new["significance_test"] == "group_sequential"
     assert decide(spec, START, [new], units) == decide(spec, START, rows, units)
+
+
+def test_an_older_results_table_gains_the_reviewer_columns(tmp_path: Path) -> None:
+    """A warehouse written before results carried the statistic, df, standard deviations, θ
+    and options gains them in place (NULL in the old rows, which the decision still reads) and
+    takes new rows that carry them."""
+    spec = experiment(load_metric_catalog(PROJECT_ROOT / "catalog" / "metrics.yaml"))
+    statistics = simulate_days(np.random.default_rng(5), {"control": 0.05, "treatment": 0.06})
+    rows = analyse(spec, statistics, START)
+    units = DayStatistics(statistics[START]).units(spec)
+    path = tmp_path / "warehouse.duckdb"
+    older_warehouse(path, spec.spec.id, rows, REVIEWER_COLUMNS)
+    with duckdb.connect(str(path)) as conn:
+        before = {name for name, *_ in conn.execute("DESCRIBE results").fetchall()}
+        assert before.isdisjoint(REVIEWER_COLUMNS)
+        ensure_schema(conn)
+        described = conn.execute("DESCRIBE results").fetchall()
+        assert tuple(name for name, *_ in described) == RESULT_COLUMNS
+        (old,) = read_partition(conn, "results", spec.spec.id, START)
+        assert [old[column] for column in REVIEWER_COLUMNS] == [None] * len(REVIEWER_COLUMNS)
+        assert {k: v for k, v in old.items() if k not in REVIEWER_COLUMNS} == {
+            k: v for k, v in rows[0].items() if k not in REVIEWER_COLUMNS
+        }
+        assert decide(spec, START, [old], units) == decide(spec, START, rows, units)
+        replace_partition(conn, "results", spec.spec.id, START, rows)
+        (new,) = read_partition(conn, "results", spec.spec.id, START)
+    assert new == dict(rows[0])
+    assert new["statistic"] is not None and new["test_options"] is not None
 
 
 def test_optional_evaluation_columns_are_nullable(conn: duckdb.DuckDBPyConnection) -> None:

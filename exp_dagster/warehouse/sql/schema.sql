@@ -327,7 +327,14 @@ CREATE TABLE IF NOT EXISTS results (
     not_estimable         VARCHAR,      -- why the metric has no effect at this look (NULL: it has)
     significant           BOOLEAN,      -- judged once, exp_dagster/significance.py (NULL: no effect)
     significance_test     VARCHAR,      -- group_sequential | always_valid | fixed_horizon
-    significance_basis    VARCHAR       -- the evidence in words: fixed-horizon p = 0.0123
+    significance_basis    VARCHAR,      -- the evidence in words: fixed-horizon p = 0.0123
+    statistic             DOUBLE,       -- the t or z statistic of the test of abs_effect
+    df                    DOUBLE,       -- its t distribution's degrees of freedom (NULL: z-test)
+    rel_std_error         DOUBLE,       -- delta-method standard error of rel_effect
+    sd_control            DOUBLE,       -- sd (ddof=1) of the per-unit value, before CUPED
+    sd_treatment          DOUBLE,       --   (ratios: of the linearised values; quantiles: NULL)
+    cuped_theta           DOUBLE,       -- CUPED's coefficient of the covariate (NULL: no CUPED)
+    test_options          VARCHAR       -- the analysis options in force, as JSON (sorted keys)
 );
 CREATE TABLE IF NOT EXISTS decision (
     experiment_id  VARCHAR   NOT NULL,
@@ -377,6 +384,13 @@ ALTER TABLE results ADD COLUMN IF NOT EXISTS not_estimable VARCHAR;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS significant BOOLEAN;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS significance_test VARCHAR;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS significance_basis VARCHAR;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS statistic DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS df DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS rel_std_error DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS sd_control DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS sd_treatment DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS cuped_theta DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS test_options VARCHAR;
 -- Model evaluation beside the A/B test (issue 6): one long table of every offline estimate of an
 -- experiment-day, and the parity table that puts offline, counterfactual and online lifts side by
 -- side. kind: ranking | ranking_comparison | off_policy | classifier | reliability |
