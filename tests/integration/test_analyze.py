@@ -236,6 +236,179 @@ def test_proportion_matches_statsmodels(analysed: tuple[dict, pd.DataFrame, pd.D
     assert row["p_value"] == pytest.approx(p_value, rel=1e-6)
 
 
+def rel_std_error(control: np.ndarray, treatment: np.ndarray, ddof: int = 1) -> float:
+    """The delta-method standard error of mean_t / mean_c - 1, written out, with the variance
+    of each mean as the test estimates it (``ddof=0`` for proportions: ``p (1 - p) / n``)."""
+    mean_c, mean_t = control.mean(), treatment.mean()
+    var_c = control.var(ddof=ddof) / len(control)
+    var_t = treatment.var(ddof=ddof) / len(treatment)
+    return float(np.sqrt(var_t / mean_c**2 + mean_t**2 * var_c / mean_c**4))
+
+
+def test_reviewer_columns_of_welch_match_scipy(
+    analysed: tuple[dict, pd.DataFrame, pd.DataFrame],
+) -> None:
+    """Welch's statistic and df as scipy's, each arm's sd (ddof=1) of the per-unit sums, the
+    lift's delta-method standard error; no θ without CUPED; the default options in force."""
+    document, exposures, events = analysed
+    units = per_unit(exposures, events, "watch_seconds", "sum")
+    control = units.loc[units["variant"] == "old_model", "y"].to_numpy()
+    treatment = units.loc[units["variant"] == "new_model", "y"].to_numpy()
+    reference = scipy_stats.ttest_ind(treatment, control, equal_var=False)
+    row = next(r for r in document["results"] if r["metric"] == "watch_time")
+    assert row["statistic"] == pytest.approx(reference.statistic, rel=1e-6)
+    assert row["df"] == pytest.approx(reference.df, rel=1e-6)
+    assert row["sd_control"] == pytest.approx(control.std(ddof=1), rel=1e-7)
+    assert row["sd_treatment"] == pytest.approx(treatment.std(ddof=1), rel=1e-7)
+    assert row["rel_std_error"] == pytest.approx(rel_std_error(control, treatment), rel=1e-6)
+    assert row["cuped_theta"] is None
+    assert json.loads(row["test_options"]) == {
+        "cuped": "auto",
+        "cuped_theta": "within",
+        "mean_test": "welch",
+        "relative_ci": "fieller",
+    }
+    for segment_row in document["segment_results"]:
+        assert segment_row["statistic"] is not None and segment_row["sd_control"] > 0
+
+
+def test_reviewer_columns_of_a_proportion_match_statsmodels(
+    analysed: tuple[dict, pd.DataFrame, pd.DataFrame],
+) -> None:
+    document, exposures, events = analysed
+    units = per_unit(exposures, events, "purchase", "count")
+    converted = units.assign(y=(units["y"] > 0).astype(float))
+    control = converted.loc[converted["variant"] == "old_model", "y"].to_numpy()
+    treatment = converted.loc[converted["variant"] == "new_model", "y"].to_numpy()
+    z, _ = proportions_ztest([treatment.sum(), control.sum()], [len(treatment), len(control)])
+    row = next(r for r in document["results"] if r["metric"] == "conversion")
+    assert row["statistic"] == pytest.approx(z, rel=1e-9)
+    assert row["df"] is None  # a z-test
+    assert row["sd_control"] == pytest.approx(control.std(ddof=1), rel=1e-12)
+    assert row["sd_treatment"] == pytest.approx(treatment.std(ddof=1), rel=1e-12)
+    assert row["rel_std_error"] == pytest.approx(
+        rel_std_error(control, treatment, ddof=0), rel=1e-9
+    )
+    assert json.loads(row["test_options"]) == {
+        "continuity": False,
+        "cuped": "auto",
+        "cuped_theta": "within",
+        "proportion_test": "pooled",
+        "relative_ci": "fieller",
+    }
+
+
+def test_reviewer_columns_of_a_ratio_are_on_the_linearised_values(
+    analysed: tuple[dict, pd.DataFrame, pd.DataFrame],
+) -> None:
+    """A ratio's sd is of the linearised values (y - R x) / mean(x); its z statistic is the
+    difference of the ratios over the delta-method standard error built from them."""
+    document, exposures, events = analysed
+    clicks = per_unit(exposures, events, "click", "sum")
+    impressions = per_unit(exposures, events, "impression", "sum")
+    row = next(r for r in document["results"] if r["metric"] == "ctr")
+    ratios, linearised_sd, variances = {}, {}, {}
+    for arm in ("old_model", "new_model"):
+        y = clicks.loc[clicks["variant"] == arm, "y"].to_numpy()
+        x = impressions.loc[impressions["variant"] == arm, "y"].to_numpy()
+        ratios[arm] = y.sum() / x.sum()
+        linearised = (y - ratios[arm] * x) / x.mean()
+        linearised_sd[arm] = linearised.std(ddof=1)
+        variances[arm] = linearised.var(ddof=1) / len(y)
+    assert row["n_control"] == len(clicks[clicks["variant"] == "old_model"])
+    assert row["sd_control"] == pytest.approx(linearised_sd["old_model"], rel=1e-9)
+    assert row["sd_treatment"] == pytest.approx(linearised_sd["new_model"], rel=1e-9)
+    z = (ratios["new_model"] - ratios["old_model"]) / np.sqrt(sum(variances.values()))
+    assert row["statistic"] == pytest.approx(z, rel=1e-9)
+    assert row["df"] is None and row["cuped_theta"] is None
+    assert json.loads(row["test_options"]) == {"cuped": "auto", "relative_ci": "fieller"}
+
+
+def cuped_logs(root: Path, units: int = 400) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every unit exposed on the first day; watch seconds on the two days before it (the
+    pre-period, for some units none) and after it, both driven by the unit's own level."""
+    rng = np.random.default_rng(77)
+    unit_ids = [f"user-{i:04d}" for i in range(units)]
+    variants = np.asarray(("old_model", "new_model"))[rng.integers(0, 2, units)]
+    exposed_at = [
+        pd.Timestamp(START, tz="UTC") + pd.Timedelta(hours=int(h))
+        for h in rng.integers(1, 12, units)
+    ]
+    exposures = pd.DataFrame(
+        {
+            "experiment_id": "rerank_test",
+            "unit_id": unit_ids,
+            "variant": variants,
+            "exposed_at": [t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in exposed_at],
+            "platform": rng.choice(["ios", "web"], units),
+        }
+    )
+    events = []
+    for unit, variant, t0 in zip(unit_ids, variants, exposed_at, strict=True):
+        level = rng.gamma(2.0, 30.0)
+        lift = 1.2 if variant == "new_model" else 1.0
+        for days_before in (1, 2):
+            if rng.random() < 0.8:
+                when = pd.Timestamp(START, tz="UTC") - pd.Timedelta(days=days_before, hours=-6)
+                events.append(
+                    (unit, when, "watch_seconds", round(level * rng.uniform(0.5, 1.5), 2))
+                )
+        for day in range(DAYS):
+            value = round(max(0.0, level * lift * rng.uniform(0.5, 1.5) + rng.normal(0, 20)), 2)
+            events.append((unit, t0 + pd.Timedelta(days=day, minutes=30), "watch_seconds", value))
+    frame = pd.DataFrame(events, columns=["unit_id", "event_time", "event", "value"])
+    exposures.to_csv(root / "exposures.csv", index=False)
+    frame.assign(event_time=frame["event_time"].map(lambda t: t.isoformat())).to_json(
+        root / "events.jsonl", orient="records", lines=True
+    )
+    return exposures, frame
+
+
+def test_cuped_theta_is_the_regression_slope_on_the_same_logs(tmp_path: Path) -> None:
+    """Through the pipeline with a two-day pre-period: θ is the OLS slope of the covariate in
+    ``y ~ arm + c`` (the default), or of ``y ~ c`` over all units for a metric that overrides
+    ``cuped_theta: pooled``; the statistic and df are Welch's on the adjusted values (scipy), the
+    standard deviations those of the unadjusted values."""
+    exposures, events = cuped_logs(tmp_path)
+    spec = write_spec(tmp_path)
+    text = yaml.safe_load(spec.read_text())
+    text.update(pre_period_days=2, metrics={"primary": "watch_time", "secondary": ["watch_pooled"]})
+    spec.write_text(yaml.safe_dump(text))
+    catalog = yaml.safe_load((tmp_path / "metrics.yaml").read_text())
+    catalog["metrics"]["watch_pooled"] = {
+        **catalog["metrics"]["watch_time"],
+        "description": "watch_time, CUPED's θ over all units",
+        "cuped_theta": "pooled",
+    }
+    (tmp_path / "metrics.yaml").write_text(yaml.safe_dump(catalog))
+    assert analyze(tmp_path) == 0
+    document = json.loads((tmp_path / "out.json").read_text())
+    post = events[events["event_time"] >= pd.Timestamp(START, tz="UTC")]
+    pre = events[events["event_time"] < pd.Timestamp(START, tz="UTC")]
+    units = per_unit(exposures, post, "watch_seconds", "sum")
+    units["c"] = units["unit_id"].map(pre.groupby("unit_id")["value"].sum()).fillna(0.0)
+    y, c = units["y"].to_numpy(), units["c"].to_numpy()
+    is_treatment = (units["variant"] == "new_model").to_numpy()
+    within = np.linalg.lstsq(np.column_stack([np.ones_like(y), is_treatment, c]), y, rcond=None)
+    thetas = {"watch_time": within[0][2], "watch_pooled": np.polyfit(c, y, 1)[0]}
+    for metric, theta in thetas.items():
+        row = next(r for r in document["results"] if r["metric"] == metric)
+        assert row["cuped"] is True and row["n_control"] + row["n_treatment"] == len(units)
+        assert row["cuped_theta"] == pytest.approx(theta, rel=1e-9)
+        adjusted = y - theta * (c - c.mean())
+        reference = scipy_stats.ttest_ind(
+            adjusted[is_treatment], adjusted[~is_treatment], equal_var=False
+        )
+        assert row["statistic"] == pytest.approx(reference.statistic, rel=1e-9)
+        assert row["df"] == pytest.approx(reference.df, rel=1e-9)
+        assert row["sd_control"] == pytest.approx(y[~is_treatment].std(ddof=1), rel=1e-12)
+        assert row["sd_treatment"] == pytest.approx(y[is_treatment].std(ddof=1), rel=1e-12)
+        assert json.loads(row["test_options"])["cuped_theta"] == metric.replace(
+            "watch_time", "within"
+        ).replace("watch_pooled", "pooled")
+    assert thetas["watch_time"] != pytest.approx(thetas["watch_pooled"], rel=1e-6)
+
+
 def test_malformed_logs_are_rejected_naming_file_and_column(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
