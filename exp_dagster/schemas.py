@@ -88,6 +88,9 @@ RESULTS_SCHEMA = pa.DataFrameSchema(
         "p_value": pa.Column(float, pa.Check.in_range(0.0, 1.0), nullable=False),
         "abs_effect": pa.Column(float, pa.Check(_finite, name="finite"), nullable=False),
         "variance_reduction": pa.Column(float, pa.Check.le(1.0), nullable=True),
+        "df": pa.Column(float, pa.Check.gt(0.0), nullable=True),
+        "sd_control": pa.Column(float, pa.Check.ge(0.0), nullable=True),
+        "sd_treatment": pa.Column(float, pa.Check.ge(0.0), nullable=True),
         # Every row with an effect is judged once (exp_dagster/significance.py).
         "significant": pa.Column(bool, nullable=False),
         "significance_test": pa.Column(

@@ -6,6 +6,7 @@ statsmodels or the formula written out."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import typing
 from typing import Any
@@ -374,3 +375,53 @@ def test_options_reach_compute_results() -> None:
     student = scipy_stats.ttest_ind(rev_t, rev_c, equal_var=True)
     assert by_metric["revenue"]["p_value"] == pytest.approx(student.pvalue, rel=1e-9)
     assert "Student" in by_metric["revenue"]["method"]
+    # The row says which statistic, df and options it was computed with.
+    assert by_metric["revenue"]["statistic"] == pytest.approx(student.statistic, rel=1e-10)
+    assert by_metric["revenue"]["df"] == student.df == 900 + 950 - 2
+    assert by_metric["conversion"]["statistic"] == pytest.approx(z, rel=1e-10)
+    assert by_metric["conversion"]["df"] is None
+    assert json.loads(by_metric["revenue"]["test_options"])["mean_test"] == "student"
+    assert json.loads(by_metric["conversion"]["test_options"]) == {
+        "continuity": False,
+        "cuped": "auto",
+        "cuped_theta": "within",
+        "proportion_test": "unpooled",
+        "relative_ci": "fieller",
+    }
+
+
+# ── what a result row reports beside the test ───────────────────────────────────────────────
+
+
+def test_unit_std_dev_is_of_the_value_each_kind_analyses(arms: dict[str, np.ndarray]) -> None:
+    """ddof=1, before CUPED: the values themselves (mean, and the 0/1 values of a proportion),
+    the linearised values of a ratio; none for a quantile."""
+    y = arms["y_control"]
+    assert KINDS["mean"].unit_std_dev(value_row("a", y, arms["c_control"])) == pytest.approx(
+        np.std(y, ddof=1), rel=1e-10
+    )
+    converted = (y > np.median(y)).astype(float)
+    assert KINDS["proportion"].unit_std_dev(value_row("a", converted)) == pytest.approx(
+        np.std(converted, ddof=1), rel=1e-12
+    )
+    rng = np.random.default_rng(8)
+    x = rng.poisson(6.0, 250).astype(float)
+    clicks = rng.binomial(x.astype(int), 0.2).astype(float)
+    ratio = clicks.sum() / x.sum()
+    row = ratio_row("a", clicks, x, clicks, x)
+    assert KINDS["ratio"].unit_std_dev(row) == pytest.approx(
+        np.std((clicks - ratio * x) / x.mean(), ddof=1), rel=1e-9
+    )
+    assert KINDS["quantile"].unit_std_dev(row) is None
+
+
+def test_options_text_is_the_kinds_options_as_stable_json() -> None:
+    options = AnalysisOptions(relative_ci="log", mean_test="student", continuity=True)
+    for kind in KINDS.values():
+        text = kind.options_text(options, stratify_by="platform")
+        chosen = json.loads(text)
+        assert set(chosen) - {"stratify_by"} == kind.options
+        assert all(chosen[name] == getattr(options, name) for name in kind.options)
+        assert ("stratify_by" in chosen) == kind.post_stratifiable
+        assert text == json.dumps(chosen, sort_keys=True, separators=(",", ":"))
+    assert "stratify_by" not in KINDS["mean"].options_text(options)
