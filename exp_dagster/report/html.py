@@ -158,6 +158,18 @@ def _p(value: Any) -> str:
     return "< 0.0001" if value < 1e-4 else f"{value:.4f}"
 
 
+def _test_note(row: Row) -> str:
+    """The test behind a row's p-value: its statistic (t with its degrees of freedom, or z) and
+    the absolute effect's standard error; "" for a row without one (not estimable, or written
+    before results carried the statistic)."""
+    statistic = row.get("statistic")
+    if not _finite(statistic):
+        return ""
+    df = row.get("df")
+    test = f"t = {statistic:.2f}, df {df:,.0f}" if _finite(df) else f"z = {statistic:.2f}"
+    return f"{test}; SE {_number(row.get('std_error'))}"
+
+
 def _share(value: Any) -> str:
     return f"{value * 100:.0f}%" if _finite(value) else "–"
 
@@ -396,7 +408,12 @@ def _metrics_table(data: ReportData) -> str:
                 else f"<span class='{effect_class}'>{pct(r.get('rel_effect'))}</span><br>"
                 f"<span class='muted'>[{pct(r.get('rel_ci_low'))}, "
                 f"{pct(r.get('rel_ci_high'))}]</span>",
-                _p(r.get("p_value")),
+                _p(r.get("p_value"))
+                + (
+                    f"<br><span class='muted'>{escape(note)}</span>"
+                    if (note := _test_note(r))
+                    else ""
+                ),
                 adjusted,
                 escape(_sequential_cell(r)),
                 power,

@@ -512,3 +512,20 @@ def test_model_evaluation_states_the_spec_level(experiment: ResolvedExperiment) 
     )
     section = _model_section(render_report(report_data(strict, "SHIP", SHIP_REASONS)).html)
     assert "with 99% intervals" in section and "95%" not in section
+
+
+def test_the_metrics_table_names_each_tests_statistic(experiment: ResolvedExperiment) -> None:
+    """Under each p-value: t with its degrees of freedom, or z, and the standard error; nothing
+    for a row without a statistic (written before results carried one)."""
+    data = report_data(experiment, "KEEP_RUNNING", ("Keep running.",))
+    welch = {"statistic": 2.345, "df": 811.6, "std_error": 0.01234}
+    rows = [
+        {**data.results[0], **welch},
+        {**data.results[1], "statistic": -1.5, "df": None, "std_error": 0.5},
+        *data.results[2:],
+    ]
+    html = render_report(ReportData(**{**data.__dict__, "results": rows})).html
+    metrics = html[html.index('id="metrics"') : html.index('id="segments"')]
+    assert "t = 2.35, df 812; SE 0.01234" in metrics
+    assert "z = -1.50; SE 0.5" in metrics
+    assert metrics.count("; SE ") == 2
