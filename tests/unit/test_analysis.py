@@ -4,6 +4,7 @@ power, segments and novelty, and the decisions they lead to."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import numpy as np
@@ -382,6 +383,20 @@ def test_post_stratification_on_a_segment_when_the_spec_asks(catalog: MetricCata
     assert row["std_error"] == pytest.approx(expected.std_error, rel=1e-12)
     assert row["std_error"] < 0.5 * unstratified_row["std_error"]
     assert row["variance_reduction"] > 0.7
+    # Satterthwaite's df of the stratified test; sd of the arm's values over every stratum.
+    assert (
+        row["df"] == pytest.approx(expected.df, rel=1e-12) and row["df"] != unstratified_row["df"]
+    )
+    assert row["statistic"] == pytest.approx(expected.statistic, rel=1e-12)
+    control_values = Moments(
+        sum(m.n for m in strata["control"]),
+        sum(m.sum_y for m in strata["control"]),
+        sum(m.sum_y2 for m in strata["control"]),
+    )
+    assert row["sd_control"] == pytest.approx(control_values.var**0.5, rel=1e-9)
+    assert row["sd_control"] == unstratified_row["sd_control"]
+    assert json.loads(row["test_options"])["stratify_by"] == "platform"
+    assert row["cuped_theta"] is None
     with pytest.raises(ValueError, match="stratify_by"):
         experiment(catalog, analysis={"stratify_by": "platform"})
 
