@@ -554,11 +554,13 @@ class AlwaysValidResult:
     Attributes:
         p_value: the always-valid p-value, ``min(1, min over looks of 1 / likelihood ratio)``;
             ``P(p_value <= alpha at any look) <= alpha`` under the null hypothesis.
-        ci_low: lower bound of the confidence sequence, the running intersection of the
-            per-look intervals; it covers the true effect at all looks simultaneously with
-            probability at least ``1 - alpha``. Under the model, the intersection is empty
-            (``ci_low > ci_high``) with probability at most ``alpha``; it is then reported as is.
-        ci_high: upper bound of the confidence sequence.
+        ci_low: lower bound of the confidence sequence, the running maximum of the per-look
+            lower bounds (``-inf`` for ``"less"``); with ``ci_high`` it covers the true effect at
+            all looks simultaneously with probability at least ``1 - alpha``. Under the model,
+            the two-sided intersection is empty (``ci_low > ci_high``) with probability at most
+            ``alpha``; it is then reported as is.
+        ci_high: upper bound of the confidence sequence, the running minimum of the per-look
+            upper bounds (``+inf`` for ``"greater"``).
         likelihood_ratio: the mixture likelihood ratio ``Lambda`` at the current look (``inf``
             if it overflows).
         rejected: ``p_value <= alpha``; once True, it stays True at later looks.
@@ -575,14 +577,50 @@ class AlwaysValidResult:
     method: str
 
 
+# Newton's method on the convex, increasing z**2 / 2 + log Phi(z) stops when a step is this small
+# relative to z; it converges quadratically, in under 10 steps from the starting point used.
+_NEWTON_TOLERANCE = 1e-15
+_NEWTON_STEPS = 100
+
+
+def _half_normal_mixture_z(level: np.ndarray) -> np.ndarray:
+    """The ``z`` with ``z**2 / 2 + log Phi(z) = level``, elementwise.
+
+    ``h(z) = z**2 / 2 + log Phi(z)`` is increasing (``h' = z + phi / Phi > 0``) and convex
+    (``h'' = 1 - z r - r**2`` with ``r = phi / Phi`` is the variance of a standard normal truncated
+    above at ``z``, in ``(0, 1)``), so Newton's method started to the right of the root decreases
+    monotonically to it. ``z0 = sqrt(2 max(level, 0) + 2)`` is to the right: ``h(z0) >= level + 1
+    + log Phi(sqrt(2)) > level``.
+    """
+    z = np.sqrt(2.0 * np.maximum(level, 0.0) + 2.0)
+    for _ in range(_NEWTON_STEPS):
+        log_cdf = special.log_ndtr(z)
+        slope = z + np.exp(-0.5 * z**2 - 0.5 * math.log(2.0 * math.pi) - log_cdf)
+        step = (0.5 * z**2 + log_cdf - level) / slope
+        z = z - step
+        if np.all(np.abs(step) <= _NEWTON_TOLERANCE * (1.0 + np.abs(z))):
+            break
+    return z
+
+
+def _check_tau(tau: float) -> None:
+    if not (math.isfinite(tau) and tau > 0.0):
+        raise ValueError(
+            f"tau (the standard deviation of the mixture on the effect) must be positive and "
+            f"finite, e.g. the absolute minimum detectable effect; got {tau!r}."
+        )
+
+
 def always_valid_test(
     estimates: Sequence[float],
     std_errors: Sequence[float],
     *,
     alpha: float = 0.05,
     tau: float,
+    alternative: Alternative = "two-sided",
+    null_value: float = 0.0,
 ) -> AlwaysValidResult:
-    """Two-sided mixture sequential probability ratio test (mSPRT) with a confidence sequence.
+    """Mixture sequential probability ratio test (mSPRT) with a confidence sequence.
 
     For an estimate ``x`` of the effect with known variance ``V = se**2`` and a normal mixing
     distribution ``N(0, tau**2)`` on the effect, the mixture likelihood ratio of "effect
@@ -593,7 +631,26 @@ def always_valid_test(
     looks are chosen (Robbins 1970; Johari et al. 2017, 2022). Inverting the test of each effect
     value gives, at each look, ``x -/+ sqrt(V (V + tau**2) / tau**2 * (2 log(1 / alpha) +
     log((V + tau**2) / V)))``; the reported confidence sequence is the running intersection of
-    these intervals over the looks so far. Only the two-sided version is provided.
+    these intervals over the looks so far.
+
+    One-sided (``alternative="greater"`` or ``"less"``): the mixing distribution is the
+    half-normal on the side of the alternative, density ``2 N(d; 0, tau**2)`` for ``d >= 0``
+    (Howard, Ramdas, McAuliffe & Sekhon 2021, the one-sided normal mixture). With
+    ``u = x - null_value`` for ``"greater"`` (``null_value - x`` for ``"less"``), the ratio is
+    ``Lambda = 2 sqrt(V / (V + tau**2)) exp(tau**2 u**2 / (2 V (V + tau**2))) Phi(z)`` with
+    ``z = tau u / sqrt(V (V + tau**2))``. Each mixed likelihood ratio ``exp(d S - d**2 I / 2)``
+    (score ``S = u / V``, information ``I = 1 / V``) is a supermartingale for every true effect
+    on the null side when ``d >= 0``, so the test is valid for the composite null hypothesis
+    ``effect <= null_value`` (``>=`` for ``"less"``), which is what a non-inferiority margin
+    needs. The one-sided sequence is ``[max over looks of (x - r), +inf)`` for ``"greater"``
+    and ``(-inf, min over looks of (x + r)]`` for ``"less"``, with the radius
+    ``r = z_a sqrt(V (V + tau**2)) / tau`` where ``z_a`` solves ``z**2 / 2 + log Phi(z) =
+    log(1 / (2 alpha)) + log((V + tau**2) / V) / 2`` (Newton's method); the test rejects
+    exactly when the sequence excludes ``null_value``. Taking one side of the two-sided
+    sequence at level ``1 - 2 alpha`` instead is not guaranteed: its error on one side is
+    ``alpha`` plus half the probability of crossing both sides, so up to ``alpha`` plus a
+    little under continuous monitoring; the half-normal radius is slightly wider
+    (``log Phi(z_a) < 0``) and bounded by Ville's inequality at exactly ``alpha``.
 
     ``tau`` is the standard deviation of the mixture on the scale of the effect: the test is most
     sensitive to effects of about that size. A sensible choice is the absolute minimum detectable
@@ -606,6 +663,12 @@ def always_valid_test(
         alpha (float): significance level over all looks; the confidence sequence has coverage
             ``1 - alpha``.
         tau (float): standard deviation of the normal mixture on the effect, positive.
+        alternative (Literal["two-sided", "greater", "less"]): ``"greater"`` tests
+            ``effect <= null_value`` against ``effect > null_value`` with the half-normal mixture
+            on positive effects; ``"two-sided"`` (default) the normal mixture.
+        null_value (float): the effect under the null hypothesis (default 0); e.g. ``-margin``
+            for a non-inferiority test of a metric that should increase. The confidence sequence
+            does not depend on it.
 
     Returns:
         AlwaysValidResult: always-valid p-value, confidence sequence, current likelihood ratio,
@@ -613,7 +676,8 @@ def always_valid_test(
 
     Raises:
         ValueError: if the sequences are empty, of different lengths or not finite, a standard
-            error or ``tau`` is not positive, or ``alpha`` is invalid.
+            error or ``tau`` is not positive, ``null_value`` is not finite, or ``alpha`` or
+            ``alternative`` is invalid.
 
     References:
         Johari, R., Koomen, P., Pekelis, L., & Walsh, D. (2017). Peeking at A/B tests: why it
@@ -623,7 +687,8 @@ def always_valid_test(
         Robbins, H. (1970). Statistical methods related to the law of the iterated logarithm.
         Annals of Mathematical Statistics, 41(5), 1397-1409.
         Howard, S. R., Ramdas, A., McAuliffe, J., & Sekhon, J. (2021). Time-uniform,
-        nonparametric, nonasymptotic confidence sequences. Annals of Statistics, 49(2).
+        nonparametric, nonasymptotic confidence sequences. Annals of Statistics, 49(2),
+        1055-1080 (section 3.5 and Proposition 6: the one-sided normal mixture).
 
     Examples:
         >>> result = always_valid_test([0.9, 0.7, 0.62], [0.4, 0.25, 0.2], tau=0.5)
@@ -631,22 +696,44 @@ def always_valid_test(
         (23.377, 0.0428, True)
         >>> result.first_rejection, round(result.ci_low, 4), round(result.ci_high, 4)
         (3, 0.0118, 1.2282)
+
+        Non-inferiority with a margin of 0.1: is the effect above -0.1?
+
+        >>> result = always_valid_test(
+        ...     [0.05, -0.01, 0.02], [0.1, 0.05, 0.03], tau=0.1, alternative="greater",
+        ...     null_value=-0.1,
+        ... )
+        >>> round(result.p_value, 5), result.first_rejection, round(result.ci_low, 4)
+        (0.00113, 3, -0.0635)
+        >>> result.ci_high
+        inf
     """
     _check_looks(estimates=estimates, std_errors=std_errors)
     check_alpha(alpha)
+    check_alternative(alternative)
     _check_positive("std_errors", std_errors)
-    if not (math.isfinite(tau) and tau > 0.0):
-        raise ValueError(
-            f"tau (the standard deviation of the mixture on the effect) must be positive and "
-            f"finite, e.g. the absolute minimum detectable effect; got {tau!r}."
+    _check_tau(tau)
+    if not math.isfinite(null_value):
+        raise ValueError(f"null_value must be a finite effect; got {null_value!r}.")
+    if alternative != "two-sided":
+        return _one_sided_always_valid_test(
+            estimates,
+            std_errors,
+            alpha=alpha,
+            tau=tau,
+            alternative=alternative,
+            null_value=null_value,
         )
     tau2 = tau**2
     ci_low, ci_high = -math.inf, math.inf
     p_value, first_rejection, log_ratio = 1.0, None, 0.0
     for look, (estimate, se) in enumerate(zip(estimates, std_errors, strict=True), start=1):
         variance = se**2
+        deviation = estimate - null_value
         log_inflation = math.log1p(tau2 / variance)  # log((V + tau^2) / V)
-        log_ratio = -0.5 * log_inflation + tau2 * estimate**2 / (2.0 * variance * (variance + tau2))
+        log_ratio = -0.5 * log_inflation + tau2 * deviation**2 / (
+            2.0 * variance * (variance + tau2)
+        )
         look_p_value = min(1.0, math.exp(-log_ratio))
         if look_p_value <= alpha and first_rejection is None:
             first_rejection = look
@@ -666,5 +753,56 @@ def always_valid_test(
             f"two-sided mixture SPRT (normal mixture, tau={tau:g}) over {len(estimates)} "
             f"look{'s' if len(estimates) > 1 else ''}: always-valid p-value and confidence "
             f"sequence (running intersection)"
+        ),
+    )
+
+
+def _one_sided_always_valid_test(
+    estimates: Sequence[float],
+    std_errors: Sequence[float],
+    *,
+    alpha: float,
+    tau: float,
+    alternative: Alternative,
+    null_value: float,
+) -> AlwaysValidResult:
+    """The half-normal mixture SPRT of :func:`always_valid_test` on validated inputs."""
+    sign = 1.0 if alternative == "greater" else -1.0
+    x = np.asarray(estimates, dtype=float)
+    variance = np.asarray(std_errors, dtype=float) ** 2
+    tau2 = tau**2
+    log_inflation = np.log1p(tau2 / variance)  # log((V + tau^2) / V)
+    scale = np.sqrt(variance * (variance + tau2)) / tau  # the effect per unit of z
+    deviation = sign * (x - null_value)
+    log_ratios = (
+        math.log(2.0)
+        - 0.5 * log_inflation
+        + 0.5 * (deviation / scale) ** 2
+        + special.log_ndtr(deviation / scale)
+    )
+    look_p_values = np.minimum(1.0, np.exp(-log_ratios))
+    rejecting = np.flatnonzero(look_p_values <= alpha)
+    radius = scale * _half_normal_mixture_z(math.log(1.0 / (2.0 * alpha)) + 0.5 * log_inflation)
+    p_value = float(look_p_values.min())
+    log_ratio = float(log_ratios[-1])
+    if alternative == "greater":
+        ci_low, ci_high = float(np.max(x - radius)), math.inf
+        hypotheses = f"H0: effect <= {null_value:g} vs H1: effect > {null_value:g}"
+        bound = "lower bound (running maximum)"
+    else:
+        ci_low, ci_high = -math.inf, float(np.min(x + radius))
+        hypotheses = f"H0: effect >= {null_value:g} vs H1: effect < {null_value:g}"
+        bound = "upper bound (running minimum)"
+    return AlwaysValidResult(
+        p_value=p_value,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        likelihood_ratio=math.exp(log_ratio) if log_ratio < 709.0 else math.inf,
+        rejected=p_value <= alpha,
+        first_rejection=int(rejecting[0]) + 1 if rejecting.size else None,
+        method=(
+            f"one-sided mixture SPRT (half-normal mixture, tau={tau:g}), {hypotheses}, over "
+            f"{len(estimates)} look{'s' if len(estimates) > 1 else ''}: always-valid p-value "
+            f"and confidence sequence {bound}"
         ),
     )
