@@ -47,7 +47,9 @@ Conventions (also printed in every result row's ``method``):
 * guardrails: additionally a one-sided non-inferiority test at level alpha: the (1 − alpha) bound
   of the effect in the harmful direction must stay within the margin; under a sequential method
   also a sequential non-inferiority test over the looks (``ni_sequential_passed``), which is what
-  the decision uses, so that reading the guardrail daily is not a peek either.
+  the decision uses, so that reading the guardrail daily is not a peek either: a one-sided
+  Lan-DeMets test of the shifted effect (``group_sequential``) or the one-sided, half-normal
+  mixture confidence sequence at level alpha (``always_valid``; Howard et al. 2021).
 * Bayesian summary: normal approximation of the relative lift (delta-method standard error)
   under a flat prior or the spec's normal prior centred on 0.
 * power: per-unit variance implied by the test's standard error (CUPED-reduced when CUPED ran),
@@ -432,8 +434,11 @@ def _sequential_guardrail_fields(
     metric wins, so a fixed-horizon non-inferiority test read daily would be a peek too. Under
     ``group_sequential`` the shifted estimates ``effect + margin`` (harm = decrease) or
     ``effect − margin`` (harm = increase) get their own one-sided Lan-DeMets test at level alpha
-    on the same spending times; under ``always_valid`` the relative or absolute lift's confidence
-    sequence at level 1 − 2·alpha (one side of it has level 1 − alpha) must clear the margin.
+    on the same spending times; under ``always_valid`` the one-sided confidence sequence of the
+    relative or absolute lift (half-normal mixture SPRT at level alpha, valid for the composite
+    null "harm ≥ margin") must clear the margin. One side of the two-sided sequence at level
+    1 − 2·alpha, used before, has an error of alpha plus half the chance of crossing both sides,
+    not guaranteed below alpha.
     """
     spec = experiment.spec
     guardrail = spec.guardrail(metric.name)
@@ -476,8 +481,10 @@ def _sequential_guardrail_fields(
     sequence = always_valid_test(
         [estimate for _, estimate, _ in usable],
         [se for _, _, se in usable],
-        alpha=min(0.5, 2.0 * spec.alpha),
+        alpha=spec.alpha,
         tau=tau,
+        alternative="greater" if harm_is_decrease else "less",
+        null_value=-guardrail.margin if harm_is_decrease else guardrail.margin,
     )
     passed = (
         sequence.ci_low > -guardrail.margin

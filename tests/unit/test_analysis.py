@@ -563,3 +563,47 @@ def test_every_result_row_has_exactly_the_columns_of_results(catalog: MetricCata
     kinds = {(r["segment"] == "all", r["not_estimable"] is None) for r in results}
     assert kinds == {(True, True), (False, True), (True, False)}
     assert all(r.keys() == set(RESULT_COLUMNS) for r in results)
+
+
+def test_an_always_valid_guardrail_uses_the_one_sided_confidence_sequence(
+    catalog: MetricCatalog,
+) -> None:
+    """Under ``always_valid`` the guardrail is non-inferior when the one-sided (half-normal
+    mixture) sequence of its looks clears the margin, at level alpha, not one side of the
+    two-sided sequence at level 1 - 2 alpha."""
+    from exp_dagster.stats import always_valid_test
+
+    ctr = catalog.get("ctr").model_dump()
+    with_guardrail = MetricCatalog.model_validate(
+        {"metrics": {"ctr": ctr, "ctr_guardrail": {**ctr, "name": "ctr_guardrail"}}}
+    )
+    margin = 0.004
+    resolved = experiment(
+        with_guardrail,
+        metrics={
+            "primary": "ctr",
+            "guardrails": [
+                {"metric": "ctr_guardrail", "margin": margin, "margin_type": "absolute"}
+            ],
+        },
+        analysis={"sequential": "always_valid"},
+    )
+    rows = simulate_days(np.random.default_rng(8), {"control": 0.05, "treatment": 0.05})
+    for day_rows in rows.values():
+        day_rows.extend([{**r, "metric": "ctr_guardrail"} for r in day_rows])
+    looks, verdicts = [], []
+    for k in range(DAYS):
+        day = START + dt.timedelta(days=k)
+        guardrail = overall([r for r in analyse(resolved, rows, day) if r["metric"] != "ctr"])
+        looks.append((guardrail["abs_effect"], guardrail["std_error"], guardrail["mean_control"]))
+        tau = resolved.spec.mde * abs(looks[0][2])
+        estimates, std_errors = [e for e, _, _ in looks], [s for _, s, _ in looks]
+        sequence = always_valid_test(
+            estimates, std_errors, alpha=0.05, tau=tau, alternative="greater", null_value=-margin
+        )
+        assert guardrail["ni_sequential_passed"] is (sequence.ci_low > -margin)
+        # The one-sided bound is a hair below one side of the level 1 - 2 alpha sequence.
+        two_sided = always_valid_test(estimates, std_errors, alpha=0.10, tau=tau)
+        assert sequence.ci_low < two_sided.ci_low
+        verdicts.append(guardrail["ni_sequential_passed"])
+    assert not verdicts[0] and verdicts[-1], "an A/A guardrail is shown non-inferior in time"
