@@ -22,6 +22,7 @@ def cuped_test(
     alternative: Alternative = "two-sided",
     relative_ci: RelativeCI = "delta",
     theta: Literal["within", "pooled"] = "within",
+    ddof: Literal[0, 1] = 1,
 ) -> EffectEstimate:
     """Welch's t-test on CUPED-adjusted means, with one θ pooled over both arms.
 
@@ -39,6 +40,16 @@ def cuped_test(
     says). θ is treated as known, which ignores an uncertainty of order 1/n. Intervals are
     two-sided, or one-sided for one-sided alternatives.
 
+    ``ddof`` sets the divisor ``n - ddof`` of each arm's variances and covariance (θ does not
+    depend on it). ``ddof=1`` (default): sample moments. ``ddof=0``: population moments, which
+    for 0/1 values are the Bernoulli variances ``p (1 - p)`` and the covariance
+    ``mean(y c) - mean(y) mean(c)``: with ``theta="pooled"`` on a binary metric and a binary
+    pre-period covariate, GrowthBook's CUPED for proportion metrics (gbstats'
+    ``RegressionAdjustedStatistic`` of two ``ProportionStatistic``s, absolute difference): the
+    same estimate, standard error ``sqrt(sum_arms Var(y - θc) / n)``, Welch-Satterthwaite df and
+    t p-value. The adjusted difference is the same under either ``ddof``; the standard error
+    under ``ddof=0`` is smaller by about ``sqrt((n - 1) / n)``.
+
     ``variance_reduction = 1 - pooled adjusted variance / pooled variance of y`` (both pooled with
     weights ``n - 1``), which equals the squared pooled within-arm correlation of ``y`` and ``c``;
     0 when ``y`` has no variance.
@@ -53,18 +64,22 @@ def cuped_test(
             interval (see :func:`~exp_dagster.stats.effects.relative_lift`).
         theta (Literal["within", "pooled"]): θ from the within-arm pooled slope (default) or
             from all units ignoring the arm.
+        ddof (Literal[0, 1]): the divisor ``n - ddof`` of each arm's variances and covariance:
+            1 (default, sample moments) or 0 (population moments; GrowthBook's for proportions).
 
     Returns:
         EffectEstimate: adjusted means, absolute and relative effect with intervals, t statistic,
         p-value, ``variance_reduction`` and θ (``cuped_theta``).
 
     Raises:
-        ValueError: if an arm has fewer than 2 units, or ``alpha``, ``alternative`` or
-            ``relative_ci`` is invalid.
+        ValueError: if an arm has fewer than 2 units, or ``alpha``, ``alternative``,
+            ``relative_ci``, ``theta`` or ``ddof`` is invalid.
 
     References:
         Deng, A., Xu, Y., Kohavi, R., & Walker, T. (2013). Improving the Sensitivity of Online
         Controlled Experiments by Utilizing Pre-Experiment Data. WSDM 2013.
+        GrowthBook. gbstats (packages/stats/gbstats/models/statistics.py):
+        ``RegressionAdjustedStatistic``, ``compute_theta`` and ``compute_covariance``.
 
     Examples:
         >>> control = CovariateMoments(
@@ -84,6 +99,11 @@ def cuped_test(
     check_units("cuped_test", control.n, treatment.n)
     if theta not in ("within", "pooled"):
         raise ValueError(f"theta must be 'within' or 'pooled'; got {theta!r}.")
+    if ddof not in (0, 1):
+        raise ValueError(
+            f"ddof must be 1 (sample variances) or 0 (population variances, p(1 - p) for 0/1 "
+            f"values); got {ddof!r}."
+        )
     weight_control, weight_treatment = control.n - 1, treatment.n - 1
     mean_c = (control.sum_c + treatment.sum_c) / (control.n + treatment.n)
     if theta == "within":
@@ -110,6 +130,10 @@ def cuped_test(
     variance_reduction = 1.0 - pooled_var_adjusted / pooled_var_y if pooled_var_y > 0.0 else 0.0
     var_mean_control = var_control / control.n
     var_mean_treatment = var_treatment / treatment.n
+    if ddof == 0:
+        # population moments: each arm's (n - 1) / n of the sample ones
+        var_mean_control *= (control.n - 1) / control.n
+        var_mean_treatment *= (treatment.n - 1) / treatment.n
     return _effect_from_means(
         mean_control=adjusted_mean(control),
         mean_treatment=adjusted_mean(treatment),
@@ -122,7 +146,8 @@ def cuped_test(
         relative_ci=relative_ci,
         method=(
             f"{sidedness(alternative)} Welch t-test on CUPED-adjusted means (theta "
-            f"{'pooled over arms' if theta == 'within' else 'over all units, ignoring the arm'}); "
+            f"{'pooled over arms' if theta == 'within' else 'over all units, ignoring the arm'}"
+            f"{'; population variances, ddof 0' if ddof == 0 else ''}); "
             f"{relative_ci_words(relative_ci)}"
         ),
         df=welch_df(var_mean_control, var_mean_treatment, control.n, treatment.n),
