@@ -5,16 +5,18 @@ Conventions (also printed in every result row's ``method``):
 * mean metrics: Welch t-test on per-unit values; with a pre-period, CUPED with θ pooled over arms
   (Deng et al. 2013) and Welch on the adjusted values.
 * proportion metrics: two-proportion z-test, pooled variance for the p-value and unpooled (Wald)
-  for the CI; with a pre-period, CUPED on the 0/1 unit values.
+  for the CI; with a pre-period, CUPED on the 0/1 unit values (sample variances; with
+  ``cuped_theta: pooled`` and ``cuped_variance: population``, GrowthBook's binomial CUPED).
 * ratio metrics: ratio of sums per arm, delta-method variance at the randomisation unit
   (Deng, Knoblich & Lu 2018), z-test; with a pre-period, CUPED on the linearised ratio with the
   same ratio before exposure as covariate.
 * quantile metrics: Deng-Knoblich-Lu clustered interval read from the arm's histogram.
 * these are the defaults; which test a metric gets is its kind's (:mod:`exp_dagster.metric_kinds`),
   and the options ``relative_ci``, ``cuped`` (``auto`` | ``off``), ``cuped_theta``
-  (``within`` | ``pooled``), ``proportion_test`` (``pooled`` | ``unpooled``), ``continuity`` and
-  ``mean_test`` (``welch`` | ``student``) in the spec's ``analysis``, overridable per metric in the
-  catalog, choose among the library's conventions.
+  (``within`` | ``pooled``), ``cuped_variance`` (``sample`` | ``population``),
+  ``proportion_test`` (``pooled`` | ``unpooled``), ``continuity`` and ``mean_test`` (``welch`` |
+  ``student``) in the spec's ``analysis``, overridable per metric in the catalog, choose among the
+  library's conventions.
 * every test two-sided at the spec's alpha; relative lift = treatment / control − 1 with
   Fieller's CI by default (``analysis.relative_ci: fieller``): the set of ratios r for which
   the test of ``treatment = r × control`` with the absolute test's variances and critical value

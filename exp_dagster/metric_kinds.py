@@ -59,6 +59,7 @@ KindName = Literal["mean", "proportion", "ratio", "quantile"]
 RelativeCIOption = Literal["delta", "fieller", "log", "divided"]
 CupedOption = Literal["auto", "off"]
 CupedThetaOption = Literal["within", "pooled"]
+CupedVarianceOption = Literal["sample", "population"]
 ProportionTestOption = Literal["pooled", "unpooled"]
 MeanTestOption = Literal["welch", "student"]
 
@@ -76,6 +77,8 @@ class AnalysisOptions:
             all units, ignoring the arm). Ratio CUPED has the within-arm slope only.
         proportion_test: the z statistic's variance: ``pooled`` (under the null) or
             ``unpooled`` (Wald); the interval is the unpooled Wald interval either way.
+        cuped_variance: a proportion's CUPED variances: ``sample`` (divisor ``n - 1``) or
+            ``population`` (divisor ``n``: ``p (1 - p)``, GrowthBook's).
         continuity: Yates' continuity correction of the two-proportion test and its interval.
         mean_test: ``welch`` (unequal variances) or ``student`` (pooled variance) t-test.
     """
@@ -86,6 +89,7 @@ class AnalysisOptions:
     proportion_test: ProportionTestOption = "pooled"
     continuity: bool = False
     mean_test: MeanTestOption = "welch"
+    cuped_variance: CupedVarianceOption = "sample"
 
 
 OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(AnalysisOptions))
@@ -370,6 +374,10 @@ class _ValueKind(MetricKind):
             alternative=alternative,
             relative_ci=options.relative_ci,
             theta=options.cuped_theta,
+            # only the kinds that take the option read it (an experiment's value leaves means be)
+            ddof=0
+            if "cuped_variance" in self.options and options.cuped_variance == "population"
+            else 1,
         )
 
 
@@ -409,7 +417,9 @@ class ProportionKind(_ValueKind):
     with a pre-period."""
 
     name = "proportion"
-    options = frozenset({"relative_ci", "cuped", "cuped_theta", "proportion_test", "continuity"})
+    options = frozenset(
+        {"relative_ci", "cuped", "cuped_theta", "cuped_variance", "proportion_test", "continuity"}
+    )
     binary_unit_values = True
 
     def estimate(

@@ -31,6 +31,7 @@ from exp_dagster.metric_kinds import (
     OPTION_NAMES,
     CupedOption,
     CupedThetaOption,
+    CupedVarianceOption,
     KindName,
     MeanTestOption,
     MetricKind,
@@ -87,6 +88,10 @@ class MetricSpec(_Strict):
         cuped_theta: CUPED's θ for a mean or proportion metric: ``within`` (the within-arm
             pooled slope) or ``pooled`` (over all units ignoring the arm, as GrowthBook and
             tea-tasting), overriding ``analysis.cuped_theta``. ``null``: the experiment's.
+        cuped_variance: for a proportion with CUPED, the arms' variances and covariance:
+            ``sample`` (divisor n - 1) or ``population`` (divisor n, ``p (1 - p)``: GrowthBook's
+            CUPED for proportions together with ``cuped_theta: pooled``), overriding
+            ``analysis.cuped_variance``. ``null``: the experiment's.
         proportion_test: for a proportion without CUPED, the z statistic's variance: ``pooled``
             (under the null, as statsmodels' proportions_ztest) or ``unpooled`` (Wald),
             overriding ``analysis.proportion_test``; the interval is the unpooled Wald interval
@@ -115,6 +120,7 @@ class MetricSpec(_Strict):
     proportion_test: ProportionTestOption | None = None
     continuity: bool | None = None
     mean_test: MeanTestOption | None = None
+    cuped_variance: CupedVarianceOption | None = None
 
     @model_validator(mode="after")
     def _fields_for_type(self) -> MetricSpec:
@@ -308,6 +314,11 @@ class AnalysisPolicy(_Strict):
             within-arm pooled slope, the OLS coefficient of ``y ~ arm + covariate``) or
             ``pooled`` (over all units ignoring the arm, as GrowthBook and tea-tasting). Ratio
             CUPED always uses the within-arm slope. A metric may override it.
+        cuped_variance: the arms' variances and covariance in CUPED of proportion metrics:
+            ``sample`` (default: divisor n - 1, as for mean metrics) or ``population`` (divisor
+            n, the Bernoulli ``p (1 - p)``; with ``cuped_theta: pooled`` this is GrowthBook's
+            CUPED for proportion metrics, estimate, standard error, df and p-value). The
+            adjusted effect is the same either way. A metric may override it.
         proportion_test: the two-proportion z statistic's variance (proportions without CUPED):
             ``pooled`` (default: under the null, as statsmodels' proportions_ztest) or
             ``unpooled`` (Wald, as spotify-confidence); the interval is the unpooled Wald
@@ -348,6 +359,7 @@ class AnalysisPolicy(_Strict):
     proportion_test: ProportionTestOption = "pooled"
     continuity: bool = False
     mean_test: MeanTestOption = "welch"
+    cuped_variance: CupedVarianceOption = "sample"
     prior_sd: float | None = Field(default=None, gt=0)
     heterogeneity_alpha: float = Field(default=0.01, gt=0, lt=0.5)
     novelty_alpha: float = Field(default=0.01, gt=0, lt=0.5)
@@ -651,6 +663,7 @@ VERSION_NEUTRAL_DEFAULTS: dict[str, Any] = {
     "analysis.proportion_test": "pooled",
     "analysis.continuity": False,
     "analysis.mean_test": "welch",
+    "analysis.cuped_variance": "sample",
 }
 # Metric fields added after experiments were versioned, left out of the hash when unset (null):
 # winsorize and the per-metric overrides of the experiment's analysis options.

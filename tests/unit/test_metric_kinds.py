@@ -139,6 +139,7 @@ def test_every_catalog_metric_reads_its_kinds_events() -> None:
             {"type": "ratio", "numerator": "a", "denominator": "b", "cuped_theta": "pooled"},
             "'cuped_theta' applies to mean and proportion metrics only",
         ),
+        ({"cuped_variance": "population"}, "'cuped_variance' applies to proportion metrics"),
     ],
 )
 def test_each_kind_validates_its_fields(fields: dict[str, Any], message: str) -> None:
@@ -198,6 +199,7 @@ def test_options_at_their_defaults_keep_ranker_v2s_version() -> None:
         ("proportion_test", "unpooled"),
         ("continuity", True),
         ("mean_test", "student"),
+        ("cuped_variance", "population"),
     ]:
         analysis = experiment.spec.analysis.model_copy(update={option: value})
         changed = experiment.spec.model_copy(update={"analysis": analysis})
@@ -278,6 +280,57 @@ def test_cuped_theta_is_welch_on_the_adjusted_values(
     reference = scipy_stats.ttest_ind(adjusted[300:], adjusted[:300], equal_var=False)
     assert effect.abs_effect == pytest.approx(adjusted[300:].mean() - adjusted[:300].mean())
     assert effect.p_value == pytest.approx(reference.pvalue, rel=1e-8)
+
+
+def test_cuped_variance_population_is_growthbooks_binomial_cuped() -> None:
+    """A proportion with a binary pre-period covariate, ``cuped_theta: pooled`` and
+    ``cuped_variance: population``: GrowthBook's regression-adjusted proportion test (Bernoulli
+    variances, θ over all units, Welch df), written out; an experiment-level value leaves a mean
+    metric's CUPED as it was."""
+    rng = np.random.default_rng(11)
+    conversion = metric(type="proportion")
+    arms = {}
+    for variant, n, lift in (("a", 1800, 0.0), ("b", 1900, 0.03)):
+        c = (rng.random(n) < 0.35).astype(float)
+        arms[variant] = ((rng.random(n) < 0.08 + 0.3 * c + lift).astype(float), c)
+    control, treatment = value_row("a", *arms["a"]), value_row("b", *arms["b"])
+    policy = AnalysisPolicy(cuped_theta="pooled", cuped_variance="population")
+    effect = estimate(
+        conversion, control, treatment, alpha=0.05, options=resolve_options(conversion, policy)
+    )
+    y, c = np.r_[arms["a"][0], arms["b"][0]], np.r_[arms["a"][1], arms["b"][1]]
+    theta = (np.mean(y * c) - y.mean() * c.mean()) / (c.mean() * (1 - c.mean()))
+    parts = []
+    for y_arm, c_arm in arms.values():
+        p, q = y_arm.mean(), c_arm.mean()
+        covariance = np.mean(y_arm * c_arm) - p * q
+        variance = p * (1 - p) + theta**2 * q * (1 - q) - 2 * theta * covariance
+        parts.append((p - theta * q, variance / y_arm.size, y_arm.size))
+    (mean_a, v_a, n_a), (mean_b, v_b, n_b) = parts
+    se = math.sqrt(v_a + v_b)
+    df = (v_a + v_b) ** 2 / (v_a**2 / (n_a - 1) + v_b**2 / (n_b - 1))
+    assert effect.abs_effect == pytest.approx(mean_b - mean_a, rel=1e-12)
+    assert effect.std_error == pytest.approx(se, rel=1e-12)
+    assert effect.p_value == pytest.approx(
+        2 * scipy_stats.t.sf(abs(mean_b - mean_a) / se, df), rel=1e-9
+    )
+    assert "ddof 0" in effect.method
+    # the default keeps sample variances; a mean metric ignores the experiment's value
+    default = estimate(conversion, control, treatment, alpha=0.05, options=AnalysisOptions())
+    assert default.std_error > effect.std_error and "ddof 0" not in default.method
+    mean = metric()
+    for options in (AnalysisOptions(), resolve_options(mean, policy)):
+        assert (
+            "ddof 0" not in estimate(mean, control, treatment, alpha=0.05, options=options).method
+        )
+    assert (
+        estimate(
+            mean, control, treatment, alpha=0.05, options=resolve_options(mean, policy)
+        ).std_error
+        == estimate(
+            mean, control, treatment, alpha=0.05, options=AnalysisOptions(cuped_theta="pooled")
+        ).std_error
+    )
 
 
 def test_cuped_off_ignores_the_covariate(arms: dict[str, np.ndarray]) -> None:
