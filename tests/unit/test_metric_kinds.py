@@ -438,6 +438,7 @@ def test_options_reach_compute_results() -> None:
         "continuity": False,
         "cuped": "auto",
         "cuped_theta": "within",
+        "cuped_variance": "sample",
         "proportion_test": "unpooled",
         "relative_ci": "fieller",
     }

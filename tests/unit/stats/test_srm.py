@@ -331,7 +331,14 @@ def test_new_options_at_their_defaults_keep_the_spec_version() -> None:
 
     dump = experiment.spec.model_dump(mode="json")
     del dump["srm_method"], dump["srm_correction"], dump["analysis"]["spending_rho"]
-    for option in ("cuped", "cuped_theta", "proportion_test", "continuity", "mean_test"):
+    for option in (
+        "cuped",
+        "cuped_theta",
+        "cuped_variance",
+        "proportion_test",
+        "continuity",
+        "mean_test",
+    ):
         del dump["analysis"][option]  # the analysis options of issue 19, added later
     payload = {
         "experiment": dump,
