@@ -78,8 +78,8 @@ class EffectEstimate:
         method: one sentence naming the test and its conventions.
         variance_reduction: CUPED only: ``1 - Var(adjusted) / Var(unadjusted)`` of the per-unit
             metric, pooled over arms; ``None`` for the other tests.
-        relative_ci: how the relative lift's interval was computed: ``"delta"`` or
-            ``"fieller"``.
+        relative_ci: how the relative lift's interval was computed: ``"delta"``,
+            ``"fieller"``, ``"log"`` or ``"divided"`` (see :func:`relative_lift`).
         rel_std_error: delta-method standard error of ``rel_effect``, whichever interval
             ``relative_ci`` chose (``nan`` when ``mean_control == 0``); what a normal
             approximation of the lift needs (Bayesian summary, relative margins).

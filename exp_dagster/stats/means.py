@@ -47,8 +47,8 @@ def welch_test(
         alpha (float): significance level; intervals have level ``1 - alpha``.
         alternative (Literal["two-sided", "greater", "less"]): ``"greater"`` tests whether
             ``treatment - control > 0``.
-        relative_ci (Literal["delta", "fieller"]): the relative lift's interval: delta method
-            (default) or Fieller's theorem (see :func:`~exp_dagster.stats.effects.relative_lift`).
+        relative_ci (Literal["delta", "fieller", "log", "divided"]): the relative lift's
+            interval (see :func:`~exp_dagster.stats.effects.relative_lift`).
 
     Returns:
         EffectEstimate: means, absolute and relative effect with intervals, t statistic, p-value.
@@ -117,7 +117,8 @@ def student_t_test(
         treatment (Moments): the treatment arm's per-unit metric.
         alpha (float): significance level; intervals have level ``1 - alpha``.
         alternative (Literal["two-sided", "greater", "less"]): about ``treatment - control``.
-        relative_ci (Literal["delta", "fieller"]): the relative lift's interval.
+        relative_ci (Literal["delta", "fieller", "log", "divided"]): the relative lift's
+            interval.
 
     Returns:
         EffectEstimate: means, absolute and relative effect with intervals, t statistic, p-value,

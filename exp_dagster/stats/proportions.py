@@ -66,8 +66,8 @@ def two_proportion_test(
         alternative (Literal["two-sided", "greater", "less"]): ``"greater"`` tests whether
             ``p_t - p_c > 0``.
         pooled (bool): pooled variance for the statistic (True) or unpooled Wald (False).
-        relative_ci (Literal["delta", "fieller"]): the relative lift's interval: delta method
-            (default) or Fieller's theorem (see :func:`~exp_dagster.stats.effects.relative_lift`).
+        relative_ci (Literal["delta", "fieller", "log", "divided"]): the relative lift's
+            interval (see :func:`~exp_dagster.stats.effects.relative_lift`).
         continuity (bool): Yates' continuity correction of the test and the absolute interval.
 
     Returns:

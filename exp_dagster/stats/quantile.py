@@ -170,8 +170,8 @@ def quantile_test(
         alpha (float): significance level; intervals have level ``1 - alpha``.
         alternative (Literal["two-sided", "greater", "less"]): ``"greater"`` tests whether
             ``q_t - q_c > 0``.
-        relative_ci (Literal["delta", "fieller"]): the relative lift's interval: delta method
-            (default) or Fieller's theorem (see :func:`~exp_dagster.stats.effects.relative_lift`).
+        relative_ci (Literal["delta", "fieller", "log", "divided"]): the relative lift's
+            interval (see :func:`~exp_dagster.stats.effects.relative_lift`).
 
     Returns:
         EffectEstimate: the quantiles as means, their difference and relative lift with

@@ -410,8 +410,8 @@ def cuped_ratio_test(
         alpha (float): significance level; intervals have level ``1 - alpha``.
         alternative (Literal["two-sided", "greater", "less"]): ``"greater"`` tests whether
             ``R_t - R_c > 0``.
-        relative_ci (Literal["delta", "fieller"]): the relative lift's interval: delta method
-            (default) or Fieller's theorem (see :func:`~exp_dagster.stats.effects.relative_lift`).
+        relative_ci (Literal["delta", "fieller", "log", "divided"]): the relative lift's
+            interval (see :func:`~exp_dagster.stats.effects.relative_lift`).
 
     Returns:
         EffectEstimate: the adjusted ratios as means, difference and relative lift with

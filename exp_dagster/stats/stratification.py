@@ -80,8 +80,8 @@ def post_stratified_test(
         alpha (float): significance level; intervals have level ``1 - alpha``.
         alternative (Literal["two-sided", "greater", "less"]): ``"greater"`` tests whether
             ``treatment - control > 0``.
-        relative_ci (Literal["delta", "fieller"]): the relative lift's interval: delta method
-            (default) or Fieller's theorem (see :func:`~exp_dagster.stats.effects.relative_lift`).
+        relative_ci (Literal["delta", "fieller", "log", "divided"]): the relative lift's
+            interval (see :func:`~exp_dagster.stats.effects.relative_lift`).
 
     Returns:
         EffectEstimate: the stratum-weighted arm means, difference and relative lift with
