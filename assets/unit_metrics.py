@@ -43,8 +43,9 @@ def unit_metrics(
 ) -> dg.MaterializeResult:
     """Per unit and metric, the value cumulated from the unit's first exposure (its timestamp, or
     with ``metric_window_start: exposure_day`` that day's midnight) through the day, with its
-    pre-period covariate. Units exposed to different variants on different days are
-    left out (counted in ``crossover_units``)."""
+    pre-period covariate; a windowed metric (``window_days``) counts only its window's events,
+    and is NULL until the unit's window has elapsed. Units exposed to different variants on
+    different days are left out (counted in ``crossover_units``)."""
     # Here, not at the top: pandera loads with a run, not with the code location.
     from exp_dagster.schemas import unit_metrics_schema
 
@@ -58,6 +59,7 @@ def unit_metrics(
             list(experiment.spec.weights),
             list(metrics),
             [name for name, m in metrics.items() if m.kind.binary_unit_values],
+            [name for name, m in metrics.items() if m.window_days is not None],
         )
         frame, total = gate_frame(
             conn,

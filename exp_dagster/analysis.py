@@ -63,6 +63,11 @@ Conventions (also printed in every result row's ``method``):
   share of units (Miratrix, Sekhon & Yu 2013); CUPED takes precedence where a pre-period exists.
 * novelty: weighted least-squares trend of the daily relative lift over days since first
   exposure (a screening test; the daily cohorts share units).
+* metric windows (``window_days: [d0, d1]`` on a metric): each unit's value counts its events in
+  ``[exposure + d0 × 24 h, exposure + (d1 + 1) × 24 h)``, and only units whose window has elapsed
+  by the analysis day (or the end date) are analysed, so the metric's units grow as units mature;
+  the row's ``method`` says so, and a metric whose window has elapsed for no unit is not
+  estimable, with that reason.
 * segments: Cochran's Q test of segment × treatment heterogeneity across the values of each
   segment column; a reversal is a segment value whose CI excludes 0 on the other side.
 """
@@ -173,6 +178,8 @@ def _missing_data(
         if missing is not None:
             return missing
         units = 0 if arm is None else int(arm["n"])
+        if units < 2 and metric.window_days is not None:
+            return _window_not_elapsed(metric, units, name)
         if units < 2:
             return NotEstimable(
                 f"not estimable: {units} unit{'' if units == 1 else 's'} in {name} "
@@ -184,6 +191,23 @@ def _missing_data(
         if missing is not None:
             return missing
     return None
+
+
+def _window_not_elapsed(metric: MetricSpec, units: int, name: str) -> NotEstimable:
+    """Why a windowed metric has too few units in an arm: too few have been exposed long enough
+    for their window to elapse (only those are analysed)."""
+    assert metric.window_days is not None
+    hours = (metric.window_days[1] + 1) * 24
+    if units == 0:
+        return NotEstimable(
+            f"not estimable: the metric's window ({metric.window_text}) has elapsed for no unit "
+            f"of {name} yet: a unit counts once {hours} h have passed since its exposure, by the "
+            f"end of the analysis day (or of the end date)"
+        )
+    return NotEstimable(
+        f"not estimable: 1 unit in {name} whose window ({metric.window_text}) has elapsed "
+        f"(a variance needs 2)"
+    )
 
 
 def _no_variance(
@@ -922,8 +946,8 @@ def compute_results(
                 "p_value": effect.p_value,
                 "cuped": effect.variance_reduction is not None,
                 "variance_reduction": effect.variance_reduction,
-                # A winsorised metric says so (the cap was applied in SQL, before the sums).
-                "method": effect.method + metric.winsorize_note,
+                # A winsorised or windowed metric says so (both applied in SQL, before the sums).
+                "method": effect.method + metric.winsorize_note + metric.window_note,
                 "alpha": spec.alpha,
                 **NO_GUARDRAIL,
                 "spec_version": experiment.version,

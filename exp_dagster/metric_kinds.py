@@ -212,6 +212,7 @@ class MetricKind(ABC):
         keeps_histograms: whether its event's values are also kept as histograms.
         post_stratifiable: whether ``analysis.stratify_by`` applies when CUPED does not.
         has_novelty: whether the trend of its daily effect (novelty) is estimated.
+        windowable: whether ``window_days`` (days d0..d1 after each unit's exposure) applies.
         guardrail_margin_types: the ``margin_type`` values a guardrail on it accepts.
     """
 
@@ -223,6 +224,7 @@ class MetricKind(ABC):
     keeps_histograms: ClassVar[bool] = False
     post_stratifiable: ClassVar[bool] = False
     has_novelty: ClassVar[bool] = True
+    windowable: ClassVar[bool] = True
     guardrail_margin_types: ClassVar[frozenset[str]] = frozenset({"relative", "absolute"})
 
     # ── spec ──
@@ -236,6 +238,13 @@ class MetricKind(ABC):
                 f"'winsorize' applies to mean metrics only, and this one is a {self.name}: a "
                 f"proportion is bounded already, a quantile is robust already, and capping a "
                 f"ratio's numerator and denominator apart changes what it measures; remove it"
+            )
+        if metric.window_days is not None and not self.windowable:
+            kinds = [k.name for k in KINDS.values() if k.windowable]
+            raise ValueError(
+                f"'window_days' applies to {', '.join(kinds)} metrics, and this one is a "
+                f"{self.name} (its histograms are kept per day, not per window since exposure); "
+                f"remove it"
             )
         self._validate_options(metric)
 
@@ -522,6 +531,7 @@ class QuantileKind(MetricKind):
     has_covariate = False
     keeps_histograms = True
     has_novelty = False
+    windowable = False
     # A relative margin keeps the guardrail's meaning when the quantile's scale is unknown.
     guardrail_margin_types = frozenset({"relative"})
 

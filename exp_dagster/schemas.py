@@ -55,24 +55,48 @@ EVENT_FACTS_SCHEMA = pa.DataFrameSchema(
 
 
 def unit_metrics_schema(
-    variants: Sequence[str], metrics: Sequence[str], proportions: Sequence[str]
+    variants: Sequence[str],
+    metrics: Sequence[str],
+    proportions: Sequence[str],
+    windowed: Sequence[str] = (),
 ) -> pa.DataFrameSchema:
-    """Per-unit metric values of one experiment and day."""
+    """Per-unit metric values of one experiment and day.
+
+    A ``windowed`` metric's value (and ratio denominator) is NULL for a unit whose window has
+    not elapsed yet; every other value must be present.
+    """
+    checks = [
+        pa.Check(
+            lambda df: (
+                ~df["metric"].isin(list(proportions))
+                | df["y"].isin([0.0, 1.0])
+                | (df["y"].isna() & df["metric"].isin(list(windowed)))
+            ),
+            name="proportion_is_zero_or_one",
+            error="a proportion metric's unit value must be 0 or 1",
+        )
+    ]
+    if windowed:
+        checks.append(
+            pa.Check(
+                lambda df: df["metric"].isin(list(windowed)) | (df["y"].notna() & df["x"].notna()),
+                name="missing_only_in_a_window",
+                error="only a windowed metric's value may be missing (its window has not elapsed)",
+            )
+        )
     return pa.DataFrameSchema(
         {
             "unit_id": pa.Column(str, nullable=False),
             "variant": pa.Column(str, pa.Check.isin(list(variants)), nullable=False),
             "metric": pa.Column(str, pa.Check.isin(list(metrics)), nullable=False),
-            "y": pa.Column(float, pa.Check(_finite, name="finite"), nullable=False),
-            "x": pa.Column(float, [pa.Check.ge(0), pa.Check(_finite, name="finite")]),
+            "y": pa.Column(float, pa.Check(_finite, name="finite"), nullable=bool(windowed)),
+            "x": pa.Column(
+                float,
+                [pa.Check.ge(0), pa.Check(_finite, name="finite")],
+                nullable=bool(windowed),
+            ),
         },
-        checks=[
-            pa.Check(
-                lambda df: ~df["metric"].isin(list(proportions)) | df["y"].isin([0.0, 1.0]),
-                name="proportion_is_zero_or_one",
-                error="a proportion metric's unit value must be 0 or 1",
-            )
-        ],
+        checks=checks,
         unique=["unit_id", "metric"],
         name="unit_metrics",
         strict=False,

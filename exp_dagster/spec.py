@@ -47,6 +47,8 @@ IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]
+# A day of a metric window, counted in 24-hour periods from each unit's exposure.
+WindowDay = Annotated[int, Field(ge=0, le=365)]
 
 
 class SpecError(ValueError):
@@ -102,6 +104,17 @@ class MetricSpec(_Strict):
         mean_test: for a mean without CUPED, ``welch`` (unequal variances) or ``student``
             (pooled variance, as scipy's ttest_ind(equal_var=True)), overriding
             ``analysis.mean_test``. ``null``: the experiment's.
+        window_days: ``[d0, d1]``: the metric counts only each unit's events in days d0 to d1
+            (inclusive) after its exposure, e.g. ``[0, 6]`` for the first week, ``[7, 13]`` for
+            the second; mean, proportion and ratio metrics. A day is a 24-hour period from the
+            unit's first exposure timestamp (the anchor of ``analysis.metric_window_start``: its
+            timestamp, or with ``exposure_day`` that day's UTC midnight), so the window is
+            ``[anchor + d0 × 24 h, anchor + (d1 + 1) × 24 h)``. Only units whose window has
+            fully elapsed by the analysis day (or the end date, if earlier; events after it are
+            not read) are analysed, as GrowthBook's "exclude in-progress conversions" and
+            LaunchDarkly's metric measurement windows do: the metric's units grow as units
+            mature, and units exposed less than ``d1 + 1`` days before the end never count.
+            ``null`` (default): every event from exposure through the day.
     """
 
     name: Identifier
@@ -121,10 +134,21 @@ class MetricSpec(_Strict):
     continuity: bool | None = None
     mean_test: MeanTestOption | None = None
     cuped_variance: CupedVarianceOption | None = None
+    window_days: tuple[WindowDay, WindowDay] | None = None
 
     @model_validator(mode="after")
     def _fields_for_type(self) -> MetricSpec:
         self.kind.validate(self)
+        return self
+
+    @model_validator(mode="after")
+    def _window_ordered(self) -> MetricSpec:
+        if self.window_days is not None and self.window_days[1] < self.window_days[0]:
+            first, last = self.window_days
+            raise ValueError(
+                f"'window_days' is [{first}, {last}]: its last day comes before its first; "
+                f"write [first, last] with first <= last, e.g. [0, 6] for the first 7 days"
+            )
         return self
 
     @model_serializer(mode="wrap")
@@ -150,6 +174,24 @@ class MetricSpec(_Strict):
         return (
             f"; winsorised: each unit's value capped at the {self.winsorize * 100:g}th "
             f"percentile of the day's units, both arms pooled"
+        )
+
+    @property
+    def window_text(self) -> str:
+        """The metric's window in words ("" without one)."""
+        if self.window_days is None:
+            return ""
+        first, last = self.window_days
+        return f"days {first}-{last} after each unit's exposure, in 24-hour periods from it"
+
+    @property
+    def window_note(self) -> str:
+        """The window, for a result row's ``method`` ("" without one)."""
+        if self.window_days is None:
+            return ""
+        return (
+            f"; window: {self.window_text}; only units whose window has elapsed by the "
+            f"analysis day are counted (n_control, n_treatment)"
         )
 
     @property
@@ -666,8 +708,8 @@ VERSION_NEUTRAL_DEFAULTS: dict[str, Any] = {
     "analysis.cuped_variance": "sample",
 }
 # Metric fields added after experiments were versioned, left out of the hash when unset (null):
-# winsorize and the per-metric overrides of the experiment's analysis options.
-VERSION_NEUTRAL_METRIC_FIELDS: tuple[str, ...] = ("winsorize", *OPTION_NAMES)
+# winsorize, window_days and the per-metric overrides of the experiment's analysis options.
+VERSION_NEUTRAL_METRIC_FIELDS: tuple[str, ...] = ("winsorize", "window_days", *OPTION_NAMES)
 
 
 def spec_version(spec: ExperimentSpec, metrics: Iterable[MetricSpec]) -> str:

@@ -599,6 +599,19 @@ def _register_metric_definitions(
     conn.executemany("INSERT INTO metric_definitions VALUES (?, ?, ?, ?, ?)", rows)
 
 
+def _register_metric_windows(
+    conn: duckdb.DuckDBPyConnection, metrics: Mapping[str, MetricSpec]
+) -> None:
+    """The temp table ``metric_windows`` of unit_metrics.sql: window k's first and last day."""
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE metric_windows ("
+        "window_index INTEGER, first_day INTEGER, last_day INTEGER)"
+    )
+    rows = [(k, first, last) for k, (first, last) in enumerate(metric_windows(metrics))]
+    if rows:
+        conn.executemany("INSERT INTO metric_windows VALUES (?, ?, ?)", rows)
+
+
 def _unit_metric_terms(
     experiment: ResolvedExperiment,
 ) -> tuple[dict[str, str], dict[str, Any]]:
@@ -608,7 +621,9 @@ def _unit_metric_terms(
     and DECIMAL total of event j in ``post`` and ``pre``), metrics by their sorted names (list
     item i is metric i). The terms are the expressions the long layout used per metric:
     proportions are 1 once the event occurs; counts and quantiles (observations) add counts;
-    other values and ratio denominators add exact totals.
+    other values and ratio denominators add exact totals. A windowed metric (``window_days``)
+    keeps its previous value once set, else takes its window's totals (``wn_k_j``, ``wt_k_j``
+    of window k, :func:`metric_windows`) when the window has elapsed, else NULL.
     """
     metrics = experiment.metrics
     has_pre_period = experiment.spec.pre_period_days > 0
@@ -617,6 +632,9 @@ def _unit_metric_terms(
         | {m.denominator for m in metrics.values() if m.type == "ratio"}
     )
     column = {event: j for j, event in enumerate(events)}
+    windows = metric_windows(metrics)
+    window_of = {window: k for k, window in enumerate(windows)}
+    window_events: dict[int, set[int]] = {k: set() for k in range(len(windows))}
     post = ", ".join(
         f"sum(f.n) FILTER (WHERE f.event = $event_{j}) AS n_{j}, "
         f"sum(CAST(f.total AS DECIMAL(38, 6))) FILTER (WHERE f.event = $event_{j}) AS t_{j}"
@@ -630,21 +648,49 @@ def _unit_metric_terms(
     y, x, covariate, covariate_x = [], [], [], []
     for i, (_name, m) in enumerate(sorted(metrics.items()), start=1):
         e = column[m.numerator if m.type == "ratio" else m.event]
+        k = None if m.window_days is None else window_of[m.window_days]
+        if k is not None:
+            window_events[k].add(e)
+
+        def windowed(value: str, previous: str, k: int | None = k, i: int = i) -> str:
+            # set once, when the window has elapsed (a previous value means it had already)
+            return (
+                f"CASE WHEN p.y[{i}] IS NOT NULL THEN p.{previous}[{i}] "
+                f"WHEN w.complete_{k} THEN {value} END"
+            )
+
         if m.type == "proportion":
-            y.append(f"greatest(coalesce(p.y[{i}], 0), (coalesce(post.n_{e}, 0) > 0)::DOUBLE)")
+            if k is None:
+                y.append(f"greatest(coalesce(p.y[{i}], 0), (coalesce(post.n_{e}, 0) > 0)::DOUBLE)")
+            else:
+                y.append(windowed(f"(coalesce(w.wn_{k}_{e}, 0) > 0)::DOUBLE", "y"))
             fresh = f"(coalesce(pre.n_{e}, 0) > 0)::DOUBLE"
         elif m.type == "quantile" or m.aggregate == "count":
-            y.append(f"coalesce(p.y[{i}], 0) + coalesce(post.n_{e}, 0)")
+            if k is None:
+                y.append(f"coalesce(p.y[{i}], 0) + coalesce(post.n_{e}, 0)")
+            else:
+                y.append(windowed(f"coalesce(w.wn_{k}_{e}, 0)::DOUBLE", "y"))
             fresh = f"coalesce(pre.n_{e}, 0)"
         else:
-            y.append(f"(CAST(coalesce(p.y[{i}], 0) AS DECIMAL(38, 6)) + coalesce(post.t_{e}, 0))")
+            if k is None:
+                y.append(
+                    f"(CAST(coalesce(p.y[{i}], 0) AS DECIMAL(38, 6)) + coalesce(post.t_{e}, 0))"
+                )
+            else:
+                y.append(windowed(f"CAST(coalesce(w.wt_{k}_{e}, 0) AS DOUBLE)", "y"))
             fresh = f"coalesce(pre.t_{e}, 0)"
         if not has_pre_period or m.type == "quantile":
             fresh = "NULL"
         fresh_x = "NULL"
         if m.type == "ratio":
             d = column[m.denominator]
-            x.append(f"(CAST(coalesce(p.x[{i}], 0) AS DECIMAL(38, 6)) + coalesce(post.t_{d}, 0))")
+            if k is None:
+                x.append(
+                    f"(CAST(coalesce(p.x[{i}], 0) AS DECIMAL(38, 6)) + coalesce(post.t_{d}, 0))"
+                )
+            else:
+                window_events[k].add(d)
+                x.append(windowed(f"CAST(coalesce(w.wt_{k}_{d}, 0) AS DOUBLE)", "x"))
             if has_pre_period:
                 fresh_x = f"coalesce(pre.t_{d}, 0)"
         else:
@@ -657,7 +703,19 @@ def _unit_metric_terms(
     def as_list(items: list[str]) -> str:
         return "[" + ", ".join(f"CAST({item} AS DOUBLE)" for item in items) + "]::DOUBLE[]"
 
+    # a unit's totals per window and event, and whether the window has elapsed (a span row)
+    window_columns = ", ".join(
+        [f"bool_or(s.window_index = {k}) AS complete_{k}" for k in range(len(windows))]
+        + [
+            f"sum(f.n) FILTER (WHERE s.window_index = {k} AND f.event = $event_{j}) AS wn_{k}_{j}, "
+            f"sum(f.total) FILTER (WHERE s.window_index = {k} AND f.event = $event_{j}) "
+            f"AS wt_{k}_{j}"
+            for k in range(len(windows))
+            for j in sorted(window_events[k])
+        ]
+    )
     terms = {
+        "window_columns": window_columns or "NULL AS no_window",
         "post_columns": post,
         "pre_columns": pre,
         "y": as_list(y),
@@ -668,7 +726,47 @@ def _unit_metric_terms(
     params: dict[str, Any] = {f"event_{j}": event for j, event in enumerate(events)}
     params["events"] = events
     params["metric_names"] = sorted(metrics)
+    params["window_events"] = sorted({events[j] for js in window_events.values() for j in js})
     return terms, params
+
+
+def metric_windows(metrics: Mapping[str, MetricSpec]) -> list[tuple[int, int]]:
+    """The distinct ``window_days`` of the metrics, sorted: window k of unit_metrics.sql."""
+    return sorted({m.window_days for m in metrics.values() if m.window_days is not None})
+
+
+def _window_parameters(
+    experiment: ResolvedExperiment, day: dt.date, *, extend: bool
+) -> dict[str, Any]:
+    """unit_metrics.sql's parameters that bound the work of metric windows to a day's.
+
+    A window [d0, d1] anchored in day F (the unit's first exposure day) ends in day F + d1 + 1
+    (exactly at its start when the anchor is midnight), so it has elapsed by the end of day T
+    only if F + d1 <= T. With ``extend``, only windows that may have elapsed since day - 1 are
+    computed: their units' F lies in [T - d1 - 1, T - d1] for some window (T the day, capped at
+    the end date: after it, no new window elapses); their facts start at F + d0.
+    """
+    spec = experiment.spec
+    windows = metric_windows(experiment.metrics)
+    through = min(day, spec.end)
+    if not windows:  # an empty range of first exposure days: no unit is looked up
+        return {
+            "window_units_from": through,
+            "window_units_through": through - dt.timedelta(days=1),
+            "window_facts_from": through,
+        }
+    last_days = [last for _, last in windows]
+    latest = through - dt.timedelta(days=min(last_days))
+    if extend:
+        earliest = through - dt.timedelta(days=max(last_days) + 1)
+        facts_from = earliest + dt.timedelta(days=min(first for first, _ in windows))
+    else:
+        earliest = facts_from = spec.start
+    return {
+        "window_units_from": earliest,
+        "window_units_through": latest,
+        "window_facts_from": facts_from,
+    }
 
 
 def _fill(statement: str, terms: Mapping[str, str]) -> str:
@@ -691,6 +789,7 @@ def build_unit_metrics(
         "day": day,
         "through": min(day, spec.end),
         "spec_version": experiment.version,
+        "from_timestamp": spec.analysis.metric_window_start == "exposure",
         **term_params,
     }
     with transaction(conn):
@@ -699,8 +798,14 @@ def build_unit_metrics(
             run_sql(conn, "assigned_units_extended", params)
         else:
             _assigned_units(conn, spec.id, spec.start, day)
+        _register_metric_windows(conn, experiment.metrics)
+        window_params = _window_parameters(experiment, day, extend=incremental)
         for statement in _statements("unit_metrics")[1:]:  # after assigned_units
-            _execute(conn, _fill(statement, terms), {**params, "extend": incremental})
+            _execute(
+                conn,
+                _fill(statement, terms),
+                {**params, **window_params, "extend": incremental},
+            )
         crossovers = _crossover_count(conn)
         conn.execute(
             "DELETE FROM unit_metrics_lineage WHERE experiment_id = ? AND as_of_date = ?",

@@ -4,7 +4,7 @@
 -- 11th-largest absolute value when that is smaller (fewer than about 10,000 units), so that up
 -- to ten extreme units cannot hide by raising the percentile. Zeros are left out so that a
 -- sparse metric (revenue: most users buy nothing) still has a fence. Fewer than 20 non-zero
--- units: no fence.
+-- units: no fence. Units whose metric window has not elapsed (NULL values) are not analysed.
 -- Input: temp table winsorize_caps(metric, level, cap) (empty when no metric is winsorised).
 -- Parameters: $experiment_id, $day, $value_metrics, $ratio_metrics, $spec_version
 DELETE FROM metric_outliers WHERE experiment_id = $experiment_id AND as_of_date = $day;
@@ -15,16 +15,19 @@ WITH unit_values AS (
     FROM unit_metrics
     WHERE experiment_id = $experiment_id AND as_of_date = $day
       AND list_contains($value_metrics, metric)
+      AND y IS NOT NULL
     UNION ALL
     SELECT metric, 'numerator', unit_id, y
     FROM unit_metrics
     WHERE experiment_id = $experiment_id AND as_of_date = $day
       AND list_contains($ratio_metrics, metric)
+      AND y IS NOT NULL
     UNION ALL
     SELECT metric, 'denominator', unit_id, x
     FROM unit_metrics
     WHERE experiment_id = $experiment_id AND as_of_date = $day
       AND list_contains($ratio_metrics, metric)
+      AND y IS NOT NULL
 ),
 summary AS (
     SELECT

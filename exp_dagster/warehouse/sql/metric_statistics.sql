@@ -5,7 +5,8 @@
 -- One grouping set per segment of the spec beside 'all' (:func:`queries._segment_terms` fills
 -- the @...@ markers; segment k is column s_k, its name the parameter $segment_k): each unit's
 -- products are computed once, not once per segment, and a unit without the segment's key counts
--- under '(missing)'.
+-- under '(missing)'. A windowed metric (window_days) counts only the units whose window has
+-- elapsed (the others' values are NULL in unit_metrics).
 -- Input: temp table winsorize_caps(metric, level, cap).
 -- Parameters: $experiment_id, $day, $moment_metrics, $segment_1 .. $segment_k, $spec_version
 DELETE FROM metric_statistics WHERE experiment_id = $experiment_id AND as_of_date = $day;
@@ -21,6 +22,7 @@ WITH capped AS (
     LEFT JOIN winsorize_caps AS w ON w.metric = u.metric
     WHERE u.experiment_id = $experiment_id AND u.as_of_date = $day
       AND list_contains($moment_metrics, u.metric)
+      AND u.y IS NOT NULL  -- NULL: a metric window that has not elapsed for the unit yet
 )
 SELECT
     $experiment_id, $day, metric, variant,

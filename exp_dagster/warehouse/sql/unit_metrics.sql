@@ -15,10 +15,22 @@
 -- both give the same rows.
 -- The @...@ markers are filled in per experiment by build_unit_metrics (_unit_metric_terms): one
 -- column per event ($event_0, $event_1, ...: n_0, t_0, ...) and one list item per metric.
+-- A metric with window_days [d0, d1] counts only the unit's events in
+-- [anchor + d0 days, anchor + (d1 + 1) days), anchor = its first exposure timestamp (its day's
+-- midnight with metric_window_start exposure_day), and only once that window has elapsed by the
+-- end of $through: until then its value is NULL (the unit is not analysed for that metric).
+-- The value is computed once, when the window has elapsed (window_spans: the units whose window
+-- may have elapsed since day - 1 with $extend, every unit without), from the whole days inside
+-- the window (event_facts) and the timestamped events of its first and last day (event_times);
+-- with $extend the rows then keep it. Windows are numbered in the temp table metric_windows
+-- (window_index, first_day, last_day); wn_k_j and wt_k_j are a unit's count and DECIMAL total
+-- of event j in window k.
 -- The first statement builds assigned_units from every exposure through the day; with $extend,
 -- build_unit_metrics builds the same table from day - 1 instead (assigned_units_extended.sql).
 -- Parameters: $experiment_id, $day, $start, $through, $extend, $events, $metric_names,
---             $spec_version, $event_0 ...
+--             $spec_version, $event_0 ..., $from_timestamp, $window_events, $window_units_from,
+--             $window_units_through, $window_facts_from (the first day of facts a window of
+--             those units can hold)
 CREATE OR REPLACE TEMP TABLE assigned_units AS
 SELECT
     unit_id,
@@ -60,12 +72,60 @@ post AS (
       AND list_contains($events, f.event)
     GROUP BY f.unit_id
 ),
+window_spans AS (
+    -- per unit and metric window that has elapsed by the end of $through: its bounds
+    SELECT
+        a.unit_id,
+        w.window_index,
+        a.anchor + to_days(w.first_day) AS window_start,
+        a.anchor + to_days(w.last_day + 1) AS window_end
+    FROM (
+        SELECT
+            u.unit_id,
+            CASE WHEN $from_timestamp THEN e.first_exposed_at
+                 ELSE CAST(u.first_exposure_date AS TIMESTAMP) END AS anchor
+        FROM units AS u
+        JOIN exposures AS e
+            ON e.experiment_id = $experiment_id AND e.exposure_date = u.first_exposure_date
+           AND e.unit_id = u.unit_id
+        WHERE u.first_exposure_date BETWEEN $window_units_from AND $window_units_through
+    ) AS a
+    CROSS JOIN metric_windows AS w
+    WHERE a.anchor + to_days(w.last_day + 1) <= CAST($through + 1 AS TIMESTAMP)
+),
+window_facts AS (
+    -- the window's whole days from event_facts, its first and last day's events by timestamp
+    SELECT s.unit_id, s.window_index, f.event, f.n, CAST(f.total AS DECIMAL(38, 6)) AS total
+    FROM window_spans AS s
+    JOIN event_facts AS f ON f.unit_id = s.unit_id
+    WHERE f.event_date BETWEEN $window_facts_from AND $through
+      AND f.event_date > CAST(s.window_start AS DATE)
+      AND f.event_date < CAST(s.window_end AS DATE)
+      AND list_contains($window_events, f.event)
+    UNION ALL
+    SELECT s.unit_id, s.window_index, t.event, 1, CAST(t.value AS DECIMAL(38, 6))
+    FROM window_spans AS s
+    JOIN event_times AS t ON t.unit_id = s.unit_id
+    WHERE t.event_date BETWEEN $window_facts_from AND $through
+      AND t.event_date IN (CAST(s.window_start AS DATE), CAST(s.window_end AS DATE))
+      AND t.event_at >= s.window_start AND t.event_at < s.window_end
+      AND list_contains($window_events, t.event)
+),
+windowed AS (
+    SELECT s.unit_id, @window_columns@
+    FROM window_spans AS s
+    LEFT JOIN window_facts AS f ON f.unit_id = s.unit_id AND f.window_index = s.window_index
+    GROUP BY s.unit_id
+),
 touched AS (
-    -- the units whose rows are computed: with $extend, those with facts on the day or first
-    -- exposed on it (the others' rows are the previous day's, copied below); without, all
+    -- the units whose rows are computed: with $extend, those with facts on the day, first
+    -- exposed on it or whose metric window may have elapsed on it (the others' rows are the
+    -- previous day's, copied below); without, all
     SELECT unit_id FROM units WHERE NOT $extend OR first_exposure_date = $day
     UNION
     SELECT unit_id FROM post WHERE $extend
+    UNION
+    SELECT unit_id FROM windowed WHERE $extend
 ),
 previous AS (
     SELECT r.unit_id, r.y, r.x, r.covariate, r.covariate_x
@@ -99,6 +159,7 @@ SEMI JOIN touched AS t ON t.unit_id = u.unit_id
 LEFT JOIN previous AS p ON p.unit_id = u.unit_id
 LEFT JOIN post ON post.unit_id = u.unit_id
 LEFT JOIN pre ON pre.unit_id = u.unit_id
+LEFT JOIN windowed AS w ON w.unit_id = u.unit_id
 UNION ALL
 -- With $extend, the units without facts on the day keep their rows of day - 1 as they are (the
 -- rows computed above would equal them: y + 0, x + 0 and the same covariates), except units

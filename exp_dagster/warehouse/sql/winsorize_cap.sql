@@ -7,4 +7,5 @@ INSERT INTO winsorize_caps
 SELECT $metric, $level, quantile_cont(y, $level)
 FROM unit_metrics
 WHERE experiment_id = $experiment_id AND as_of_date = $day AND metric = $metric
+  AND y IS NOT NULL  -- a metric window that has not elapsed
 HAVING count(*) > 0;
