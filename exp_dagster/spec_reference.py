@@ -103,6 +103,13 @@ def _type_name(annotation: Any) -> str:
         return " or ".join(names) + (" or null" if optional else "")
     if origin is list:
         return f"list of {_type_name(get_args(annotation)[0])}"
+    if origin is tuple and len(set(get_args(annotation))) == 1:  # e.g. window_days: [d0, d1]
+        item = get_args(annotation)[0]
+        bounds = ""
+        if get_origin(item) is typing.Annotated:
+            bounds = _constraints(FieldInfo.merge_field_infos(*get_args(item)[1:]))
+        count = len(get_args(annotation))
+        return f"list of {count} {_type_name(item)}s" + (f" ({bounds})" if bounds else "")
     if origin is dict:
         key, value = get_args(annotation)
         return f"map {_type_name(key)} → {_type_name(value)}"
