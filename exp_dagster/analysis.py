@@ -62,7 +62,8 @@ Conventions (also printed in every result row's ``method``):
   covariate are estimated within the values of that segment column and weighted by their pooled
   share of units (Miratrix, Sekhon & Yu 2013); CUPED takes precedence where a pre-period exists.
 * novelty: weighted least-squares trend of the daily relative lift over days since first
-  exposure (a screening test; the daily cohorts share units).
+  exposure (a screening test; the daily cohorts share units); days are calendar days from the
+  exposure day, or with ``analysis.novelty_period: 24h`` 24-hour periods from the exposure.
 * metric windows (``window_days: [d0, d1]`` on a metric): each unit's value counts its events in
   ``[exposure + d0 × 24 h, exposure + (d1 + 1) × 24 h)``, and only units whose window has elapsed
   by the analysis day (or the end date) are analysed, so the metric's units grow as units mature;
@@ -757,9 +758,10 @@ def novelty_fields(
     """Trend of the relative lift over days since first exposure (novelty or primacy).
 
     Each day since exposure ``k`` gets the metric's effect on that day alone, over the units
-    observed on their ``k``-th day; the trend is a weighted least-squares slope with known
-    variances (:func:`~exp_dagster.stats.trend_test`), a screening test: the daily cohorts share
-    units, so its p-value is optimistic.
+    observed on their ``k``-th day (a calendar day, or with ``analysis.novelty_period: 24h``
+    the k-th 24-hour period since the unit's exposure, once it has ended); the trend is a
+    weighted least-squares slope with known variances (:func:`~exp_dagster.stats.trend_test`), a
+    screening test: the daily cohorts share units, so its p-value is optimistic.
     """
     spec = experiment.spec
     # Each day's cohort alone, without its pre-period covariate: the relative lift and its

@@ -376,6 +376,14 @@ class AnalysisPolicy(_Strict):
         heterogeneity_alpha: level of the segment × treatment heterogeneity test whose
             reversals are named as reasons.
         novelty_alpha: level of the test for a trend of the effect over the experiment's days.
+        novelty_period: what "day k since exposure" means in the novelty trend.
+            ``calendar_day`` (default): the k-th UTC calendar day from the unit's first exposure
+            day (day 0 is the rest of that day from its exposure, so it is shorter than the
+            others); a unit counts on day k once that day has ended. ``24h``: the k-th 24-hour
+            period from its exposure (the anchor of ``metric_window_start``), events in
+            ``[anchor + k × 24 h, anchor + (k + 1) × 24 h)``; a unit counts in period k once
+            that period has ended by the end of the analysis day (or the end date), so every
+            period is a full 24 hours.
         stratify_by: a segment column to post-stratify mean and proportion metrics on when they
             have no CUPED covariate (``null``: no post-stratification).
         metric_window_start: where a unit's metrics start counting. ``exposure`` (default): at
@@ -405,6 +413,7 @@ class AnalysisPolicy(_Strict):
     prior_sd: float | None = Field(default=None, gt=0)
     heterogeneity_alpha: float = Field(default=0.01, gt=0, lt=0.5)
     novelty_alpha: float = Field(default=0.01, gt=0, lt=0.5)
+    novelty_period: Literal["calendar_day", "24h"] = "calendar_day"
     stratify_by: Identifier | None = None
     metric_window_start: Literal["exposure", "exposure_day"] = "exposure"
 
@@ -706,6 +715,7 @@ VERSION_NEUTRAL_DEFAULTS: dict[str, Any] = {
     "analysis.continuity": False,
     "analysis.mean_test": "welch",
     "analysis.cuped_variance": "sample",
+    "analysis.novelty_period": "calendar_day",
 }
 # Metric fields added after experiments were versioned, left out of the hash when unset (null):
 # winsorize, window_days and the per-metric overrides of the experiment's analysis options.

@@ -998,18 +998,29 @@ def build_metric_statistics(
                 _quantile_statistics(conn, experiment, day, name, metric, extend=extend)
         _register_metric_definitions(conn, experiment.metrics)
         digest = _inputs_digest(conn, experiment, day)
-        run_sql(
-            conn,
-            "novelty_statistics",
-            {
-                **params,
-                "start": spec.start,
-                "through": min(day, spec.end),
-                "extend": extend,
-                "crossover_units": crossovers,
-                "inputs_digest": digest,
-            },
-        )
+        through = min(day, spec.end)
+        novelty_params = {
+            **params,
+            "start": spec.start,
+            "through": through,
+            "extend": extend,
+            "crossover_units": crossovers,
+            "inputs_digest": digest,
+            "by_period": spec.analysis.novelty_period == "24h",
+            "from_timestamp": spec.analysis.metric_window_start == "exposure",
+            # a 24-hour period that ends on the day began the day before, after the end of
+            # through_before (the previous day, or the end date)
+            "through_before": min(day - dt.timedelta(days=1), spec.end),
+            "events_from": through - dt.timedelta(days=1) if extend else spec.start,
+        }
+        clear_sums, calendar_sums, *statistics = _statements("novelty_statistics")
+        _execute(conn, clear_sums, novelty_params)
+        if novelty_params["by_period"]:
+            run_sql(conn, "novelty_sums_24h", novelty_params)
+        else:
+            _execute(conn, calendar_sums, novelty_params)
+        for statement in statistics:
+            _execute(conn, statement, novelty_params)
     return int(
         _scalar(
             conn,

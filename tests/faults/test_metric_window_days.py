@@ -88,7 +88,7 @@ def _at(day: dt.date, seconds: float) -> pd.Timestamp:
 def _logs(n_units: int = 80, seed: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Units first exposed on each of the five days (one in eight exactly at midnight), a fifth
     of them exposed again later; events at random times of every day, and on each unit's window
-    boundaries (anchor + 1 day and + 2 days, and a microsecond before each)."""
+    boundaries (the anchor, anchor + 1, 2 and 3 days, and a microsecond before each)."""
     rng = np.random.default_rng(seed)
     exposure_rows: list[dict[str, Any]] = []
     for i, unit in enumerate(unit_ids(n_units)):
@@ -122,7 +122,7 @@ def _logs(n_units: int = 80, seed: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]
                 chance = 0.15 if event == "purchase" else 1.0
                 for _ in range(int(rng.integers(0, 4)) if rng.random() < chance else 0):
                     rows.append((unit, _at(day, float(rng.uniform(0, 86_399))), event, draw()))
-        for boundary in (anchor + DAY, anchor + 2 * DAY, anchor + 3 * DAY):
+        for boundary in (anchor, anchor + DAY, anchor + 2 * DAY, anchor + 3 * DAY):
             for when in (boundary, boundary - pd.Timedelta(microseconds=1)):
                 rows.append((unit, when, "watch_seconds", draws["watch_seconds"]()))
                 rows.append((unit, when, "impression", 1.0))

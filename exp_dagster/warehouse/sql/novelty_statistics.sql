@@ -4,10 +4,13 @@
 -- grows) with days since exposure is a novelty (or primacy) effect.
 -- The sums are kept exactly in novelty_sums: with $extend, day D's values are added to the sums of
 -- D - 1 (a day's work); without, every day since each unit's first exposure is summed again.
+-- With analysis.novelty_period 24h ($by_period), day k is the k-th 24-hour period since the unit's
+-- exposure: build_metric_statistics runs novelty_sums_24h.sql instead of the second statement,
+-- and a unit counts in period k once it has ended.
 -- Input: temp tables assigned_units (the day's analysed units: unit_id, variant,
 -- first_exposure_date, crossed_over) and metric_definitions.
 -- Parameters: $experiment_id, $day, $start, $through, $extend, $crossover_units, $inputs_digest,
---             $spec_version
+--             $spec_version, $by_period, $from_timestamp
 DELETE FROM novelty_sums WHERE experiment_id = $experiment_id AND as_of_date = $day;
 
 INSERT INTO novelty_sums
@@ -70,14 +73,42 @@ cohorts AS (
     FROM units
     GROUP BY variant, first_exposure_date
 ),
+periods AS (
+    -- with $by_period: per variant, how many whole 24-hour periods since exposure each unit has
+    -- had by the end of $through (counted by that number, not unit by unit)
+    SELECT
+        u.variant,
+        datediff(
+            'microsecond',
+            CASE WHEN $from_timestamp THEN e.first_exposed_at
+                 ELSE CAST(u.first_exposure_date AS TIMESTAMP) END,
+            CAST($through + 1 AS TIMESTAMP)
+        ) // 86400000000 AS ended,
+        count(*) AS units
+    FROM units AS u
+    JOIN exposures AS e
+        ON e.experiment_id = $experiment_id AND e.exposure_date = u.first_exposure_date
+       AND e.unit_id = u.unit_id
+    WHERE $by_period
+    GROUP BY ALL
+),
 observed AS (
     -- units whose k-th day is on or before the day: a unit without events that day counts as 0
-    -- (counted by cohort of first exposure day, not unit by unit)
+    -- (counted by cohort of first exposure day, not unit by unit); with $by_period, units whose
+    -- k-th 24-hour period has ended
     SELECT d.metric, d.kind, c.variant, k.day_index, sum(c.units)::BIGINT AS n
     FROM cohorts AS c
     CROSS JOIN range(0, datediff('day', $start, $through) + 1) AS k(day_index)
     CROSS JOIN metric_definitions AS d
     WHERE c.first_exposure_date + k.day_index::INTEGER <= $through AND d.kind <> 'quantile'
+      AND NOT $by_period
+    GROUP BY d.metric, d.kind, c.variant, k.day_index
+    UNION ALL
+    SELECT d.metric, d.kind, c.variant, k.day_index, sum(c.units)::BIGINT AS n
+    FROM periods AS c
+    CROSS JOIN range(0, datediff('day', $start, $through) + 1) AS k(day_index)
+    CROSS JOIN metric_definitions AS d
+    WHERE k.day_index < c.ended AND d.kind <> 'quantile'
     GROUP BY d.metric, d.kind, c.variant, k.day_index
 ),
 sums AS (
