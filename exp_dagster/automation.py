@@ -1,7 +1,7 @@
 """Jobs (and, as the orchestration work lands, sensors and schedules) over the asset graph.
 
 Selections name asset keys rather than importing the asset modules, so this layer stays below
-``assets/`` (ARCHITECTURE.md, layers).
+``assets/`` (docs/architecture.md, layers).
 """
 
 from __future__ import annotations

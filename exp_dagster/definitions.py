@@ -23,7 +23,7 @@ def build_definitions(
         sensors=sensors,
         schedules=schedules,
         # Steps of a run share one process: a step per subprocess would cost more than the step,
-        # and the writers take turns on the DuckDB file anyway (ARCHITECTURE.md, 7).
+        # and the writers take turns on the DuckDB file anyway (docs/architecture.md, decision 7).
         executor=dg.in_process_executor,
         resources=dict(resources or default_resources()),
     )

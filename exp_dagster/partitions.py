@@ -4,7 +4,8 @@ Experiments are dynamic partitions because specs are data: the registry adds one
 with no code change or redeploy. The day dimension starts early enough for pre-periods
 (``EXP_DAGSTER_FIRST_DATE``, default 2025-01-01) and runs through today (``end_offset=1``) so a
 day can be analysed while it is still being logged. The cross-product is sparse: an experiment
-only has data on the days of its window, and only those are ever requested (ARCHITECTURE.md, 8).
+only has data on the days of its window, and only those are ever requested
+(docs/architecture.md, decision 8).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Experiment and metric specs: validated YAML with errors that name the file and the field.
 
-Specs are data (ARCHITECTURE.md, decision 4): adding an experiment is adding a YAML file to
+Specs are data (docs/architecture.md, decision 4): adding an experiment is adding a YAML file to
 ``catalog/experiments/``; metrics live in ``catalog/metrics.yaml``. Every result row records the
 spec version, a hash of the experiment spec together with the definitions of the metrics it uses,
 so a changed metric definition is a new version too.

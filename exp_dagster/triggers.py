@@ -1,13 +1,13 @@
 """What starts runs by itself: the registry and landing sensors, the daily schedules, and the
 declarative automation that refreshes downstream partitions.
 
-The partition grid is sparse (ARCHITECTURE.md, 8): Dagster sees every experiment × every day, but
-an experiment only has data inside its window. So the sensors and schedules, which know the specs,
-request only the days of a window that have data, always in date order (cumulative metrics and
-pre-periods read earlier days, and the run queue admits writers one at a time, first in first out).
-Declarative automation only reacts to partitions that were actually updated, and ignores the shared
-daily ``event_facts``, whose fan-out to every experiment would reach days outside their windows:
-changed event files are routed by the landing sensor instead, which knows the windows.
+The partition grid is sparse (docs/architecture.md, decision 8): Dagster sees every experiment ×
+every day, but an experiment only has data inside its window. So the sensors and schedules, which
+know the specs, request only the days of a window that have data, always in date order (cumulative
+metrics and pre-periods read earlier days, and the run queue admits writers one at a time, first in
+first out). Declarative automation only reacts to partitions that were actually updated, and ignores
+the shared daily ``event_facts``, whose fan-out to every experiment would reach days outside their
+windows: changed event files are routed by the landing sensor instead, which knows the windows.
 
 Every sensor ticks at most every ``EXP_DAGSTER_SENSOR_INTERVAL`` seconds (default 30) and is on by
 default, as are the schedules.

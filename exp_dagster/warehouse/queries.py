@@ -1,4 +1,5 @@
-"""SQL that reduces raw logs to unit rows and sufficient statistics (ARCHITECTURE.md, decision 1).
+"""SQL that reduces raw logs to unit rows and sufficient statistics (docs/architecture.md,
+decision 1).
 
 Each ``build_*`` function materialises exactly one partition of one table inside a transaction
 (delete the partition, insert it again), so re-running any partition, in any order, gives the

@@ -1,4 +1,4 @@
-"""The project's dagster.yaml loads, and says what ARCHITECTURE.md promises."""
+"""The project's dagster.yaml loads, and says what docs/architecture.md promises."""
 
 from __future__ import annotations
 
