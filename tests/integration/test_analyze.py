@@ -293,6 +293,7 @@ def test_reviewer_columns_of_a_proportion_match_statsmodels(
         "continuity": False,
         "cuped": "auto",
         "cuped_theta": "within",
+        "cuped_variance": "sample",
         "proportion_test": "pooled",
         "relative_ci": "fieller",
     }
