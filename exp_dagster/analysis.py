@@ -946,7 +946,8 @@ def compute_results(
                 "rel_ci_low": effect.rel_ci_low,
                 "rel_ci_high": effect.rel_ci_high,
                 "p_value": effect.p_value,
-                "cuped": effect.variance_reduction is not None,
+                # CUPED ran (it sets θ); post-stratification reduces variance without it.
+                "cuped": effect.cuped_theta is not None,
                 "variance_reduction": effect.variance_reduction,
                 # A winsorised or windowed metric says so (both applied in SQL, before the sums).
                 "method": effect.method + metric.winsorize_note + metric.window_note,

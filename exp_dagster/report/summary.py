@@ -51,7 +51,11 @@ def _interval(show: Callable[[float | None], str], row: Row, kind: str) -> str:
 
 
 def _cells(row: Row) -> list[str]:
-    reduction = pct(row["variance_reduction"], signed=False) if row["cuped"] else "–"
+    reduction = (
+        pct(row["variance_reduction"], signed=False)
+        if row["variance_reduction"] is not None
+        else "–"
+    )
     if row.get("not_estimable"):
         blank = ["–"] * 4
         return [

@@ -396,7 +396,8 @@ def test_post_stratification_on_a_segment_when_the_spec_asks(catalog: MetricCata
     assert row["sd_control"] == pytest.approx(control_values.var**0.5, rel=1e-9)
     assert row["sd_control"] == unstratified_row["sd_control"]
     assert json.loads(row["test_options"])["stratify_by"] == "platform"
-    assert row["cuped_theta"] is None
+    # variance reduced by post-stratification, not by CUPED
+    assert row["cuped_theta"] is None and row["cuped"] is False
     with pytest.raises(ValueError, match="stratify_by"):
         experiment(catalog, analysis={"stratify_by": "platform"})
 
