@@ -3,13 +3,15 @@
 # No `from __future__ import annotations` here: Dagster checks the `context` annotation as an
 # object, and a postponed (string) annotation fails its check.
 
+import datetime as dt
+
 import dagster as dg
 from dagster import AssetExecutionContext
 
 from assets._common import gate_spec, run_gate, timed, writer_asset
 from assets.unit_metrics import metric_statistics, unit_metrics
 from exp_dagster.analysis import DayStatistics, compute_results, history_by_day
-from exp_dagster.decision import decide
+from exp_dagster.decision import Decision, decide
 from exp_dagster.partitions import experiment_days, parse_experiment_day
 from exp_dagster.report import decision_markdown, results_markdown
 from exp_dagster.resources import Catalog, Warehouse
@@ -153,15 +155,49 @@ def decision(
     context.log.info(f"{experiment_id} {day}: {verdict.decision.value}")
     return dg.MaterializeResult(
         metadata={
-            "decision": verdict.decision.value,
-            "variant": verdict.variant or "",
-            "srm_p_value": float(verdict.srm_p_value)
-            if verdict.srm_p_value is not None
-            else float("nan"),
-            "summary": dg.MetadataValue.md(
-                decision_markdown(verdict, experiment_id, day.isoformat())
-            ),
+            **decision_metadata(verdict, experiment_id, day),
             "spec_version": experiment.version,
             "dagster/row_count": 1,
         }
     )
+
+
+# The reasons as a table: the asset page shows a table metadata entry in place, with no click.
+REASONS_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("rank", "int", description="1 is the reason that weighs most"),
+        dg.TableColumn("reason", "string", description="one plain sentence"),
+    ]
+)
+
+
+def decision_metadata(
+    verdict: Decision, experiment_id: str, day: dt.date
+) -> dict[str, dg.MetadataValue]:
+    """The verdict and its reasons as the asset page shows them without a click.
+
+    Dagster's UI (1.13) renders text and table entries in place; a Markdown entry only behind a
+    "[Show Markdown]" link wherever it does not expand small values (or past 1,000 characters).
+    So the verdict and the reasons are text and a table, and the Markdown summary (the same
+    words, for the run's event log) follows them.
+    """
+    called = verdict.decision.value + (f" {verdict.variant}" if verdict.variant else "")
+    return {
+        "decision": dg.MetadataValue.text(verdict.decision.value),
+        "variant": dg.MetadataValue.text(verdict.variant or ""),
+        "verdict": dg.MetadataValue.text(f"{experiment_id} as of {day.isoformat()}: {called}"),
+        "reasons": dg.MetadataValue.text(
+            "\n".join(f"{rank}. {reason}" for rank, reason in enumerate(verdict.reasons, 1))
+        ),
+        "reasons_table": dg.MetadataValue.table(
+            records=[
+                dg.TableRecord({"rank": rank, "reason": reason})
+                for rank, reason in enumerate(verdict.reasons, 1)
+            ],
+            schema=REASONS_SCHEMA,
+        ),
+        "srm_p_value": dg.MetadataValue.float(
+            float(verdict.srm_p_value) if verdict.srm_p_value is not None else float("nan")
+        ),
+        "summary": dg.MetadataValue.md(decision_markdown(verdict, experiment_id, day.isoformat())),
+    }
