@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -9,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import duckdb
+
+from exp_dagster.text import markdown_from_docstring
 
 # pandas and pandera (nearly a second together) are imported by the gates that run, not with the
 # code location: every run process and code server imports the asset modules before anything else.
@@ -35,16 +38,22 @@ def writer_asset(
     check_specs: Sequence[dg.AssetCheckSpec] = (),
     kinds: Sequence[str] = ("duckdb",),
 ) -> Callable[[Callable[..., dg.MaterializeResult]], dg.AssetsDefinition]:
-    """``@dg.asset`` with what every warehouse-writing asset shares: group, owners, writer pool."""
-    return dg.asset(
-        partitions_def=partitions_def,
-        deps=list(deps),
-        group_name="experiment_analysis",
-        kinds=set(kinds),
-        owners=OWNERS,
-        pool=WRITER_POOL,
-        check_specs=list(check_specs),
-    )
+    """``@dg.asset`` with what every warehouse-writing asset shares: group, owners, writer pool,
+    and the docstring as plain Markdown for the UI (which shows Sphinx roles as raw text)."""
+
+    def decorate(function: Callable[..., dg.MaterializeResult]) -> dg.AssetsDefinition:
+        return dg.asset(
+            partitions_def=partitions_def,
+            deps=list(deps),
+            group_name="experiment_analysis",
+            kinds=set(kinds),
+            owners=OWNERS,
+            pool=WRITER_POOL,
+            check_specs=list(check_specs),
+            description=markdown_from_docstring(inspect.getdoc(function) or "") or None,
+        )(function)
+
+    return decorate
 
 
 def gate_frame(

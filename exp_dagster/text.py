@@ -1,4 +1,4 @@
-"""Text from the data, made safe to print on a terminal.
+"""Text from the data, made safe to print on a terminal; docstrings made plain Markdown.
 
 Ids, event names, column and file names come from the user's logs and may hold control
 characters: an escape sequence (``\\x1b[2J``) that clears or recolours the terminal, a carriage
@@ -10,6 +10,7 @@ escapes instead of letting the terminal interpret them.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 # Control (Cc: C0, DEL, C1), format (Cf: bidi overrides, zero-width characters, soft hyphen) and
@@ -69,3 +70,34 @@ def is_invisible(text: str) -> bool:
         False
     """
     return all(char.isspace() or unicodedata.category(char) in _ESCAPED_CATEGORIES for char in text)
+
+
+# A Sphinx cross-reference: :mod:`a.b`, :py:func:`~a.b.c` (shows "c"), :class:`Title <a.B>`.
+_SPHINX_ROLE = re.compile(r":(?:[a-z]+:)?[a-z]+:`(?P<tilde>~?)(?P<text>[^`<]*?)\s*(?:<[^`>]*>)?`")
+_RST_LITERAL = re.compile(r"``(?P<text>[^`]+?)``")
+
+
+def markdown_from_docstring(text: str) -> str:
+    """A docstring's reStructuredText inline markup as plain Markdown, for the Dagster UI.
+
+    Sphinx roles become code spans of what Sphinx would show (the last part of a ``~`` target,
+    the title of a titled one), and double-backtick literals become single-backtick ones.
+
+    Examples:
+        >>> markdown_from_docstring("policy: :mod:`exp_dagster.decision`")
+        'policy: `exp_dagster.decision`'
+        >>> markdown_from_docstring("see :py:func:`~exp_dagster.triggers.refresh_condition`")
+        'see `refresh_condition`'
+        >>> markdown_from_docstring(":class:`the policy <exp_dagster.spec.AnalysisPolicy>`")
+        '`the policy`'
+        >>> markdown_from_docstring("counted in ``crossover_units``")
+        'counted in `crossover_units`'
+    """
+
+    def role(match: re.Match[str]) -> str:
+        shown = match["text"].strip()
+        if match["tilde"]:
+            shown = shown.rsplit(".", 1)[-1]
+        return f"`{shown}`"
+
+    return _RST_LITERAL.sub(r"`\g<text>`", _SPHINX_ROLE.sub(role, text))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +69,41 @@ def test_every_gate_is_blocking_and_every_writer_shares_one_pool() -> None:
         if isinstance(assets_def, dg.AssetsDefinition) and assets_def.is_materializable:
             pools = {op.pool for op in assets_def.node_def.iterate_op_defs()}
             assert pools == {"duckdb_writer"}, assets_def.key
+
+
+# Sphinx roles (:mod:`…`, :py:func:`…`) and reStructuredText literals (``…``), which the UI
+# shows raw.
+SPHINX_MARKUP = re.compile(r":[a-z]+:`|``")
+
+
+def descriptions() -> dict[str, str]:
+    """Every description the UI shows: assets, checks, jobs, sensors and schedules."""
+    asset_graph = defs.resolve_asset_graph()
+    found: dict[str, str] = {}
+    for key in asset_graph.get_all_asset_keys():
+        node = asset_graph.get(key)
+        found[f"asset {key.to_user_string()}"] = node.description or ""
+        for check_key in node.check_keys:
+            found[f"check {check_key.to_user_string()}"] = (
+                asset_graph.get(check_key).description or ""
+            )
+    for job in defs.resolve_all_job_defs():
+        found[f"job {job.name}"] = job.description or ""
+    for automation in [*(defs.sensors or []), *(defs.schedules or [])]:
+        found[f"{type(automation).__name__} {automation.name}"] = automation.description or ""
+    return found
+
+
+def test_descriptions_are_plain_markdown() -> None:
+    found = descriptions()
+    marked = {name: text for name, text in found.items() if SPHINX_MARKUP.search(text)}
+    assert not marked, f"descriptions with Sphinx markup (the UI shows it raw): {marked}"
+    # The docstrings did reach the UI, converted: e.g. the decision's policy module.
+    assert "(policy: `exp_dagster.decision`)" in found["asset decision"]
+    assert "`crossover_units`" in found["asset unit_metrics"]
+    materializable = [
+        key.to_user_string()
+        for key in defs.resolve_asset_graph().get_all_asset_keys()
+        if defs.resolve_asset_graph().get(key).is_materializable
+    ]
+    assert all(found[f"asset {name}"] for name in materializable)
