@@ -591,7 +591,6 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     from exp_dagster.locks import exclusive_home
     from exp_dagster.resources import Catalog, LandingZone, Warehouse
-    from exp_dagster.runner import GateFailedError
     from exp_dagster.warehouse.coverage import last_covered_day
     from exp_dagster.warehouse.landing import LogSource
 
@@ -613,6 +612,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         if not Path(path).exists():
             raise SpecError(f"{label} {path}: no such file or folder.")
     _check_experiment_id(Path(args.exposures), spec, spec_path)
+    # The day partitions, dated when the asset graph is imported (below, in _run), start at
+    # this experiment's first day unless the user set them (exp_dagster.partitions.first_date).
+    os.environ.setdefault("EXP_DAGSTER_FIRST_DATE", spec.first_event_day.isoformat())
+    from exp_dagster.runner import GateFailedError
+
     if args.as_of is not None and args.as_of < spec.start:
         raise SpecError(
             f"{spec_path}: the analysis date {args.as_of} is before the experiment's start "

@@ -21,10 +21,14 @@ variable                    meaning                               default
 ``EXP_DAGSTER_DUCKDB_MEMORY_LIMIT`` DuckDB memory, e.g. ``1GB``    DuckDB's (80 % of RAM)
 ``EXP_DAGSTER_DUCKDB_TEMP_DIR`` where DuckDB spills when memory   ``<warehouse>.tmp``
                             is short
-``EXP_DAGSTER_FIRST_DATE``  the first day partition (YYYY-MM-DD)  ``2025-01-01``
+``EXP_DAGSTER_FIRST_DATE``  the first day partition (YYYY-MM-DD)  the catalog's (below)
 ``EXP_DAGSTER_SENSOR_INTERVAL`` seconds between sensor ticks      ``30``
 ``EXP_DAGSTER_VERBOSE``     any value: show Dagster's event log   unset
 =========================== ===================================== ==============================
+
+Unset, the first day partition is the first day any catalog experiment reads (its start less its
+pre-period), so the UI's partition bars start where the data does; 2025-01-01 without a valid
+spec. ``exp-dagster analyze`` dates it from the spec it analyses.
 
 A bad value (a date that is not one, a home that is a file, a memory limit DuckDB cannot read)
 raises :class:`SettingError`, a sentence naming the variable; :func:`check_settings` checks them
@@ -53,13 +57,16 @@ def _setting(name: str) -> str:
     return os.environ.get(name, "").strip()
 
 
-def first_date() -> str:
-    """The first day partition, ``EXP_DAGSTER_FIRST_DATE`` (ISO text, default 2025-01-01).
+def first_date() -> str | None:
+    """The first day partition as set by ``EXP_DAGSTER_FIRST_DATE`` (ISO text), or None when
+    unset: then :func:`exp_dagster.partitions.first_date` dates it from the catalog.
 
     Raises:
         SettingError: the value is not a YYYY-MM-DD date.
     """
-    text = _setting("EXP_DAGSTER_FIRST_DATE") or DEFAULT_FIRST_DATE
+    text = _setting("EXP_DAGSTER_FIRST_DATE")
+    if not text:
+        return None
     try:
         dt.date.fromisoformat(text)
     except ValueError:

@@ -1,11 +1,12 @@
 """The partition grid: experiment (dynamic) × day, and day alone for the shared event facts.
 
 Experiments are dynamic partitions because specs are data: the registry adds one per YAML file,
-with no code change or redeploy. The day dimension starts early enough for pre-periods
-(``EXP_DAGSTER_FIRST_DATE``, default 2025-01-01) and runs through today (``end_offset=1``) so a
-day can be analysed while it is still being logged. The cross-product is sparse: an experiment
-only has data on the days of its window, and only those are ever requested
-(docs/architecture.md, decision 8).
+with no code change or redeploy. The day dimension starts at the first day any catalog experiment
+reads, its pre-period included (:func:`first_date`), so the UI's partition bars start where the
+data does instead of being mostly "missing"; it runs through today (``end_offset=1``) so a day can
+be analysed while it is still being logged. The cross-product is sparse: an experiment only has
+data on the days of its window, and only those are ever requested (docs/architecture.md,
+decision 8).
 """
 
 from __future__ import annotations
@@ -15,9 +16,24 @@ import datetime as dt
 import dagster as dg
 
 from exp_dagster import home
+from exp_dagster.spec import earliest_event_day
 
-FIRST_DATE = home.first_date()
 
+def first_date() -> str:
+    """The first day partition (ISO text): ``EXP_DAGSTER_FIRST_DATE`` when set; else the first
+    day any spec in the catalog reads (``start - pre_period_days``); else 2025-01-01.
+
+    Read once, when the code location loads: a spec added later that reads earlier days needs a
+    reload of the code location (the registry sensor says so) or ``EXP_DAGSTER_FIRST_DATE``.
+    """
+    configured = home.first_date()
+    if configured is not None:
+        return configured
+    earliest = earliest_event_day(home.catalog_dir() / "experiments")
+    return earliest.isoformat() if earliest is not None else home.DEFAULT_FIRST_DATE
+
+
+FIRST_DATE = first_date()
 experiments = dg.DynamicPartitionsDefinition(name="experiment")
 days = dg.DailyPartitionsDefinition(start_date=FIRST_DATE, end_offset=1)
 experiment_days = dg.MultiPartitionsDefinition({"date": days, "experiment": experiments})

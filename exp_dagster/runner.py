@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import dagster as dg
 
 from exp_dagster.automation import analyze_experiment_day_job, ingest_events_job
-from exp_dagster.partitions import FIRST_DATE, experiment_day_key, experiments
 from exp_dagster.spec import ResolvedExperiment
 from exp_dagster.text import printable
 from exp_dagster.warehouse.landing import LogSource
@@ -66,15 +65,20 @@ class Plan:
 
 def plan(experiment: ResolvedExperiment, events: LogSource, through: dt.date) -> Plan:
     """The partitions an analysis as of ``through`` needs: days that have (or may have) data."""
+    # Here, not at the top: the command line imports this module's errors before `analyze` dates
+    # the day partitions from its spec (exp_dagster.partitions.first_date).
+    from exp_dagster.partitions import FIRST_DATE
+
     spec = experiment.spec
     last = min(through, spec.end)
-    first_event_day = spec.start - dt.timedelta(days=spec.pre_period_days)
+    first_event_day = spec.first_event_day
     first_partition = dt.date.fromisoformat(FIRST_DATE)
     if first_event_day < first_partition:
         raise PipelineInputError(
             f"experiment '{spec.id}' needs days from {first_event_day} (start {spec.start} minus "
             f"{spec.pre_period_days} pre-period days), but day partitions begin on "
-            f"{first_partition}; set EXP_DAGSTER_FIRST_DATE={first_event_day} or earlier."
+            f"{first_partition} (EXP_DAGSTER_FIRST_DATE, else the first day the catalog's specs "
+            f"read); set EXP_DAGSTER_FIRST_DATE={first_event_day} or earlier."
         )
     wanted = [
         first_event_day + dt.timedelta(days=i) for i in range((last - first_event_day).days + 1)
@@ -165,6 +169,8 @@ def materialize(
     ``progress`` and failures as a :class:`PipelineError` that says what went wrong; every
     run's full event log is in the instance, e.g. in the UI.
     """
+    from exp_dagster.partitions import experiment_day_key, experiments
+
     say = progress or (lambda _message: None)
     experiment_id = experiment.spec.id
     instance.add_dynamic_partitions(experiments.name or "experiment", [experiment_id])

@@ -531,6 +531,11 @@ class ExperimentSpec(_Strict):
     def guardrail(self, metric: str) -> GuardrailSpec | None:
         return next((g for g in self.metrics.guardrails if g.metric == metric), None)
 
+    @property
+    def first_event_day(self) -> dt.date:
+        """The first day whose events the experiment reads: its start less its pre-period."""
+        return self.start - dt.timedelta(days=self.pre_period_days)
+
     def days(self, through: dt.date | None = None) -> list[dt.date]:
         """The experiment's days from ``start`` to ``end`` (or ``through``, if earlier)."""
         last = min(self.end, through) if through else self.end
@@ -673,6 +678,20 @@ def load_experiments(directory: Path, catalog: MetricCatalog) -> dict[str, Resol
         experiments[resolved.spec.id] = resolved
     check_overlaps(experiments.values())
     return experiments
+
+
+def earliest_event_day(directory: Path) -> dt.date | None:
+    """The first day any experiment spec in ``directory`` reads (its start less its pre-period),
+    or None when there is none. Only the spec fields are validated and a file that does not
+    validate is skipped: the registry sensor and the command line name it, this only dates the
+    partitions."""
+    days = []
+    for path in sorted(directory.glob("*.yaml")) if directory.is_dir() else []:
+        try:
+            days.append(ExperimentSpec.model_validate(_read_yaml(path)).first_event_day)
+        except (SpecError, ValidationError):
+            continue
+    return min(days, default=None)
 
 
 def check_overlaps(experiments: Iterable[ResolvedExperiment]) -> None:

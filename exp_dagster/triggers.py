@@ -106,9 +106,7 @@ def event_days_needed(
 ) -> list[dt.date]:
     """The days of event facts the window needs: its pre-period, then the window itself."""
     spec = experiment.spec
-    first = max(
-        spec.start - dt.timedelta(days=spec.pre_period_days), dt.date.fromisoformat(FIRST_DATE)
-    )
+    first = max(spec.first_event_day, dt.date.fromisoformat(FIRST_DATE))
     last = min(spec.end, through)
     wanted = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     available = _dates_of(landing.events())
@@ -186,12 +184,28 @@ def experiment_registry(
     registry = scan_registry(catalog)
     for error in registry.errors:
         context.log.error(error)
+    # The day partitions were dated when the code location loaded (partitions.first_date): a
+    # spec added since that reads earlier days waits, unregistered, for a reload.
+    too_early = {
+        experiment_id: experiment.spec.first_event_day
+        for experiment_id, experiment in registry.experiments.items()
+        if experiment.spec.first_event_day < dt.date.fromisoformat(FIRST_DATE)
+    }
+    for experiment_id, first in sorted(too_early.items()):
+        context.log.error(
+            f"{experiment_id}: its spec reads days from {first}, before the first day partition "
+            f"{FIRST_DATE} (dated from the catalog when the code location loaded); reload the "
+            f"code location (Deployment → Reload in the UI) or set EXP_DAGSTER_FIRST_DATE="
+            f"{first} or earlier, and it will be registered."
+        )
     registered = set(context.instance.get_dynamic_partitions(EXPERIMENT_DIMENSION))
     today = _today()
     ingest: dict[dt.date, dg.RunRequest] = {}
     analyses: list[dg.RunRequest] = []
     facts_done = context.instance.get_materialized_partitions(dg.AssetKey("event_facts"))
     for experiment_id, experiment in sorted(registry.experiments.items()):
+        if experiment_id in too_early:
+            continue
         if versions.get(experiment_id) == experiment.version and experiment_id in registered:
             continue
         changed = experiment_id in versions
@@ -218,7 +232,7 @@ def experiment_registry(
     for experiment_id in removed:
         versions.pop(experiment_id, None)
         context.log.info(f"{experiment_id}: its spec was removed, so its partition is deleted")
-    added = sorted(set(registry.experiments) - registered)
+    added = sorted(set(registry.experiments) - registered - set(too_early))
     requests = []
     if added:
         requests.append(experiments.build_add_request(added))
@@ -231,7 +245,9 @@ def experiment_registry(
         cursor=json.dumps(versions, sort_keys=True),
         skip_reason=None
         if run_requests or requests
-        else "; ".join(registry.errors) or "no new or changed specs",
+        else "; ".join(registry.errors)
+        or ("specs waiting for a reload: " + ", ".join(sorted(too_early)) if too_early else "")
+        or "no new or changed specs",
     )
 
 
@@ -407,9 +423,7 @@ def daily_event_facts(context: dg.ScheduleEvaluationContext, catalog: Catalog):
     needing = [
         experiment_id
         for experiment_id, experiment in _registered(context, catalog).items()
-        if experiment.spec.start - dt.timedelta(days=experiment.spec.pre_period_days)
-        <= yesterday
-        <= experiment.spec.end
+        if experiment.spec.first_event_day <= yesterday <= experiment.spec.end
     ]
     if not needing:
         return dg.SkipReason(f"no registered experiment needs the events of {yesterday}")

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+# The tests simulate experiments on their own dates (some in March 2026, before the project
+# catalog's first day): the day partitions start where they always did, whatever the catalog
+# holds (exp_dagster.partitions.first_date, dated on import; tests/integration/test_partitions.py
+# tests the dating).
+os.environ.setdefault("EXP_DAGSTER_FIRST_DATE", "2025-01-01")
 
 import dagster as dg
 import pytest
