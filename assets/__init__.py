@@ -11,6 +11,7 @@ from assets.evaluation import (
 from assets.event_facts import event_facts
 from assets.exposures import exposures
 from assets.landing import raw_event_logs, raw_exposure_logs
+from assets.overview import experiments_overview
 from assets.report import report
 from assets.results import decision, results
 from assets.unit_metrics import metric_statistics, unit_metrics
@@ -31,6 +32,7 @@ ALL_ASSETS = [
     offline_online_parity,
     decision,
     report,
+    experiments_overview,
 ]
 
 __all__ = ["ALL_ASSETS"]

@@ -33,7 +33,7 @@ GATE_ROW_LIMIT = 100_000
 
 def writer_asset(
     *,
-    partitions_def: dg.PartitionsDefinition,
+    partitions_def: dg.PartitionsDefinition | None,
     deps: Sequence[dg.CoercibleToAssetDep],
     check_specs: Sequence[dg.AssetCheckSpec] = (),
     kinds: Sequence[str] = ("duckdb",),

@@ -25,6 +25,9 @@ EXPERIMENT_DAY_ASSETS = (
     "decision",
     "report",
 )
+# Unpartitioned, refreshed by every analysis run after its decision (a run of one partition may
+# also materialise an unpartitioned asset).
+OVERVIEW_ASSETS = ("experiments_overview",)
 
 ingest_events_job = dg.define_asset_job(
     name="ingest_events",
@@ -35,11 +38,11 @@ ingest_events_job = dg.define_asset_job(
 
 analyze_experiment_day_job = dg.define_asset_job(
     name="analyze_experiment_day",
-    selection=dg.AssetSelection.assets(*EXPERIMENT_DAY_ASSETS),
+    selection=dg.AssetSelection.assets(*EXPERIMENT_DAY_ASSETS, *OVERVIEW_ASSETS),
     tags={**WRITER_TAG, **WHOLE_DAY_TAG},
     description=(
         "The main job: exposures → covariates → unit metrics → statistics → results → decision "
-        "for one experiment and day."
+        "→ report for one experiment and day, then the experiments overview."
     ),
 )
 

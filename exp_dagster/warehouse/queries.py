@@ -1355,6 +1355,12 @@ def _quantile_statistics(
 # ── reading small tables back ────────────────────────────────────────────────────────────────
 
 
+def read_latest_decisions(conn: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Per experiment with a decision: the latest one (``as_of_date``, ``decision``, ``variant``,
+    ``reasons``) and ``days_decided`` (``sql/latest_decisions.sql``)."""
+    return query(conn, "latest_decisions", {})
+
+
 def read_partition(
     conn: duckdb.DuckDBPyConnection, table: str, experiment_id: str, day: dt.date
 ) -> list[dict[str, Any]]:
