@@ -19,6 +19,7 @@ def test_dagster_yaml_loads_with_one_writer_at_a_time(tmp_path: Path) -> None:
         ]
         assert settings["pools"]["default_limit"] == 1
         assert instance.get_settings("telemetry") == {"enabled": False}
+        assert not instance.nux_enabled  # no first-visit dialog in the UI
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
 
 
