@@ -53,9 +53,11 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --units $(BENCH_UNITS) --repeat $(BENCH_REPEAT) \
 	    --contenders $(BENCH_CONTENDERS) $(BENCH_ADD_DAY) --json benchmarks/.data/last_run.json
 
-## ui: the Dagster UI and daemon on http://127.0.0.1:3000 over the demo's home
+## ui: the Dagster UI and daemon on http://127.0.0.1:3000 over the demo's home (UI_PORT=… for another);
+## Ctrl-C stops it, even when started in the background by a script (exp_dagster/ui.py)
+UI_PORT ?= 3000
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/python -m exp_dagster.ui -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
