@@ -23,12 +23,13 @@ OVERVIEW_SCHEMA = dg.TableSchema(
         dg.TableColumn("latest_decision", "string", description="with the variant to ship"),
         dg.TableColumn("as_of", "string", description="the day of the latest decision"),
         dg.TableColumn("days_decided", "int"),
-        dg.TableColumn("first_reason", "string", description="the reason that weighs most"),
     ]
 )
 
 
 def overview_table(rows: list[OverviewRow]) -> dg.TableMetadataValue:
+    """The rows as a table the asset page shows in place (the reasons, long sentences that would
+    stretch every row, are in the Markdown entry)."""
     return dg.MetadataValue.table(
         records=[
             dg.TableRecord(
@@ -39,7 +40,6 @@ def overview_table(rows: list[OverviewRow]) -> dg.TableMetadataValue:
                     "latest_decision": row.decision,
                     "as_of": row.as_of.isoformat() if row.as_of else "",
                     "days_decided": row.days_decided,
-                    "first_reason": row.first_reason,
                 }
             )
             for row in rows
@@ -53,9 +53,9 @@ def experiments_overview(
     context: AssetExecutionContext, warehouse: Warehouse, catalog: Catalog
 ) -> dg.MaterializeResult:
     """Every experiment of the catalog (and any the warehouse still has decisions for): its
-    window, whether it is scheduled, running or ended, and its latest decision with the day and
-    the first reason. Refreshed by every analysis run, after the decision; the table is this
-    asset's metadata, shown on its page."""
+    window, whether it is scheduled, running or ended, and its latest decision with its day (a
+    table), and that decision's first reason (Markdown). Refreshed by every analysis run, after
+    the decision."""
     registry = scan_registry(catalog)
     with warehouse.connect() as conn:
         latest = read_latest_decisions(conn)
