@@ -5,7 +5,8 @@ A new experiment spec and its logs are dropped into place; the registry sensor r
 partition, the queued runs succeed one at a time, the decision materialises; two backfills of the
 same days launched at once through GraphQL queue behind the one-writer limit, both complete, their
 runs never overlap, and the warehouse is left exactly as one run left it; Chromium shows the asset
-graph and the decision's page.
+graph, the decision's page with its verdict and reasons as it loads (no click), and the
+experiments overview.
 
 Everything is the production setup (the project's ``dagster.yaml``, the queued run coordinator
 with its tag limit, the default run launcher: each run is a process that imports the code
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import html
 import itertools
 import json
 import os
@@ -498,19 +500,49 @@ def page_of(url: str, shot: Path) -> str:
     return result.stdout
 
 
+LATEST_DECISION = """
+{
+  assetOrError(assetKey: {path: ["decision"]}) {
+    ... on Asset {
+      assetMaterializations(limit: 1) {
+        metadataEntries { label ... on TextMetadataEntry { text } }
+      }
+    }
+  }
+}"""
+
+
+def latest_verdict(server: Server) -> tuple[str, list[str]]:
+    """The latest decision's verdict line and reasons, from its text metadata."""
+    (event,) = server.graphql(LATEST_DECISION)["assetOrError"]["assetMaterializations"]
+    texts = {e["label"]: e.get("text") for e in event["metadataEntries"]}
+    reasons = [line.split(". ", 1)[1] for line in texts["reasons"].splitlines()]
+    return texts["verdict"], reasons
+
+
 def test_the_ui_shows_the_asset_graph_and_the_decision_page(
     analysed: Analysed, tmp_path: Path
 ) -> None:
     browser.require_chromium()
     server = analysed.server
+    # dagster.yaml's `nux: enabled: false`: no first-visit dialog over the pages below.
+    assert server.graphql("{ shouldShowNux }")["shouldShowNux"] is False
     keep = os.environ.get("EXP_DAGSTER_SCREENSHOTS")  # a folder to keep the PNGs in, to look at
     group = "locations/exp_dagster/asset-groups/experiment_analysis"
+    verdict, reasons = latest_verdict(server)
+    assert verdict.startswith(f"{CONFIG.experiment_id} as of {DAYS[-1]}: {verdicts(server)[0][2]}")
+    assert reasons
     pages = {
         "asset_graph": (f"{server.url}/{group}", ["exposures", "decision", "results"]),
-        # The page shows the latest decision's verdict and reasons (its Markdown metadata).
+        # The page, as it loads (nothing clicked), shows the latest decision's verdict and every
+        # reason: text and table metadata, not Markdown behind "[Show Markdown]".
         "decision_page": (
             f"{server.url}/assets/decision",
-            ["decision", "experiment_analysis", verdicts(server)[0][2]],
+            ["decision", "experiment_analysis", verdict, *reasons],
+        ),
+        "overview_page": (
+            f"{server.url}/assets/experiments_overview",
+            [CONFIG.experiment_id, verdicts(server)[0][2], "ended"],
         ),
     }
     # Both pages load at once: each Chromium waits mostly on the webserver and on its own timers.
@@ -526,6 +558,7 @@ def test_the_ui_shows_the_asset_graph_and_the_decision_page(
             shutil.copyfile(shot, Path(keep) / shot.name)
             (Path(keep) / f"{name}.html").write_text(dom)
         assert shot.stat().st_size > 10_000, f"the {name} screenshot is nearly empty"
-        missing = [asset for asset in names if asset not in dom]
+        shown = html.unescape(dom)  # the DOM escapes &, < and > in text
+        missing = [text for text in names if text not in shown]
         assert not missing, f"the {name} page at {url} does not show {missing}"
     progress("screenshots taken")
