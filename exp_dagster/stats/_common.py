@@ -97,13 +97,16 @@ def welch_df(
     """Welch-Satterthwaite degrees of freedom from the variances of the two arm means.
 
     Infinite when both variances are zero: there is no sampling noise, and the critical value does
-    not matter because it multiplies a zero standard error.
+    not matter because it multiplies a zero standard error. An arm whose mean has no variance adds
+    nothing to the denominator (so an arm of one unit, whose proportion has variance 0, is allowed).
     """
     total = var_mean_control + var_mean_treatment
     if total == 0.0:
         return math.inf
-    return total**2 / (
-        var_mean_control**2 / (n_control - 1) + var_mean_treatment**2 / (n_treatment - 1)
+    return total**2 / sum(
+        variance**2 / (n - 1)
+        for variance, n in ((var_mean_control, n_control), (var_mean_treatment, n_treatment))
+        if variance != 0.0
     )
 
 

@@ -6,7 +6,9 @@ from typing import Literal
 
 from exp_dagster.stats._common import Alternative, check_units, sidedness, welch_df
 from exp_dagster.stats.effects import (
+    Distribution,
     EffectEstimate,
+    PValueScale,
     RelativeCI,
     _effect_from_means,
     relative_ci_words,
@@ -21,6 +23,8 @@ def cuped_test(
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
     relative_ci: RelativeCI = "delta",
+    distribution: Distribution = "default",
+    p_value_scale: PValueScale = "absolute",
     theta: Literal["within", "pooled"] = "within",
     ddof: Literal[0, 1] = 1,
 ) -> EffectEstimate:
@@ -62,6 +66,13 @@ def cuped_test(
             ``treatment - control > 0``.
         relative_ci (Literal["delta", "fieller", "log", "divided"]): the relative lift's
             interval (see :func:`~exp_dagster.stats.effects.relative_lift`).
+        distribution (Literal["default", "t", "normal"]): the reference distribution: the
+            test's own (default), the standard normal, or Student t (with Welch-Satterthwaite
+            df where the test has none); see :func:`~exp_dagster.stats.effects.reference_df`.
+        p_value_scale (Literal["absolute", "relative"]): whether ``p_value`` and ``statistic``
+            test the absolute difference (default) or the relative lift
+            (:func:`~exp_dagster.stats.effects.relative_lift_test`, on the log scale with
+            ``relative_ci="log"``).
         theta (Literal["within", "pooled"]): θ from the within-arm pooled slope (default) or
             from all units ignoring the arm.
         ddof (Literal[0, 1]): the divisor ``n - ddof`` of each arm's variances and covariance:
@@ -144,6 +155,8 @@ def cuped_test(
         alpha=alpha,
         alternative=alternative,
         relative_ci=relative_ci,
+        distribution=distribution,
+        p_value_scale=p_value_scale,
         method=(
             f"{sidedness(alternative)} Welch t-test on CUPED-adjusted means (theta "
             f"{'pooled over arms' if theta == 'within' else 'over all units, ignoring the arm'}"

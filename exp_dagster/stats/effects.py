@@ -14,6 +14,7 @@ from exp_dagster.stats._common import (
     confidence_interval,
     critical_value,
     infer,
+    welch_df,
 )
 
 RelativeCI = Literal["delta", "fieller", "log", "divided"]
@@ -22,6 +23,23 @@ method on the log of the ratio (tea-tasting), or the absolute interval divided b
 mean (spotify-confidence)."""
 
 RELATIVE_CIS: tuple[str, ...] = get_args(RelativeCI)
+
+Distribution = Literal["default", "t", "normal"]
+"""The distribution a test's statistic is referred to (and its intervals' critical value taken
+from): ``"default"``, each test's own (Student t for the t-tests: Welch, Student, CUPED,
+post-stratified; the standard normal for the z-tests: proportions, ratios, quantiles);
+``"normal"``, the standard normal for every test (spotify-confidence's z-tests, tea-tasting's
+``use_t=False``); ``"t"``, Student t for every test, with the test's own degrees of freedom where
+it has them and the Welch-Satterthwaite df of the two arms' variances of the mean otherwise
+(GrowthBook's frequentist engine, gbstats ``TTest.dof``)."""
+
+DISTRIBUTIONS: tuple[str, ...] = get_args(Distribution)
+
+PValueScale = Literal["absolute", "relative"]
+"""Which effect the p-value tests: ``"absolute"``, ``treatment - control``; ``"relative"``, the
+relative lift ``treatment / control - 1`` (:func:`relative_lift_test`, GrowthBook's)."""
+
+P_VALUE_SCALES: tuple[str, ...] = get_args(PValueScale)
 
 
 def check_relative_ci(relative_ci: str) -> None:
@@ -32,6 +50,66 @@ def check_relative_ci(relative_ci: str) -> None:
             f"relative_ci must be one of {options} (how the relative lift's interval is "
             f"computed); got {relative_ci!r}."
         )
+
+
+def check_distribution(distribution: str) -> None:
+    """Raise a ``ValueError`` unless ``distribution`` is one of :data:`DISTRIBUTIONS`."""
+    if distribution not in DISTRIBUTIONS:
+        options = ", ".join(repr(option) for option in DISTRIBUTIONS)
+        raise ValueError(
+            f"distribution must be one of {options} (what the test statistic is referred to); "
+            f"got {distribution!r}."
+        )
+
+
+def check_p_value_scale(p_value_scale: str) -> None:
+    """Raise a ``ValueError`` unless ``p_value_scale`` is one of :data:`P_VALUE_SCALES`."""
+    if p_value_scale not in P_VALUE_SCALES:
+        options = ", ".join(repr(option) for option in P_VALUE_SCALES)
+        raise ValueError(
+            f"p_value_scale must be one of {options} (whether the p-value tests the absolute "
+            f"difference or the relative lift); got {p_value_scale!r}."
+        )
+
+
+def reference_df(
+    df: float,
+    distribution: Distribution,
+    var_mean_control: float,
+    var_mean_treatment: float,
+    n_control: int,
+    n_treatment: int,
+) -> float:
+    """The degrees of freedom a test's statistic is referred to under ``distribution``.
+
+    ``df`` is the test's own (``inf`` for a z-test). ``"default"`` keeps it, ``"normal"`` makes
+    it ``inf``, ``"t"`` keeps a finite one and replaces ``inf`` by the Welch-Satterthwaite df
+    ``(v_c + v_t)**2 / (v_c**2 / (n_c - 1) + v_t**2 / (n_t - 1))`` of the arms' variances of the
+    mean ``v`` (gbstats' ``TTest.dof``, written with per-unit variances ``s**2 = n v``).
+
+    Examples:
+        >>> reference_df(math.inf, "t", 0.04, 0.09, 50, 60) == welch_df(0.04, 0.09, 50, 60)
+        True
+        >>> reference_df(98.0, "normal", 0.04, 0.09, 50, 60), reference_df(98.0, "t", 1, 1, 2, 2)
+        (inf, 98.0)
+    """
+    check_distribution(distribution)
+    if distribution == "normal":
+        return math.inf
+    if distribution == "t" and math.isinf(df):
+        return welch_df(var_mean_control, var_mean_treatment, n_control, n_treatment)
+    return df
+
+
+def distribution_words(distribution: Distribution, own_df: float) -> str:
+    """The end of a ``method`` sentence when ``distribution`` changes the test's reference
+    (``own_df``: the test's own df, ``inf`` for a z-test); "" when it does not."""
+    check_distribution(distribution)
+    if distribution == "normal" and math.isfinite(own_df):
+        return "; statistic referred to the standard normal (z)"
+    if distribution == "t" and math.isinf(own_df):
+        return "; statistic referred to Student t with Welch-Satterthwaite df"
+    return ""
 
 
 def relative_ci_words(relative_ci: RelativeCI) -> str:
@@ -70,8 +148,10 @@ class EffectEstimate:
             significantly different from 0), as ``relative_ci`` says; ``nan`` when
             ``mean_control == 0``.
         rel_ci_high: upper bound of the relative lift, as ``rel_ci_low``.
-        p_value: p-value of the test of no difference under the alternative.
-        statistic: the t or z statistic.
+        p_value: p-value of the test of no difference under the alternative: of the absolute
+            difference, or of the relative lift when the test was asked ``p_value_scale=
+            "relative"`` (:func:`relative_lift_test`).
+        statistic: the t or z statistic of that test.
         std_error: standard error of ``abs_effect``.
         n_control: units in the control arm.
         n_treatment: units in the treatment arm.
@@ -83,7 +163,8 @@ class EffectEstimate:
         rel_std_error: delta-method standard error of ``rel_effect``, whichever interval
             ``relative_ci`` chose (``nan`` when ``mean_control == 0``); what a normal
             approximation of the lift needs (Bayesian summary, relative margins).
-        df: degrees of freedom of the reference distribution (``inf`` for a z-test).
+        df: degrees of freedom of the reference distribution (``inf`` for a z-test), the
+            test's own or the one its ``distribution`` asked for (:func:`reference_df`).
         cuped_theta: CUPED only (:func:`~exp_dagster.stats.cuped_test`,
             :func:`~exp_dagster.stats.cuped_ratio_test`, and
             :func:`~exp_dagster.stats.regression_adjusted_test` with one covariate): the
@@ -298,15 +379,19 @@ def relative_lift_test(
     *,
     alternative: Alternative = "two-sided",
     scale: Literal["natural", "log"] = "natural",
+    df: float = math.inf,
 ) -> tuple[float, float]:
-    """A z-test of the relative lift itself: ``(statistic, p_value)`` of ``H0: lift = 0``.
+    """A test of the relative lift itself: ``(statistic, p_value)`` of ``H0: lift = 0``.
 
     ``scale="natural"``: ``lift / se`` with the delta-method standard error of the lift (the test
-    that matches ``relative_ci="delta"``); ``scale="log"``: ``log(mt / mc) / se_log`` (matches
-    ``relative_ci="log"``, tea-tasting). Both are asymptotically the test of ``mt = mc``; at
-    finite samples they differ from the absolute test's p-value, which Fieller's interval (and
-    the decision) follow. ``nan`` when ``mean_control == 0``, or on the log scale when the means
-    have opposite signs.
+    that matches ``relative_ci="delta"``; GrowthBook's frequentist test, gbstats ``TTest``);
+    ``scale="log"``: ``log(mt / mc) / se_log`` with ``se_log**2 = vt / mt**2 + vc / mc**2`` (the
+    test that matches ``relative_ci="log"``, tea-tasting's interval). Both are asymptotically the
+    test of ``mt = mc``; at finite samples they differ from the absolute test's p-value, which
+    Fieller's interval follows. The statistic is referred to the standard normal (``df`` infinite,
+    the default) or to Student t with ``df`` degrees of freedom (GrowthBook refers it to t with
+    the Welch-Satterthwaite df of the arms). ``nan`` when ``mean_control == 0``, or on the log
+    scale when the means have opposite signs or one is 0.
 
     Args:
         mean_control (float): the control mean ``mc``.
@@ -315,9 +400,11 @@ def relative_lift_test(
         var_mean_treatment (float): variance of the treatment mean.
         alternative (Literal["two-sided", "greater", "less"]): about the lift.
         scale (Literal["natural", "log"]): the lift's scale.
+        df (float): degrees of freedom of the reference Student t; ``inf`` (default) for the
+            standard normal.
 
     Returns:
-        tuple[float, float]: the z statistic and its p-value.
+        tuple[float, float]: the z (or t) statistic and its p-value.
 
     Raises:
         ValueError: if ``alternative`` or ``scale`` is invalid.
@@ -327,6 +414,8 @@ def relative_lift_test(
         [1.63, 0.1031]
         >>> [round(v, 4) for v in relative_lift_test(10.0, 10.5, 0.04, 0.05, scale="log")]
         [1.67, 0.0949]
+        >>> [round(v, 4) for v in relative_lift_test(10.0, 10.5, 0.04, 0.05, df=20.0)]
+        [1.63, 0.1188]
     """
     check_alternative(alternative)
     if scale not in ("natural", "log"):
@@ -342,7 +431,7 @@ def relative_lift_test(
     else:
         se = _lift_std_error(mean_control, mean_treatment, var_mean_control, var_mean_treatment)
         estimate = mean_treatment / mean_control - 1.0
-    inference = infer(estimate, se, alpha=0.05, alternative=alternative)
+    inference = infer(estimate, se, alpha=0.05, alternative=alternative, df=df)
     return inference.statistic, inference.p_value
 
 
@@ -363,6 +452,8 @@ def _effect_from_means(
     relative_ci: RelativeCI = "delta",
     continuity: float = 0.0,
     cuped_theta: float | None = None,
+    distribution: Distribution = "default",
+    p_value_scale: PValueScale = "absolute",
 ) -> EffectEstimate:
     """Assemble an :class:`EffectEstimate` from two independent arm summaries (package-private).
 
@@ -372,10 +463,24 @@ def _effect_from_means(
     see :func:`relative_ci_words`). ``test_std_error`` replaces the standard error in the
     statistic only (pooled proportions); ``continuity`` is a continuity correction of the absolute
     effect's test and interval (:func:`~exp_dagster.stats._common.infer`).
+
+    ``distribution`` replaces the test's own reference ``df`` (:func:`reference_df`) for the
+    statistic and every interval, and the ``method`` says so (:func:`distribution_words`).
+    ``p_value_scale="relative"`` takes ``statistic`` and ``p_value`` from
+    :func:`relative_lift_test` on the same variances and reference df (on the log scale when
+    ``relative_ci="log"``, else on the natural scale), instead of the absolute difference's
+    test; ``test_std_error`` and ``continuity`` then bear on nothing but the absolute interval's
+    continuity widening.
     """
     check_alpha(alpha)
     check_alternative(alternative)
     check_relative_ci(relative_ci)
+    check_p_value_scale(p_value_scale)
+    own_df = df
+    df = reference_df(
+        df, distribution, var_mean_control, var_mean_treatment, n_control, n_treatment
+    )
+    method += distribution_words(distribution, own_df)
     effect = mean_treatment - mean_control
     std_error = math.sqrt(var_mean_control + var_mean_treatment)
     inference = infer(
@@ -387,6 +492,22 @@ def _effect_from_means(
         test_std_error=test_std_error,
         continuity=continuity,
     )
+    statistic, p_value = inference.statistic, inference.p_value
+    if p_value_scale == "relative":
+        scale: Literal["natural", "log"] = "log" if relative_ci == "log" else "natural"
+        statistic, p_value = relative_lift_test(
+            mean_control,
+            mean_treatment,
+            var_mean_control,
+            var_mean_treatment,
+            alternative=alternative,
+            scale=scale,
+            df=df,
+        )
+        method += (
+            f"; p-value of the relative lift (delta method"
+            f"{' on the log of the ratio' if scale == 'log' else ''})"
+        )
     rel_effect, rel_low, rel_high = relative_lift(
         mean_control,
         mean_treatment,
@@ -406,8 +527,8 @@ def _effect_from_means(
         rel_effect=rel_effect,
         rel_ci_low=rel_low,
         rel_ci_high=rel_high,
-        p_value=inference.p_value,
-        statistic=inference.statistic,
+        p_value=p_value,
+        statistic=statistic,
         std_error=std_error,
         n_control=n_control,
         n_treatment=n_treatment,

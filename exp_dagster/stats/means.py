@@ -15,7 +15,9 @@ from exp_dagster.stats._common import (
     welch_df,
 )
 from exp_dagster.stats.effects import (
+    Distribution,
     EffectEstimate,
+    PValueScale,
     RelativeCI,
     _effect_from_means,
     relative_ci_words,
@@ -30,6 +32,8 @@ def welch_test(
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
     relative_ci: RelativeCI = "delta",
+    distribution: Distribution = "default",
+    p_value_scale: PValueScale = "absolute",
 ) -> EffectEstimate:
     """Welch's t-test of the difference of means ``treatment - control``.
 
@@ -49,6 +53,13 @@ def welch_test(
             ``treatment - control > 0``.
         relative_ci (Literal["delta", "fieller", "log", "divided"]): the relative lift's
             interval (see :func:`~exp_dagster.stats.effects.relative_lift`).
+        distribution (Literal["default", "t", "normal"]): the reference distribution: the
+            test's own (default), the standard normal, or Student t (with Welch-Satterthwaite
+            df where the test has none); see :func:`~exp_dagster.stats.effects.reference_df`.
+        p_value_scale (Literal["absolute", "relative"]): whether ``p_value`` and ``statistic``
+            test the absolute difference (default) or the relative lift
+            (:func:`~exp_dagster.stats.effects.relative_lift_test`, on the log scale with
+            ``relative_ci="log"``).
 
     Returns:
         EffectEstimate: means, absolute and relative effect with intervals, t statistic, p-value.
@@ -90,6 +101,8 @@ def welch_test(
         alpha=alpha,
         alternative=alternative,
         relative_ci=relative_ci,
+        distribution=distribution,
+        p_value_scale=p_value_scale,
         method=f"{sidedness(alternative)} Welch t-test; {relative_ci_words(relative_ci)}",
         df=welch_df(var_mean_control, var_mean_treatment, control.n, treatment.n),
     )
@@ -102,6 +115,8 @@ def student_t_test(
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
     relative_ci: RelativeCI = "delta",
+    distribution: Distribution = "default",
+    p_value_scale: PValueScale = "absolute",
 ) -> EffectEstimate:
     """Student's two-sample t-test with a pooled variance (equal variances assumed).
 
@@ -119,6 +134,13 @@ def student_t_test(
         alternative (Literal["two-sided", "greater", "less"]): about ``treatment - control``.
         relative_ci (Literal["delta", "fieller", "log", "divided"]): the relative lift's
             interval.
+        distribution (Literal["default", "t", "normal"]): the reference distribution: the
+            test's own (default), the standard normal, or Student t (with Welch-Satterthwaite
+            df where the test has none); see :func:`~exp_dagster.stats.effects.reference_df`.
+        p_value_scale (Literal["absolute", "relative"]): whether ``p_value`` and ``statistic``
+            test the absolute difference (default) or the relative lift
+            (:func:`~exp_dagster.stats.effects.relative_lift_test`, on the log scale with
+            ``relative_ci="log"``).
 
     Returns:
         EffectEstimate: means, absolute and relative effect with intervals, t statistic, p-value,
@@ -150,6 +172,8 @@ def student_t_test(
         alpha=alpha,
         alternative=alternative,
         relative_ci=relative_ci,
+        distribution=distribution,
+        p_value_scale=p_value_scale,
         method=(
             f"{sidedness(alternative)} Student t-test (pooled variance); "
             f"{relative_ci_words(relative_ci)}"

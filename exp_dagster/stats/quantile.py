@@ -11,7 +11,9 @@ from scipy import special
 
 from exp_dagster.stats._common import Alternative, check_alpha, check_units, sidedness
 from exp_dagster.stats.effects import (
+    Distribution,
     EffectEstimate,
+    PValueScale,
     RelativeCI,
     _effect_from_means,
     relative_ci_words,
@@ -145,6 +147,8 @@ def quantile_test(
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
     relative_ci: RelativeCI = "delta",
+    distribution: Distribution = "default",
+    p_value_scale: PValueScale = "absolute",
 ) -> EffectEstimate:
     """z-test of the difference of the ``level`` quantiles ``q_t - q_c`` of a clustered metric.
 
@@ -172,6 +176,13 @@ def quantile_test(
             ``q_t - q_c > 0``.
         relative_ci (Literal["delta", "fieller", "log", "divided"]): the relative lift's
             interval (see :func:`~exp_dagster.stats.effects.relative_lift`).
+        distribution (Literal["default", "t", "normal"]): the reference distribution: the
+            test's own (default), the standard normal, or Student t (with Welch-Satterthwaite
+            df where the test has none); see :func:`~exp_dagster.stats.effects.reference_df`.
+        p_value_scale (Literal["absolute", "relative"]): whether ``p_value`` and ``statistic``
+            test the absolute difference (default) or the relative lift
+            (:func:`~exp_dagster.stats.effects.relative_lift_test`, on the log scale with
+            ``relative_ci="log"``).
 
     Returns:
         EffectEstimate: the quantiles as means, their difference and relative lift with
@@ -216,6 +227,8 @@ def quantile_test(
         alpha=alpha,
         alternative=alternative,
         relative_ci=relative_ci,
+        distribution=distribution,
+        p_value_scale=p_value_scale,
         method=(
             f"{sidedness(alternative)} z-test on the {level:g} quantile, SE from the "
             f"Deng-Knoblich-Lu clustered interval; {relative_ci_words(relative_ci)}"

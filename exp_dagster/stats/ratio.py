@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from exp_dagster.stats._common import Alternative, check_units, sidedness
 from exp_dagster.stats.effects import (
+    Distribution,
     EffectEstimate,
+    PValueScale,
     RelativeCI,
     _effect_from_means,
     relative_ci_words,
@@ -36,6 +38,8 @@ def ratio_test(
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
     relative_ci: RelativeCI = "delta",
+    distribution: Distribution = "default",
+    p_value_scale: PValueScale = "absolute",
 ) -> EffectEstimate:
     """z-test of the difference of ratio metrics ``R_t - R_c``, ``R = sum(y) / sum(x)`` per arm.
 
@@ -56,6 +60,13 @@ def ratio_test(
             ``R_t - R_c > 0``.
         relative_ci (Literal["delta", "fieller", "log", "divided"]): the relative lift's
             interval (see :func:`~exp_dagster.stats.effects.relative_lift`).
+        distribution (Literal["default", "t", "normal"]): the reference distribution: the
+            test's own (default), the standard normal, or Student t (with Welch-Satterthwaite
+            df where the test has none); see :func:`~exp_dagster.stats.effects.reference_df`.
+        p_value_scale (Literal["absolute", "relative"]): whether ``p_value`` and ``statistic``
+            test the absolute difference (default) or the relative lift
+            (:func:`~exp_dagster.stats.effects.relative_lift_test`, on the log scale with
+            ``relative_ci="log"``).
 
     Returns:
         EffectEstimate: the ratios as means, difference and relative lift with intervals, z.
@@ -96,6 +107,8 @@ def ratio_test(
         alpha=alpha,
         alternative=alternative,
         relative_ci=relative_ci,
+        distribution=distribution,
+        p_value_scale=p_value_scale,
         method=(
             f"{sidedness(alternative)} z-test on the ratio of sums, delta-method variance at the "
             f"randomisation unit; {relative_ci_words(relative_ci)}"

@@ -22,7 +22,9 @@ import numpy as np
 
 from exp_dagster.stats._common import Alternative, check_units, sidedness, welch_df
 from exp_dagster.stats.effects import (
+    Distribution,
     EffectEstimate,
+    PValueScale,
     RelativeCI,
     _effect_from_means,
     relative_ci_words,
@@ -380,6 +382,8 @@ def cuped_ratio_test(
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
     relative_ci: RelativeCI = "delta",
+    distribution: Distribution = "default",
+    p_value_scale: PValueScale = "absolute",
 ) -> EffectEstimate:
     """z-test of a ratio metric's difference, CUPED-adjusted by the same ratio in the pre-period.
 
@@ -412,6 +416,13 @@ def cuped_ratio_test(
             ``R_t - R_c > 0``.
         relative_ci (Literal["delta", "fieller", "log", "divided"]): the relative lift's
             interval (see :func:`~exp_dagster.stats.effects.relative_lift`).
+        distribution (Literal["default", "t", "normal"]): the reference distribution: the
+            test's own (default), the standard normal, or Student t (with Welch-Satterthwaite
+            df where the test has none); see :func:`~exp_dagster.stats.effects.reference_df`.
+        p_value_scale (Literal["absolute", "relative"]): whether ``p_value`` and ``statistic``
+            test the absolute difference (default) or the relative lift
+            (:func:`~exp_dagster.stats.effects.relative_lift_test`, on the log scale with
+            ``relative_ci="log"``).
 
     Returns:
         EffectEstimate: the adjusted ratios as means, difference and relative lift with
@@ -493,5 +504,7 @@ def cuped_ratio_test(
         ),
         variance_reduction=variance_reduction,
         relative_ci=relative_ci,
+        distribution=distribution,
+        p_value_scale=p_value_scale,
         cuped_theta=theta,
     )

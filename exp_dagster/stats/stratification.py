@@ -9,7 +9,9 @@ import numpy as np
 
 from exp_dagster.stats._common import Alternative, sidedness
 from exp_dagster.stats.effects import (
+    Distribution,
     EffectEstimate,
+    PValueScale,
     RelativeCI,
     _effect_from_means,
     relative_ci_words,
@@ -46,6 +48,8 @@ def post_stratified_test(
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
     relative_ci: RelativeCI = "delta",
+    distribution: Distribution = "default",
+    p_value_scale: PValueScale = "absolute",
 ) -> EffectEstimate:
     """t-test of the post-stratified difference of means, strata from a pre-treatment attribute.
 
@@ -82,6 +86,13 @@ def post_stratified_test(
             ``treatment - control > 0``.
         relative_ci (Literal["delta", "fieller", "log", "divided"]): the relative lift's
             interval (see :func:`~exp_dagster.stats.effects.relative_lift`).
+        distribution (Literal["default", "t", "normal"]): the reference distribution: the
+            test's own (default), the standard normal, or Student t (with Welch-Satterthwaite
+            df where the test has none); see :func:`~exp_dagster.stats.effects.reference_df`.
+        p_value_scale (Literal["absolute", "relative"]): whether ``p_value`` and ``statistic``
+            test the absolute difference (default) or the relative lift
+            (:func:`~exp_dagster.stats.effects.relative_lift_test`, on the log scale with
+            ``relative_ci="log"``).
 
     Returns:
         EffectEstimate: the stratum-weighted arm means, difference and relative lift with
@@ -167,4 +178,6 @@ def post_stratified_test(
         df=df,
         variance_reduction=variance_reduction,
         relative_ci=relative_ci,
+        distribution=distribution,
+        p_value_scale=p_value_scale,
     )
