@@ -359,6 +359,8 @@ class DayStatistics:
                 alpha=spec.alpha,
                 alternative=alternative,  # type: ignore[arg-type]
                 relative_ci=options.relative_ci,
+                distribution=options.reference_distribution,
+                p_value_scale=options.p_value_scale,
             )
         except ValueError as error:
             arms = self.cells[(metric_name, "all", "all")]

@@ -62,6 +62,9 @@ CupedThetaOption = Literal["within", "pooled"]
 CupedVarianceOption = Literal["sample", "population"]
 ProportionTestOption = Literal["pooled", "unpooled"]
 MeanTestOption = Literal["welch", "student"]
+ReferenceDistributionOption = Literal["default", "t", "normal"]
+PValueScaleOption = Literal["absolute", "relative"]
+ProportionCIOption = Literal["unpooled", "pooled"]
 
 
 @dataclass(frozen=True)
@@ -76,11 +79,21 @@ class AnalysisOptions:
         cuped_theta: CUPED's θ: ``within`` (the within-arm pooled slope) or ``pooled`` (over
             all units, ignoring the arm). Ratio CUPED has the within-arm slope only.
         proportion_test: the z statistic's variance: ``pooled`` (under the null) or
-            ``unpooled`` (Wald); the interval is the unpooled Wald interval either way.
+            ``unpooled`` (Wald); the interval's variance is ``proportion_ci``'s.
         cuped_variance: a proportion's CUPED variances: ``sample`` (divisor ``n - 1``) or
             ``population`` (divisor ``n``: ``p (1 - p)``, GrowthBook's).
         continuity: Yates' continuity correction of the two-proportion test and its interval.
         mean_test: ``welch`` (unequal variances) or ``student`` (pooled variance) t-test.
+        reference_distribution: what the statistic (and the intervals' critical value) is
+            referred to: ``default`` (each test's own: t for means and for CUPED, the normal
+            for proportions, ratios and quantiles), ``normal`` (z for every kind) or ``t``
+            (Student t for every kind, with Welch-Satterthwaite df where the test has none).
+        p_value_scale: whether ``p_value`` tests the absolute difference (``absolute``) or the
+            relative lift (``relative``: delta method, on the log scale with ``relative_ci:
+            log``).
+        proportion_ci: the variance of a proportion's intervals: ``unpooled`` (each arm's
+            ``p (1 - p)``, Wald) or ``pooled`` (the overall ``p (1 - p)`` in both arms).
+        proportion_ci_clip: clip a difference of proportions' interval to ``[-1, 1]``.
     """
 
     relative_ci: RelativeCIOption = "fieller"
@@ -90,9 +103,15 @@ class AnalysisOptions:
     continuity: bool = False
     mean_test: MeanTestOption = "welch"
     cuped_variance: CupedVarianceOption = "sample"
+    reference_distribution: ReferenceDistributionOption = "default"
+    p_value_scale: PValueScaleOption = "absolute"
+    proportion_ci: ProportionCIOption = "unpooled"
+    proportion_ci_clip: bool = False
 
 
 OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(AnalysisOptions))
+# The options every kind takes: each kind's test has a reference distribution and a relative lift.
+_EVERY_KIND_OPTIONS = ("reference_distribution", "p_value_scale")
 
 
 def resolve_options(metric: MetricSpec, policy: AnalysisPolicy | None = None) -> AnalysisOptions:
@@ -336,14 +355,15 @@ class MetricKind(ABC):
         (:attr:`options`), resolved from the experiment's ``analysis:`` block and the metric's
         overrides, and ``stratify_by`` when the experiment sets it and the kind is
         post-stratifiable. Which of them bore on a row follows from the row's ``cuped`` (CUPED
-        ran: ``cuped_theta``; it did not: ``mean_test``, ``proportion_test``, ``continuity``)
-        and its ``method``, which names the test that ran.
+        ran: ``cuped_theta``; it did not: ``mean_test``, ``proportion_test``, ``continuity``,
+        ``proportion_ci``, ``proportion_ci_clip``) and its ``method``, which names the test that
+        ran and says when ``reference_distribution`` or ``p_value_scale`` changed it.
 
         Examples:
-            >>> KINDS["mean"].options_text(AnalysisOptions())
-            '{"cuped":"auto","cuped_theta":"within","mean_test":"welch","relative_ci":"fieller"}'
+            >>> KINDS["ratio"].options_text(AnalysisOptions())
+            '{"cuped":"auto","p_value_scale":"absolute","reference_distribution":"default","relative_ci":"fieller"}'
             >>> KINDS["quantile"].options_text(AnalysisOptions(relative_ci="delta"), "platform")
-            '{"relative_ci":"delta"}'
+            '{"p_value_scale":"absolute","reference_distribution":"default","relative_ci":"delta"}'
         """
         chosen: dict[str, Any] = {name: getattr(options, name) for name in self.options}
         if stratify_by is not None and self.post_stratifiable:
@@ -382,6 +402,8 @@ class _ValueKind(MetricKind):
             alpha=alpha,
             alternative=alternative,
             relative_ci=options.relative_ci,
+            distribution=options.reference_distribution,
+            p_value_scale=options.p_value_scale,
             theta=options.cuped_theta,
             # only the kinds that take the option read it (an experiment's value leaves means be)
             ddof=0
@@ -395,7 +417,7 @@ class MeanKind(_ValueKind):
     pre-period; optional winsorisation."""
 
     name = "mean"
-    options = frozenset({"relative_ci", "cuped", "cuped_theta", "mean_test"})
+    options = frozenset({"relative_ci", "cuped", "cuped_theta", "mean_test", *_EVERY_KIND_OPTIONS})
     winsorizable = True
 
     def estimate(
@@ -418,6 +440,8 @@ class MeanKind(_ValueKind):
             alpha=alpha,
             alternative=alternative,
             relative_ci=options.relative_ci,
+            distribution=options.reference_distribution,
+            p_value_scale=options.p_value_scale,
         )
 
 
@@ -427,7 +451,17 @@ class ProportionKind(_ValueKind):
 
     name = "proportion"
     options = frozenset(
-        {"relative_ci", "cuped", "cuped_theta", "cuped_variance", "proportion_test", "continuity"}
+        {
+            "relative_ci",
+            "cuped",
+            "cuped_theta",
+            "cuped_variance",
+            "proportion_test",
+            "continuity",
+            "proportion_ci",
+            "proportion_ci_clip",
+            *_EVERY_KIND_OPTIONS,
+        }
     )
     binary_unit_values = True
 
@@ -454,6 +488,10 @@ class ProportionKind(_ValueKind):
             relative_ci=options.relative_ci,
             pooled=options.proportion_test == "pooled",
             continuity=options.continuity,
+            pooled_ci=options.proportion_ci == "pooled",
+            clip=options.proportion_ci_clip,
+            distribution=options.reference_distribution,
+            p_value_scale=options.p_value_scale,
         )
 
 
@@ -462,7 +500,7 @@ class RatioKind(MetricKind):
     CUPED on the linearised ratio with the same ratio before exposure."""
 
     name = "ratio"
-    options = frozenset({"relative_ci", "cuped"})
+    options = frozenset({"relative_ci", "cuped", *_EVERY_KIND_OPTIONS})
 
     def require_fields(self, metric: MetricSpec) -> None:
         if not metric.numerator or not metric.denominator:
@@ -496,6 +534,8 @@ class RatioKind(MetricKind):
                 alpha=alpha,
                 alternative=alternative,
                 relative_ci=options.relative_ci,
+                distribution=options.reference_distribution,
+                p_value_scale=options.p_value_scale,
             )
         return _stats().ratio_test(
             ratio_moments(control),
@@ -503,6 +543,8 @@ class RatioKind(MetricKind):
             alpha=alpha,
             alternative=alternative,
             relative_ci=options.relative_ci,
+            distribution=options.reference_distribution,
+            p_value_scale=options.p_value_scale,
         )
 
     def unit_std_dev(self, arm: Row) -> float | None:
@@ -527,7 +569,7 @@ class QuantileKind(MetricKind):
     interval read from each arm's histogram. No pre-period covariate."""
 
     name = "quantile"
-    options = frozenset({"relative_ci"})
+    options = frozenset({"relative_ci", *_EVERY_KIND_OPTIONS})
     has_covariate = False
     keeps_histograms = True
     has_novelty = False
@@ -558,6 +600,8 @@ class QuantileKind(MetricKind):
             alpha=alpha,
             alternative=alternative,
             relative_ci=options.relative_ci,
+            distribution=options.reference_distribution,
+            p_value_scale=options.p_value_scale,
         )
 
     def unit_std_dev(self, arm: Row) -> float | None:

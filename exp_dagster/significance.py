@@ -14,7 +14,9 @@ The rule, for a row with an effect (a row that is not estimable has NULL in all 
 * ``group_sequential``: the z statistic crossed its Lan-DeMets boundary on some look (for the
   primary metric at alpha / treatments, Bonferroni; ``sequential_significant``);
 * ``always_valid``: the always-valid p-value is at most alpha;
-* ``fixed_horizon``: the two-sided p-value is below alpha;
+* ``fixed_horizon``: the two-sided p-value is below alpha: ``p_value``, which tests the absolute
+  difference, or the relative lift for a metric analysed with ``p_value_scale: relative`` (the
+  basis then says "of the relative lift"); the sequential tests stay on the absolute effect;
 * a p-value is the one adjusted within the row's multiplicity family when that family adjusts
   that very p-value (:func:`adjusted_p_key`): the primary family adjusts the primary metric's
   p-values across treatments (the always-valid ones under ``always_valid``), the secondary and
@@ -32,6 +34,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from exp_dagster.metric_kinds import resolve_options
 from exp_dagster.spec import AnalysisPolicy, ResolvedExperiment, SequentialMethod
 
 Row = Mapping[str, Any]
@@ -125,8 +128,11 @@ def significance(experiment: ResolvedExperiment, row: Row) -> Significance:
     # The primary family of a single treatment holds one p-value: adjusting changes nothing.
     several = row.get("multiplicity_family") != "primary" or len(spec.treatments) > 1
     label = "adjusted " if adjusted and several else ""
+    metric = experiment.metrics.get(row["metric"])
+    relative = metric is not None and resolve_options(metric, policy).p_value_scale == "relative"
+    scale = " of the relative lift" if relative else ""
     return Significance(
-        p_value < spec.alpha, "fixed_horizon", f"fixed-horizon {label}{p_text(p_value)}"
+        p_value < spec.alpha, "fixed_horizon", f"fixed-horizon {label}{p_text(p_value)}{scale}"
     )
 
 

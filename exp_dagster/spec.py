@@ -35,7 +35,10 @@ from exp_dagster.metric_kinds import (
     KindName,
     MeanTestOption,
     MetricKind,
+    ProportionCIOption,
     ProportionTestOption,
+    PValueScaleOption,
+    ReferenceDistributionOption,
     RelativeCIOption,
     kind_of,
 )
@@ -96,14 +99,24 @@ class MetricSpec(_Strict):
             ``analysis.cuped_variance``. ``null``: the experiment's.
         proportion_test: for a proportion without CUPED, the z statistic's variance: ``pooled``
             (under the null, as statsmodels' proportions_ztest) or ``unpooled`` (Wald),
-            overriding ``analysis.proportion_test``; the interval is the unpooled Wald interval
-            either way. ``null``: the experiment's.
+            overriding ``analysis.proportion_test``; the interval's variance is
+            ``proportion_ci``'s. ``null``: the experiment's.
         continuity: for a proportion without CUPED, Yates' continuity correction of the test
             and the absolute interval, overriding ``analysis.continuity``. ``null``: the
             experiment's.
         mean_test: for a mean without CUPED, ``welch`` (unequal variances) or ``student``
             (pooled variance, as scipy's ttest_ind(equal_var=True)), overriding
             ``analysis.mean_test``. ``null``: the experiment's.
+        reference_distribution: this metric's reference distribution (``default``, ``t`` or
+            ``normal``), overriding ``analysis.reference_distribution``. ``null``: the
+            experiment's.
+        p_value_scale: whether this metric's p-value tests the absolute difference or the
+            relative lift, overriding ``analysis.p_value_scale``. ``null``: the experiment's.
+        proportion_ci: for a proportion without CUPED, the intervals' variance (``unpooled``
+            or ``pooled``), overriding ``analysis.proportion_ci``. ``null``: the experiment's.
+        proportion_ci_clip: for a proportion without CUPED, clip the interval of the
+            difference to [-1, 1], overriding ``analysis.proportion_ci_clip``. ``null``: the
+            experiment's.
         window_days: ``[d0, d1]``: the metric counts only each unit's events in days d0 to d1
             (inclusive) after its exposure, e.g. ``[0, 6]`` for the first week, ``[7, 13]`` for
             the second; mean, proportion and ratio metrics. A day is a 24-hour period from the
@@ -134,6 +147,10 @@ class MetricSpec(_Strict):
     continuity: bool | None = None
     mean_test: MeanTestOption | None = None
     cuped_variance: CupedVarianceOption | None = None
+    reference_distribution: ReferenceDistributionOption | None = None
+    p_value_scale: PValueScaleOption | None = None
+    proportion_ci: ProportionCIOption | None = None
+    proportion_ci_clip: bool | None = None
     window_days: tuple[WindowDay, WindowDay] | None = None
 
     @model_validator(mode="after")
@@ -363,14 +380,45 @@ class AnalysisPolicy(_Strict):
             adjusted effect is the same either way. A metric may override it.
         proportion_test: the two-proportion z statistic's variance (proportions without CUPED):
             ``pooled`` (default: under the null, as statsmodels' proportions_ztest) or
-            ``unpooled`` (Wald, as spotify-confidence); the interval is the unpooled Wald
-            interval either way. A metric may override it.
+            ``unpooled`` (Wald, as spotify-confidence); the interval's variance is
+            ``proportion_ci``'s. A metric may override it.
+        proportion_ci: the variance of a proportion's intervals (without CUPED): ``unpooled``
+            (default: each arm's ``p (1 - p)``, the Wald interval of statsmodels, R's prop.test,
+            GrowthBook and spotify-confidence) or ``pooled`` (the overall ``p (1 - p)`` in
+            both arms: with ``proportion_test: pooled`` the interval excludes 0 exactly when
+            the p-value is below alpha, but it takes its spread from the null hypothesis and
+            undercovers when the proportions differ much). It sets the absolute and the
+            relative intervals, ``std_error`` and ``rel_std_error``. A metric may override it.
+        proportion_ci_clip: clip the interval of a difference of proportions (without CUPED)
+            to [-1, 1], and the open side of a one-sided interval to -1 or 1, as R's prop.test
+            (default ``false``: statsmodels, GrowthBook and spotify-confidence do not clip).
+            The relative interval is not clipped. A metric may override it.
         continuity: Yates' continuity correction of the two-proportion test and its absolute
             interval (default ``false``; ``true`` equals scipy's chi2_contingency with
             correction). A metric may override it.
         mean_test: the t-test of mean metrics without CUPED: ``welch`` (default, unequal
             variances) or ``student`` (pooled variance, as scipy's ttest_ind(equal_var=True)).
             A metric may override it.
+        reference_distribution: what every test statistic and interval is referred to.
+            ``default``: each test's own: Student t for mean metrics (Welch-Satterthwaite df,
+            or n - 2 with ``mean_test: student``) and for CUPED and post-stratified tests of
+            means and proportions, the standard normal for proportions, ratios (CUPED or not)
+            and quantiles. ``normal``: the standard normal for every metric (spotify-confidence's
+            z-tests, tea-tasting's ``use_t: false``). ``t``: Student t for every metric, with the
+            test's own df where it has them and the Welch-Satterthwaite df of the two arms'
+            variances of the mean otherwise (GrowthBook's frequentist engine refers every test
+            to t with Welch df; tea-tasting's default ``use_t: true``). The ``statistic`` and
+            ``df`` columns follow (``df`` is null for the normal). A metric may override it.
+        p_value_scale: which effect ``p_value`` (and so ``statistic``, fixed-horizon
+            significance and the multiplicity adjustments of ``p_value``) tests. ``absolute``
+            (default): the difference ``treatment - control``. ``relative``: the relative
+            lift, ``lift / se`` with the delta-method standard error (GrowthBook's frequentist
+            test), or ``log(ratio) / se_log`` when ``relative_ci: log`` (the test matching
+            tea-tasting's interval), on the same reference distribution. The relative p-value
+            agrees with the ``delta`` and ``log`` intervals; with ``fieller`` or ``divided`` the
+            interval may cover 0 while the p-value is below alpha, or the reverse. The
+            sequential tests (``group_sequential`` boundaries, ``always_valid`` p-values) stay
+            on the absolute effect. A metric may override it.
         prior_sd: the Bayesian summary's normal prior sd on the relative lift, centred on 0;
             ``null`` (default) is the improper flat prior.
         heterogeneity_alpha: level of the segment × treatment heterogeneity test whose
@@ -410,6 +458,10 @@ class AnalysisPolicy(_Strict):
     continuity: bool = False
     mean_test: MeanTestOption = "welch"
     cuped_variance: CupedVarianceOption = "sample"
+    reference_distribution: ReferenceDistributionOption = "default"
+    p_value_scale: PValueScaleOption = "absolute"
+    proportion_ci: ProportionCIOption = "unpooled"
+    proportion_ci_clip: bool = False
     prior_sd: float | None = Field(default=None, gt=0)
     heterogeneity_alpha: float = Field(default=0.01, gt=0, lt=0.5)
     novelty_alpha: float = Field(default=0.01, gt=0, lt=0.5)
@@ -735,6 +787,10 @@ VERSION_NEUTRAL_DEFAULTS: dict[str, Any] = {
     "analysis.mean_test": "welch",
     "analysis.cuped_variance": "sample",
     "analysis.novelty_period": "calendar_day",
+    "analysis.reference_distribution": "default",
+    "analysis.p_value_scale": "absolute",
+    "analysis.proportion_ci": "unpooled",
+    "analysis.proportion_ci_clip": False,
 }
 # Metric fields added after experiments were versioned, left out of the hash when unset (null):
 # winsorize, window_days and the per-metric overrides of the experiment's analysis options.

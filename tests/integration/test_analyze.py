@@ -266,6 +266,8 @@ def test_reviewer_columns_of_welch_match_scipy(
         "cuped": "auto",
         "cuped_theta": "within",
         "mean_test": "welch",
+        "p_value_scale": "absolute",
+        "reference_distribution": "default",
         "relative_ci": "fieller",
     }
     for segment_row in document["segment_results"]:
@@ -294,7 +296,11 @@ def test_reviewer_columns_of_a_proportion_match_statsmodels(
         "cuped": "auto",
         "cuped_theta": "within",
         "cuped_variance": "sample",
+        "p_value_scale": "absolute",
+        "proportion_ci": "unpooled",
+        "proportion_ci_clip": False,
         "proportion_test": "pooled",
+        "reference_distribution": "default",
         "relative_ci": "fieller",
     }
 
@@ -322,7 +328,12 @@ def test_reviewer_columns_of_a_ratio_are_on_the_linearised_values(
     z = (ratios["new_model"] - ratios["old_model"]) / np.sqrt(sum(variances.values()))
     assert row["statistic"] == pytest.approx(z, rel=1e-9)
     assert row["df"] is None and row["cuped_theta"] is None
-    assert json.loads(row["test_options"]) == {"cuped": "auto", "relative_ci": "fieller"}
+    assert json.loads(row["test_options"]) == {
+        "cuped": "auto",
+        "p_value_scale": "absolute",
+        "reference_distribution": "default",
+        "relative_ci": "fieller",
+    }
 
 
 def cuped_logs(root: Path, units: int = 400) -> tuple[pd.DataFrame, pd.DataFrame]:

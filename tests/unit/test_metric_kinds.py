@@ -140,6 +140,8 @@ def test_every_catalog_metric_reads_its_kinds_events() -> None:
             "'cuped_theta' applies to mean and proportion metrics only",
         ),
         ({"cuped_variance": "population"}, "'cuped_variance' applies to proportion metrics"),
+        ({"proportion_ci": "pooled"}, "'proportion_ci' applies to proportion metrics"),
+        ({"proportion_ci_clip": True}, "'proportion_ci_clip' applies to proportion metrics"),
     ],
 )
 def test_each_kind_validates_its_fields(fields: dict[str, Any], message: str) -> None:
@@ -200,6 +202,11 @@ def test_options_at_their_defaults_keep_ranker_v2s_version() -> None:
         ("continuity", True),
         ("mean_test", "student"),
         ("cuped_variance", "population"),
+        ("reference_distribution", "t"),
+        ("reference_distribution", "normal"),
+        ("p_value_scale", "relative"),
+        ("proportion_ci", "pooled"),
+        ("proportion_ci_clip", True),
     ]:
         analysis = experiment.spec.analysis.model_copy(update={option: value})
         changed = experiment.spec.model_copy(update={"analysis": analysis})
@@ -439,9 +446,104 @@ def test_options_reach_compute_results() -> None:
         "cuped": "auto",
         "cuped_theta": "within",
         "cuped_variance": "sample",
+        "p_value_scale": "absolute",
+        "proportion_ci": "unpooled",
+        "proportion_ci_clip": False,
         "proportion_test": "unpooled",
+        "reference_distribution": "default",
         "relative_ci": "fieller",
     }
+
+
+def test_conventions_reach_compute_results() -> None:
+    """The reference distribution and the relative p-value through the pipeline path: the
+    experiment asks for GrowthBook's conventions (Student t with Welch df, the relative lift's
+    p-value with its delta interval), revenue overrides them with spotify-confidence's z-test of
+    the difference; the rows' statistic, df, p-value, significance and test_options follow."""
+    catalog = load_metric_catalog(PROJECT_ROOT / "catalog" / "metrics.yaml")
+    revenue = catalog.get("revenue").model_copy(
+        update={"reference_distribution": "normal", "p_value_scale": "absolute"}
+    )
+    catalog = catalog.model_copy(update={"metrics": {**catalog.metrics, "revenue": revenue}})
+    spec: dict[str, Any] = {
+        "id": "conventions",
+        "variants": [
+            {"name": "control", "weight": 0.5, "control": True},
+            {"name": "treatment", "weight": 0.5},
+        ],
+        "start": START.isoformat(),
+        "end": START.isoformat(),
+        "pre_period_days": 0,
+        "metrics": {"primary": "conversion", "secondary": ["revenue"]},
+        "analysis": {
+            "sequential": "fixed_horizon",
+            "reference_distribution": "t",
+            "p_value_scale": "relative",
+            "relative_ci": "delta",
+            "proportion_test": "unpooled",
+        },
+    }
+    experiment = parse_experiment(spec, "conventions.yaml", catalog)
+    rng = np.random.default_rng(31)
+    buy_c, buy_t = rng.binomial(1, 0.12, 900) * 1.0, rng.binomial(1, 0.15, 950) * 1.0
+    rev_c, rev_t = rng.gamma(2.0, 10.0, 900), rng.gamma(2.0, 11.0, 950)
+    rows = []
+    for name, c, t in (("conversion", buy_c, buy_t), ("revenue", rev_c, rev_t)):
+        rows += [
+            {**value_row("control", c), "metric": name},
+            {**value_row("treatment", t), "metric": name},
+        ]
+    by_metric = {
+        r["metric"]: r for r in compute_results(experiment, START, rows) if r["segment"] == "all"
+    }
+    # conversion: gbstats' TTest on ProportionStatistics (variance p (1 - p)), written out
+    conversion = by_metric["conversion"]
+    pc, pt, nc, nt = buy_c.mean(), buy_t.mean(), 900, 950
+    vc, vt = pc * (1 - pc), pt * (1 - pt)
+    variance = vt / (pc**2 * nt) + vc * pt**2 / (pc**4 * nc)
+    statistic = (pt - pc) / pc / math.sqrt(variance)
+    dof = (vt / nt + vc / nc) ** 2 / (vt**2 / (nt**2 * (nt - 1)) + vc**2 / (nc**2 * (nc - 1)))
+    p_value = 2 * scipy_stats.t.sf(abs(statistic), dof)
+    assert conversion["statistic"] == pytest.approx(statistic, rel=1e-10)
+    assert conversion["df"] == pytest.approx(dof, rel=1e-10)
+    assert conversion["p_value"] == pytest.approx(p_value, rel=1e-9)
+    width = scipy_stats.t.ppf(0.975, dof) * math.sqrt(variance)
+    assert conversion["rel_ci_low"] == pytest.approx((pt - pc) / pc - width, rel=1e-9)
+    assert conversion["significant"] == (p_value < 0.05)
+    assert conversion["significance_basis"].endswith(" of the relative lift")
+    assert json.loads(conversion["test_options"])["reference_distribution"] == "t"
+    assert json.loads(conversion["test_options"])["p_value_scale"] == "relative"
+    # revenue: Welch's statistic referred to the normal, the absolute difference's p-value
+    revenue_row = by_metric["revenue"]
+    welch = scipy_stats.ttest_ind(rev_t, rev_c, equal_var=False)
+    assert revenue_row["statistic"] == pytest.approx(welch.statistic, rel=1e-10)
+    assert revenue_row["df"] is None
+    assert revenue_row["p_value"] == pytest.approx(
+        2 * scipy_stats.norm.sf(abs(welch.statistic)), rel=1e-9
+    )
+    assert "relative lift" not in revenue_row["significance_basis"]
+    assert json.loads(revenue_row["test_options"])["reference_distribution"] == "normal"
+
+
+def test_proportion_ci_options_reach_the_estimate() -> None:
+    """``proportion_ci: pooled`` and ``proportion_ci_clip`` on a proportion row, against the
+    pooled standard error of statsmodels' score test and R's prop.test clipping."""
+    conversion = metric(type="proportion")
+    control = value_row("a", np.array([1.0] + [0.0] * 9))
+    treatment = value_row("b", np.array([1.0] * 9 + [0.0]))
+    policy = AnalysisPolicy(proportion_ci="pooled", proportion_ci_clip=True)
+    effect = estimate(
+        conversion, control, treatment, alpha=0.05, options=resolve_options(conversion, policy)
+    )
+    z, _ = proportions_ztest([9, 1], [10, 10])
+    half = scipy_stats.norm.ppf(0.975) * 0.8 / z
+    assert effect.abs_ci_low == pytest.approx(0.8 - half, rel=1e-10)
+    assert effect.abs_ci_high == 1.0 < 0.8 + half
+    assert (
+        KINDS["proportion"]
+        .options_text(resolve_options(conversion, policy))
+        .count('"proportion_ci":"pooled","proportion_ci_clip":true')
+    )
 
 
 # ── what a result row reports beside the test ───────────────────────────────────────────────
