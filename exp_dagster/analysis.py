@@ -14,9 +14,11 @@ Conventions (also printed in every result row's ``method``):
 * these are the defaults; which test a metric gets is its kind's (:mod:`exp_dagster.metric_kinds`),
   and the options ``relative_ci``, ``cuped`` (``auto`` | ``off``), ``cuped_theta``
   (``within`` | ``pooled``), ``cuped_variance`` (``sample`` | ``population``),
-  ``proportion_test`` (``pooled`` | ``unpooled``), ``continuity`` and ``mean_test`` (``welch`` |
-  ``student``) in the spec's ``analysis``, overridable per metric in the catalog, choose among the
-  library's conventions.
+  ``proportion_test`` (``pooled`` | ``unpooled``), ``continuity``, ``mean_test`` (``welch`` |
+  ``student``), ``reference_distribution`` (``default`` | ``t`` | ``normal``), ``p_value_scale``
+  (``absolute`` | ``relative``), ``proportion_ci`` (``unpooled`` | ``pooled``) and
+  ``proportion_ci_clip`` in the spec's ``analysis``, overridable per metric in the catalog,
+  choose among the library's conventions.
 * every test two-sided at the spec's alpha; relative lift = treatment / control − 1 with
   Fieller's CI by default (``analysis.relative_ci: fieller``): the set of ratios r for which
   the test of ``treatment = r × control`` with the absolute test's variances and critical value

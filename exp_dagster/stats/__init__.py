@@ -41,6 +41,10 @@ alternative is ``treatment - control > 0``) or ``"less"``; intervals have level 
 are one-sided for one-sided alternatives (the other bound infinite), consistent with the p-value;
 variances use ``ddof=1``; the relative lift's interval is by the delta method on the natural scale
 with the same critical value as the absolute interval, and is ``nan`` when the control summary is 0.
+Every two-arm test also takes ``distribution`` (``"default"``: its own reference; ``"normal"``;
+``"t"``, with Welch-Satterthwaite df where it has none) and ``p_value_scale`` (``"absolute"``, or
+``"relative"``: the p-value of the relative lift, :func:`relative_lift_test`), the conventions of
+the peer libraries (docs/statistics.md).
 
 Examples:
     >>> from exp_dagster.stats import Moments, welch_test
