@@ -232,6 +232,25 @@ def _no_variance(
     return NotEstimable(f"not estimable: no variance (every unit's value is {values})")
 
 
+def _undefined_p_value(effect: EffectEstimate, arm_names: tuple[str, str]) -> NotEstimable | None:
+    """A p-value of the relative lift (``p_value_scale: relative``) does not exist while the
+    control's value is 0, nor on the log scale (``relative_ci: log``) while the arms' values have
+    opposite signs or one is 0: the row says so rather than carry a p-value of ``nan``, which no
+    significance, multiplicity or results gate could read."""
+    if not math.isnan(effect.p_value):
+        return None
+    if effect.mean_control == 0.0:
+        why = f"{arm_names[0]}'s value is 0, so the relative lift is undefined"
+    else:
+        why = (
+            f"the log of the ratio {effect.mean_treatment:g} / {effect.mean_control:g} is undefined"
+        )
+    return NotEstimable(
+        f"not estimable: its p-value tests the relative lift (p_value_scale: relative) and {why}; "
+        f"set p_value_scale: absolute on this metric to test the difference instead"
+    )
+
+
 def name_missing_events(
     reason: NotEstimable, logged: Collection[str], quarantined: Mapping[str, int]
 ) -> str:
@@ -328,7 +347,11 @@ class DayStatistics:
                 histograms=hist,
                 options=options,
             )
-        return _no_variance(metric, effect, (spec.control, variant)) or effect
+        return (
+            _no_variance(metric, effect, (spec.control, variant))
+            or _undefined_p_value(effect, (spec.control, variant))
+            or effect
+        )
 
     def _post_stratified(
         self,

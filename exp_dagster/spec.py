@@ -418,7 +418,8 @@ class AnalysisPolicy(_Strict):
             agrees with the ``delta`` and ``log`` intervals; with ``fieller`` or ``divided`` the
             interval may cover 0 while the p-value is below alpha, or the reverse. The
             sequential tests (``group_sequential`` boundaries, ``always_valid`` p-values) stay
-            on the absolute effect. A metric may override it.
+            on the absolute effect. While the lift has no p-value (the control's value is 0)
+            the metric's row is not estimable and says why. A metric may override it.
         prior_sd: the Bayesian summary's normal prior sd on the relative lift, centred on 0;
             ``null`` (default) is the improper flat prior.
         heterogeneity_alpha: level of the segment × treatment heterogeneity test whose

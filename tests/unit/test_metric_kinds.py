@@ -525,6 +525,42 @@ def test_conventions_reach_compute_results() -> None:
     assert json.loads(revenue_row["test_options"])["reference_distribution"] == "normal"
 
 
+@pytest.mark.parametrize("relative_ci", ["delta", "log"])
+def test_a_relative_p_value_that_does_not_exist_makes_the_row_not_estimable(
+    relative_ci: str,
+) -> None:
+    """No unit of control bought yet (or, on the log scale, none of treatment): the lift has no
+    p-value, and the row says why instead of carrying nan into significance and the gate."""
+    catalog = load_metric_catalog(PROJECT_ROOT / "catalog" / "metrics.yaml")
+    spec: dict[str, Any] = {
+        "id": "lift",
+        "variants": [
+            {"name": "control", "weight": 0.5, "control": True},
+            {"name": "treatment", "weight": 0.5},
+        ],
+        "start": START.isoformat(),
+        "end": START.isoformat(),
+        "pre_period_days": 0,
+        "metrics": {"primary": "conversion"},
+        "analysis": {"sequential": "fixed_horizon", "relative_ci": relative_ci},
+    }
+    zero, some = np.zeros(200), np.r_[np.ones(12), np.zeros(188)]
+    control, treatment = (zero, some) if relative_ci == "delta" else (some, zero)
+    rows = [
+        {**value_row("control", control), "metric": "conversion"},
+        {**value_row("treatment", treatment), "metric": "conversion"},
+    ]
+    for scale in ("absolute", "relative"):
+        analysis = {**spec["analysis"], "p_value_scale": scale}
+        experiment = parse_experiment({**spec, "analysis": analysis}, "lift.yaml", catalog)
+        (row,) = compute_results(experiment, START, rows)
+        if scale == "absolute":
+            assert row["not_estimable"] is None and 0.0 <= row["p_value"] < 0.05
+            continue
+        assert row["not_estimable"].startswith("not estimable: its p-value tests the relative")
+        assert row["p_value"] is None and row["significant"] is None
+
+
 def test_proportion_ci_options_reach_the_estimate() -> None:
     """``proportion_ci: pooled`` and ``proportion_ci_clip`` on a proportion row, against the
     pooled standard error of statsmodels' score test and R's prop.test clipping."""
