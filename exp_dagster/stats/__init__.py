@@ -32,7 +32,8 @@ Beyond the tests, each in its own module:
 * :mod:`~exp_dagster.stats.power`: sample size, MDE, achieved power, days still needed.
 * :mod:`~exp_dagster.stats.bayes`: posterior of the lift, probability to beat control, expected
   loss.
-* :mod:`~exp_dagster.stats.heterogeneity`: segment × treatment heterogeneity (Cochran's Q) and
+* :mod:`~exp_dagster.stats.heterogeneity`: segment × treatment heterogeneity (Cochran's Q, or
+  the robust Wald test of the interaction with an HC0-HC3 covariance from cell moments) and
   the trend of the effect over days since exposure (novelty).
 * :mod:`~exp_dagster.stats.srm`: sample ratio mismatch overall, per segment and over days.
 
@@ -71,6 +72,7 @@ from exp_dagster.stats.heterogeneity import (
     HeterogeneityResult,
     TrendResult,
     heterogeneity_test,
+    interaction_test,
     trend_test,
 )
 from exp_dagster.stats.means import paired_t_test, student_t_test, welch_test
@@ -165,6 +167,7 @@ __all__ = [
     "hochberg",
     "holm",
     "holm_sidak",
+    "interaction_test",
     "mann_whitney_test",
     "mean_interval",
     "minimum_detectable_effect",

@@ -9,7 +9,14 @@ from scipy import integrate, stats
 from statsmodels.stats.meta_analysis import combine_effects
 
 from exp_dagster.stats._common import Alternative
-from exp_dagster.stats.heterogeneity import heterogeneity_test, trend_test
+from exp_dagster.stats.heterogeneity import (
+    Covariance,
+    heterogeneity_test,
+    interaction_test,
+    trend_test,
+)
+from exp_dagster.stats.means import welch_test
+from exp_dagster.stats.moments import Moments
 from tests.unit.stats.simulators_heterogeneity import (
     daily_estimates,
     segment_estimates,
@@ -395,3 +402,114 @@ def test_method_names_the_side_of_the_slope() -> None:
     assert trend_test([0, 1], [0.1, 0.2], [0.1, 0.1], alternative="less").method.startswith(
         "one-sided (slope < 0)"
     )
+
+
+# --- interaction_test: the robust covariance as an option ---------------------------------
+
+
+def interacted_wald_statistic(
+    y: np.ndarray, segment: np.ndarray, treated: np.ndarray, cov_type: str
+) -> tuple[float, float]:
+    """Wald chi-square and p-value of the interaction terms of ``y ~ C(segment) * treated`` fitted
+    by statsmodels OLS on the unit-level data with a robust covariance."""
+    values = np.unique(segment)
+    columns = [np.ones_like(y), treated]
+    columns += [(segment == value).astype(float) for value in values[1:]]
+    columns += [treated * (segment == value) for value in values[1:]]
+    fit = sm.OLS(y, np.column_stack(columns)).fit(cov_type=cov_type)
+    n_interactions = len(values) - 1
+    restriction = np.eye(len(columns))[-n_interactions:]
+    wald = fit.wald_test(restriction, use_f=False, scalar=True)
+    return float(wald.statistic), float(wald.pvalue)
+
+
+def unequal_arms(
+    rng: np.random.Generator, sizes: list[tuple[int, int]], effects: list[float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unit data with unequal arms and heteroskedastic, skewed values per segment."""
+    ys, segments, treated = [], [], []
+    for index, ((n_c, n_t), effect) in enumerate(zip(sizes, effects, strict=True)):
+        ys += [
+            rng.gamma(2.0, 1.0 + index, size=n_c),
+            rng.gamma(2.0, 1.5 + index, size=n_t) + effect,
+        ]
+        segments.append(np.full(n_c + n_t, index))
+        treated += [np.zeros(n_c), np.ones(n_t)]
+    return np.concatenate(ys), np.concatenate(segments), np.concatenate(treated)
+
+
+def cell_moments(
+    y: np.ndarray, segment: np.ndarray, treated: np.ndarray
+) -> tuple[list[Moments], list[Moments]]:
+    control, treatment = [], []
+    for value in np.unique(segment):
+        for arm, flag in ((control, 0.0), (treatment, 1.0)):
+            arm.append(Moments.from_values(y[(segment == value) & (treated == flag)]))
+    return control, treatment
+
+
+@pytest.mark.parametrize("covariance", ["HC0", "HC1", "HC2", "HC3"])
+@pytest.mark.parametrize(
+    "sizes", [[(40, 25), (12, 30), (60, 55)], [(8, 5), (6, 9), (30, 4), (15, 15)]]
+)
+def test_interaction_test_is_the_statsmodels_robust_wald_test(
+    rng: np.random.Generator, covariance: Covariance, sizes: list[tuple[int, int]]
+) -> None:
+    # Small, unequal cells, where the four covariances differ by several per cent.
+    y, segment, treated = unequal_arms(rng, sizes, [0.5, -0.3, 0.1, 0.9][: len(sizes)])
+    control, treatment = cell_moments(y, segment, treated)
+    result = interaction_test(control, treatment, covariance=covariance)
+    statistic, p = interacted_wald_statistic(y, segment, treated, covariance)
+    assert result.statistic == pytest.approx(statistic, rel=1e-10)
+    assert result.p_value == pytest.approx(p, rel=1e-9)
+    assert result.df == len(sizes) - 1
+    assert covariance in result.method
+
+
+def test_hc2_is_todays_heterogeneity_test_on_welch_results(rng: np.random.Generator) -> None:
+    y, segment, treated = unequal_arms(rng, [(40, 25), (12, 30), (60, 55)], [0.5, -0.3, 0.1])
+    control, treatment = cell_moments(y, segment, treated)
+    welch = [welch_test(c, t) for c, t in zip(control, treatment, strict=True)]
+    today = heterogeneity_test([w.abs_effect for w in welch], [w.std_error for w in welch])
+    hc2 = interaction_test(control, treatment)
+    assert hc2.statistic == pytest.approx(today.statistic, rel=1e-12)
+    assert hc2.pooled_effect == pytest.approx(today.pooled_effect, rel=1e-12)
+
+
+def test_hc1_is_hc0_times_the_regression_degrees_of_freedom_factor(
+    rng: np.random.Generator,
+) -> None:
+    sizes = [(6, 5), (5, 7), (8, 6)]
+    small = cell_moments(*unequal_arms(rng, sizes, [0.5, -0.3, 0.1]))
+    total, parameters = sum(n_c + n_t for n_c, n_t in sizes), 2 * len(sizes)
+    hc0 = interaction_test(*small, covariance="HC0").statistic
+    hc1 = interaction_test(*small, covariance="HC1").statistic
+    hc2 = interaction_test(*small, covariance="HC2").statistic
+    assert hc1 == pytest.approx(hc0 * (total - parameters) / total, rel=1e-12)
+    assert hc2 < hc0  # s²/n > (n - 1) s²/n² in every cell
+    large = cell_moments(*unequal_arms(rng, [(6000, 5000), (5000, 7000)], [0.5, -0.3]))
+    ratio_large = (
+        interaction_test(*large, covariance="HC1").statistic
+        / interaction_test(*large, covariance="HC2").statistic
+    )
+    assert ratio_large == pytest.approx(1.0, abs=1e-3)
+
+
+def test_interaction_test_drops_a_segment_without_two_units_per_arm(
+    rng: np.random.Generator,
+) -> None:
+    y, segment, treated = unequal_arms(rng, [(40, 25), (1, 30), (60, 55)], [0.5, -0.3, 0.1])
+    control, treatment = cell_moments(y, segment, treated)
+    result = interaction_test(control, treatment, ["a", "b", "c"], covariance="HC1")
+    assert result.dropped == ("b",)
+    kept = segment != 1
+    statistic, _ = interacted_wald_statistic(y[kept], segment[kept], treated[kept], "HC1")
+    assert result.statistic == pytest.approx(statistic, rel=1e-10)
+
+
+def test_interaction_test_rejects_bad_options() -> None:
+    arm = Moments(10, 10.0, 20.0)
+    with pytest.raises(ValueError, match="covariance must be one of"):
+        interaction_test([arm, arm], [arm, arm], covariance="HC4")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="both arms in every segment"):
+        interaction_test([arm, arm], [arm])
