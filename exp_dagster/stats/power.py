@@ -7,8 +7,18 @@ standard normal: the large-sample approximation of the package's tests (``welch_
 ``two_proportion_test``, ``ratio_test``, ``cuped_test``). The variances are *per-unit* variances
 of the metric (``ddof=1`` sample variances from :class:`~exp_dagster.stats.moments.Moments` will
 do), not variances of the means. Effects are absolute (``treatment - control``, in the metric's
-unit); callers convert a relative minimum detectable effect (MDE) by multiplying it by
+unit) by default; callers convert a relative minimum detectable effect (MDE) by multiplying it by
 ``|control mean|``, as :func:`power_summary` does.
+
+With ``effect_scale="relative"`` (and ``control_mean``) the effect is a relative lift
+``Delta = mu_t / mu_c - 1`` tested by ``lift / se(lift)`` with the delta-method variance of the
+lift (GrowthBook's power convention, written out in its "power technical details"):
+``Var(lift) = var_t / (n_t mu_c**2) + mu_t**2 var_c / (n_c mu_c**4)``, evaluated at the true
+``mu_t = mu_c (1 + Delta)``. The standardised effect is then
+``Delta |mu_c| / sqrt(var_t / n_t + (1 + Delta)**2 var_c / n_c)``: the absolute problem with the
+effect ``Delta |mu_c|`` and the control variance scaled by ``(1 + Delta)**2``, so the variance
+depends on the effect and the MDE solves a quadratic (GrowthBook's closed form). ``alternative``
+then refers to the sign of the lift.
 
 Conventions shared by the functions:
 
@@ -49,8 +59,8 @@ References:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal, get_args
+from dataclasses import dataclass, replace
+from typing import Any, Literal, get_args
 
 from scipy import special
 
@@ -69,6 +79,32 @@ Distribution = Literal["normal", "t"]
 statsmodels' ``TTestIndPower`` and R's ``power.t.test``)."""
 
 DISTRIBUTIONS: tuple[str, ...] = get_args(Distribution)
+
+EffectScale = Literal["absolute", "relative"]
+"""The scale of an effect or MDE: ``"absolute"`` (``treatment - control``, the default) or
+``"relative"`` (the lift ``treatment / control - 1``, with the delta-method variance of the lift
+at the true effect, as GrowthBook's power calculator)."""
+
+EFFECT_SCALES: tuple[str, ...] = get_args(EffectScale)
+
+
+def _relative_control(effect_scale: str, control_mean: float | None) -> float | None:
+    """``|control_mean|`` for ``effect_scale="relative"``, None for ``"absolute"``."""
+    if effect_scale not in EFFECT_SCALES:
+        raise ValueError(f"effect_scale must be 'absolute' or 'relative'; got {effect_scale!r}.")
+    if effect_scale == "absolute":
+        return None
+    if control_mean is None or not math.isfinite(control_mean) or control_mean == 0.0:
+        raise ValueError(
+            f"effect_scale='relative' needs control_mean, the control arm's finite, non-zero "
+            f"mean that a relative lift is relative to; got {control_mean!r}."
+        )
+    return abs(control_mean)
+
+
+def _lift_variance_factor(lift: float) -> float:
+    """``(1 + lift)**2 = mu_t**2 / mu_c**2``, the factor of the control's term in Var(lift)."""
+    return (1.0 + lift) ** 2
 
 
 def _check_distribution(distribution: str) -> None:
@@ -248,6 +284,8 @@ def sample_size(
     allocation: float = 1.0,
     n_comparisons: int = 1,
     distribution: Distribution = "normal",
+    effect_scale: EffectScale = "absolute",
+    control_mean: float | None = None,
 ) -> SampleSize:
     """Units needed per arm for a z-test to detect an absolute difference of means ``mde``.
 
@@ -261,12 +299,16 @@ def sample_size(
     ``distribution="t"`` the design is the smallest ``n_control`` (and ``n_treatment =
     ceil(allocation * n_control)``) whose exact noncentral-t power reaches ``power``, as
     statsmodels' ``TTestIndPower.solve_power`` (a few units more than the z-test's at small
-    sizes, the same at large ones).
+    sizes, the same at large ones). With ``effect_scale="relative"``, ``mde`` is a relative lift
+    ``Delta`` and ``n_control = (z + z_power)**2 ((1 + s Delta)**2 var_c + var_t / allocation) /
+    (Delta mu_c)**2`` with ``s = -1`` for ``"less"``, else ``+1`` (the delta-method variance of
+    the lift at the true effect, GrowthBook's convention; see the module docstring).
 
     Args:
         mde (float): the absolute effect to detect, ``|treatment - control|`` in the metric's
-            unit (a relative MDE times ``|control mean|``); for ``"less"`` the effect ``-mde``
-            is detected.
+            unit (a relative MDE times ``|control mean|``), or with ``effect_scale="relative"``
+            the relative lift to detect (0.02 = 2 %); for ``"less"`` the effect ``-mde`` is
+            detected.
         variance_control (float): per-unit variance of the metric in control (not of its mean);
             see the module docstring for proportions, ratio metrics and CUPED.
         variance_treatment (float | None): per-unit variance in treatment; default
@@ -279,9 +321,12 @@ def sample_size(
         n_comparisons (int): comparisons sharing ``alpha`` (Bonferroni), e.g. the number of
             treatment arms compared with one control.
         distribution (Literal["normal", "t"]): the planned test's reference distribution.
+        effect_scale (Literal["absolute", "relative"]): the scale of ``mde``.
+        control_mean (float | None): the control mean; required for ``"relative"``.
 
     Returns:
-        SampleSize: ``n_control``, ``n_treatment``, ``n_total`` and the inputs.
+        SampleSize: ``n_control``, ``n_treatment``, ``n_total`` and the inputs (``mde`` on the
+        scale it was given; the variances as given).
 
     Raises:
         ValueError: if ``mde`` or ``allocation`` is not positive and finite, a variance is
@@ -301,11 +346,30 @@ def sample_size(
         >>> plan = sample_size(0.1, 1.0, 1.5, alternative="greater", allocation=2.0)
         >>> plan.n_control, plan.n_treatment
         (1082, 2164)
+        >>> sample_size(0.02, 16.0, effect_scale="relative", control_mean=10.0).n_control
+        6406
     """
     _check_positive_finite("mde", mde, "the absolute difference of means to detect")
     _check_positive_finite("allocation", allocation, "n_treatment / n_control, e.g. 1.0")
     check_alternative(alternative)
     variance_control, variance_treatment = _check_variances(variance_control, variance_treatment)
+    scale = _relative_control(effect_scale, control_mean)
+    if scale is not None:
+        lift = -mde if alternative == "less" else mde
+        plan = sample_size(
+            mde * scale,
+            _lift_variance_factor(lift) * variance_control,
+            variance_treatment,
+            alpha=alpha,
+            power=power,
+            alternative=alternative,
+            allocation=allocation,
+            n_comparisons=n_comparisons,
+            distribution=distribution,
+        )
+        return replace(
+            plan, mde=mde, variance_control=variance_control, variance_treatment=variance_treatment
+        )
     alpha_each = _alpha_per_comparison(alpha, n_comparisons)
     _check_power(power, alpha_each)
     unrounded_control = (
@@ -318,12 +382,14 @@ def sample_size(
     n_treatment = math.ceil(allocation * unrounded_control)
     if distribution == "t":
         # t-power rises with n; the z-test's size is a lower bound (the t's tails are heavier).
+        # For "less" the effect detected is -mde.
+        signed_mde = -mde if alternative == "less" else mde
         n_control = max(2, math.floor(unrounded_control))
         while True:
             n_treatment = max(2, math.ceil(allocation * n_control))
             se = _std_error(n_control, n_treatment, variance_control, variance_treatment)
             df = n_control + n_treatment - 2
-            if df > 0 and _t_power(mde / se, df, alpha_each, alternative) >= power:
+            if df > 0 and _t_power(signed_mde / se, df, alpha_each, alternative) >= power:
                 break
             n_control += 1
     return SampleSize(
@@ -358,6 +424,8 @@ def minimum_detectable_effect(
     alternative: Alternative = "two-sided",
     n_comparisons: int = 1,
     distribution: Distribution = "normal",
+    effect_scale: EffectScale = "absolute",
+    control_mean: float | None = None,
 ) -> float:
     """Smallest absolute difference of means detected with probability ``power`` at these sizes.
 
@@ -367,6 +435,18 @@ def minimum_detectable_effect(
     power at ``mde`` exceeds ``power`` by at most ``Phi(-2 z_{1 - a/2} - z_{power})``. With
     ``distribution="t"`` it is the effect at which the exact noncentral-t power
     (:func:`achieved_power`) equals ``power``, as statsmodels' ``TTestIndPower.solve_power``.
+
+    With ``effect_scale="relative"`` it is the smallest relative lift ``Delta`` with
+    ``Delta |mu_c| = k sqrt(var_t / n_t + (1 + s Delta)**2 var_c / n_c)``, ``k = z + z_power``
+    and ``s = -1`` for ``"less"``, else ``+1``: with ``A = k**2 var_c / n_c``,
+    ``B = k**2 var_t / n_t`` and ``m = |mu_c|``, the positive root
+    ``Delta = (s A + sqrt(A**2 + (m**2 - A)(A + B))) / (m**2 - A)`` of
+    ``(m**2 - A) Delta**2 - 2 s A Delta - (A + B) = 0`` (GrowthBook's quadratic, which with
+    equal variances and sizes reads ``(1 + sqrt(a (2 - a))) / (1 - a) - 1``,
+    ``a = k**2 var / (n mu_c**2)``). It exists only when ``m**2 > A``, i.e.
+    ``n_c > k**2 var_c / mu_c**2``: below that, no lift is detectable with that power because
+    the lift's own variance grows with it. With ``distribution="t"`` the root of the exact
+    noncentral-t power is found numerically.
 
     Args:
         n_control (int): units in control (at least 1).
@@ -379,15 +459,18 @@ def minimum_detectable_effect(
         alternative (Literal["two-sided", "greater", "less"]): the alternative of the test.
         n_comparisons (int): comparisons sharing ``alpha`` (Bonferroni).
         distribution (Literal["normal", "t"]): the planned test's reference distribution.
+        effect_scale (Literal["absolute", "relative"]): the scale of the MDE returned.
+        control_mean (float | None): the control mean; required for ``"relative"``.
 
     Returns:
         float: the MDE as a magnitude in the metric's unit (for ``"less"`` the detectable effect
-        is ``-mde``). Divide by ``|control mean|`` for a relative MDE.
+        is ``-mde``), or as a relative lift with ``effect_scale="relative"``.
 
     Raises:
         ValueError: if an arm has no units, a variance is negative or both are 0, ``alpha`` or
             ``alternative`` is invalid, ``power`` is not between the per-comparison level and
-            1, or ``n_comparisons < 1``.
+            1, ``n_comparisons < 1``, or (relative) the control is too noisy for any lift to be
+            detectable at these sizes.
 
     References:
         Kohavi, R., Tang, D., & Xu, Y. (2020). Trustworthy Online Controlled Experiments,
@@ -398,6 +481,11 @@ def minimum_detectable_effect(
         0.1
         >>> round(minimum_detectable_effect(5000, 5000, 0.09, n_comparisons=3), 4)
         0.0194
+        >>> mde = minimum_detectable_effect(
+        ...     5000, 5000, 16.0, effect_scale="relative", control_mean=10.0
+        ... )
+        >>> round(mde, 5)
+        0.02267
     """
     check_units("minimum_detectable_effect", n_control, n_treatment, minimum=1)
     check_alternative(alternative)
@@ -405,6 +493,28 @@ def minimum_detectable_effect(
     alpha_each = _alpha_per_comparison(alpha, n_comparisons)
     _check_power(power, alpha_each)
     _check_distribution(distribution)
+    scale = _relative_control(effect_scale, control_mean)
+    if scale is not None:
+        relative = _relative_mde(
+            n_control,
+            n_treatment,
+            variance_control,
+            variance_treatment,
+            scale,
+            alpha_each=alpha_each,
+            power=power,
+            alternative=alternative,
+            distribution=distribution,
+        )
+        if math.isinf(relative):
+            needed = _z_sum(alpha_each, power, alternative) ** 2 * variance_control / scale**2
+            raise ValueError(
+                f"No relative lift is detectable with power {power:g} at n_control={n_control}: "
+                f"the lift's variance grows with the lift through the control's term, and the "
+                f"control needs more than k² var_c / mean_c² = {needed:.4g} units (GrowthBook's "
+                f"condition). Wait for more units, or plan on the absolute scale."
+            )
+        return relative
     se = _std_error(n_control, n_treatment, variance_control, variance_treatment)
     normal_mde = _z_sum(alpha_each, power, alternative) * se
     if distribution == "normal":
@@ -425,6 +535,53 @@ def minimum_detectable_effect(
     return float(optimize.brentq(shortfall, 0.0, high, xtol=1e-14 * high, rtol=1e-13))
 
 
+def _relative_mde(
+    n_control: int,
+    n_treatment: int,
+    variance_control: float,
+    variance_treatment: float,
+    control_scale: float,
+    *,
+    alpha_each: float,
+    power: float,
+    alternative: Alternative,
+    distribution: Distribution,
+) -> float:
+    """The relative MDE (see :func:`minimum_detectable_effect`): GrowthBook's quadratic for the
+    z-test, a root of the exact power for the t-test; ``inf`` when no lift is detectable."""
+    sign = -1.0 if alternative == "less" else 1.0
+    k = _z_sum(alpha_each, power, alternative)
+    a_term = k**2 * variance_control / n_control
+    b_term = k**2 * variance_treatment / n_treatment
+    leading = control_scale**2 - a_term
+    if leading <= 0.0:
+        return math.inf
+    normal_mde = (sign * a_term + math.sqrt(a_term**2 + leading * (a_term + b_term))) / leading
+    if distribution == "normal":
+        return normal_mde
+    df = n_control + n_treatment - 2
+    if df < 1:
+        raise ValueError("distribution='t' needs at least 3 units over both arms (df >= 1).")
+
+    def standardized(lift: float) -> float:
+        scaled = _lift_variance_factor(sign * lift) * variance_control
+        return lift * control_scale / _std_error(n_control, n_treatment, scaled, variance_treatment)
+
+    from scipy import optimize  # here, not at the top: see stats/__init__ (lazy scipy)
+
+    def shortfall(lift: float) -> float:
+        return _t_power(sign * standardized(lift), df, alpha_each, alternative) - power
+
+    high = normal_mde
+    for _ in range(60):
+        if shortfall(high) >= 0.0:
+            break
+        high *= 2.0
+    else:
+        return math.inf
+    return float(optimize.brentq(shortfall, 0.0, high, xtol=1e-14 * high, rtol=1e-13))
+
+
 def achieved_power(
     effect: float,
     n_control: int,
@@ -436,6 +593,8 @@ def achieved_power(
     alternative: Alternative = "two-sided",
     n_comparisons: int = 1,
     distribution: Distribution = "normal",
+    effect_scale: EffectScale = "absolute",
+    control_mean: float | None = None,
 ) -> float:
     """Exact normal power of the z-test against a true absolute effect ``effect``.
 
@@ -445,10 +604,13 @@ def achieved_power(
     regions, including the far tail). At ``effect = 0`` it is the per-comparison level ``a``.
     With ``distribution="t"``: the noncentral t with ``n_c + n_t - 2`` degrees of freedom and
     noncentrality ``lam`` beyond the central t's critical values (statsmodels'
-    ``TTestIndPower.power``, R's ``power.t.test``).
+    ``TTestIndPower.power``, R's ``power.t.test``). With ``effect_scale="relative"``, ``effect``
+    is the true lift ``Delta`` and ``lam = Delta |mu_c| / sqrt(var_t / n_t + (1 + Delta)**2
+    var_c / n_c)``, the lift over its delta-method standard error (GrowthBook's power).
 
     Args:
-        effect (float): the true ``treatment - control`` in the metric's unit (signed).
+        effect (float): the true ``treatment - control`` in the metric's unit (signed), or the
+            true relative lift with ``effect_scale="relative"``.
         n_control (int): units in control (at least 1).
         n_treatment (int): units in treatment (at least 1).
         variance_control (float): per-unit variance of the metric in control (not of its mean).
@@ -458,6 +620,8 @@ def achieved_power(
         alternative (Literal["two-sided", "greater", "less"]): the alternative of the test.
         n_comparisons (int): comparisons sharing ``alpha`` (Bonferroni).
         distribution (Literal["normal", "t"]): the test's reference distribution.
+        effect_scale (Literal["absolute", "relative"]): the scale of ``effect``.
+        control_mean (float | None): the control mean; required for ``"relative"``.
 
     Returns:
         float: the probability that the test rejects.
@@ -477,9 +641,27 @@ def achieved_power(
         0.05
         >>> f"{achieved_power(-0.1, 1570, 1570, 1.0, alternative='greater'):.1e}"
         '4.4e-06'
+        >>> power = achieved_power(
+        ...     0.02, 6406, 6406, 16.0, effect_scale="relative", control_mean=10.0
+        ... )
+        >>> round(power, 4)
+        0.8
     """
     if not math.isfinite(effect):
         raise ValueError(f"effect must be a finite difference of means; got {effect!r}.")
+    scale = _relative_control(effect_scale, control_mean)
+    if scale is not None:
+        return achieved_power(
+            effect * scale,
+            n_control,
+            n_treatment,
+            _lift_variance_factor(effect) * variance_control,
+            variance_control if variance_treatment is None else variance_treatment,
+            alpha=alpha,
+            alternative=alternative,
+            n_comparisons=n_comparisons,
+            distribution=distribution,
+        )
     check_units("achieved_power", n_control, n_treatment, minimum=1)
     check_alternative(alternative)
     variance_control, variance_treatment = _check_variances(variance_control, variance_treatment)
@@ -593,6 +775,7 @@ def power_summary(
     new_units_per_day: float,
     alternative: Alternative = "two-sided",
     n_comparisons: int = 1,
+    effect_scale: EffectScale = "absolute",
 ) -> PowerSummary:
     """Is one metric powered for its target relative MDE, what can it detect, how long to go?
 
@@ -605,6 +788,13 @@ def power_summary(
     arms of :func:`days_needed`, each arm receiving its current share of ``new_units_per_day``.
     When ``control_mean == 0`` a relative effect is undefined: ``mde_rel``, ``power_at_target``
     and ``days_needed`` are ``nan``, the required sizes ``None`` and ``powered`` is ``False``.
+
+    With ``effect_scale="relative"`` the target is a lift tested on its own scale (GrowthBook's
+    convention): ``mde_rel`` is :func:`minimum_detectable_effect` on the relative scale
+    (``inf`` when no lift is detectable yet) and ``mde_abs = mde_rel * |control_mean|``; the
+    power and the sizes use the delta-method variance of the lift at the target, which for a
+    positive lift is a little larger than the absolute scale's (the control's term is scaled by
+    ``(1 + lift)**2``), so more units are needed.
 
     Args:
         control_mean (float): the control arm's mean (or ratio), which scales relative effects.
@@ -620,6 +810,7 @@ def power_summary(
         alternative (Literal["two-sided", "greater", "less"]): the alternative of the analysis.
         n_comparisons (int): comparisons sharing ``alpha`` (Bonferroni), e.g. the number of
             treatment arms.
+        effect_scale (Literal["absolute", "relative"]): the scale the test is planned on.
 
     Returns:
         PowerSummary: detectable effect now, power at the target, required sizes and days.
@@ -655,16 +846,38 @@ def power_summary(
             f"new_units_per_day must be a finite, non-negative rate of new units; got "
             f"{new_units_per_day!r}."
         )
-    mde_abs = minimum_detectable_effect(
-        n_control,
-        n_treatment,
-        variance_control,
-        variance_treatment,
-        alpha=alpha,
-        power=power,
-        alternative=alternative,
-        n_comparisons=n_comparisons,
-    )
+    if effect_scale not in EFFECT_SCALES:
+        raise ValueError(f"effect_scale must be 'absolute' or 'relative'; got {effect_scale!r}.")
+    relative = effect_scale == "relative"
+    if relative and control_mean != 0.0:
+        alpha_each = _alpha_per_comparison(alpha, n_comparisons)
+        check_units("power_summary", n_control, n_treatment, minimum=1)
+        check_alternative(alternative)
+        _check_power(power, alpha_each)
+        variances = _check_variances(variance_control, variance_treatment)
+        mde_rel = _relative_mde(
+            n_control,
+            n_treatment,
+            *variances,
+            abs(control_mean),
+            alpha_each=alpha_each,
+            power=power,
+            alternative=alternative,
+            distribution="normal",
+        )
+        mde_abs = mde_rel * abs(control_mean)
+    else:
+        mde_abs = minimum_detectable_effect(
+            n_control,
+            n_treatment,
+            variance_control,
+            variance_treatment,
+            alpha=alpha,
+            power=power,
+            alternative=alternative,
+            n_comparisons=n_comparisons,
+        )
+        mde_rel = mde_abs / abs(control_mean) if control_mean != 0.0 else math.nan
     alpha_each = alpha / n_comparisons
     correction = (
         f" (Bonferroni: {alpha_each:.4g} for each of {n_comparisons} comparisons)"
@@ -674,8 +887,12 @@ def power_summary(
     method = (
         f"{sidedness(alternative)} z-test of a difference of means (normal approximation) at "
         f"alpha {alpha:g}{correction}, target power {power:g}, observed per-unit variances; "
-        f"relative effects against |control mean|; days at the current rate and split of new "
-        f"units"
+        + (
+            "relative lift over its delta-method standard error at the target (GrowthBook); "
+            if relative
+            else "relative effects against |control mean|; "
+        )
+        + "days at the current rate and split of new units"
     )
     if control_mean == 0.0:
         return PowerSummary(
@@ -688,9 +905,12 @@ def power_summary(
             powered=False,
             method=method,
         )
-    target_abs = target_relative_mde * abs(control_mean)
+    target = target_relative_mde if relative else target_relative_mde * abs(control_mean)
+    scale_options: dict[str, Any] = (
+        {"effect_scale": "relative", "control_mean": control_mean} if relative else {}
+    )
     power_at_target = achieved_power(
-        -target_abs if alternative == "less" else target_abs,
+        -target if alternative == "less" else target,
         n_control,
         n_treatment,
         variance_control,
@@ -698,9 +918,10 @@ def power_summary(
         alpha=alpha,
         alternative=alternative,
         n_comparisons=n_comparisons,
+        **scale_options,
     )
     required = sample_size(
-        target_abs,
+        target,
         variance_control,
         variance_treatment,
         alpha=alpha,
@@ -708,6 +929,7 @@ def power_summary(
         alternative=alternative,
         allocation=n_treatment / n_control,
         n_comparisons=n_comparisons,
+        **scale_options,
     )
     share_control = n_control / (n_control + n_treatment)
     days = max(
@@ -716,7 +938,7 @@ def power_summary(
     )
     return PowerSummary(
         mde_abs=mde_abs,
-        mde_rel=mde_abs / abs(control_mean),
+        mde_rel=mde_rel,
         power_at_target=power_at_target,
         required_n_control=required.n_control,
         required_n_treatment=required.n_treatment,

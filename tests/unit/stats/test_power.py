@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,9 +12,11 @@ from statsmodels.stats.proportion import proportion_effectsize
 
 from exp_dagster.stats._common import Alternative
 from exp_dagster.stats.cuped import cuped_test
+from exp_dagster.stats.effects import relative_lift_test
 from exp_dagster.stats.means import welch_test
 from exp_dagster.stats.moments import CovariateMoments, Moments
 from exp_dagster.stats.power import (
+    Distribution,
     PowerSummary,
     achieved_power,
     days_needed,
@@ -547,6 +550,19 @@ def test_t_sample_size_is_the_smallest_that_reaches_power(mde: float, variance: 
     assert plan.n_control >= sample_size(mde, variance).n_control
 
 
+@pytest.mark.parametrize("alternative", ["greater", "less"])
+def test_one_sided_t_sample_size_matches_statsmodels(alternative: Alternative) -> None:
+    # "less" detects the effect -mde (this looped for ever before the sign was applied).
+    plan = sample_size(0.4, 1.0, alternative=alternative, distribution="t")
+    reference = TTestIndPower().solve_power(
+        0.4 if alternative == "greater" else -0.4,
+        power=0.8,
+        alpha=0.05,
+        alternative=STATSMODELS_ALTERNATIVE[alternative],
+    )
+    assert plan.n_control == math.ceil(reference - 1e-9)
+
+
 def test_t_mde_matches_statsmodels_and_inverts_the_power() -> None:
     mde = minimum_detectable_effect(64, 80, 1.0, distribution="t")
     solver = TTestIndPower()
@@ -565,3 +581,184 @@ def test_t_mde_matches_statsmodels_and_inverts_the_power() -> None:
 def test_unknown_distribution_is_explained() -> None:
     with pytest.raises(ValueError, match="distribution must be 'normal' or 't'"):
         achieved_power(0.1, 10, 10, 1.0, distribution="cauchy")  # type: ignore[arg-type]
+
+
+# --- a relative lift (GrowthBook's power convention) ----------------------------------------
+
+
+def growthbook_lift_variance(variance: float, n: int, mean_a: float, mean_b: float) -> float:
+    """GrowthBook's power-technical docs: Var(lift) = s2/N / mu_A**2 + s2/N * mu_B**2 / mu_A**4
+    (equal variances s2 and N per variation)."""
+    return variance / n / mean_a**2 + variance / n * mean_b**2 / mean_a**4
+
+
+def growthbook_power(lift: float, variance: float, n: int, mean_a: float, alpha: float) -> float:
+    """GrowthBook's two-sided power: 1 - Phi(Z_{1-alpha/2} - D/s_D) + Phi(Z_{alpha/2} - D/s_D)."""
+    sigma = math.sqrt(growthbook_lift_variance(variance, n, mean_a, mean_a * (1.0 + lift)))
+    z = stats.norm.ppf(1.0 - alpha / 2.0)
+    return float(
+        1.0
+        - stats.norm.cdf(z - lift / sigma)
+        + stats.norm.cdf(stats.norm.ppf(alpha / 2) - lift / sigma)
+    )
+
+
+def growthbook_mde(variance: float, n: int, mean_a: float, alpha: float, power: float) -> float:
+    """GrowthBook's quadratic, with v = sigma**2 / N:
+    mu_B = (mu_A + sqrt(k**2 v (2 - v k**2 / mu_A**2))) / (1 - v k**2 / mu_A**2),
+    k = Phi^-1(1 - alpha/2) - Phi^-1(1 - power); the MDE is mu_B / mu_A - 1."""
+    k = stats.norm.ppf(1.0 - alpha / 2.0) - stats.norm.ppf(1.0 - power)
+    v = variance / n
+    denominator = 1.0 - v * k**2 / mean_a**2
+    mean_b = (mean_a + math.sqrt(k**2 * v * (2.0 - v * k**2 / mean_a**2))) / denominator
+    return mean_b / mean_a - 1.0
+
+
+@pytest.mark.parametrize(
+    ("lift", "variance", "n", "mean_a"),
+    [(0.02, 16.0, 6_000, 10.0), (0.1, 0.09, 900, 0.3), (-0.05, 4.0, 2_500, -2.0)],
+)
+def test_relative_power_matches_growthbooks_formula(
+    lift: float, variance: float, n: int, mean_a: float
+) -> None:
+    ours = achieved_power(lift, n, n, variance, effect_scale="relative", control_mean=mean_a)
+    assert ours == pytest.approx(growthbook_power(lift, variance, n, abs(mean_a), 0.05), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("variance", "n", "mean_a", "alpha", "power"),
+    [(16.0, 6_000, 10.0, 0.05, 0.8), (0.09, 900, 0.3, 0.1, 0.9), (4.0, 40, 2.0, 0.05, 0.8)],
+)
+def test_relative_mde_matches_growthbooks_quadratic(
+    variance: float, n: int, mean_a: float, alpha: float, power: float
+) -> None:
+    ours = minimum_detectable_effect(
+        n, n, variance, alpha=alpha, power=power, effect_scale="relative", control_mean=mean_a
+    )
+    assert ours == pytest.approx(growthbook_mde(variance, n, mean_a, alpha, power), rel=1e-12)
+    # Larger than the absolute MDE over the mean: the lift's variance grows with the lift.
+    absolute = minimum_detectable_effect(n, n, variance, alpha=alpha, power=power) / mean_a
+    assert ours > absolute
+
+
+def test_no_relative_mde_below_growthbooks_condition() -> None:
+    # k ≈ 2.8 at alpha 0.05, power 0.8: N must exceed σ² k² / μ² = 4 * 7.85 / 1 ≈ 31.4.
+    with pytest.raises(ValueError, match="No relative lift is detectable"):
+        minimum_detectable_effect(31, 31, 4.0, effect_scale="relative", control_mean=1.0)
+    assert math.isfinite(
+        minimum_detectable_effect(32, 32, 4.0, effect_scale="relative", control_mean=1.0)
+    )
+    summary = power_summary(
+        control_mean=1.0, variance_control=4.0, variance_treatment=4.0, n_control=20,
+        n_treatment=20, target_relative_mde=0.5, alpha=0.05, power=0.8, new_units_per_day=10.0,
+        effect_scale="relative",
+    )  # fmt: skip
+    assert summary.mde_rel == math.inf and not summary.powered
+
+
+@pytest.mark.parametrize("alternative", ALTERNATIVES)
+def test_relative_power_is_the_delta_method_z_test_with_unequal_arms(
+    alternative: Alternative,
+) -> None:
+    # Var(mean_t / mean_c - 1) ~ var_t / (n_t mu_c**2) + mu_t**2 var_c / (n_c mu_c**4), at the
+    # true mu_t = mu_c (1 + lift).
+    lift, mean_c, var_c, var_t, n_c, n_t = 0.04, 5.0, 9.0, 14.0, 3_000, 5_000
+    lift = -lift if alternative == "less" else lift
+    mean_t = mean_c * (1.0 + lift)
+    se = math.sqrt(var_t / (n_t * mean_c**2) + mean_t**2 * var_c / (n_c * mean_c**4))
+    crit = stats.norm.ppf(1 - 0.05 / (2 if alternative == "two-sided" else 1))
+    expected = {
+        "greater": stats.norm.sf(crit - lift / se),
+        "less": stats.norm.cdf(-crit - lift / se),
+        "two-sided": stats.norm.sf(crit - lift / se) + stats.norm.cdf(-crit - lift / se),
+    }[alternative]
+    ours = achieved_power(
+        lift, n_c, n_t, var_c, var_t, alternative=alternative, effect_scale="relative",
+        control_mean=mean_c,
+    )  # fmt: skip
+    assert ours == pytest.approx(float(expected), rel=1e-12)
+
+
+@pytest.mark.parametrize("alternative", ALTERNATIVES)
+@pytest.mark.parametrize("distribution", ["normal", "t"])
+def test_relative_sample_size_and_mde_invert_the_power(
+    alternative: Alternative, distribution: Distribution
+) -> None:
+    options: dict[str, Any] = {
+        "alternative": alternative,
+        "distribution": distribution,
+        "effect_scale": "relative",
+        "control_mean": 2.0,
+    }
+    plan = sample_size(0.15, 3.0, 5.0, allocation=1.5, **options)
+    lift = -0.15 if alternative == "less" else 0.15
+    reached = achieved_power(lift, plan.n_control, plan.n_treatment, 3.0, 5.0, **options)
+    # One control unit fewer (the t design keeps n_t = ceil(allocation * n_c)).
+    n_c = plan.n_control - 1
+    n_t = plan.n_treatment - 1 if distribution == "normal" else math.ceil(1.5 * n_c)
+    fewer = achieved_power(lift, n_c, n_t, 3.0, 5.0, **options)
+    assert reached >= 0.8 > fewer
+    assert plan.mde == 0.15 and plan.variance_control == 3.0
+    mde = minimum_detectable_effect(400, 600, 3.0, 5.0, **options)
+    signed_mde = -mde if alternative == "less" else mde
+    at_mde = achieved_power(signed_mde, 400, 600, 3.0, 5.0, **options)
+    # Exact for one-sided tests and the t-test; the closed form ignores the far tail otherwise.
+    exact = alternative != "two-sided" or distribution == "t"
+    assert at_mde == pytest.approx(0.8, abs=1e-9 if exact else 1e-6)
+
+
+def test_relative_power_summary_uses_the_relative_scale() -> None:
+    summary = summary_of(effect_scale="relative")
+    assert summary.mde_rel == pytest.approx(
+        minimum_detectable_effect(
+            20_000, 10_000, 9.0, 10.0, effect_scale="relative", control_mean=4.0
+        ),
+        rel=1e-12,
+    )
+    assert summary.mde_abs == pytest.approx(summary.mde_rel * 4.0, rel=1e-12)
+    assert summary.power_at_target == pytest.approx(
+        achieved_power(0.02, 20_000, 10_000, 9.0, 10.0, effect_scale="relative", control_mean=4.0),
+        rel=1e-12,
+    )
+    absolute = summary_of()
+    # A positive lift's variance is larger on the relative scale: less power, more units.
+    assert summary.power_at_target < absolute.power_at_target
+    assert summary.required_n_control > absolute.required_n_control  # type: ignore[operator]
+    assert "GrowthBook" in summary.method
+
+
+def test_relative_power_is_the_rejection_rate_of_the_lift_over_its_delta_method_se(
+    rng: np.random.Generator,
+) -> None:
+    # GrowthBook's model: the estimated lift is normal with the delta-method variance at the
+    # true means, and the test divides it by that standard error.
+    mean_c, sd, lift, reps = 10.0, 5.0, 0.2, 4_000
+    plan = sample_size(lift, sd**2, effect_scale="relative", control_mean=mean_c)
+    n_c, n_t = plan.n_control, plan.n_treatment
+    planned = achieved_power(lift, n_c, n_t, sd**2, effect_scale="relative", control_mean=mean_c)
+    controls = normal_arms(rng, reps=reps, n=n_c, mean=mean_c, sd=sd)
+    treatments = normal_arms(rng, reps=reps, n=n_t, mean=mean_c * (1 + lift), sd=sd)
+    lifts = np.array([t.mean / c.mean - 1.0 for c, t in zip(controls, treatments, strict=True)])
+    mean_t = mean_c * (1.0 + lift)
+    true_se = math.sqrt(sd**2 / (n_t * mean_c**2) + mean_t**2 * sd**2 / (n_c * mean_c**4))
+    simulated = float(np.mean(np.abs(lifts / true_se) > stats.norm.ppf(0.975)))
+    assert simulated == pytest.approx(planned, abs=0.02)  # 3 sd of 4000 draws is 0.019
+    # The absolute scale's power at the same sizes ignores the lift's larger variance.
+    absolute = achieved_power(lift * mean_c, n_c, n_t, sd**2)
+    assert absolute - simulated > 0.04
+    # The delta-method z-test with plug-in standard errors rejects more often than planned
+    # (its statistic's spread shrinks under the alternative): the plan is conservative for it.
+    p_values = [
+        relative_lift_test(c.mean, t.mean, c.var / c.n, t.var / t.n)[1]
+        for c, t in zip(controls, treatments, strict=True)
+    ]
+    assert rejection_rate(p_values, 0.05) > planned + 0.02
+
+
+def test_relative_scale_needs_a_control_mean() -> None:
+    with pytest.raises(ValueError, match="needs control_mean"):
+        sample_size(0.02, 1.0, effect_scale="relative")
+    with pytest.raises(ValueError, match="needs control_mean"):
+        achieved_power(0.02, 10, 10, 1.0, effect_scale="relative", control_mean=0.0)
+    with pytest.raises(ValueError, match="effect_scale must be"):
+        minimum_detectable_effect(10, 10, 1.0, effect_scale="log")  # type: ignore[arg-type]
