@@ -22,7 +22,8 @@ Beyond the tests, each in its own module:
   CUPAC) and CUPED for ratio metrics; :mod:`~exp_dagster.stats.stratification`:
   post-stratification on a categorical segment.
 * :mod:`~exp_dagster.stats.sequential`: group-sequential alpha spending (Lan-DeMets O'Brien-Fleming
-  and Pocock types) and always-valid inference (mixture SPRT confidence sequences).
+  and Pocock types), the design's power and inflation factor, and always-valid inference
+  (mixture SPRT confidence sequences).
 * :mod:`~exp_dagster.stats.multiplicity`: Bonferroni, Šidák, Holm, Holm-Šidák, Hochberg,
   Benjamini-Hochberg and Benjamini-Yekutieli adjustments.
 * :mod:`~exp_dagster.stats.arms`: each arm's own interval (t for means; Wilson, Wald,
@@ -117,9 +118,12 @@ from exp_dagster.stats.regression import CrossMoments, cuped_ratio_test, regress
 from exp_dagster.stats.sequential import (
     AlwaysValidResult,
     GroupSequentialResult,
+    SequentialPower,
     always_valid_test,
     group_sequential_boundaries,
+    group_sequential_power,
     group_sequential_test,
+    sequential_inflation_factor,
     spending_function,
 )
 from exp_dagster.stats.srm import SRMOverTime, SRMResult, first_srm_day, srm_by_segment, srm_test
@@ -146,6 +150,7 @@ __all__ = [
     "SRMOverTime",
     "SRMResult",
     "SampleSize",
+    "SequentialPower",
     "TrendResult",
     "achieved_power",
     "adjust_family",
@@ -162,6 +167,7 @@ __all__ = [
     "first_srm_day",
     "fisher_exact_test",
     "group_sequential_boundaries",
+    "group_sequential_power",
     "group_sequential_test",
     "heterogeneity_test",
     "hochberg",
@@ -186,6 +192,7 @@ __all__ = [
     "relative_lift_test",
     "required_information",
     "sample_size",
+    "sequential_inflation_factor",
     "sidak",
     "spending_function",
     "srm_by_segment",

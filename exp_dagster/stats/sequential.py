@@ -257,8 +257,12 @@ def _crossing_probability(
     increment_sd: float,
     score_boundary: float,
     two_sided: bool,
+    increment_mean: float = 0.0,
 ) -> float:
-    """P(not crossed before, and S_k beyond the boundary) for S_k = S_{k-1} + N(0, sd**2)."""
+    """P(not crossed before, and S_k beyond the boundary) for S_k = S_{k-1} + N(mean, sd**2)
+    (mean 0 under the null hypothesis, ``drift * (I_k - I_{k-1})`` under an alternative)."""
+    if increment_mean != 0.0:
+        nodes = nodes + increment_mean
     upper = special.ndtr((nodes - score_boundary) / increment_sd)
     if two_sided:
         upper = upper + special.ndtr((-score_boundary - nodes) / increment_sd)
@@ -296,10 +300,22 @@ def _propagate(
     info: float,
     score_boundary: float,
     two_sided: bool,
+    drift: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Simpson nodes and masses of the sub-density of S_k on its continuation region."""
-    upper = min(score_boundary, _TAIL_SDS * math.sqrt(info))
-    lower = -upper if two_sided else -_TAIL_SDS * math.sqrt(info)
+    """Simpson nodes and masses of the sub-density of S_k on its continuation region.
+
+    ``drift`` is the mean of the score per unit of information (0 under the null hypothesis):
+    the increment since the previous look has mean ``drift * increment_sd**2`` and the grid is
+    centred on ``E[S_k] = drift * info``.
+    """
+    if drift == 0.0:
+        upper = min(score_boundary, _TAIL_SDS * math.sqrt(info))
+        lower = -upper if two_sided else -_TAIL_SDS * math.sqrt(info)
+    else:
+        centre, reach = drift * info, _TAIL_SDS * math.sqrt(info)
+        upper = min(score_boundary, centre + reach)
+        lower = max(-score_boundary, centre - reach) if two_sided else centre - reach
+        nodes = nodes + drift * increment_sd**2
     spacing = min(increment_sd, next_sd) / _NODES_PER_SD
     intervals = 2 * max(8, math.ceil((upper - lower) / (2.0 * spacing)))
     intervals = min(intervals, _MAX_NODES - 1)
@@ -386,6 +402,271 @@ def group_sequential_boundaries(
     """
     boundaries, _ = _design(spending_times, information, alpha, kind, alternative, rho)
     return boundaries
+
+
+@dataclass(frozen=True)
+class SequentialPower:
+    """Operating characteristics of a group-sequential design at one drift.
+
+    Attributes:
+        drift: the standardised effect at the maximum information, ``E[Z]`` at the look with
+            the most information (``effect * sqrt(I_max)``); its sign says which boundary is the
+            efficacy one (two-sided).
+        power: probability of crossing the efficacy boundary (the one in the drift's direction)
+            at some look by the last one, stopping at the first crossing.
+        wrong_direction: probability of crossing the opposite boundary first (two-sided only;
+            0 for one-sided tests), a rejection in the wrong direction.
+        crossing_probabilities: per look, the probability of first crossing the efficacy
+            boundary there; they sum to ``power``.
+        expected_information: expected information at stopping (at the first crossing of either
+            boundary, else at the last look), as a share of the maximum information.
+        boundaries: the z-scale critical values used.
+        method: one sentence naming the design and its conventions.
+    """
+
+    drift: float
+    power: float
+    wrong_direction: float
+    crossing_probabilities: tuple[float, ...]
+    expected_information: float
+    boundaries: tuple[float, ...]
+    method: str
+
+
+def _sequential_design(
+    spending_times: Sequence[float],
+    information: Sequence[float] | None,
+    boundaries: Sequence[float] | None,
+    alpha: float,
+    kind: SpendingKind,
+    alternative: Alternative,
+    rho: float,
+) -> tuple[list[float], tuple[float, ...]]:
+    """Information fractions (of the maximum) and boundaries of a planned design."""
+    info = list(spending_times if information is None else information)
+    _check_looks(spending_times=spending_times, information=info)
+    _check_positive("information", info)
+    if any(later <= earlier for earlier, later in itertools.pairwise(info)):
+        raise ValueError(
+            f"A planned design needs strictly increasing information at its looks; got {info!r}."
+        )
+    if boundaries is None:
+        bounds, _ = _design(spending_times, info, alpha, kind, alternative, rho)
+    else:
+        check_alternative(alternative)
+        _check_looks(spending_times=spending_times, boundaries=[min(b, 1e308) for b in boundaries])
+        if not all(b > 0.0 for b in boundaries):
+            raise ValueError(f"Boundaries must be positive z values; got {list(boundaries)!r}.")
+        bounds = tuple(float(b) for b in boundaries)
+    return [value / info[-1] for value in info], bounds
+
+
+def group_sequential_power(
+    drift: float,
+    spending_times: Sequence[float],
+    *,
+    alpha: float = 0.05,
+    kind: SpendingKind = "obrien-fleming",
+    alternative: Alternative = "two-sided",
+    rho: float = 3.0,
+    information: Sequence[float] | None = None,
+    boundaries: Sequence[float] | None = None,
+) -> SequentialPower:
+    """Power of a group-sequential design: the probability of crossing the efficacy boundary by
+    the last look when the standardised effect at full information is ``drift``.
+
+    In the canonical joint distribution with information ``I_k`` at look ``k`` and maximum
+    information ``I_K``, the score has independent increments ``N(delta (I_k - I_{k-1}),
+    I_k - I_{k-1})``, where ``delta sqrt(I_K) = drift``: the z statistic a fixed-horizon test at
+    the maximum information would expect. The probability of first crossing at each look is
+    found by the same recursive numerical integration as the boundaries
+    (:func:`group_sequential_boundaries`), with the drift in the increments (Jennison & Turnbull
+    2000, ch. 19). A fixed-horizon test (one look) has power ``Phi(drift - z_{1-alpha/2})``
+    (two-sided, efficacy side only), so at ``drift = z_{1-alpha/2} + z_power`` it has the
+    planned power; a design with interim looks has less, which :func:`sequential_inflation_factor`
+    makes up.
+
+    ``"greater"`` crosses when ``Z_k >= b_k``, ``"less"`` when ``Z_k <= -b_k`` (the drift
+    should then be negative: the power is that of the boundary in the alternative's
+    direction); ``"two-sided"`` stops at either boundary, the efficacy one being on the drift's
+    side, and reports the other as ``wrong_direction``.
+
+    Args:
+        drift (float): standardised effect at the maximum information, ``effect / se`` of a
+            fixed-horizon test at the planned end.
+        spending_times (Sequence[float]): spending time of each planned look, in ``(0, 1]``.
+        alpha (float): overall significance level of the design.
+        kind (Literal["obrien-fleming", "pocock", "power"]): the spending function.
+        alternative (Literal["two-sided", "greater", "less"]): the design's alternative.
+        rho (float): the power family's exponent (``kind="power"`` only).
+        information (Sequence[float] | None): planned information at each look, strictly
+            increasing (only ratios matter); default the spending times.
+        boundaries (Sequence[float] | None): z-scale critical values to use instead of the
+            spending design's (e.g. classical Pocock or O'Brien-Fleming boundaries); ``inf``
+            where a look cannot reject.
+
+    Returns:
+        SequentialPower: power, wrong-direction probability, per-look crossing probabilities,
+        expected information at stopping and the boundaries.
+
+    Raises:
+        ValueError: if ``drift`` is not finite, the looks are invalid, the information does not
+            increase, or ``alpha``, ``kind`` or ``alternative`` is invalid.
+
+    References:
+        Jennison, C., & Turnbull, B. W. (2000). Group Sequential Methods with Applications to
+        Clinical Trials. Chapman & Hall/CRC, ch. 2, 7 and 19.
+        Armitage, P., McPherson, C. K., & Rowe, B. C. (1969). Repeated significance tests on
+        accumulating data. JRSS A, 132(2), 235-244.
+
+    Examples:
+        >>> looks = [0.2, 0.4, 0.6, 0.8, 1.0]
+        >>> fixed = group_sequential_power(2.8016, [1.0])
+        >>> design = group_sequential_power(2.8016, looks)
+        >>> round(fixed.power, 4), round(design.power, 4), round(design.expected_information, 3)
+        (0.8, 0.7903, 0.809)
+    """
+    if not math.isfinite(drift):
+        raise ValueError(f"drift must be a finite standardised effect; got {drift!r}.")
+    fractions, bounds = _sequential_design(
+        spending_times, information, boundaries, alpha, kind, alternative, rho
+    )
+    two_sided = alternative == "two-sided"
+    # Reflect so that efficacy is the upper boundary: "less" and a negative two-sided drift.
+    oriented = -drift if alternative == "less" or (two_sided and drift < 0.0) else drift
+    crossings, wrong = [], []
+    nodes, masses = np.zeros(1), np.ones(1)
+    previous = 0.0
+    for look, fraction in enumerate(fractions):
+        increment_sd = math.sqrt(fraction - previous)
+        increment_mean = oriented * (fraction - previous)
+        score_boundary = bounds[look] * math.sqrt(fraction)
+        crossings.append(
+            _crossing_probability(
+                nodes, masses, increment_sd, score_boundary, False, increment_mean
+            )
+        )
+        wrong.append(
+            _crossing_probability(
+                -nodes, masses, increment_sd, score_boundary, False, -increment_mean
+            )
+            if two_sided
+            else 0.0
+        )
+        if look + 1 < len(fractions):
+            next_sd = math.sqrt(fractions[look + 1] - fraction)
+            nodes, masses = _propagate(
+                nodes,
+                masses,
+                increment_sd,
+                next_sd,
+                fraction,
+                score_boundary,
+                two_sided,
+                drift=oriented,
+            )
+        previous = fraction
+    stopped = [c + w for c, w in zip(crossings, wrong, strict=True)]
+    expected = math.fsum(p * t for p, t in zip(stopped, fractions, strict=True))
+    expected += 1.0 - math.fsum(stopped)
+    n_looks = len(fractions)
+    return SequentialPower(
+        drift=drift,
+        power=math.fsum(crossings),
+        wrong_direction=math.fsum(wrong),
+        crossing_probabilities=tuple(crossings),
+        expected_information=expected,
+        boundaries=tuple(bounds),
+        method=(
+            f"{sidedness(alternative)} group-sequential z-test over {n_looks} planned "
+            f"look{'s' if n_looks > 1 else ''} ("
+            + (
+                "boundaries as given"
+                if boundaries is not None
+                else (
+                    f"Lan-DeMets {_spending_name(kind, rho)}-type alpha spending at level {alpha:g}"
+                )
+            )
+            + f"); power at drift {drift:g} by numerical integration"
+        ),
+    )
+
+
+def sequential_inflation_factor(
+    spending_times: Sequence[float],
+    *,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    kind: SpendingKind = "obrien-fleming",
+    alternative: Alternative = "two-sided",
+    rho: float = 3.0,
+    information: Sequence[float] | None = None,
+    boundaries: Sequence[float] | None = None,
+) -> float:
+    """How much more maximum information a group-sequential design needs than a fixed-horizon
+    test to reach the same power: ``R = I_max / I_fixed`` (Jennison & Turnbull 2000, Tables 2.3
+    and 2.4; gsDesign's and rpact's "inflation factor").
+
+    The fixed test reaches ``power`` at the drift ``z_{1-a} + z_power`` (``a = alpha / 2``
+    two-sided, else ``alpha``), the design at the drift ``d`` where
+    :func:`group_sequential_power` equals ``power``, so ``R = (d / (z_{1-a} + z_power))**2``:
+    multiply a fixed-horizon sample size (:func:`~exp_dagster.stats.power.sample_size`) by
+    ``R`` to plan the design's maximum. The boundaries depend only on the information
+    fractions, so ``R`` does not depend on the effect or the variance.
+
+    Args:
+        spending_times (Sequence[float]): spending time of each planned look, in ``(0, 1]``.
+        alpha (float): overall significance level.
+        power (float): target power, above ``alpha``.
+        kind (Literal["obrien-fleming", "pocock", "power"]): the spending function.
+        alternative (Literal["two-sided", "greater", "less"]): the design's alternative.
+        rho (float): the power family's exponent (``kind="power"`` only).
+        information (Sequence[float] | None): planned information fractions; default the
+            spending times.
+        boundaries (Sequence[float] | None): z-scale critical values instead of the spending
+            design's.
+
+    Returns:
+        float: the inflation factor, at least about 1.
+
+    Raises:
+        ValueError: if ``power`` is not in ``(alpha, 1)``, or for the inputs
+            :func:`group_sequential_power` rejects.
+
+    References:
+        Jennison, C., & Turnbull, B. W. (2000). Group Sequential Methods with Applications to
+        Clinical Trials. Chapman & Hall/CRC, ch. 2 and 7.
+
+    Examples:
+        >>> round(sequential_inflation_factor([0.2, 0.4, 0.6, 0.8, 1.0]), 4)
+        1.0247
+        >>> round(sequential_inflation_factor([0.5, 1.0], kind="pocock", power=0.9), 4)
+        1.111
+    """
+    check_alpha(alpha)
+    if not alpha < power < 1.0:
+        raise ValueError(f"power must be between alpha ({alpha:g}) and 1, e.g. 0.8; got {power!r}.")
+    fractions, bounds = _sequential_design(
+        spending_times, information, boundaries, alpha, kind, alternative, rho
+    )
+    tail_alpha = alpha / 2.0 if alternative == "two-sided" else alpha
+    fixed_drift = float(special.ndtri(1.0 - tail_alpha) + special.ndtri(power))
+    sign = -1.0 if alternative == "less" else 1.0
+
+    def shortfall(drift: float) -> float:
+        achieved = group_sequential_power(
+            sign * drift, spending_times, alpha=alpha, alternative=alternative,
+            information=fractions, boundaries=bounds,
+        ).power  # fmt: skip
+        return achieved - power
+
+    high = fixed_drift
+    while shortfall(high) < 0.0:
+        high *= 1.5
+    from scipy import optimize  # here, not at the top: see _solve_boundary
+
+    drift = float(optimize.brentq(shortfall, 0.0, high, xtol=1e-12, rtol=1e-12))
+    return (drift / fixed_drift) ** 2
 
 
 @dataclass(frozen=True)

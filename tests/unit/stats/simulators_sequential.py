@@ -73,14 +73,16 @@ def daily_looks(
 
 
 def brownian_z_statistics(
-    rng: np.random.Generator, *, reps: int, information: Sequence[float]
+    rng: np.random.Generator, *, reps: int, information: Sequence[float], drift: float = 0.0
 ) -> np.ndarray:
-    """``(reps, K)`` z statistics ``S_k / sqrt(I_k)`` of a driftless Brownian score.
+    """``(reps, K)`` z statistics ``S_k / sqrt(I_k)`` of a Brownian score.
 
-    ``S`` has independent increments ``N(0, I_k - I_{k-1})``: the canonical joint distribution of
-    group-sequential statistics under the null hypothesis.
+    ``S`` has independent increments ``N(delta (I_k - I_{k-1}), I_k - I_{k-1})`` with
+    ``delta = drift / sqrt(I_K)`` (so ``E[Z_K] = drift``): the canonical joint distribution of
+    group-sequential statistics, under the null hypothesis when ``drift`` is 0.
     """
     info = np.asarray(information, dtype=float)
     increments = np.diff(info, prepend=0.0)
-    steps = rng.normal(0.0, np.sqrt(increments), size=(reps, info.size))
+    delta = drift / np.sqrt(info[-1])
+    steps = rng.normal(delta * increments, np.sqrt(increments), size=(reps, info.size))
     return np.cumsum(steps, axis=1) / np.sqrt(info)

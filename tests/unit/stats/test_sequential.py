@@ -13,7 +13,9 @@ from exp_dagster.stats.sequential import (
     SpendingKind,
     always_valid_test,
     group_sequential_boundaries,
+    group_sequential_power,
     group_sequential_test,
+    sequential_inflation_factor,
     spending_function,
 )
 from tests.unit.stats.simulators_sequential import (
@@ -568,3 +570,137 @@ def test_public_test_on_observed_information_agrees_with_planned_boundaries(
     )
     assert 0.2 < observed.mean() < 0.9  # a mix of decisions, so agreement is informative
     assert np.mean(planned == observed) >= 0.98
+
+
+# --- power of the design ------------------------------------------------------------------------
+
+
+def classical_boundaries(n_looks: int, shape: str) -> list[float]:
+    """Classical (not spending-function) two-sided boundaries at equal looks, alpha 0.05: the
+    constant C with b_k = C sqrt(K / k) (O'Brien-Fleming) or b_k = C (Pocock), solved so that
+    the crossing probability at no drift is 0.05 (the test checks C against the textbook)."""
+    looks = [(look + 1) / n_looks for look in range(n_looks)]
+    scale = [math.sqrt(n_looks / (look + 1)) if shape == "obf" else 1.0 for look in range(n_looks)]
+
+    def excess(constant: float) -> float:
+        null = group_sequential_power(0.0, looks, boundaries=[constant * s for s in scale])
+        return null.power + null.wrong_direction - 0.05
+
+    constant = optimize.brentq(excess, 1.8, 3.0, xtol=1e-12)
+    return [constant * s for s in scale]
+
+
+@pytest.mark.parametrize(
+    ("shape", "n_looks", "constant", "inflation"),
+    [
+        # Jennison & Turnbull (2000) Tables 2.1 / 2.3 constants; maximum information over the
+        # fixed sample's, alpha 0.05 two-sided, power 0.9, from SAS PROC SEQDESIGN's
+        # documentation: O'Brien-Fleming 169.32 / 168.12 (K = 2), 172.57 / 168.12 (K = 5);
+        # Pocock "Max Information (Percent of Fixed Sample) 118.3143" (K = 4).
+        ("obf", 2, 1.977, 169.32 / 168.12),
+        ("obf", 5, 2.040, 172.57 / 168.12),
+        ("pocock", 4, 2.361, 1.183143),
+    ],
+)
+def test_inflation_factors_of_classical_designs_match_published_values(
+    shape: str, n_looks: int, constant: float, inflation: float
+) -> None:
+    bounds = classical_boundaries(n_looks, shape)
+    assert bounds[-1] == pytest.approx(constant, abs=6e-4)
+    looks = [(look + 1) / n_looks for look in range(n_looks)]
+    factor = sequential_inflation_factor(looks, power=0.9, boundaries=bounds)
+    assert factor == pytest.approx(inflation, abs=1e-4)
+
+
+def test_pocock_expected_information_under_the_alternative_matches_sas() -> None:
+    # SAS: "Alt Ref ASN (Percent of Fixed Sample) 69.74805" for the design above.
+    looks = [0.25, 0.5, 0.75, 1.0]
+    bounds = classical_boundaries(4, "pocock")
+    factor = sequential_inflation_factor(looks, power=0.9, boundaries=bounds)
+    drift = math.sqrt(factor) * (stats.norm.ppf(0.975) + stats.norm.ppf(0.9))
+    result = group_sequential_power(drift, looks, boundaries=bounds)
+    assert result.power == pytest.approx(0.9, abs=1e-9)
+    assert result.expected_information * factor == pytest.approx(0.6974805, abs=2e-6)
+
+
+@pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
+def test_one_look_is_the_fixed_horizon_power(alternative: Alternative) -> None:
+    drift = -2.5 if alternative == "less" else 2.5
+    result = group_sequential_power(drift, [1.0], alternative=alternative)
+    crit = stats.norm.ppf(1 - 0.05 / (2 if alternative == "two-sided" else 1))
+    assert result.power == pytest.approx(stats.norm.cdf(2.5 - crit), rel=1e-12)
+    wrong = stats.norm.cdf(-2.5 - crit) if alternative == "two-sided" else 0.0
+    assert result.wrong_direction == pytest.approx(wrong, rel=1e-9)
+    assert result.expected_information == 1.0
+    factor = sequential_inflation_factor([1.0], alternative=alternative, power=0.85)
+    assert factor == pytest.approx(1.0, rel=1e-9)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_power_at_no_drift_is_the_spent_alpha(kind: SpendingKind) -> None:
+    result = group_sequential_power(0.0, FIVE_EQUAL_LOOKS, kind=kind)
+    assert result.power == pytest.approx(0.025, abs=1e-7)
+    assert result.wrong_direction == pytest.approx(0.025, abs=1e-7)
+    one_sided = group_sequential_power(0.0, FIVE_EQUAL_LOOKS, kind=kind, alternative="greater")
+    assert one_sided.power == pytest.approx(0.05, abs=1e-7)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_power_matches_the_multivariate_normal_with_drift(kind: SpendingKind) -> None:
+    spending_times, information = [0.3, 0.6, 1.0], [0.25, 0.6, 1.0]
+    drift = 2.6
+    result = group_sequential_power(drift, spending_times, kind=kind, information=information)
+    bounds = np.array(result.boundaries)
+    info = np.array(information)
+    correlation = np.sqrt(np.minimum.outer(info, info) / np.maximum.outer(info, info))
+    mean = drift * np.sqrt(info / info[-1])
+    normal = stats.multivariate_normal(mean, correlation, abseps=1e-8, releps=1e-8, maxpts=10**6)
+    never = float(normal.cdf(bounds, lower_limit=-bounds))
+    assert result.power + result.wrong_direction == pytest.approx(1.0 - never, abs=2e-6)
+    # The first look alone is one normal: P(Z_1 >= b_1) with mean drift * sqrt(I_1 / I_K).
+    first = stats.norm.sf(bounds[0] - mean[0])
+    assert result.crossing_probabilities[0] == pytest.approx(first, rel=1e-9)
+
+
+def test_power_and_stopping_time_match_brownian_monte_carlo(rng: np.random.Generator) -> None:
+    factor = sequential_inflation_factor(FIVE_EQUAL_LOOKS, power=0.8)
+    drift = math.sqrt(factor) * (stats.norm.ppf(0.975) + stats.norm.ppf(0.8))
+    result = group_sequential_power(drift, FIVE_EQUAL_LOOKS)
+    reps = 200_000
+    z = brownian_z_statistics(rng, reps=reps, information=FIVE_EQUAL_LOOKS, drift=drift)
+    bounds = np.array(result.boundaries)
+    crossed = np.abs(z) >= bounds
+    stopped = crossed.any(axis=1)
+    first = np.where(stopped, crossed.argmax(axis=1), len(bounds) - 1)
+    upper = stopped & (z[np.arange(reps), first] > 0)
+    assert float(upper.mean()) == pytest.approx(0.8, abs=4 * math.sqrt(0.16 / reps))
+    per_look = np.array([np.mean(upper & (first == k)) for k in range(len(bounds))])
+    assert per_look == pytest.approx(result.crossing_probabilities, abs=4e-3)
+    times = np.asarray(FIVE_EQUAL_LOOKS)[first]
+    assert float(times.mean()) == pytest.approx(result.expected_information, abs=4e-3)
+    # Without the inflation the design falls short of the fixed test's power.
+    fixed_drift = stats.norm.ppf(0.975) + stats.norm.ppf(0.8)
+    assert group_sequential_power(fixed_drift, FIVE_EQUAL_LOOKS).power < 0.795
+
+
+def test_less_and_negative_drift_mirror_greater_and_positive() -> None:
+    greater = group_sequential_power(2.0, FIVE_EQUAL_LOOKS, alternative="greater")
+    less = group_sequential_power(-2.0, FIVE_EQUAL_LOOKS, alternative="less")
+    assert less.power == pytest.approx(greater.power, rel=1e-12)
+    up = group_sequential_power(2.0, FIVE_EQUAL_LOOKS)
+    down = group_sequential_power(-2.0, FIVE_EQUAL_LOOKS)
+    assert (down.power, down.wrong_direction) == pytest.approx((up.power, up.wrong_direction))
+    assert sequential_inflation_factor(FIVE_EQUAL_LOOKS, alternative="less") == pytest.approx(
+        sequential_inflation_factor(FIVE_EQUAL_LOOKS, alternative="greater")
+    )
+
+
+def test_design_power_rejects_bad_inputs() -> None:
+    with pytest.raises(ValueError, match="strictly increasing information"):
+        group_sequential_power(2.0, [0.5, 0.5, 1.0])
+    with pytest.raises(ValueError, match="drift must be"):
+        group_sequential_power(math.inf, [1.0])
+    with pytest.raises(ValueError, match="power must be between"):
+        sequential_inflation_factor([0.5, 1.0], power=0.01)
+    with pytest.raises(ValueError, match="Boundaries must be positive"):
+        group_sequential_power(2.0, [0.5, 1.0], boundaries=[2.0, -1.0])
