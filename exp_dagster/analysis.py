@@ -72,7 +72,10 @@ Conventions (also printed in every result row's ``method``):
   the row's ``method`` says so, and a metric whose window has elapsed for no unit is not
   estimable, with that reason.
 * segments: Cochran's Q test of segment × treatment heterogeneity across the values of each
-  segment column; a reversal is a segment value whose CI excludes 0 on the other side.
+  segment column; a reversal is a segment value whose CI excludes 0 on the other side. Its
+  standard errors are the segment tests' own by default (``analysis.heterogeneity_covariance:
+  test``), or for mean and proportion metrics an HC0-HC3 covariance of the regression
+  ``y ~ segment * treatment`` on the per-unit values.
 """
 
 from __future__ import annotations
@@ -104,6 +107,7 @@ from exp_dagster.stats import (
     bayesian_summary,
     group_sequential_test,
     heterogeneity_test,
+    interaction_test,
     non_inferiority_test,
     post_stratified_test,
     power_summary,
@@ -860,9 +864,21 @@ def apply_multiplicity(experiment: ResolvedExperiment, rows: list[dict[str, Any]
         _adjust(family, "p_value", f"segment:{metric}:{variant}", policy.segment_multiplicity)
 
 
-def apply_heterogeneity(experiment: ResolvedExperiment, rows: list[dict[str, Any]]) -> None:
-    """Cochran's Q across the values of each segment column, per metric × treatment."""
-    alpha = experiment.spec.analysis.heterogeneity_alpha
+def apply_heterogeneity(
+    experiment: ResolvedExperiment,
+    rows: list[dict[str, Any]],
+    cells: Mapping[Cell, Mapping[str, Row]] | None = None,
+) -> None:
+    """Cochran's Q across the values of each segment column, per metric × treatment.
+
+    With ``analysis.heterogeneity_covariance`` ``test`` (default) it takes each segment value's
+    effect and standard error as its test computed them. With ``HC0``-``HC3`` a mean or
+    proportion metric instead gets the robust Wald test of the interaction of
+    ``y ~ segment * treatment`` on its per-unit values, from the arms' moments in ``cells``
+    (:func:`~exp_dagster.stats.interaction_test`).
+    """
+    policy = experiment.spec.analysis
+    alpha = policy.heterogeneity_alpha
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         if row["segment"] == "all" or row.get("not_estimable") is not None:
@@ -870,15 +886,30 @@ def apply_heterogeneity(experiment: ResolvedExperiment, rows: list[dict[str, Any
         usable = math.isfinite(row["abs_effect"]) and math.isfinite(row["std_error"])
         if usable and row["std_error"] > 0:
             groups[(row["metric"], row["variant"], row["segment"])].append(row)
-    for group in groups.values():
+    for (metric, variant, segment), group in groups.items():
         if len(group) < 2:
             continue
-        result = heterogeneity_test(
-            [r["abs_effect"] for r in group],
-            [r["std_error"] for r in group],
-            labels=[r["segment_value"] for r in group],
-            alpha=alpha,
-        )
+        labels = [r["segment_value"] for r in group]
+        if (
+            policy.heterogeneity_covariance != "test"
+            and cells is not None
+            and experiment.metrics[metric].kind.unit_mean_effect
+        ):
+            arms = [cells[(metric, segment, label)] for label in labels]
+            result = interaction_test(
+                [moments(arm[experiment.spec.control]) for arm in arms],
+                [moments(arm[variant]) for arm in arms],
+                labels,
+                covariance=policy.heterogeneity_covariance,
+                alpha=alpha,
+            )
+        else:
+            result = heterogeneity_test(
+                [r["abs_effect"] for r in group],
+                [r["std_error"] for r in group],
+                labels=labels,
+                alpha=alpha,
+            )
         for row in group:
             row["heterogeneity_p_value"] = result.p_value
             row["segment_reversal"] = row["segment_value"] in result.reversals
@@ -1016,7 +1047,7 @@ def compute_results(
         for row, reason in missing:
             row["not_estimable"] = row["method"] = name_missing_events(reason, logged, quarantined)
     apply_multiplicity(experiment, results)
-    apply_heterogeneity(experiment, results)
+    apply_heterogeneity(experiment, results, today.cells)
     # After multiplicity: a row is judged on its adjusted p-value where its family has one.
     return [ResultRow(**{**row, **significance_fields(experiment, row)}) for row in results]
 

@@ -230,6 +230,9 @@ class MetricKind(ABC):
         binary_unit_values: whether each unit's value is 0 or 1 (checked by the schema).
         keeps_histograms: whether its event's values are also kept as histograms.
         post_stratifiable: whether ``analysis.stratify_by`` applies when CUPED does not.
+        unit_mean_effect: whether its unadjusted effect is a difference of per-unit means, so
+            that ``analysis.heterogeneity_covariance`` (a robust covariance of the regression
+            ``y ~ segment * treatment`` on the unit values) applies to its segments.
         has_novelty: whether the trend of its daily effect (novelty) is estimated.
         windowable: whether ``window_days`` (days d0..d1 after each unit's exposure) applies.
         guardrail_margin_types: the ``margin_type`` values a guardrail on it accepts.
@@ -242,6 +245,7 @@ class MetricKind(ABC):
     binary_unit_values: ClassVar[bool] = False
     keeps_histograms: ClassVar[bool] = False
     post_stratifiable: ClassVar[bool] = False
+    unit_mean_effect: ClassVar[bool] = False
     has_novelty: ClassVar[bool] = True
     windowable: ClassVar[bool] = True
     guardrail_margin_types: ClassVar[frozenset[str]] = frozenset({"relative", "absolute"})
@@ -375,6 +379,7 @@ class _ValueKind(MetricKind):
     """Kinds whose per-unit value is one number with a pre-period covariate: mean, proportion."""
 
     post_stratifiable = True
+    unit_mean_effect = True
 
     def no_events(self, metric: MetricSpec, effect: EffectEstimate) -> NotEstimable | None:
         if effect.mean_control == 0.0 and effect.mean_treatment == 0.0:

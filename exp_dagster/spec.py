@@ -424,6 +424,14 @@ class AnalysisPolicy(_Strict):
             ``null`` (default) is the improper flat prior.
         heterogeneity_alpha: level of the segment × treatment heterogeneity test whose
             reversals are named as reasons.
+        heterogeneity_covariance: the standard errors of the heterogeneity test. ``test``
+            (default): each segment value's own test (Welch for means, which is HC2; the
+            unpooled Wald variance for proportions; CUPED, delta-method and quantile tests as
+            they ran). ``HC0``, ``HC1``, ``HC2`` or ``HC3``: for mean and proportion metrics, the
+            robust Wald test of the interaction in the least-squares model
+            ``y ~ segment * treatment`` on the per-unit values (not CUPED-adjusted) with that
+            covariance, as statsmodels' ``cov_type`` (``HC1``: Stata's ``robust``); ratio and
+            quantile metrics keep their tests' standard errors.
         novelty_alpha: level of the test for a trend of the effect over the experiment's days.
         novelty_period: what "day k since exposure" means in the novelty trend.
             ``calendar_day`` (default): the k-th UTC calendar day from the unit's first exposure
@@ -465,6 +473,7 @@ class AnalysisPolicy(_Strict):
     proportion_ci_clip: bool = False
     prior_sd: float | None = Field(default=None, gt=0)
     heterogeneity_alpha: float = Field(default=0.01, gt=0, lt=0.5)
+    heterogeneity_covariance: Literal["test", "HC0", "HC1", "HC2", "HC3"] = "test"
     novelty_alpha: float = Field(default=0.01, gt=0, lt=0.5)
     novelty_period: Literal["calendar_day", "24h"] = "calendar_day"
     stratify_by: Identifier | None = None
@@ -792,6 +801,7 @@ VERSION_NEUTRAL_DEFAULTS: dict[str, Any] = {
     "analysis.p_value_scale": "absolute",
     "analysis.proportion_ci": "unpooled",
     "analysis.proportion_ci_clip": False,
+    "analysis.heterogeneity_covariance": "test",
 }
 # Metric fields added after experiments were versioned, left out of the hash when unset (null):
 # winsorize, window_days and the per-metric overrides of the experiment's analysis options.

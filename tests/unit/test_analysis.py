@@ -292,6 +292,93 @@ def test_a_segment_reversal_is_found_and_named(catalog: MetricCatalog) -> None:
     assert any(r.startswith("Segment reversal: platform = web") for r in verdict.reasons)
 
 
+def mean_rows_by_platform(
+    rng: np.random.Generator, day: dt.date, sizes: dict[str, tuple[int, int]]
+) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray, np.ndarray]:
+    """watch_time statistics rows of small, unequal platform cells, and the unit data (values,
+    platform index, treated flag) they came from."""
+    rows, ys, platforms, treated = [], [], [], []
+    for variant, flag in (("control", 0.0), ("treatment", 1.0)):
+        by_value = {
+            p: rng.gamma(2.0, 30.0 + 20.0 * i + 15.0 * flag, size=sizes[p][int(flag)])
+            for i, p in enumerate(sizes)
+        }
+        everything = np.concatenate(list(by_value.values()))
+        for segment, value, y in [("all", "all", everything)] + [
+            ("platform", p, y) for p, y in by_value.items()
+        ]:
+            rows.append(
+                {
+                    "as_of_date": day,
+                    "metric": "watch_time",
+                    "variant": variant,
+                    "segment": segment,
+                    "segment_value": value,
+                    "n": int(y.size),
+                    "sum_y": float(y.sum()),
+                    "sum_y2": float(y @ y),
+                    "sum_c": None,
+                }
+            )
+        for i, y in enumerate(by_value.values()):
+            ys.append(y)
+            platforms.append(np.full(y.size, i))
+            treated.append(np.full(y.size, flag))
+    return rows, np.concatenate(ys), np.concatenate(platforms), np.concatenate(treated)
+
+
+@pytest.mark.parametrize("covariance", ["HC1", "HC2", "HC0"])
+def test_heterogeneity_covariance_is_the_robust_wald_test_of_the_interaction(
+    catalog: MetricCatalog, covariance: str
+) -> None:
+    import statsmodels.api as sm
+
+    day = START + dt.timedelta(days=DAYS - 1)
+    sizes = {"android": (30, 22), "ios": (14, 25), "web": (40, 37)}
+    rows, y, platform, treated = mean_rows_by_platform(np.random.default_rng(3), day, sizes)
+    options = {"metrics": {"primary": "watch_time"}, "segments": ["platform"]}
+    chosen = experiment(catalog, **options, analysis={"heterogeneity_covariance": covariance})
+    default = experiment(catalog, **options)
+    assert chosen.version != default.version  # a chosen option is part of the spec's version
+    segment_rows = [r for r in compute_results(chosen, day, rows) if r["segment"] == "platform"]
+    in_ios, in_web = platform == 1, platform == 2
+    design = np.column_stack(
+        [np.ones_like(y), treated, in_ios, in_web, treated * in_ios, treated * in_web]
+    ).astype(float)
+    wald = (
+        sm.OLS(y, design)
+        .fit(cov_type=covariance)
+        .wald_test(np.eye(6)[4:], use_f=False, scalar=True)
+    )
+    assert len(segment_rows) == 3
+    for row in segment_rows:
+        assert row["heterogeneity_p_value"] == pytest.approx(float(wald.pvalue), rel=1e-9)
+    today = [r for r in compute_results(default, day, rows) if r["segment"] == "platform"]
+    hc2 = covariance == "HC2"
+    # Welch's standard errors are HC2's, so the default equals HC2 and differs from the others.
+    assert (today[0]["heterogeneity_p_value"] == pytest.approx(float(wald.pvalue), rel=1e-9)) is hc2
+
+
+def test_heterogeneity_covariance_leaves_ratio_metrics_to_their_tests(
+    catalog: MetricCatalog,
+) -> None:
+    segments = {
+        "ios": {"control": 0.05, "treatment": 0.058},
+        "web": {"control": 0.05, "treatment": 0.045},
+    }
+    rows = simulate_days(
+        np.random.default_rng(6), {"control": 0.0, "treatment": 0.0}, segments=segments
+    )
+    end = START + dt.timedelta(days=DAYS - 1)
+    spec = {"segments": ["platform"], "analysis": {"sequential": "fixed_horizon"}}
+    default = analyse(experiment(catalog, **spec), rows, end)
+    spec["analysis"]["heterogeneity_covariance"] = "HC1"  # type: ignore[index]
+    hc1 = analyse(experiment(catalog, **spec), rows, end)
+    p_values = {r["heterogeneity_p_value"] for r in default if r["segment"] == "platform"}
+    assert p_values == {r["heterogeneity_p_value"] for r in hc1 if r["segment"] == "platform"}
+    assert None not in p_values
+
+
 def test_fieller_policy_changes_only_the_relative_interval(catalog: MetricCatalog) -> None:
     """Fieller is the default; ``relative_ci: delta`` changes only the relative interval."""
     rows = simulate_days(np.random.default_rng(7), {"control": 0.05, "treatment": 0.051})
