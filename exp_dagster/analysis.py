@@ -57,7 +57,9 @@ Conventions (also printed in every result row's ``method``):
 * Bayesian summary: normal approximation of the relative lift (delta-method standard error)
   under a flat prior or the spec's normal prior centred on 0.
 * power: per-unit variance implied by the test's standard error (CUPED-reduced when CUPED ran),
-  normal approximation, at the spec's relative ``mde`` and ``power``; days still needed at the
+  normal approximation, at the spec's relative ``mde`` and ``power``, on the absolute scale
+  (``mde × |control mean|``) or with ``analysis.power_scale: relative`` the lift over its
+  delta-method standard error (GrowthBook); days still needed at the
   last day's rate of new units; units per arm a design needs from that variance and from the
   metric's own pre-period variance (the plan one would have made without CUPED).
 * post-stratification (``analysis.stratify_by``): mean and proportion metrics without a CUPED
@@ -735,13 +737,16 @@ def _power_fields(
         pre_mean = sum(m.sum_c for m in pre) / pooled_n if pooled_n else 0.0
         pre_variance = sum((m.n - 1) * m.var_c for m in pre) / max(1, pooled_n - 2)
         if pre_mean != 0.0 and pre_variance > 0.0:
+            relative = spec.analysis.power_scale == "relative"
             fields["required_units_pre_period"] = _units_or_none(
                 sample_size(
-                    spec.mde * abs(pre_mean),
+                    spec.mde if relative else spec.mde * abs(pre_mean),
                     pre_variance,
                     alpha=spec.alpha,
                     power=spec.power,
                     n_comparisons=n_comparisons,
+                    effect_scale=spec.analysis.power_scale,
+                    control_mean=pre_mean if relative else None,
                 ).n_control
             )
     if effect.std_error <= 0.0 or effect.mean_control == 0.0:
@@ -760,12 +765,14 @@ def _power_fields(
         power=spec.power,
         new_units_per_day=new_units_per_day,
         n_comparisons=n_comparisons,
+        effect_scale=spec.analysis.power_scale,
     )
     required = [summary.required_n_control, summary.required_n_treatment]
     return {
         **fields,
         "power": summary.power_at_target,
-        "mde_rel": summary.mde_rel,
+        # On the relative scale no lift may be detectable yet (an infinite MDE): NULL.
+        "mde_rel": summary.mde_rel if math.isfinite(summary.mde_rel) else None,
         "days_needed": summary.days_needed,
         "required_units": _units_or_none(max(required)) if None not in required else None,
     }

@@ -432,6 +432,12 @@ class AnalysisPolicy(_Strict):
             ``y ~ segment * treatment`` on the per-unit values (not CUPED-adjusted) with that
             covariance, as statsmodels' ``cov_type`` (``HC1``: Stata's ``robust``); ratio and
             quantile metrics keep their tests' standard errors.
+        power_scale: the scale of the power, MDE and required units in the results:
+            ``absolute`` (default): the relative ``mde`` times ``|control mean|`` as an absolute
+            difference of means, one variance for both arms; ``relative``: the lift tested on its
+            own scale with its delta-method variance at the target, GrowthBook's power
+            convention (a positive lift needs a few per cent more units; ``mde_rel`` is NULL
+            while no lift is detectable).
         novelty_alpha: level of the test for a trend of the effect over the experiment's days.
         novelty_period: what "day k since exposure" means in the novelty trend.
             ``calendar_day`` (default): the k-th UTC calendar day from the unit's first exposure
@@ -474,6 +480,7 @@ class AnalysisPolicy(_Strict):
     prior_sd: float | None = Field(default=None, gt=0)
     heterogeneity_alpha: float = Field(default=0.01, gt=0, lt=0.5)
     heterogeneity_covariance: Literal["test", "HC0", "HC1", "HC2", "HC3"] = "test"
+    power_scale: Literal["absolute", "relative"] = "absolute"
     novelty_alpha: float = Field(default=0.01, gt=0, lt=0.5)
     novelty_period: Literal["calendar_day", "24h"] = "calendar_day"
     stratify_by: Identifier | None = None
@@ -802,6 +809,7 @@ VERSION_NEUTRAL_DEFAULTS: dict[str, Any] = {
     "analysis.proportion_ci": "unpooled",
     "analysis.proportion_ci_clip": False,
     "analysis.heterogeneity_covariance": "test",
+    "analysis.power_scale": "absolute",
 }
 # Metric fields added after experiments were versioned, left out of the hash when unset (null):
 # winsorize, window_days and the per-metric overrides of the experiment's analysis options.

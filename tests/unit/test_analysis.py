@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from typing import Any
 
 import numpy as np
@@ -269,6 +270,28 @@ def test_power_and_days_needed_follow_the_normal_approximation(catalog: MetricCa
     assert row["power"] < 0.8 and row["days_needed"] > 0
     verdict = decide(resolved, day, [row], DayStatistics(rows[day]).units(resolved))
     assert any("more day(s) at the current traffic" in reason for reason in verdict.reasons)
+
+
+def test_power_scale_relative_is_growthbooks_power_of_the_lift(catalog: MetricCatalog) -> None:
+    rows = simulate_days(np.random.default_rng(5), {"control": 0.05, "treatment": 0.05})
+    day = START + dt.timedelta(days=2)
+    absolute = overall(analyse(experiment(catalog, mde=0.1), rows, day))
+    resolved = experiment(catalog, mde=0.1, analysis={"power_scale": "relative"})
+    row = overall(analyse(resolved, rows, day))
+    # GrowthBook: the lift over sqrt(s2 / n_t / mu_c**2 + mu_t**2 s2 / n_c / mu_c**4) at the
+    # target mu_t = 1.1 mu_c, with the per-unit variance s2 the test's standard error implies.
+    n_c, n_t, mean_c = row["n_control"], row["n_treatment"], row["mean_control"]
+    variance = row["std_error"] ** 2 / (1 / n_c + 1 / n_t)
+    se = math.sqrt(
+        variance / (n_t * mean_c**2) + (1.1 * mean_c) ** 2 * variance / (n_c * mean_c**4)
+    )
+    z = scipy_stats.norm.ppf(0.975)
+    expected = scipy_stats.norm.sf(z - 0.1 / se) + scipy_stats.norm.cdf(-z - 0.1 / se)
+    assert row["power"] == pytest.approx(expected, rel=1e-9)
+    assert row["power"] < absolute["power"]
+    assert row["mde_rel"] > absolute["mde_rel"]
+    assert row["required_units"] > absolute["required_units"]
+    assert row["p_value"] == absolute["p_value"]  # only the power columns change
 
 
 def test_a_segment_reversal_is_found_and_named(catalog: MetricCatalog) -> None:

@@ -340,6 +340,7 @@ def test_new_options_at_their_defaults_keep_the_spec_version() -> None:
         "mean_test",
         "novelty_period",
         "heterogeneity_covariance",
+        "power_scale",
     ):
         del dump["analysis"][option]  # the analysis options of issue 19, added later
     payload = {
