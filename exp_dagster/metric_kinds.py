@@ -8,6 +8,9 @@ A metric's ``type`` in the catalog (``mean``, ``proportion``, ``ratio``, ``quant
 * the events it reads (:meth:`MetricKind.events`) and whether a pre-period covariate (CUPED)
   exists for it (:attr:`MetricKind.has_covariate`), whether its unit values are 0/1, whether its
   event's values are kept as histograms;
+* what the warehouse keeps per unit for it (:meth:`MetricKind.unit_terms`: the event and
+  reduction of its value, its denominator), whether its statistics are sums of those values'
+  moments or read from histograms, and which of its values the outlier report fences;
 * how an arm's row of ``metric_statistics`` becomes the statistics library's moments, which test
   applies with which options (:meth:`MetricKind.estimate`), and why an effect is not estimable;
 * what a result row reports beside the test: each arm's per-unit standard deviation on the scale
@@ -65,6 +68,10 @@ MeanTestOption = Literal["welch", "student"]
 ReferenceDistributionOption = Literal["default", "t", "normal"]
 PValueScaleOption = Literal["absolute", "relative"]
 ProportionCIOption = Literal["unpooled", "pooled"]
+# How a unit's rows of one event make a per-unit value (UnitTerms.reduction).
+Reduction = Literal["any", "count", "sum"]
+# The per-unit values metric_outliers fences: a value, or a ratio's numerator and denominator.
+OutlierQuantity = Literal["value", "numerator", "denominator"]
 
 
 @dataclass(frozen=True)
@@ -137,6 +144,28 @@ class NotEstimable(NamedTuple):
 
     reason: str
     missing_event: str | None = None
+
+
+class UnitTerms(NamedTuple):
+    """What the warehouse keeps per unit for one metric (``unit_metrics``' ``y``, ``x`` and
+    covariates), in the words of its SQL: ``exp_dagster/warehouse/`` turns them into the
+    expressions of unit_metrics.sql (cumulated from exposure, or over a metric window) and of
+    the novelty sums (a day's values), so that the SQL stays in the warehouse, in one dialect.
+
+    Attributes:
+        event: the event of the unit's value ``y``.
+        reduction: how the unit's rows of ``event`` make ``y``: ``any`` (1 once it occurs, else
+            0), ``count`` (its rows) or ``sum`` (the exact total of its values).
+        denominator: the event whose exact total of values per unit is ``x`` (a ratio's
+            denominator); None: ``x = 1``.
+        covariate: whether the same terms over the pre-period make the unit's CUPED covariate
+            (``covariate``, and ``covariate_x`` with a denominator).
+    """
+
+    event: str
+    reduction: Reduction
+    denominator: str | None = None
+    covariate: bool = True
 
 
 # ── an arm's statistics row as the library's moments ────────────────────────────────────────
@@ -228,7 +257,13 @@ class MetricKind(ABC):
         has_covariate: whether its units get a pre-period covariate, for CUPED.
         winsorizable: whether ``winsorize`` (capping each unit's value) applies to it.
         binary_unit_values: whether each unit's value is 0 or 1 (checked by the schema).
-        keeps_histograms: whether its event's values are also kept as histograms.
+        keeps_histograms: whether its event's values are also kept as histograms
+            (:meth:`histogram_events`).
+        moment_statistics: whether ``metric_statistics`` sums the moments of its per-unit values
+            (n, Σy, Σy², Σx, …, with the covariates); else they are read from its histograms at
+            the metric's ``level`` (the quantile's threshold moments).
+        outlier_quantities: the per-unit values ``metric_outliers`` fences: ``value`` (``y``),
+            or a ratio's ``numerator`` (``y``) and ``denominator`` (``x``).
         post_stratifiable: whether ``analysis.stratify_by`` applies when CUPED does not.
         unit_mean_effect: whether its unadjusted effect is a difference of per-unit means, so
             that ``analysis.heterogeneity_covariance`` (a robust covariance of the regression
@@ -244,6 +279,8 @@ class MetricKind(ABC):
     winsorizable: ClassVar[bool] = False
     binary_unit_values: ClassVar[bool] = False
     keeps_histograms: ClassVar[bool] = False
+    moment_statistics: ClassVar[bool] = True
+    outlier_quantities: ClassVar[tuple[OutlierQuantity, ...]] = ()
     post_stratifiable: ClassVar[bool] = False
     unit_mean_effect: ClassVar[bool] = False
     has_novelty: ClassVar[bool] = True
@@ -292,6 +329,22 @@ class MetricKind(ABC):
     def covariate_events(self, metric: MetricSpec) -> tuple[str, ...]:
         """The events whose pre-period values make its CUPED covariate (none without one)."""
         return self.events(metric) if self.has_covariate else ()
+
+    def histogram_events(self, metric: MetricSpec) -> tuple[str, ...]:
+        """The events whose values are kept as histograms for it (none unless
+        :attr:`keeps_histograms`)."""
+        return self.events(metric) if self.keeps_histograms else ()
+
+    # ── per-unit values in the warehouse ──
+
+    def unit_terms(self, metric: MetricSpec) -> UnitTerms:
+        """What ``unit_metrics`` keeps per unit for the metric. By default the unit's count of
+        its event's rows (``aggregate: count``) or the exact total of their values."""
+        return UnitTerms(
+            event=str(metric.event),
+            reduction="count" if metric.aggregate == "count" else "sum",
+            covariate=self.has_covariate,
+        )
 
     # ── statistics ──
 
@@ -424,6 +477,7 @@ class MeanKind(_ValueKind):
     name = "mean"
     options = frozenset({"relative_ci", "cuped", "cuped_theta", "mean_test", *_EVERY_KIND_OPTIONS})
     winsorizable = True
+    outlier_quantities = ("value",)
 
     def estimate(
         self,
@@ -470,6 +524,10 @@ class ProportionKind(_ValueKind):
     )
     binary_unit_values = True
 
+    def unit_terms(self, metric: MetricSpec) -> UnitTerms:
+        """1 once the unit has the event, else 0 (whatever its ``aggregate``)."""
+        return UnitTerms(event=str(metric.event), reduction="any", covariate=self.has_covariate)
+
     def estimate(
         self,
         metric: MetricSpec,
@@ -506,6 +564,7 @@ class RatioKind(MetricKind):
 
     name = "ratio"
     options = frozenset({"relative_ci", "cuped", *_EVERY_KIND_OPTIONS})
+    outlier_quantities = ("numerator", "denominator")
 
     def require_fields(self, metric: MetricSpec) -> None:
         if not metric.numerator or not metric.denominator:
@@ -513,6 +572,16 @@ class RatioKind(MetricKind):
 
     def events(self, metric: MetricSpec) -> tuple[str, ...]:
         return (str(metric.numerator), str(metric.denominator))
+
+    def unit_terms(self, metric: MetricSpec) -> UnitTerms:
+        """The numerator's count (``aggregate: count``) or exact total, over the exact total of
+        the denominator's values; the same ratio over the pre-period is the covariate."""
+        return UnitTerms(
+            event=str(metric.numerator),
+            reduction="count" if metric.aggregate == "count" else "sum",
+            denominator=str(metric.denominator),
+            covariate=self.has_covariate,
+        )
 
     def uses_cuped(self, options: AnalysisOptions, control: Row, treatment: Row) -> bool:
         """CUPED for a ratio needs a pre-period with some denominator in both arms."""
@@ -577,6 +646,7 @@ class QuantileKind(MetricKind):
     options = frozenset({"relative_ci", *_EVERY_KIND_OPTIONS})
     has_covariate = False
     keeps_histograms = True
+    moment_statistics = False
     has_novelty = False
     windowable = False
     # A relative margin keeps the guardrail's meaning when the quantile's scale is unknown.
@@ -586,6 +656,11 @@ class QuantileKind(MetricKind):
         super().require_fields(metric)
         if metric.level is None:
             raise ValueError("a quantile metric needs a 'level' in (0, 1), e.g. 0.95")
+
+    def unit_terms(self, metric: MetricSpec) -> UnitTerms:
+        """The unit's observations of the event (their count; the values are in histograms),
+        which the clustered interval's per-unit moments need; no covariate."""
+        return UnitTerms(event=str(metric.event), reduction="count", covariate=False)
 
     def estimate(
         self,

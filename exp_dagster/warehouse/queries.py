@@ -24,6 +24,7 @@ from typing import Any
 import duckdb
 
 from exp_dagster.assignment import bucket_upper_bounds
+from exp_dagster.metric_kinds import Reduction, UnitTerms
 from exp_dagster.spec import IDENTIFIER_PATTERN, MetricSpec, ResolvedExperiment
 from exp_dagster.stats import quantile_from_histogram
 from exp_dagster.warehouse.landing import InputError, LogSource, raise_unreadable, stage_raw
@@ -461,8 +462,8 @@ def build_event_facts(
 
 
 def _covariate_events(metrics: Mapping[str, MetricSpec]) -> list[str]:
-    """Events whose pre-period totals serve as covariates (quantile metrics have none)."""
-    return sorted({e for m in metrics.values() if m.type != "quantile" for e in m.events})
+    """Events whose pre-period totals serve as covariates (of the kinds that have one)."""
+    return sorted({e for m in metrics.values() for e in m.kind.covariate_events(m)})
 
 
 def _metric_events(metrics: Mapping[str, MetricSpec]) -> list[str]:
@@ -470,8 +471,9 @@ def _metric_events(metrics: Mapping[str, MetricSpec]) -> list[str]:
     return sorted({e for m in metrics.values() for e in m.events})
 
 
-def _quantile_metric_events(metrics: Mapping[str, MetricSpec]) -> list[str]:
-    return sorted({m.event for m in metrics.values() if m.type == "quantile" and m.event})
+def _histogram_events(metrics: Mapping[str, MetricSpec]) -> list[str]:
+    """The events whose values are kept as histograms (of the kinds that keep them)."""
+    return sorted({e for m in metrics.values() for e in m.kind.histogram_events(m)})
 
 
 @dataclass(frozen=True)
@@ -517,7 +519,7 @@ def build_pre_period_covariates(
         "experiment_id": spec.id,
         "day": day,
         "events": _metric_events(experiment.metrics),
-        "quantile_events": _quantile_metric_events(experiment.metrics),
+        "quantile_events": _histogram_events(experiment.metrics),
         "log_gamma": LOG_GAMMA,
         "nonpositive_bucket": NONPOSITIVE_BUCKET,
     }
@@ -583,21 +585,19 @@ class UnitMetricCounts:
 def _register_metric_definitions(
     conn: duckdb.DuckDBPyConnection, metrics: Mapping[str, MetricSpec]
 ) -> None:
+    """The temp table ``metric_definitions`` of the novelty sums: the per-unit terms
+    (:meth:`MetricKind.unit_terms`) of the metrics whose novelty is estimated."""
     conn.execute(
         "CREATE OR REPLACE TEMP TABLE metric_definitions ("
-        "metric VARCHAR, kind VARCHAR, event VARCHAR, aggregate VARCHAR, denominator_event VARCHAR)"
+        "metric VARCHAR, reduction VARCHAR, event VARCHAR, denominator_event VARCHAR)"
     )
-    rows = [
-        (
-            name,
-            m.type,
-            m.numerator if m.type == "ratio" else m.event,
-            m.aggregate,
-            m.denominator if m.type == "ratio" else None,
-        )
-        for name, m in sorted(metrics.items())
-    ]
-    conn.executemany("INSERT INTO metric_definitions VALUES (?, ?, ?, ?, ?)", rows)
+    rows = []
+    for name, m in sorted(metrics.items()):
+        if m.kind.has_novelty:
+            terms = _checked_terms(m)
+            rows.append((name, terms.reduction, terms.event, terms.denominator))
+    if rows:
+        conn.executemany("INSERT INTO metric_definitions VALUES (?, ?, ?, ?)", rows)
 
 
 def _register_metric_windows(
@@ -613,6 +613,50 @@ def _register_metric_windows(
         conn.executemany("INSERT INTO metric_windows VALUES (?, ?, ?)", rows)
 
 
+# The reductions of metric_kinds.UnitTerms the warehouse turns into SQL (_cumulated, ...).
+REDUCTIONS = ("any", "count", "sum")
+
+
+def _checked_terms(metric: MetricSpec) -> UnitTerms:
+    terms = metric.kind.unit_terms(metric)
+    if terms.reduction not in REDUCTIONS:
+        raise ValueError(
+            f"metric '{metric.name}': its kind ({metric.kind.name}) reduces a unit's events by "
+            f"{terms.reduction!r}, which the warehouse does not compute; the reductions are "
+            f"{', '.join(REDUCTIONS)} (exp_dagster/warehouse/ renders them in SQL)"
+        )
+    return terms
+
+
+def _cumulated(reduction: Reduction, previous: str, n: str, total: str) -> str:
+    """A unit's value through the day: its ``previous`` value and the count ``n`` and DECIMAL
+    ``total`` of the event's new facts. ``any``: 1 once the event occurs; ``count``: counts
+    added; ``sum``: exact totals added."""
+    if reduction == "any":
+        return f"greatest(coalesce({previous}, 0), (coalesce({n}, 0) > 0)::DOUBLE)"
+    if reduction == "count":
+        return f"coalesce({previous}, 0) + coalesce({n}, 0)"
+    return f"(CAST(coalesce({previous}, 0) AS DECIMAL(38, 6)) + coalesce({total}, 0))"
+
+
+def _windowed(reduction: Reduction, n: str, total: str) -> str:
+    """A unit's value over a metric window, from its count ``n`` and total of the event."""
+    if reduction == "any":
+        return f"(coalesce({n}, 0) > 0)::DOUBLE"
+    if reduction == "count":
+        return f"coalesce({n}, 0)::DOUBLE"
+    return f"CAST(coalesce({total}, 0) AS DOUBLE)"
+
+
+def _pre_period(reduction: Reduction, n: str, total: str) -> str:
+    """A unit's covariate: its value over the pre-period, from the count and total there."""
+    if reduction == "any":
+        return f"(coalesce({n}, 0) > 0)::DOUBLE"
+    if reduction == "count":
+        return f"coalesce({n}, 0)"
+    return f"coalesce({total}, 0)"
+
+
 def _unit_metric_terms(
     experiment: ResolvedExperiment,
 ) -> tuple[dict[str, str], dict[str, Any]]:
@@ -620,17 +664,19 @@ def _unit_metric_terms(
 
     Events are numbered in sorted order (``$event_j``; ``n_j`` and ``t_j`` are a unit's count
     and DECIMAL total of event j in ``post`` and ``pre``), metrics by their sorted names (list
-    item i is metric i). The terms are the expressions the long layout used per metric:
-    proportions are 1 once the event occurs; counts and quantiles (observations) add counts;
-    other values and ratio denominators add exact totals. A windowed metric (``window_days``)
+    item i is metric i). Each metric's terms are its kind's (:meth:`MetricKind.unit_terms`):
+    ``y`` reduces its event's facts (``any``: 1 once the event occurs; ``count``: counts added;
+    ``sum``: exact totals added), ``x`` adds the exact totals of its denominator (1 without),
+    and the covariates are the same over the pre-period. A windowed metric (``window_days``)
     keeps its previous value once set, else takes its window's totals (``wn_k_j``, ``wt_k_j``
     of window k, :func:`metric_windows`) when the window has elapsed, else NULL.
     """
     metrics = experiment.metrics
     has_pre_period = experiment.spec.pre_period_days > 0
+    unit_terms = {name: _checked_terms(m) for name, m in metrics.items()}
     events = sorted(
-        {m.numerator if m.type == "ratio" else m.event for m in metrics.values()}
-        | {m.denominator for m in metrics.values() if m.type == "ratio"}
+        {t.event for t in unit_terms.values()}
+        | {t.denominator for t in unit_terms.values() if t.denominator is not None}
     )
     column = {event: j for j, event in enumerate(events)}
     windows = metric_windows(metrics)
@@ -647,8 +693,9 @@ def _unit_metric_terms(
         for j in range(len(events))
     )
     y, x, covariate, covariate_x = [], [], [], []
-    for i, (_name, m) in enumerate(sorted(metrics.items()), start=1):
-        e = column[m.numerator if m.type == "ratio" else m.event]
+    for i, (name, m) in enumerate(sorted(metrics.items()), start=1):
+        terms = unit_terms[name]
+        e = column[terms.event]
         k = None if m.window_days is None else window_of[m.window_days]
         if k is not None:
             window_events[k].add(e)
@@ -660,40 +707,23 @@ def _unit_metric_terms(
                 f"WHEN w.complete_{k} THEN {value} END"
             )
 
-        if m.type == "proportion":
-            if k is None:
-                y.append(f"greatest(coalesce(p.y[{i}], 0), (coalesce(post.n_{e}, 0) > 0)::DOUBLE)")
-            else:
-                y.append(windowed(f"(coalesce(w.wn_{k}_{e}, 0) > 0)::DOUBLE", "y"))
-            fresh = f"(coalesce(pre.n_{e}, 0) > 0)::DOUBLE"
-        elif m.type == "quantile" or m.aggregate == "count":
-            if k is None:
-                y.append(f"coalesce(p.y[{i}], 0) + coalesce(post.n_{e}, 0)")
-            else:
-                y.append(windowed(f"coalesce(w.wn_{k}_{e}, 0)::DOUBLE", "y"))
-            fresh = f"coalesce(pre.n_{e}, 0)"
+        if k is None:
+            y.append(_cumulated(terms.reduction, f"p.y[{i}]", f"post.n_{e}", f"post.t_{e}"))
         else:
-            if k is None:
-                y.append(
-                    f"(CAST(coalesce(p.y[{i}], 0) AS DECIMAL(38, 6)) + coalesce(post.t_{e}, 0))"
-                )
-            else:
-                y.append(windowed(f"CAST(coalesce(w.wt_{k}_{e}, 0) AS DOUBLE)", "y"))
-            fresh = f"coalesce(pre.t_{e}, 0)"
-        if not has_pre_period or m.type == "quantile":
-            fresh = "NULL"
+            y.append(windowed(_windowed(terms.reduction, f"w.wn_{k}_{e}", f"w.wt_{k}_{e}"), "y"))
+        with_covariate = has_pre_period and terms.covariate
+        fresh = _pre_period(terms.reduction, f"pre.n_{e}", f"pre.t_{e}")
+        fresh = fresh if with_covariate else "NULL"
         fresh_x = "NULL"
-        if m.type == "ratio":
-            d = column[m.denominator]
+        if terms.denominator is not None:
+            d = column[terms.denominator]
             if k is None:
-                x.append(
-                    f"(CAST(coalesce(p.x[{i}], 0) AS DECIMAL(38, 6)) + coalesce(post.t_{d}, 0))"
-                )
+                x.append(_cumulated("sum", f"p.x[{i}]", f"post.n_{d}", f"post.t_{d}"))
             else:
                 window_events[k].add(d)
-                x.append(windowed(f"CAST(coalesce(w.wt_{k}_{d}, 0) AS DOUBLE)", "x"))
-            if has_pre_period:
-                fresh_x = f"coalesce(pre.t_{d}, 0)"
+                x.append(windowed(_windowed("sum", f"w.wn_{k}_{d}", f"w.wt_{k}_{d}"), "x"))
+            if with_covariate:
+                fresh_x = _pre_period("sum", f"pre.n_{d}", f"pre.t_{d}")
         else:
             x.append("1")
         # a unit exposed before the day keeps the covariates of its previous row
@@ -961,7 +991,7 @@ def build_metric_statistics(
     report of the day (``metric_outliers``) is written in the same transaction.
     """
     spec = experiment.spec
-    moment_metrics = sorted(n for n, m in experiment.metrics.items() if m.type != "quantile")
+    moment_metrics = sorted(n for n, m in experiment.metrics.items() if m.kind.moment_statistics)
     params = {
         "experiment_id": spec.id,
         "day": day,
@@ -978,12 +1008,14 @@ def build_metric_statistics(
             "metric_outliers",
             {
                 **params,
-                "value_metrics": sorted(
-                    n for n, m in experiment.metrics.items() if m.type == "mean"
-                ),
-                "ratio_metrics": sorted(
-                    n for n, m in experiment.metrics.items() if m.type == "ratio"
-                ),
+                **{
+                    f"{quantity}_metrics": sorted(
+                        n
+                        for n, m in experiment.metrics.items()
+                        if quantity in m.kind.outlier_quantities
+                    )
+                    for quantity in ("value", "numerator", "denominator")
+                },
             },
         )
         crossovers = _analysed_units(conn, experiment, day)
@@ -995,7 +1027,7 @@ def build_metric_statistics(
             [spec.id, day],
         )
         for name, metric in sorted(experiment.metrics.items()):
-            if metric.type == "quantile":
+            if not metric.kind.moment_statistics:
                 _quantile_statistics(conn, experiment, day, name, metric, extend=extend)
         _register_metric_definitions(conn, experiment.metrics)
         digest = _inputs_digest(conn, experiment, day)

@@ -5,9 +5,11 @@ statsmodels or the formula written out."""
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import json
 import math
+import re
 import typing
 from typing import Any
 
@@ -24,6 +26,7 @@ from exp_dagster.metric_kinds import (
     OPTION_NAMES,
     AnalysisOptions,
     KindName,
+    Reduction,
     resolve_options,
 )
 from exp_dagster.spec import (
@@ -36,6 +39,7 @@ from exp_dagster.spec import (
     parse_experiment,
     spec_version,
 )
+from exp_dagster.warehouse.queries import REDUCTIONS
 
 START = dt.date(2026, 10, 1)
 
@@ -123,6 +127,145 @@ def test_every_catalog_metric_reads_its_kinds_events() -> None:
     assert latency.events == ("latency_ms",) and latency.kind.covariate_events(latency) == ()
     assert latency.kind.keeps_histograms and not ctr.kind.keeps_histograms
     assert catalog.get("conversion").kind.binary_unit_values
+
+
+@pytest.mark.parametrize(
+    ("fields", "event", "reduction", "denominator"),
+    [
+        ({}, "e", "sum", None),
+        ({"aggregate": "count"}, "e", "count", None),
+        ({"type": "proportion"}, "e", "any", None),
+        ({"type": "proportion", "aggregate": "count"}, "e", "any", None),
+        ({"type": "ratio", "event": None, "numerator": "a", "denominator": "b"}, "a", "sum", "b"),
+        (
+            {"type": "ratio", "numerator": "a", "denominator": "b", "aggregate": "count"},
+            "a",
+            "count",
+            "b",
+        ),
+        ({"type": "quantile", "level": 0.9}, "e", "count", None),
+    ],
+)
+def test_unit_terms_are_the_kinds_events_reduced_as_the_warehouse_can(
+    fields: dict[str, Any], event: str, reduction: str, denominator: str | None
+) -> None:
+    """What unit_metrics keeps per unit: a proportion is 1 once the event occurs, a quantile
+    counts its observations (their values are in histograms), a ratio sums its denominator."""
+    m = metric(**fields)
+    terms = m.kind.unit_terms(m)
+    assert (terms.event, terms.reduction, terms.denominator) == (event, reduction, denominator)
+    assert {terms.event, terms.denominator} - {None} <= set(m.events)
+    assert terms.covariate == m.kind.has_covariate
+    assert m.kind.histogram_events(m) == (m.events if m.kind.keeps_histograms else ())
+    assert m.kind.moment_statistics != m.kind.keeps_histograms
+
+
+def test_every_reduction_of_the_seam_is_one_the_warehouse_computes() -> None:
+    assert set(typing.get_args(Reduction)) == set(REDUCTIONS)
+
+
+# ── the type string is matched in metric_kinds.py alone ─────────────────────────────────────
+
+SOURCE_ROOTS = (PROJECT_ROOT / "exp_dagster", PROJECT_ROOT / "assets")
+SEAM = PROJECT_ROOT / "exp_dagster" / "metric_kinds.py"
+# names under which a metric's type travels: spec.type, a result row's metric_type, ...
+TYPE_NAMES = {"type", "metric_type", "type_name", "kind", "kind_name"}
+# SQL that tests a value against a quoted kind name, or a column named kind against anything
+SQL_KIND_TEST = re.compile(r"(=|<>|!=|\bIN\s*\()\s*'(" + "|".join(KINDS) + r")'", re.I)
+SQL_KIND_COLUMN = re.compile(r"\bkind\s*(=|<>|!=|\bIN\b)", re.I)
+
+
+def _named(node: ast.expr) -> set[str]:
+    """The names an operand goes by: ``m.type`` → type, ``row["metric_type"]`` → metric_type."""
+    if isinstance(node, ast.Attribute):
+        return {node.attr}
+    if isinstance(node, ast.Name):
+        return {node.id}
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+        return {str(node.slice.value)}
+    return set()
+
+
+def _kind_names(node: ast.AST) -> set[str]:
+    """The kind names an operand or a match pattern spells out as string constants."""
+    return {
+        n.value
+        for n in ast.walk(node)
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in KINDS
+    }
+
+
+def type_comparisons(source: str, *, sql: bool = False) -> list[int]:
+    """The lines of ``source`` (Python, or SQL) that compare a metric's type.
+
+    Python: a comparison of ``<x>.type`` with anything, a comparison or ``match`` of a value
+    named like a type (``type``, ``metric_type``, ``kind``, ...) with a kind name, and SQL in a
+    string constant that tests a value against a quoted kind name. SQL: the same test, or a
+    ``kind`` column compared with anything. A ``Literal[...]`` of kind names compares nothing."""
+    if sql:
+        return [
+            n
+            for n, line in enumerate(source.splitlines(), 1)
+            if SQL_KIND_TEST.search(line) or SQL_KIND_COLUMN.search(line)
+        ]
+    lines: list[int] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            named = set().union(*(_named(o) for o in operands))
+            dotted_type = any(isinstance(o, ast.Attribute) and o.attr == "type" for o in operands)
+            if dotted_type or (named & TYPE_NAMES and _kind_names(node)):
+                lines.append(node.lineno)
+        elif isinstance(node, ast.Match) and _named(node.subject) & TYPE_NAMES:
+            if any(_kind_names(case.pattern) for case in node.cases):
+                lines.append(node.lineno)
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and SQL_KIND_TEST.search(node.value)
+        ):
+            lines.append(node.lineno)
+    return sorted(lines)
+
+
+def test_the_type_comparison_detector_finds_what_it_looks_for() -> None:
+    flagged = [
+        'if m.type == "ratio": pass',
+        'x = "quantile" != metric.type',
+        'x = metric.type in ("mean", "ratio")',
+        'x = row["metric_type"] == "proportion"',
+        "x = m.type == OTHER",
+        'match m.type:\n    case "ratio":\n        pass',
+        "q = \"SELECT CASE WHEN d.kind = 'ratio' THEN 1 END\"",
+    ]
+    for source in flagged:
+        assert type_comparisons(source), source
+    clean = [
+        'KindName = Literal["mean", "proportion", "ratio", "quantile"]',
+        'if binning == "quantile": pass',
+        'ratio = stats.contingency.odds_ratio(table, kind="conditional")',
+        'x = {"metric_type": metric.type}',
+        "return kind_of(self.type)",
+    ]
+    for source in clean:
+        assert not type_comparisons(source), source
+    assert type_comparisons("WHEN d.kind = 'proportion' THEN 1", sql=True) == [1]
+    assert type_comparisons("AND d.kind <> x", sql=True) == [1]
+    assert not type_comparisons("WHEN d.reduction = 'any' THEN 1", sql=True)
+
+
+def test_no_module_but_the_seam_compares_a_metric_type() -> None:
+    """Adding a metric kind touches metric_kinds.py and its tests only (docs/development.md):
+    the rest of the code asks ``metric.kind``."""
+    sources = [p for root in SOURCE_ROOTS for p in sorted(root.rglob("*.py")) if p != SEAM]
+    sql = [p for root in SOURCE_ROOTS for p in sorted(root.rglob("*.sql"))]
+    assert len(sources) > 50 and sql
+    found = {
+        f"{path.relative_to(PROJECT_ROOT)}:{line}"
+        for path in [*sources, *sql]
+        for line in type_comparisons(path.read_text(), sql=path.suffix == ".sql")
+    }
+    assert not found, f"a metric's type is compared outside metric_kinds.py at {sorted(found)}"
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,14 @@
 -- metric_outliers(experiment, day): per mean metric (its value) and ratio metric (its numerator
--- and its denominator), the units whose value lies beyond a robust fence, from the logged values.
+-- and its denominator: the kinds' outlier_quantities), the units whose value lies beyond a
+-- robust fence, from the logged values.
 -- The fence is 10 × the 99.9th percentile of the non-zero absolute values, or 10 × the
 -- 11th-largest absolute value when that is smaller (fewer than about 10,000 units), so that up
 -- to ten extreme units cannot hide by raising the percentile. Zeros are left out so that a
 -- sparse metric (revenue: most users buy nothing) still has a fence. Fewer than 20 non-zero
 -- units: no fence. Units whose metric window has not elapsed (NULL values) are not analysed.
 -- Input: temp table winsorize_caps(metric, level, cap) (empty when no metric is winsorised).
--- Parameters: $experiment_id, $day, $value_metrics, $ratio_metrics, $spec_version
+-- Parameters: $experiment_id, $day, $value_metrics, $numerator_metrics, $denominator_metrics
+--             (the metrics whose kind fences that quantity), $spec_version
 DELETE FROM metric_outliers WHERE experiment_id = $experiment_id AND as_of_date = $day;
 
 INSERT INTO metric_outliers
@@ -20,13 +22,13 @@ WITH unit_values AS (
     SELECT metric, 'numerator', unit_id, y
     FROM unit_metrics
     WHERE experiment_id = $experiment_id AND as_of_date = $day
-      AND list_contains($ratio_metrics, metric)
+      AND list_contains($numerator_metrics, metric)
       AND y IS NOT NULL
     UNION ALL
     SELECT metric, 'denominator', unit_id, x
     FROM unit_metrics
     WHERE experiment_id = $experiment_id AND as_of_date = $day
-      AND list_contains($ratio_metrics, metric)
+      AND list_contains($denominator_metrics, metric)
       AND y IS NOT NULL
 ),
 summary AS (

@@ -8,7 +8,8 @@
 -- exposure: build_metric_statistics runs novelty_sums_24h.sql instead of the second statement,
 -- and a unit counts in period k once it has ended.
 -- Input: temp tables assigned_units (the day's analysed units: unit_id, variant,
--- first_exposure_date, crossed_over) and metric_definitions.
+-- first_exposure_date, crossed_over) and metric_definitions (the metrics with novelty, by their
+-- kind's per-unit terms: the event's reduction any / count / sum, the denominator event summed).
 -- Parameters: $experiment_id, $day, $start, $through, $extend, $crossover_units, $inputs_digest,
 --             $spec_version, $by_period, $from_timestamp
 DELETE FROM novelty_sums WHERE experiment_id = $experiment_id AND as_of_date = $day;
@@ -24,13 +25,14 @@ unit_days AS (
         u.unit_id,
         datediff('day', u.first_exposure_date, f.event_date) AS day_index,
         CASE
-            WHEN d.kind = 'proportion'
+            WHEN d.reduction = 'any'
                 THEN (sum(CASE WHEN f.event = d.event THEN f.n ELSE 0 END) > 0)::INTEGER
-            WHEN d.aggregate = 'count' THEN sum(CASE WHEN f.event = d.event THEN f.n ELSE 0 END)
+            WHEN d.reduction = 'count' THEN sum(CASE WHEN f.event = d.event THEN f.n ELSE 0 END)
             ELSE sum(CASE WHEN f.event = d.event THEN f.total ELSE 0 END)
         END AS y,
         CASE
-            WHEN d.kind = 'ratio' THEN sum(CASE WHEN f.event = d.denominator_event THEN f.total ELSE 0 END)
+            WHEN d.denominator_event IS NOT NULL
+                THEN sum(CASE WHEN f.event = d.denominator_event THEN f.total ELSE 0 END)
             ELSE 1
         END AS x
     FROM exposure_facts($experiment_id) AS f
@@ -39,8 +41,7 @@ unit_days AS (
     WHERE f.event_date BETWEEN (CASE WHEN $extend THEN $day ELSE u.first_exposure_date END)
                            AND $through
       AND (NOT f.pre_exposure OR f.event_date = u.first_exposure_date)
-      AND d.kind <> 'quantile'
-    GROUP BY d.metric, d.kind, d.aggregate, u.variant, u.unit_id, day_index
+    GROUP BY d.metric, d.reduction, d.denominator_event, u.variant, u.unit_id, day_index
 ),
 added AS (
     SELECT
@@ -96,20 +97,23 @@ observed AS (
     -- units whose k-th day is on or before the day: a unit without events that day counts as 0
     -- (counted by cohort of first exposure day, not unit by unit); with $by_period, units whose
     -- k-th 24-hour period has ended
-    SELECT d.metric, d.kind, c.variant, k.day_index, sum(c.units)::BIGINT AS n
+    SELECT
+        d.metric, d.denominator_event IS NOT NULL AS has_denominator, c.variant, k.day_index,
+        sum(c.units)::BIGINT AS n
     FROM cohorts AS c
     CROSS JOIN range(0, datediff('day', $start, $through) + 1) AS k(day_index)
     CROSS JOIN metric_definitions AS d
-    WHERE c.first_exposure_date + k.day_index::INTEGER <= $through AND d.kind <> 'quantile'
-      AND NOT $by_period
-    GROUP BY d.metric, d.kind, c.variant, k.day_index
+    WHERE c.first_exposure_date + k.day_index::INTEGER <= $through AND NOT $by_period
+    GROUP BY d.metric, d.denominator_event, c.variant, k.day_index
     UNION ALL
-    SELECT d.metric, d.kind, c.variant, k.day_index, sum(c.units)::BIGINT AS n
+    SELECT
+        d.metric, d.denominator_event IS NOT NULL AS has_denominator, c.variant, k.day_index,
+        sum(c.units)::BIGINT AS n
     FROM periods AS c
     CROSS JOIN range(0, datediff('day', $start, $through) + 1) AS k(day_index)
     CROSS JOIN metric_definitions AS d
-    WHERE k.day_index < c.ended AND d.kind <> 'quantile'
-    GROUP BY d.metric, d.kind, c.variant, k.day_index
+    WHERE k.day_index < c.ended
+    GROUP BY d.metric, d.denominator_event, c.variant, k.day_index
 ),
 sums AS (
     SELECT metric, variant, day_index, sum_y, sum_y2, sum_x, sum_x2, sum_xy
@@ -120,10 +124,10 @@ SELECT
     $experiment_id, $day, o.metric, o.variant, o.day_index::INTEGER, o.n,
     coalesce(s.sum_y, 0)::DOUBLE,
     coalesce(s.sum_y2, 0)::DOUBLE,
-    -- units with no events that day still count one unit (x = 1) for non-ratio metrics
-    CASE WHEN o.kind = 'ratio' THEN coalesce(s.sum_x, 0)::DOUBLE ELSE o.n END,
-    CASE WHEN o.kind = 'ratio' THEN coalesce(s.sum_x2, 0)::DOUBLE ELSE o.n END,
-    CASE WHEN o.kind = 'ratio' THEN coalesce(s.sum_xy, 0)::DOUBLE ELSE coalesce(s.sum_y, 0)::DOUBLE END,
+    -- units with no events that day still count one unit (x = 1) for metrics without denominator
+    CASE WHEN o.has_denominator THEN coalesce(s.sum_x, 0)::DOUBLE ELSE o.n END,
+    CASE WHEN o.has_denominator THEN coalesce(s.sum_x2, 0)::DOUBLE ELSE o.n END,
+    CASE WHEN o.has_denominator THEN coalesce(s.sum_xy, 0)::DOUBLE ELSE coalesce(s.sum_y, 0)::DOUBLE END,
     $spec_version
 FROM observed AS o
 LEFT JOIN sums AS s USING (metric, variant, day_index)

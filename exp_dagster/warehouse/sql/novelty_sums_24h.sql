@@ -52,9 +52,9 @@ unit_days AS (
         f.unit_id,
         f.day_index,
         CASE
-            WHEN d.kind = 'proportion'
+            WHEN d.reduction = 'any'
                 THEN (count(*) FILTER (WHERE f.event = d.event) > 0)::INTEGER
-            WHEN d.aggregate = 'count' THEN count(*) FILTER (WHERE f.event = d.event)
+            WHEN d.reduction = 'count' THEN count(*) FILTER (WHERE f.event = d.event)
             -- exact sums of the values rounded to 1e-6, as event_facts' totals
             ELSE coalesce(
                 CAST(sum(CAST(f.value AS DECIMAL(38, 6))) FILTER (WHERE f.event = d.event) AS DOUBLE),
@@ -62,7 +62,7 @@ unit_days AS (
             )
         END AS y,
         CASE
-            WHEN d.kind = 'ratio'
+            WHEN d.denominator_event IS NOT NULL
                 THEN coalesce(
                     CAST(
                         sum(CAST(f.value AS DECIMAL(38, 6))) FILTER (WHERE f.event = d.denominator_event)
@@ -74,8 +74,7 @@ unit_days AS (
         END AS x
     FROM ended AS f
     JOIN metric_definitions AS d ON f.event = d.event OR f.event = d.denominator_event
-    WHERE d.kind <> 'quantile'
-    GROUP BY d.metric, d.kind, d.aggregate, f.variant, f.unit_id, f.day_index
+    GROUP BY d.metric, d.reduction, d.denominator_event, f.variant, f.unit_id, f.day_index
 ),
 added AS (
     SELECT
