@@ -11,7 +11,7 @@ from assets.event_facts import event_facts
 from assets.exposures import exposures
 from exp_dagster.partitions import experiment_days, parse_experiment_day
 from exp_dagster.resources import Catalog, Warehouse
-from exp_dagster.warehouse.queries import build_pre_period_covariates
+from exp_dagster.warehouse.ingest import build_pre_period_covariates
 
 
 @writer_asset(

@@ -30,7 +30,7 @@ from exp_dagster.offline import (
 from exp_dagster.partitions import experiment_days, parse_experiment_day
 from exp_dagster.resources import Catalog, LandingZone, Warehouse
 from exp_dagster.warehouse import evaluation as sql
-from exp_dagster.warehouse.queries import read_partition
+from exp_dagster.warehouse.partitions import read_partition
 
 raw_ranking_logs = dg.AssetSpec(
     key="raw_ranking_logs",

@@ -19,7 +19,7 @@ from assets._common import (
 from assets.landing import raw_event_logs
 from exp_dagster.partitions import analysable_days, days
 from exp_dagster.resources import Catalog, LandingZone, Warehouse
-from exp_dagster.warehouse.queries import build_event_facts
+from exp_dagster.warehouse.ingest import build_event_facts
 
 
 @writer_asset(

@@ -17,7 +17,7 @@ from assets._common import (
 from assets.landing import raw_exposure_logs
 from exp_dagster.partitions import experiment_days, parse_experiment_day
 from exp_dagster.resources import Catalog, LandingZone, Warehouse
-from exp_dagster.warehouse.queries import build_exposures
+from exp_dagster.warehouse.ingest import build_exposures
 
 
 @writer_asset(

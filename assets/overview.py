@@ -13,7 +13,7 @@ from assets.results import decision
 from exp_dagster.report.overview import OverviewRow, overview_markdown, overview_rows
 from exp_dagster.resources import Catalog, Warehouse
 from exp_dagster.triggers import scan_registry
-from exp_dagster.warehouse.queries import read_latest_decisions
+from exp_dagster.warehouse.partitions import read_latest_decisions
 
 OVERVIEW_SCHEMA = dg.TableSchema(
     columns=[

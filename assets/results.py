@@ -16,13 +16,13 @@ from exp_dagster.partitions import experiment_days, parse_experiment_day
 from exp_dagster.report import decision_markdown, results_markdown
 from exp_dagster.resources import Catalog, Warehouse
 from exp_dagster.warehouse.evaluation import read_rows
-from exp_dagster.warehouse.queries import (
+from exp_dagster.warehouse.partitions import (
     read_event_names,
     read_history,
-    read_outliers,
     read_partition,
     replace_partition,
 )
+from exp_dagster.warehouse.statistics import read_outliers
 
 
 @writer_asset(

@@ -15,11 +15,8 @@ from assets.exposures import exposures
 from exp_dagster.decision import p_text, sample_ratio
 from exp_dagster.partitions import experiment_days, parse_experiment_day
 from exp_dagster.resources import Catalog, Warehouse
-from exp_dagster.warehouse.queries import (
-    build_metric_statistics,
-    build_unit_metrics,
-    read_outliers,
-)
+from exp_dagster.warehouse.statistics import build_metric_statistics, read_outliers
+from exp_dagster.warehouse.unit_state import build_unit_metrics
 
 
 @writer_asset(

@@ -137,7 +137,7 @@ def _read_outcome(
     database: Path, experiment_id: str, day: dt.date
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     from exp_dagster.locks import read_only_connection
-    from exp_dagster.warehouse.queries import read_partition
+    from exp_dagster.warehouse.partitions import read_partition
 
     with read_only_connection(database, say=_say) as conn:
         rows = read_partition(conn, "results", experiment_id, day)

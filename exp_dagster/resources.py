@@ -28,7 +28,7 @@ from exp_dagster.spec import (
     load_metric_catalog,
 )
 from exp_dagster.warehouse.landing import LogKind, LogSource
-from exp_dagster.warehouse.queries import ensure_schema
+from exp_dagster.warehouse.schema import ensure_schema
 
 _log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 :func:`exp_dagster.analysis.compute_results` returns :class:`ResultRow` objects, which cannot be
 built with a missing or an extra key (a ``TypeError`` names it) nor changed afterwards, and
-:func:`exp_dagster.warehouse.queries.replace_partition` still refuses any row whose keys differ
+:func:`exp_dagster.warehouse.partitions.replace_partition` still refuses any row whose keys differ
 from the table's columns. A new estimate therefore needs its field here and its column in
 schema.sql (a test compares the two) before it can be written, instead of being dropped on the
 way to the warehouse.

@@ -18,7 +18,8 @@ import duckdb
 
 from exp_dagster.spec import ResolvedExperiment
 from exp_dagster.warehouse.evaluation import read_rows
-from exp_dagster.warehouse.queries import fetch_dicts, read_partition
+from exp_dagster.warehouse.partitions import read_partition
+from exp_dagster.warehouse.statements import fetch_dicts
 
 Row = Mapping[str, Any]
 

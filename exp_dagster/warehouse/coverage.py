@@ -24,7 +24,7 @@ import duckdb
 
 from exp_dagster.spec import ExperimentSpec
 from exp_dagster.warehouse.landing import LogSource, raise_unreadable, stage_raw
-from exp_dagster.warehouse.queries import ensure_schema
+from exp_dagster.warehouse.schema import ensure_schema
 
 # The day of each valid row of the staged view ``raw_rows`` (what ``stage_raw`` makes), for rows
 # dated after $after and on or before $end; $folder_day is the day of a hive folder (NULL for a

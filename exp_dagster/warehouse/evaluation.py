@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from exp_dagster.warehouse.landing import LogSource, common_columns, stage_raw
-from exp_dagster.warehouse.queries import fetch_dicts, replace_partition
+from exp_dagster.warehouse.partitions import replace_partition
+from exp_dagster.warehouse.statements import fetch_dicts
 
 if TYPE_CHECKING:  # pandas is imported by duckdb when a query returns a frame
     import pandas as pd

@@ -3,8 +3,8 @@ whether Python writes or reads its partitions whole, and what it holds.
 
 ``schema.sql`` creates the tables; this module says what they are for. A test holds the two
 together (every table created is registered, with the partition columns it names) and checks
-that docs/pipeline.md lists every table a user can query. ``queries.read_partition`` and
-``queries.replace_partition`` take their allow-lists from here.
+that docs/pipeline.md lists every table a user can query. ``partitions.read_partition`` and
+``partitions.replace_partition`` take their allow-lists from here.
 
 Partitioning:
 

@@ -23,7 +23,7 @@ import pytest
 from exp_dagster.assignment import assign_variant
 from exp_dagster.cli import main
 from exp_dagster.spec import ResolvedExperiment
-from exp_dagster.warehouse import queries
+from exp_dagster.warehouse import quantiles, queries
 from exp_dagster.warehouse.landing import LogSource
 from exp_dagster.warehouse.queries import (
     LOG_GAMMA,
@@ -305,7 +305,7 @@ def test_quantile_and_novelty_statistics_count_from_the_exposure_timestamp(
         assert observations == len(arm)
         assert below == (arm["bucket"] <= round(math.log(threshold) / LOG_GAMMA)).sum()
     # the fallback that sums every bucket of every unit gives the same moments
-    fallback = queries._bucket_moments(
+    fallback = quantiles._bucket_moments(
         conn,
         resolved,
         as_of,

@@ -22,7 +22,7 @@ from exp_dagster.home import PROJECT_ROOT
 from exp_dagster.resources import Catalog, LandingZone, Warehouse, WarehouseBusyError
 from exp_dagster.runner import materialize, plan
 from exp_dagster.simulate import SimulationConfig, simulate
-from exp_dagster.warehouse import queries
+from exp_dagster.warehouse import ingest, queries
 from tests.conftest import write_spec
 from tests.faults.corpus import DAY, events, experiment, exposures, hive, unit_ids
 from tests.integration.test_pipeline import table_digest
@@ -37,12 +37,12 @@ CHILD = textwrap.dedent(
     import sys, time
     from pathlib import Path
     import duckdb
-    from exp_dagster.warehouse import queries
+    from exp_dagster.warehouse import ingest, queries
     from exp_dagster.warehouse.landing import LogSource
     from tests.faults.corpus import DAY, experiment
 
     database, landing, step, kill_point = sys.argv[1:5]
-    run = queries._execute
+    run = ingest.execute
 
     def execute(conn, statement, params):
         cursor = run(conn, statement, params)
@@ -51,7 +51,7 @@ CHILD = textwrap.dedent(
             time.sleep(120)
         return cursor
 
-    queries._execute = execute
+    ingest.execute = execute
     conn = duckdb.connect(database)
     queries.ensure_schema(conn)
     if step == "exposures":
@@ -150,14 +150,14 @@ def test_an_error_inside_the_transaction_rolls_back(
     source = queries.LogSource("exposures", landing / "exposures")
     queries.build_exposures(conn, experiment(), source, DAY)
     before = table_digest(conn, "exposures")
-    run = queries._execute
+    run = ingest.execute
 
     def failing(conn: duckdb.DuckDBPyConnection, statement: str, params: dict) -> object:
         if statement.startswith("INSERT INTO exposure_quarantine"):
             raise OSError("disk full")
         return run(conn, statement, params)
 
-    monkeypatch.setattr(queries, "_execute", failing)
+    monkeypatch.setattr(ingest, "execute", failing)
     with pytest.raises(OSError, match="disk full"):
         queries.build_exposures(conn, experiment(), source, DAY)
     assert table_digest(conn, "exposures") == before

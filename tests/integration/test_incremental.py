@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from exp_dagster.resources import Warehouse
-from exp_dagster.warehouse import queries
+from exp_dagster.warehouse import quantiles, queries, statistics, unit_state
 from exp_dagster.warehouse.queries import build_event_facts, build_unit_metrics
 from tests.conftest import Pipeline
 
@@ -55,7 +55,7 @@ def test_incremental_rows_equal_a_rebuild_from_every_day(
     experiment = pipeline.experiment
     with warehouse_copy.connect() as conn:
         incremental = _rows(conn, experiment.spec.id)
-        monkeypatch.setattr(queries, "_extends_previous_day", lambda *_: False)
+        monkeypatch.setattr(unit_state, "_extends_previous_day", lambda *_: False)
         for day in pipeline.days:
             assert not build_unit_metrics(conn, experiment, day).incremental
         rebuilt = _rows(conn, experiment.spec.id)
@@ -115,8 +115,8 @@ def test_novelty_sums_extended_day_by_day_equal_a_full_resum(
         # the last day extended its predecessor's sums (lineage current, no new crossover)
         last = pipeline.days[-1]
         crossovers = _crossovers(conn, experiment.spec.id)
-        assert queries._daily_sums_extend(conn, experiment, last, crossovers)
-        monkeypatch.setattr(queries, "_daily_sums_extend", lambda *_: False)
+        assert statistics._daily_sums_extend(conn, experiment, last, crossovers)
+        monkeypatch.setattr(statistics, "_daily_sums_extend", lambda *_: False)
         for day in pipeline.days:
             queries.build_metric_statistics(conn, experiment, day)
         resummed = query(conn)
@@ -195,7 +195,7 @@ def test_metric_statistics_reads_the_crossovers_unit_metrics_recorded(
             assert counts.incremental == (day > days[0])
             assigned = "SELECT * FROM assigned_units ORDER BY ALL"
             extended = conn.execute(assigned).fetchall()
-            queries._assigned_units(conn, experiment_id, experiment.spec.start, day)
+            unit_state.register_assigned_units(conn, experiment_id, experiment.spec.start, day)
             assert conn.execute(assigned).fetchall() == extended
             queries.build_metric_statistics(conn, experiment, day)
         recorded = dict(
@@ -220,9 +220,9 @@ def test_metric_statistics_reads_the_crossovers_unit_metrics_recorded(
         saved = kept.fetchall()
         assert len(saved) == 2
         conn.execute("DELETE FROM unit_crossovers WHERE as_of_date = ?", [days[2]])
-        assert queries._extends_previous_day(conn, experiment, days[3]) is False
+        assert unit_state._extends_previous_day(conn, experiment, days[3]) is False
         conn.executemany("INSERT INTO unit_crossovers VALUES (?, ?, ?, ?, ?, ?)", saved)
-        assert queries._extends_previous_day(conn, experiment, days[3]) is True
+        assert unit_state._extends_previous_day(conn, experiment, days[3]) is True
         before = conn.execute(query, [experiment_id]).fetchall()
         conn.execute("UPDATE unit_metrics_lineage SET crossover_units = NULL")
         for day in days:
@@ -237,7 +237,7 @@ def test_metric_statistics_reads_the_crossovers_unit_metrics_recorded(
             [experiment_id],
         ).fetchone()
         assert incremental is not None and incremental[0][2] is True
-        monkeypatch.setattr(queries, "_extends_previous_day", lambda *_: False)
+        monkeypatch.setattr(unit_state, "_extends_previous_day", lambda *_: False)
         for day in days:
             build_unit_metrics(conn, experiment, day)
         assert _rows(conn, experiment_id) == extended
@@ -249,8 +249,8 @@ def test_quantile_moments_summed_in_slices_equal_one_pass(
     """Under a small memory limit the per-unit quantile moments are summed over slices of the
     units; the statistics are the same, exactly, as one pass over every unit."""
     experiment = pipeline.experiment
-    quantiles = sorted(n for n, m in experiment.metrics.items() if m.type == "quantile")
-    assert quantiles, "the pipeline's experiment should have a quantile metric"
+    quantile_metrics = sorted(n for n, m in experiment.metrics.items() if m.type == "quantile")
+    assert quantile_metrics, "the pipeline's experiment should have a quantile metric"
     query = (
         "SELECT * FROM metric_statistics WHERE experiment_id = ? AND metric IN "
         "(SELECT unnest(?::VARCHAR[])) ORDER BY ALL"
@@ -258,17 +258,17 @@ def test_quantile_moments_summed_in_slices_equal_one_pass(
     day = pipeline.days[-1]
     with warehouse_copy.connect() as conn:
         queries.build_metric_statistics(conn, experiment, day)
-        whole = conn.execute(query, [experiment.spec.id, quantiles]).fetchall()
+        whole = conn.execute(query, [experiment.spec.id, quantile_metrics]).fetchall()
         slices: list[int] = []
 
         def seven_slices(_conn: duckdb.DuckDBPyConnection, units: int) -> int:
             slices.append(units)
             return 7
 
-        monkeypatch.setattr(queries, "_unit_chunks", seven_slices)
+        monkeypatch.setattr(quantiles, "_unit_chunks", seven_slices)
         queries.build_metric_statistics(conn, experiment, day)
-        sliced = conn.execute(query, [experiment.spec.id, quantiles]).fetchall()
-    assert len(slices) == len(quantiles) and min(slices) > 7
+        sliced = conn.execute(query, [experiment.spec.id, quantile_metrics]).fetchall()
+    assert len(slices) == len(quantile_metrics) and min(slices) > 7
     assert len(whole) > 0 and sliced == whole
 
 
@@ -285,4 +285,4 @@ def test_quantile_slices_follow_the_memory_limit(
         assert queries.memory_limit_bytes(conn) == pytest.approx(
             float(limit[:-2]) * {"MB": 1e6, "GB": 1e9}[limit[-2:]], rel=1e-2
         )
-        assert queries._unit_chunks(conn, units) == slices
+        assert quantiles._unit_chunks(conn, units) == slices

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from exp_dagster.resources import Warehouse
-from exp_dagster.warehouse import queries
+from exp_dagster.warehouse import quantiles, queries
 from tests.conftest import Pipeline
 
 MOMENTS = ["n", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy"]
@@ -121,7 +121,7 @@ def test_tail_moments_equal_the_facts_with_values_at_or_below_zero_and_the_fallb
         )
         for day in days[days.index(planted_day) :]:
             queries.build_unit_metrics(conn, experiment, day)
-        with caplog.at_level(logging.INFO, logger=queries.__name__):
+        with caplog.at_level(logging.INFO, logger=quantiles.__name__):
             queries.build_metric_statistics(conn, experiment, last)
         assert "summing every unit's buckets" not in caplog.text
         reference = _reference(conn, spec.id, last, metric, definition.event)
@@ -138,7 +138,7 @@ def test_tail_moments_equal_the_facts_with_values_at_or_below_zero_and_the_fallb
         # facts written before the non-positive bucket existed: the counts do not add up, and
         # the statistics come from every bucket of every unit, the same
         conn.execute("DELETE FROM quantile_facts WHERE bucket = ?", [queries.NONPOSITIVE_BUCKET])
-        with caplog.at_level(logging.INFO, logger=queries.__name__):
+        with caplog.at_level(logging.INFO, logger=quantiles.__name__):
             queries.build_metric_statistics(conn, experiment, last)
         assert "summing every unit's buckets" in caplog.text
         assert _reported(conn, spec.id, last, metric) == reference

@@ -39,7 +39,7 @@ from exp_dagster.spec import (
     parse_experiment,
     spec_version,
 )
-from exp_dagster.warehouse.queries import REDUCTIONS
+from exp_dagster.warehouse.unit_state import REDUCTIONS
 
 START = dt.date(2026, 10, 1)
 

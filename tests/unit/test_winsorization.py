@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from exp_dagster.spec import MetricCatalog, ResolvedExperiment, parse_experiment
-from exp_dagster.warehouse import queries
+from exp_dagster.warehouse import schema
 from exp_dagster.warehouse.queries import build_metric_statistics, ensure_schema, read_outliers
 
 DAY = dt.date(2026, 5, 4)
@@ -68,7 +68,7 @@ def statistics(units: pd.DataFrame, winsorize: float | None) -> duckdb.DuckDBPyC
         "NULL::DOUBLE AS covariate_x, ? AS spec_version FROM units",
         [DAY, DAY, resolved.version],
     )
-    queries._pack_long_unit_metrics(conn, "long_rows")
+    schema._pack_long_unit_metrics(conn, "long_rows")
     build_metric_statistics(conn, resolved, DAY)
     return conn
 

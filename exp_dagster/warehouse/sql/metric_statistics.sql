@@ -1,8 +1,8 @@
 -- metric_statistics(experiment, day): sufficient statistics per metric, variant and segment value.
 -- Ratio metrics with a pre-period also get the cross-products CUPED for ratios needs.
--- Quantile metrics get theirs from queries._quantile_statistics. A winsorised metric's values are
+-- Quantile metrics get theirs from quantiles.quantile_statistics. A winsorised metric's values are
 -- capped first at its pooled cap (winsorize_cap.sql), in every segment alike.
--- One grouping set per segment of the spec beside 'all' (:func:`queries._segment_terms` fills
+-- One grouping set per segment of the spec beside 'all' (:func:`statistics._segment_terms` fills
 -- the @...@ markers; segment k is column s_k, its name the parameter $segment_k): each unit's
 -- products are computed once, not once per segment, and a unit without the segment's key counts
 -- under '(missing)'. A windowed metric (window_days) counts only the units whose window has
