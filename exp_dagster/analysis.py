@@ -1114,9 +1114,17 @@ def _reviewer_fields(
     z-test), the relative lift's delta-method standard error (whichever interval
     ``relative_ci`` chose), each arm's per-unit standard deviation on the scale the test
     analyses, before CUPED (:meth:`~exp_dagster.metric_kinds.MetricKind.unit_std_dev`), CUPED's
-    θ, and the options in force."""
+    θ, the options in force, and each arm's own interval
+    (:meth:`~exp_dagster.metric_kinds.MetricKind.arm_interval`)."""
     kind = metric.kind
+    alpha = experiment.spec.alpha
+    control = kind.arm_interval(arms[experiment.spec.control], alpha) or (None, None)
+    treatment = kind.arm_interval(arms[variant], alpha) or (None, None)
     return {
+        "control_ci_low": control[0],
+        "control_ci_high": control[1],
+        "treatment_ci_low": treatment[0],
+        "treatment_ci_high": treatment[1],
         "statistic": effect.statistic,
         "df": effect.df if math.isfinite(effect.df) else None,
         "rel_std_error": effect.rel_std_error,

@@ -406,6 +406,15 @@ class MetricKind(ABC):
         """
         return math.sqrt(moments(arm).var)
 
+    def arm_interval(self, arm: Row, alpha: float) -> tuple[float, float] | None:
+        """The two-sided ``1 - alpha`` interval of one arm's own value, before CUPED (a single
+        arm's interval involves no comparison, so no adjustment): by default Student's t on the
+        per-unit values (``stats.mean_interval``); None with fewer than 2 units."""
+        arm_moments = moments(arm)
+        if arm_moments.n < 2:
+            return None
+        return _stats().mean_interval(arm_moments, alpha=alpha)
+
     def options_text(self, options: AnalysisOptions, stratify_by: str | None = None) -> str:
         """The analysis options in force for a metric of this kind, as compact JSON with sorted
         keys (the ``test_options`` of its result rows): the options the kind takes
@@ -528,6 +537,15 @@ class ProportionKind(_ValueKind):
         """1 once the unit has the event, else 0 (whatever its ``aggregate``)."""
         return UnitTerms(event=str(metric.event), reduction="any", covariate=self.has_covariate)
 
+    def arm_interval(self, arm: Row, alpha: float) -> tuple[float, float] | None:
+        """Wilson's score interval of the arm's proportion (``stats.proportion_interval``,
+        statsmodels' ``proportion_confint(method="wilson")``); None without units."""
+        arm_moments = moments(arm)
+        if arm_moments.n < 1:
+            return None
+        successes = min(arm_moments.n, max(0, round(arm_moments.sum_y)))
+        return _stats().proportion_interval(successes, arm_moments.n, alpha=alpha)
+
     def estimate(
         self,
         metric: MetricSpec,
@@ -628,6 +646,19 @@ class RatioKind(MetricKind):
         variance = ratio_moments(arm).linearised_var
         return math.sqrt(variance) if math.isfinite(variance) else None
 
+    def arm_interval(self, arm: Row, alpha: float) -> tuple[float, float] | None:
+        """The arm's ratio of sums ``R`` -/+ ``z sqrt(linearised_var / n)``: the delta-method
+        normal interval (the standard error the ratio test uses for one arm); None without a
+        denominator or with fewer than 2 units."""
+        arm_moments = ratio_moments(arm)
+        variance = arm_moments.linearised_var
+        if arm_moments.n < 2 or not math.isfinite(variance) or not math.isfinite(arm_moments.ratio):
+            return None
+        from exp_dagster.stats._common import critical_value
+
+        half = critical_value(alpha, "two-sided") * math.sqrt(variance / arm_moments.n)
+        return arm_moments.ratio - half, arm_moments.ratio + half
+
     def missing_denominator(self, metric: MetricSpec, arm: Row, name: str) -> NotEstimable | None:
         if float(arm["sum_x"] or 0.0) <= 0.0:
             return NotEstimable(
@@ -687,6 +718,11 @@ class QuantileKind(MetricKind):
     def unit_std_dev(self, arm: Row) -> float | None:
         """None: a quantile is read from the arm's pooled observations, not from a value per
         unit (its standard error comes from the clustered indicator of being at or below it)."""
+        return None
+
+    def arm_interval(self, arm: Row, alpha: float) -> tuple[float, float] | None:
+        """None: the quantile's interval is of the difference between arms (its clustered
+        standard error needs both arms' histograms at the threshold)."""
         return None
 
     def missing_observations(

@@ -97,6 +97,11 @@ class ResultRow(Mapping[str, Any]):
     sd_treatment: float | None
     cuped_theta: float | None
     test_options: str | None
+    # Each arm's own value with its two-sided 1 - alpha interval, before CUPED (NULL: quantiles).
+    control_ci_low: float | None
+    control_ci_high: float | None
+    treatment_ci_low: float | None
+    treatment_ci_high: float | None
 
     def __getitem__(self, key: str) -> Any:
         if key not in _COLUMN_SET:

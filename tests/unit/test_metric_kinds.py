@@ -750,6 +750,66 @@ def test_unit_std_dev_is_of_the_value_each_kind_analyses(arms: dict[str, np.ndar
     assert KINDS["quantile"].unit_std_dev(row) is None
 
 
+def test_arm_interval_is_each_arms_own_interval(arms: dict[str, np.ndarray]) -> None:
+    """Before CUPED, at the spec's level: Student's t for a mean (scipy), Wilson for a proportion
+    (statsmodels), the delta method for a ratio (numpy on the linearised values); none for a
+    quantile or an arm too small."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    y = arms["y_control"]
+    low, high = KINDS["mean"].arm_interval(value_row("a", y, arms["c_control"]), 0.1)
+    expected = scipy_stats.t.interval(0.9, len(y) - 1, loc=y.mean(), scale=scipy_stats.sem(y))
+    assert (low, high) == pytest.approx(expected, rel=1e-10)
+    converted = (y > np.quantile(y, 0.8)).astype(float)
+    wilson = proportion_confint(int(converted.sum()), len(converted), 0.05, method="wilson")
+    assert KINDS["proportion"].arm_interval(value_row("a", converted), 0.05) == pytest.approx(
+        wilson, rel=1e-10
+    )
+    rng = np.random.default_rng(9)
+    x = rng.poisson(6.0, 300).astype(float) + 1.0
+    clicks = rng.binomial(x.astype(int), 0.2).astype(float)
+    ratio = clicks.sum() / x.sum()
+    linearised = (clicks - ratio * x) / x.mean()
+    half = scipy_stats.norm.ppf(0.975) * linearised.std(ddof=1) / math.sqrt(len(x))
+    row = ratio_row("a", clicks, x, clicks, x)
+    assert KINDS["ratio"].arm_interval(row, 0.05) == pytest.approx(
+        (ratio - half, ratio + half), rel=1e-9
+    )
+    assert KINDS["quantile"].arm_interval(row, 0.05) is None
+    assert KINDS["mean"].arm_interval(value_row("a", y[:1]), 0.05) is None
+
+
+def test_result_rows_carry_each_arms_interval() -> None:
+    """Through compute_results: the overall row's arm intervals, at the spec's alpha."""
+    catalog = load_metric_catalog(PROJECT_ROOT / "catalog" / "metrics.yaml")
+    spec: dict[str, Any] = {
+        "id": "arms",
+        "variants": [
+            {"name": "control", "weight": 0.5, "control": True},
+            {"name": "treatment", "weight": 0.5},
+        ],
+        "start": START.isoformat(),
+        "end": START.isoformat(),
+        "pre_period_days": 0,
+        "alpha": 0.1,
+        "metrics": {"primary": "revenue"},
+        "analysis": {"sequential": "fixed_horizon"},
+    }
+    experiment = parse_experiment(spec, "arms.yaml", catalog)
+    rng = np.random.default_rng(4)
+    rev_c, rev_t = rng.gamma(2.0, 10.0, 400), rng.gamma(2.0, 11.0, 420)
+    rows = [
+        {**value_row("control", rev_c), "metric": "revenue"},
+        {**value_row("treatment", rev_t), "metric": "revenue"},
+    ]
+    (row,) = [r for r in compute_results(experiment, START, rows) if r["segment"] == "all"]
+    for arm, values in (("control", rev_c), ("treatment", rev_t)):
+        expected = scipy_stats.t.interval(
+            0.9, len(values) - 1, loc=values.mean(), scale=scipy_stats.sem(values)
+        )
+        assert (row[f"{arm}_ci_low"], row[f"{arm}_ci_high"]) == pytest.approx(expected, rel=1e-9)
+
+
 def test_options_text_is_the_kinds_options_as_stable_json() -> None:
     options = AnalysisOptions(relative_ci="log", mean_test="student", continuity=True)
     for kind in KINDS.values():

@@ -104,6 +104,10 @@ REVIEWER_COLUMNS = (
     "sd_treatment",
     "cuped_theta",
     "test_options",
+    "control_ci_low",
+    "control_ci_high",
+    "treatment_ci_low",
+    "treatment_ci_high",
 )
 
 

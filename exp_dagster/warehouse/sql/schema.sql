@@ -334,7 +334,11 @@ CREATE TABLE IF NOT EXISTS results (
     sd_control            DOUBLE,       -- sd (ddof=1) of the per-unit value, before CUPED
     sd_treatment          DOUBLE,       --   (ratios: of the linearised values; quantiles: NULL)
     cuped_theta           DOUBLE,       -- CUPED's coefficient of the covariate (NULL: no CUPED)
-    test_options          VARCHAR       -- the analysis options in force, as JSON (sorted keys)
+    test_options          VARCHAR,      -- the analysis options in force, as JSON (sorted keys)
+    control_ci_low        DOUBLE,       -- the control arm's own value: 1 - alpha interval
+    control_ci_high       DOUBLE,       --   (means t, proportions Wilson, ratios delta; no CUPED)
+    treatment_ci_low      DOUBLE,       -- the same for the treatment arm
+    treatment_ci_high     DOUBLE
 );
 CREATE TABLE IF NOT EXISTS decision (
     experiment_id  VARCHAR   NOT NULL,
@@ -391,6 +395,10 @@ ALTER TABLE results ADD COLUMN IF NOT EXISTS sd_control DOUBLE;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS sd_treatment DOUBLE;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS cuped_theta DOUBLE;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS test_options VARCHAR;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS control_ci_low DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS control_ci_high DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS treatment_ci_low DOUBLE;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS treatment_ci_high DOUBLE;
 -- Model evaluation beside the A/B test (issue 6): one long table of every offline estimate of an
 -- experiment-day, and the parity table that puts offline, counterfactual and online lifts side by
 -- side. kind: ranking | ranking_comparison | off_policy | classifier | reliability |
