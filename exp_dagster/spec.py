@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     SerializerFunctionWrapHandler,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
@@ -252,6 +253,39 @@ class VariantSpec(_Strict):
     name: Name
     weight: float = Field(gt=0, le=1)
     control: bool = False
+
+
+# The derived segment of a ramped experiment: the ramp phase in force on each unit's first exposure
+# day (its value is the phase's start date). Not an exposure-log column, so not a spec segment.
+RAMP_PHASE_SEGMENT = "ramp_phase"
+
+
+class RampPhase(_Strict):
+    """One allocation phase of a ramped rollout: from ``start`` (until the next phase's start,
+    or the experiment's end) units are assigned by these weights.
+
+    Attributes:
+        start: the phase's first day (UTC); the first phase starts on the experiment's start.
+        weights: each variant's share of the traffic in this phase, every variant of the spec
+            named once, each > 0, summing to 1, e.g. ``{control: 0.99, treatment: 0.01}``.
+    """
+
+    start: dt.date
+    weights: dict[Name, float]
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_valid(cls, weights: dict[str, float]) -> dict[str, float]:
+        bad = {name: w for name, w in weights.items() if not (0.0 < w <= 1.0)}
+        if bad:
+            raise ValueError(
+                f"every weight must be in (0, 1] (a variant with no traffic cannot be tested for "
+                f"a sample ratio mismatch); got {bad}"
+            )
+        total = sum(weights.values())
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"the weights must sum to 1, they sum to {total:g}")
+        return weights
 
 
 class GuardrailSpec(_Strict):
@@ -509,6 +543,14 @@ class ExperimentSpec(_Strict):
         srm_method: the sample-ratio-mismatch test: ``chi-square`` (Pearson, default),
             ``g-test`` (likelihood ratio) or ``exact`` (binomial; two variants, small samples).
         srm_correction: Yates' continuity correction for the SRM test (two variants).
+        ramp: allocation phases of a ramped rollout (:class:`RampPhase`, in date order), e.g.
+            ``[{start: 2026-10-01, weights: {control: 0.99, treatment: 0.01}}, {start:
+            2026-10-06, weights: {control: 0.5, treatment: 0.5}}]``: the first starts on
+            ``start``, every one inside the window, and the last one's weights are the variants'
+            ``weight``s. A unit's variant follows the phase in force on its first exposure day;
+            the sample ratio is tested per phase against that phase's weights, and effects are
+            stratified by the phase of first exposure (docs/statistics.md, "Ramped rollouts").
+            ``null`` (default): one split, the variants' weights, for the whole window.
         analysis: the analysis and decision policy (:class:`AnalysisPolicy`).
     """
 
@@ -529,6 +571,7 @@ class ExperimentSpec(_Strict):
     srm_alpha: float = Field(default=0.001, gt=0, lt=0.5)
     srm_method: Literal["chi-square", "g-test", "exact"] = "chi-square"
     srm_correction: bool = False
+    ramp: list[RampPhase] | None = Field(default=None, min_length=1)
     analysis: AnalysisPolicy = Field(default_factory=AnalysisPolicy)
 
     @field_validator("variants")
@@ -571,6 +614,79 @@ class ExperimentSpec(_Strict):
                 f"{self.segments}; add it to 'segments' or remove stratify_by"
             )
         return self
+
+    @field_validator("ramp")
+    @classmethod
+    def _ramp_valid(
+        cls, ramp: list[RampPhase] | None, info: ValidationInfo
+    ) -> list[RampPhase] | None:
+        variants, start, end = (info.data.get(key) for key in ("variants", "start", "end"))
+        if ramp is None or variants is None or start is None or end is None:
+            return ramp  # the missing field has its own error
+        names = [v.name for v in variants]
+        for index, phase in enumerate(ramp):
+            where = f"phase {index} (start {phase.start})"
+            if sorted(phase.weights) != sorted(names):
+                raise ValueError(
+                    f"{where}: 'weights' names {sorted(phase.weights)}, but the spec's variants "
+                    f"are {names}; give every variant a weight, and only those"
+                )
+            if not start <= phase.start <= end:
+                raise ValueError(
+                    f"{where} starts outside the experiment's window {start} .. {end}; move it "
+                    f"inside or remove it"
+                )
+            if index > 0 and phase.start <= ramp[index - 1].start:
+                raise ValueError(
+                    f"{where}: phases must be in increasing date order, and this one starts on "
+                    f"or before the previous one ({ramp[index - 1].start})"
+                )
+        if ramp[0].start != start:
+            raise ValueError(
+                f"the first phase starts on {ramp[0].start}, but it must start on the "
+                f"experiment's start ({start}): units exposed before it would have no split"
+            )
+        last = ramp[-1].weights
+        differing = [v.name for v in variants if abs(last[v.name] - v.weight) > 1e-9]
+        if differing:
+            planned = {v.name: v.weight for v in variants}
+            raise ValueError(
+                f"the last phase's weights {last} differ from the variants' weights {planned} "
+                f"for {', '.join(differing)}; the variants' 'weight' is the split the ramp "
+                f"reaches: make them equal"
+            )
+        segments = info.data.get("segments") or []
+        if RAMP_PHASE_SEGMENT in segments:
+            raise ValueError(
+                f"'{RAMP_PHASE_SEGMENT}' is the ramp's own segment (the phase of each unit's "
+                f"first exposure), so it cannot also be a segment column; rename that "
+                f"exposure-log column or leave it out of 'segments'"
+            )
+        return ramp
+
+    @model_validator(mode="after")
+    def _ramp_not_stratified_otherwise(self) -> ExperimentSpec:
+        if self.ramp is not None and self.analysis.stratify_by is not None:
+            raise ValueError(
+                f"analysis.stratify_by ('{self.analysis.stratify_by}') cannot be combined with "
+                f"'ramp' yet: with a ramp the overall effects are stratified by ramp phase; "
+                f"remove stratify_by"
+            )
+        return self
+
+    def phase_index(self, day: dt.date) -> int | None:
+        """The index in ``ramp`` of the phase in force on ``day`` (None without a ramp)."""
+        if self.ramp is None:
+            return None
+        return max(i for i, phase in enumerate(self.ramp) if phase.start <= day or i == 0)
+
+    def weights_on(self, day: dt.date) -> dict[str, float]:
+        """The planned split in force on ``day``: its ramp phase's weights, else the variants'
+        weights; in the variants' order."""
+        index = self.phase_index(day)
+        if index is None or self.ramp is None:
+            return self.weights
+        return {v.name: self.ramp[index].weights[v.name] for v in self.variants}
 
     @property
     def control(self) -> str:
@@ -810,6 +926,7 @@ VERSION_NEUTRAL_DEFAULTS: dict[str, Any] = {
     "analysis.proportion_ci_clip": False,
     "analysis.heterogeneity_covariance": "test",
     "analysis.power_scale": "absolute",
+    "ramp": None,
 }
 # Metric fields added after experiments were versioned, left out of the hash when unset (null):
 # winsorize, window_days and the per-metric overrides of the experiment's analysis options.

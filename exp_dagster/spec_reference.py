@@ -29,6 +29,7 @@ from exp_dagster.spec import (
     GuardrailSpec,
     MetricRoles,
     MetricSpec,
+    RampPhase,
     VariantSpec,
 )
 
@@ -40,6 +41,11 @@ SECTIONS: tuple[tuple[type[BaseModel], str, str], ...] = (
         "One file per experiment; the file's name does not matter, its `id` does.",
     ),
     (VariantSpec, "`variants:` (a list)", "At least two, exactly one with `control: true`."),
+    (
+        RampPhase,
+        "`ramp:` (a list)",
+        "Optional: the allocation phases of a ramped rollout, in date order.",
+    ),
     (MetricRoles, "`metrics:`", "Names from the metric catalog (`catalog/metrics.yaml`)."),
     (GuardrailSpec, "`metrics: guardrails:` (a list)", "A one-sided non-inferiority test each."),
     (

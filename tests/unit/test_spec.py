@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -118,3 +119,101 @@ def test_version_changes_with_the_spec_and_with_metric_definitions(
         }
     )
     assert parse_experiment(demo_spec(), "x.yaml", redefined).version != base.version
+
+
+# ── ramped rollouts ─────────────────────────────────────────────────────────────────────────
+
+RAMP: list[dict[str, Any]] = [
+    {"start": "2026-10-01", "weights": {"control": 0.99, "treatment": 0.01}},
+    {"start": "2026-10-03", "weights": {"control": 0.95, "treatment": 0.05}},
+    {"start": "2026-10-06", "weights": {"control": 0.5, "treatment": 0.5}},
+]
+
+
+def ramped_spec() -> dict[str, Any]:
+    spec = demo_spec()
+    spec["ramp"] = [dict(phase, weights=dict(phase["weights"])) for phase in RAMP]
+    return spec
+
+
+def test_a_ramp_gives_each_day_its_phase_weights(metrics: MetricCatalog) -> None:
+    spec = parse_experiment(ramped_spec(), "x.yaml", metrics).spec
+    assert spec.ramp is not None and len(spec.ramp) == 3
+    day = dt.date(2026, 10, 1)
+    expected = [0.01, 0.01, 0.05, 0.05, 0.05, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]
+    assert [spec.weights_on(day + dt.timedelta(days=i))["treatment"] for i in range(14)] == (
+        expected
+    )
+    assert list(spec.weights_on(day)) == ["control", "treatment"]  # the variants' order
+    assert [spec.phase_index(day + dt.timedelta(days=i)) for i in (0, 2, 4, 5, 13)] == [
+        0,
+        1,
+        1,
+        2,
+        2,
+    ]
+    plain = parse_experiment(demo_spec(), "x.yaml", metrics).spec
+    assert plain.phase_index(day) is None and plain.weights_on(day) == plain.weights
+
+
+def test_without_a_ramp_the_spec_version_is_unchanged(metrics: MetricCatalog) -> None:
+    base = parse_experiment(demo_spec(), "x.yaml", metrics)
+    explicit = demo_spec()
+    explicit["ramp"] = None
+    assert parse_experiment(explicit, "x.yaml", metrics).version == base.version
+    # The hash of the catalog spec as it was before the option existed.
+    assert base.version == "d5a7eab2877b"
+    assert parse_experiment(ramped_spec(), "x.yaml", metrics).version != base.version
+
+
+def _ramp_change(index: int, **fields: Any) -> Any:
+    return lambda s: s["ramp"][index].update(fields)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        (_ramp_change(0, start="2026-10-02"), "ramp", "must start on the experiment's start"),
+        (_ramp_change(2, start="2026-10-15"), "ramp", "phase 2 (start 2026-10-15) starts outside"),
+        (_ramp_change(2, start="2026-10-02"), "ramp", "increasing date order"),
+        (_ramp_change(1, start="2026-10-01"), "ramp", "increasing date order"),
+        (
+            _ramp_change(1, weights={"control": 0.9, "treatment": 0.05}),
+            "ramp.1.weights",
+            "sum to 1, they sum to 0.95",
+        ),
+        (
+            _ramp_change(1, weights={"control": 1.0, "treatment": 0.0}),
+            "ramp.1.weights",
+            "must be in (0, 1]",
+        ),
+        (
+            _ramp_change(1, weights={"control": 0.95, "treatmnet": 0.05}),
+            "ramp",
+            "phase 1 (start 2026-10-03): 'weights' names ['control', 'treatmnet']",
+        ),
+        (
+            _ramp_change(2, weights={"control": 0.6, "treatment": 0.4}),
+            "ramp",
+            "the last phase's weights",
+        ),
+        (lambda s: s.update(ramp=[]), "ramp", "at least 1 item"),
+        (lambda s: s["ramp"][0].update(share=1), "ramp.0.share", "not permitted"),
+        (lambda s: s["segments"].append("ramp_phase"), "ramp", "the ramp's own segment"),
+        (
+            lambda s: s.update(analysis={"stratify_by": "platform"}),
+            "(top level)",
+            "cannot be combined with 'ramp'",
+        ),
+    ],
+)
+def test_invalid_ramps_name_the_field(
+    metrics: MetricCatalog, change: Any, field: str, words: str
+) -> None:
+    spec = ramped_spec()
+    change(spec)
+    with pytest.raises(SpecError) as error:
+        parse_experiment(spec, "catalog/experiments/x.yaml", metrics)
+    message = str(error.value)
+    assert f"field '{field}'" in message, message
+    assert words in message, message
