@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from exp_dagster.assignment import bucket_upper_bounds
-from exp_dagster.spec import IDENTIFIER_PATTERN, MetricSpec, ResolvedExperiment
+from exp_dagster.spec import IDENTIFIER_PATTERN, ExperimentSpec, MetricSpec, ResolvedExperiment
 from exp_dagster.warehouse.landing import InputError, LogSource, raise_unreadable, stage_raw
 from exp_dagster.warehouse.partitions import record_write
 from exp_dagster.warehouse.quantiles import LOG_GAMMA, NONPOSITIVE_BUCKET
@@ -95,6 +95,29 @@ def _segment_columns(segments: Sequence[str]) -> tuple[str, str]:
     return columns, f"MAP {{{entries}}}"
 
 
+def _assignment_bounds(spec: ExperimentSpec, day: dt.date) -> dict[str, Any]:
+    """exposures.sql's bucket bounds on ``day``: the split in force (the ramp phase's, else the
+    variants' weights), the earlier phases' (accepted for units first exposed then), and the
+    words that name the phase in a quarantine reason."""
+    phase = spec.phase_index(day)
+    if phase is None or spec.ramp is None:
+        return {
+            "upper_bounds": bucket_upper_bounds([v.weight for v in spec.variants]),
+            "earlier_bounds": [],
+            "phase_note": "",
+        }
+    names = [v.name for v in spec.variants]
+    phases = [[p.weights[name] for name in names] for p in spec.ramp[: phase + 1]]
+    note = f" in the ramp phase from {spec.ramp[phase].start}"
+    if phase > 0:
+        note += ", or an earlier phase's variant of its bucket"
+    return {
+        "upper_bounds": bucket_upper_bounds(phases[-1]),
+        "earlier_bounds": [bucket_upper_bounds(weights) for weights in phases[:-1]],
+        "phase_note": note,
+    }
+
+
 def build_exposures(
     conn: duckdb.DuckDBPyConnection,
     experiment: ResolvedExperiment,
@@ -151,7 +174,7 @@ def build_exposures(
         "check_hash": spec.hash_salt is not None,
         "is_hive": is_hive,
         "variant_names": [v.name for v in spec.variants],
-        "upper_bounds": bucket_upper_bounds([v.weight for v in spec.variants]),
+        **_assignment_bounds(spec, day),
         "spec_version": experiment.version,
     }
     with transaction(conn):

@@ -10,9 +10,15 @@ import duckdb
 import pandas as pd
 import pytest
 
-from exp_dagster.assignment import assign_variant
+from exp_dagster.assignment import assign_variant, ramp_variants
 from exp_dagster.home import PROJECT_ROOT
-from exp_dagster.spec import ResolvedExperiment, load_experiment, load_metric_catalog
+from exp_dagster.spec import (
+    MetricCatalog,
+    ResolvedExperiment,
+    load_experiment,
+    load_metric_catalog,
+    parse_experiment,
+)
 from exp_dagster.warehouse.landing import InputError, LogSource
 from exp_dagster.warehouse.queries import (
     LOG_GAMMA,
@@ -146,6 +152,75 @@ def test_same_day_crossovers_without_hash_check(
     assert not counts.hash_checked
     assert counts.units == 1 and counts.rows_quarantined == 2
     assert counts.reasons == {"unit exposed to several variants on one day (control, treatment)": 2}
+
+
+RAMP = [
+    {"start": "2026-10-01", "weights": {"control": 0.99, "treatment": 0.01}},
+    {"start": "2026-10-03", "weights": {"control": 0.95, "treatment": 0.05}},
+    {"start": "2026-10-06", "weights": {"control": 0.5, "treatment": 0.5}},
+]
+
+
+def test_a_ramp_checks_each_day_against_its_phase_and_the_earlier_ones(
+    tmp_path: Path, experiment: ResolvedExperiment
+) -> None:
+    """On a day of the last phase an exposure may carry its bucket's variant under that phase or
+    under an earlier one (a unit first exposed then keeps it); on the first phase's day only that
+    phase's variant is right. The expected variants come from exp_dagster.assignment."""
+    data = experiment.spec.model_dump(mode="json")
+    ramped = parse_experiment(
+        {**data, "ramp": RAMP}, "ramp.yaml", MetricCatalog(metrics=experiment.metrics)
+    )
+    salt = str(ramped.spec.hash_salt)
+    phases = [phase["weights"] for phase in RAMP]
+    moved = [
+        u
+        for u in (f"m{i}" for i in range(200))
+        if ramp_variants(salt, u, phases)[0] == "control"
+        and ramp_variants(salt, u, phases)[2] == "treatment"
+    ][:4]
+    kept = [
+        u
+        for u in (f"k{i}" for i in range(200))
+        if set(ramp_variants(salt, u, phases)) == {"control"}
+    ][:2]
+    assert len(moved) == 4 and len(kept) == 2
+    last, first = dt.date(2026, 10, 6), dt.date(2026, 10, 1)
+    rows = {
+        last: [
+            exposure(moved[0], "control", "2026-10-06T08:00:00Z"),  # sticky: phase 0's variant
+            exposure(moved[1], "treatment", "2026-10-06T08:00:00Z"),  # the day's phase
+            exposure(kept[0], "treatment", "2026-10-06T08:00:00Z"),  # no phase's variant
+        ],
+        first: [
+            exposure(moved[2], "control", "2026-10-01T08:00:00Z"),
+            exposure(moved[3], "treatment", "2026-10-01T08:00:00Z"),  # a later phase's variant
+            exposure(kept[1], "control", "2026-10-01T08:00:00Z"),
+        ],
+    }
+    conn = duckdb.connect()
+    ensure_schema(conn)
+    for day, day_rows in rows.items():
+        folder = tmp_path / f"date={day}"
+        folder.mkdir()
+        pd.DataFrame(day_rows).to_csv(folder / "part-0.csv", index=False)
+        build_exposures(conn, ramped, LogSource("exposures", tmp_path), day)
+    accepted = conn.execute("SELECT unit_id, variant FROM exposures ORDER BY unit_id").fetchall()
+    assert accepted == sorted(
+        [
+            (moved[0], "control"),
+            (moved[1], "treatment"),
+            (moved[2], "control"),
+            (kept[1], "control"),
+        ]
+    )
+    reasons = dict(conn.execute("SELECT unit_id, reason FROM exposure_quarantine").fetchall())
+    assert reasons == {
+        kept[0]: "variant 'treatment' disagrees with the deterministic hash (expected 'control' "
+        "in the ramp phase from 2026-10-06, or an earlier phase's variant of its bucket)",
+        moved[3]: "variant 'treatment' disagrees with the deterministic hash (expected 'control' "
+        "in the ramp phase from 2026-10-01)",
+    }
 
 
 def test_event_faults_are_quarantined_and_facts_are_exact(tmp_path: Path) -> None:

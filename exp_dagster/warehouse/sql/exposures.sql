@@ -3,8 +3,12 @@
 -- segment_0 .. segment_<k> (the spec's segment columns as text), source_file, source_row,
 -- duplicate_of, copy_elsewhere), the raw rows that may be this experiment's and may belong to the
 -- day. @segments@: the MAP of a unit's segments from its earliest row (build_exposures).
+-- With a ramp, $upper_bounds are the bounds of the phase in force on $day, and $earlier_bounds those
+-- of the phases before it (empty without a ramp): a unit first exposed in an earlier phase keeps
+-- that phase's variant of its bucket (sticky assignment), so either is accepted; a system that
+-- moves it to the day's variant instead makes it a crossover, left out by unit_metrics.
 -- Parameters: $experiment_id, $day, $start, $end, $salt, $check_hash, $is_hive,
---             $variant_names, $upper_bounds, $spec_version
+--             $variant_names, $upper_bounds, $earlier_bounds, $phase_note, $spec_version
 CREATE OR REPLACE TEMP TABLE classified_exposures AS
 WITH hashed AS (
     SELECT
@@ -19,7 +23,7 @@ WITH hashed AS (
 ),
 typed AS (
     SELECT
-        * EXCLUDE (hash_bucket),
+        *,
         -- ... and the variant whose range of buckets holds it
         list_extract(
             $variant_names,
@@ -62,8 +66,18 @@ checked AS (
             WHEN exposed_ts::DATE < $start OR exposed_ts::DATE > $end
                 THEN 'exposed outside the experiment window ' || $start || ' .. ' || $end
             WHEN $check_hash AND variant <> expected_variant
+                 AND NOT list_contains(
+                     list_transform(
+                         $earlier_bounds,
+                         lambda bounds: list_extract(
+                             $variant_names,
+                             list_position(list_transform(bounds, lambda b: hash_bucket < b), true)
+                         )
+                     ),
+                     variant
+                 )
                 THEN 'variant ''' || variant || ''' disagrees with the deterministic hash (expected '''
-                     || expected_variant || ''')'
+                     || expected_variant || '''' || $phase_note || ')'
         END AS reason
     FROM owned
 ),
@@ -84,7 +98,7 @@ crossovers AS (
     GROUP BY unit_id
 )
 SELECT
-    c.* EXCLUDE (reason, experiment_id_raw, duplicate_of, copy_elsewhere),
+    c.* EXCLUDE (reason, experiment_id_raw, duplicate_of, copy_elsewhere, hash_bucket),
     coalesce(
         c.reason,
         'unit exposed to several variants on one day (' || x.variants || ')'
