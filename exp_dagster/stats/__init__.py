@@ -20,7 +20,8 @@ Beyond the tests, each in its own module:
 
 * :mod:`~exp_dagster.stats.regression`: CUPED with several covariates (regression adjustment,
   CUPAC) and CUPED for ratio metrics; :mod:`~exp_dagster.stats.stratification`:
-  post-stratification on a categorical segment.
+  post-stratification on a categorical segment, and the stratified combination of any tests'
+  per-stratum effects (ramped rollouts: strata are the phases of first exposure).
 * :mod:`~exp_dagster.stats.sequential`: group-sequential alpha spending (Lan-DeMets O'Brien-Fleming
   and Pocock types), the design's power and inflation factor, and always-valid inference
   (mixture SPRT confidence sequences).
@@ -36,7 +37,8 @@ Beyond the tests, each in its own module:
 * :mod:`~exp_dagster.stats.heterogeneity`: segment × treatment heterogeneity (Cochran's Q, or
   the robust Wald test of the interaction with an HC0-HC3 covariance from cell moments) and
   the trend of the effect over days since exposure (novelty).
-* :mod:`~exp_dagster.stats.srm`: sample ratio mismatch overall, per segment and over days.
+* :mod:`~exp_dagster.stats.srm`: sample ratio mismatch overall, per segment, over days and per
+  ramp phase.
 
 Conventions shared by all tests: ``alternative`` is ``"two-sided"``, ``"greater"`` (the
 alternative is ``treatment - control > 0``) or ``"less"``; intervals have level ``1 - alpha`` and
@@ -126,8 +128,16 @@ from exp_dagster.stats.sequential import (
     sequential_inflation_factor,
     spending_function,
 )
-from exp_dagster.stats.srm import SRMOverTime, SRMResult, first_srm_day, srm_by_segment, srm_test
-from exp_dagster.stats.stratification import post_stratified_test
+from exp_dagster.stats.srm import (
+    PhasedSRMResult,
+    SRMOverTime,
+    SRMResult,
+    first_srm_day,
+    srm_by_phase,
+    srm_by_segment,
+    srm_test,
+)
+from exp_dagster.stats.stratification import post_stratified_test, stratified_effect
 
 __all__ = [
     "AdjustedPValue",
@@ -144,6 +154,7 @@ __all__ = [
     "MannWhitneyResult",
     "Moments",
     "NonInferiorityResult",
+    "PhasedSRMResult",
     "PowerSummary",
     "QuantileArm",
     "RatioMoments",
@@ -195,8 +206,10 @@ __all__ = [
     "sequential_inflation_factor",
     "sidak",
     "spending_function",
+    "srm_by_phase",
     "srm_by_segment",
     "srm_test",
+    "stratified_effect",
     "student_t_test",
     "trend_test",
     "two_proportion_test",

@@ -171,6 +171,11 @@ class EffectEstimate:
             coefficient θ of the pre-period covariate, ``adjusted = y - θ (c - mean(c))`` (for
             a ratio, the slope of the linearised ratio on the linearised pre-period ratio);
             ``None`` for the other tests.
+        var_mean_control: the variance of ``mean_control`` the test used (``nan`` where the arms
+            are not independent, as in the paired t-test); with ``var_mean_treatment``, what
+            combining estimates across strata needs
+            (:func:`~exp_dagster.stats.stratification.stratified_effect`).
+        var_mean_treatment: the variance of ``mean_treatment``, as ``var_mean_control``.
     """
 
     mean_control: float
@@ -192,6 +197,8 @@ class EffectEstimate:
     rel_std_error: float = math.nan
     df: float = math.inf
     cuped_theta: float | None = None
+    var_mean_control: float = math.nan
+    var_mean_treatment: float = math.nan
 
 
 def _fieller_ratio_bounds(
@@ -540,4 +547,6 @@ def _effect_from_means(
         ),
         df=df,
         cuped_theta=cuped_theta,
+        var_mean_control=var_mean_control,
+        var_mean_treatment=var_mean_treatment,
     )

@@ -1,8 +1,9 @@
 """Sample ratio mismatch: are the units split across variants as planned?
 
 :func:`srm_test` tests one split; :func:`srm_by_segment` tests the split within each value of a
-segment variable (Bonferroni over the values), and :func:`first_srm_day` finds the first day on
-which the split mismatched.
+segment variable (Bonferroni over the values), :func:`first_srm_day` finds the first day on
+which the split mismatched, and :func:`srm_by_phase` tests each phase of a ramped rollout against
+its own planned split.
 """
 
 from __future__ import annotations
@@ -370,4 +371,109 @@ def first_srm_day(
         first_day_index=first,
         alpha=alpha,
         cumulative=cumulative,
+    )
+
+
+@dataclass(frozen=True)
+class PhasedSRMResult:
+    """Sample-ratio-mismatch tests of a ramped rollout, one per allocation phase.
+
+    Attributes:
+        p_value: the smallest phase p-value, Bonferroni-adjusted over the ``m`` phases tested,
+            ``min(1, m * min_p)``: below ``alpha`` exactly when some phase's p-value is below
+            ``alpha / m``.
+        phases: each phase's :class:`SRMResult`, in the order given; ``None`` for a phase with
+            no units (not tested, not counted in ``m``).
+        mismatched: the indices of the phases whose p-value is below ``alpha / m``.
+        alpha: the family-wise level over the phases.
+        method: the test of each phase and the adjustment, e.g. ``"chi-square per ramp phase
+            (Bonferroni over 3)"``.
+    """
+
+    p_value: float
+    phases: tuple[SRMResult | None, ...]
+    mismatched: tuple[int, ...]
+    alpha: float
+    method: str
+
+
+def srm_by_phase(
+    counts: Sequence[Sequence[int]],
+    weights: Sequence[Sequence[float]],
+    *,
+    alpha: float = 0.001,
+    method: SRMMethod = "chi-square",
+    correction: bool = False,
+) -> PhasedSRMResult:
+    """Sample-ratio-mismatch test of a ramped rollout: each phase against its own planned split.
+
+    In a ramp the planned weights change over time (1 % → 5 % → 50 % treatment), so the units
+    pooled over the phases follow no single plan and a test against any one split would flag a
+    healthy ramp. Each phase ``p`` holds the units first exposed while it was in force; its units
+    per variant ``counts[p]`` are tested by :func:`srm_test` against ``weights[p]``. The phases
+    hold disjoint units, so the tests are independent; with ``m`` phases tested, a phase
+    mismatches when its p-value is below ``alpha / m`` (Bonferroni; the family-wise false-alarm
+    rate is ``1 - (1 - alpha / m)**m``, just below ``alpha``). Phases with no units are skipped.
+
+    Args:
+        counts (Sequence[Sequence[int]]): units per variant for each phase, in the order of
+            that phase's weights.
+        weights (Sequence[Sequence[float]]): each phase's planned weights; positive.
+        alpha (float): family-wise level over the phases; 0.001 by default.
+        method (Literal["chi-square", "g-test", "exact"]): each phase's test (:func:`srm_test`).
+        correction (bool): Yates' continuity correction (:func:`srm_test`).
+
+    Returns:
+        PhasedSRMResult: each phase's test, the mismatched phases and the Bonferroni-adjusted
+        smallest p-value.
+
+    Raises:
+        ValueError: if ``counts`` and ``weights`` have different numbers of phases, no phase has
+            a unit, ``alpha`` is not in (0, 1), or a phase's counts or weights are invalid for
+            :func:`srm_test` (the message names the phase).
+
+    References:
+        Fabijan, A., Gupchup, J., Gupta, S., Omhover, J., Qin, W., Vermeer, L., & Dmitriev, P.
+        (2019). Diagnosing Sample Ratio Mismatch in Online Controlled Experiments: A Taxonomy and
+        Rules of Thumb for Practitioners. KDD 2019.
+        Dunn, O. J. (1961). Multiple Comparisons among Means. Journal of the American
+        Statistical Association, 56(293), 52-64 (the Bonferroni adjustment).
+
+    Examples:
+        >>> counts = [[9_905, 95], [9_480, 520], [5_020, 4_980]]
+        >>> plan = [[0.99, 0.01], [0.95, 0.05], [0.5, 0.5]]
+        >>> result = srm_by_phase(counts, plan)
+        >>> result.mismatched, round(result.p_value, 4), result.method
+        ((), 1.0, 'chi-square per ramp phase (Bonferroni over 3)')
+        >>> pooled = [sum(phase[arm] for phase in counts) for arm in (0, 1)]
+        >>> f"{srm_test(pooled, plan[-1]).p_value:.0e}"  # pooled against the final split
+        '0e+00'
+    """
+    check_alpha(alpha)
+    if len(counts) != len(weights):
+        raise ValueError(
+            f"srm_by_phase needs one set of weights per phase; got {len(counts)} phases of "
+            f"counts and {len(weights)} of weights."
+        )
+    results: list[SRMResult | None] = []
+    for index, (observed, planned) in enumerate(zip(counts, weights, strict=True)):
+        if len(observed) == len(planned) and all(count == 0 for count in observed):
+            results.append(None)
+            continue
+        try:
+            results.append(srm_test(observed, planned, method=method, correction=correction))
+        except ValueError as error:
+            raise ValueError(f"Ramp phase {index}: {error}") from error
+    tested = [(index, r) for index, r in enumerate(results) if r is not None]
+    if not tested:
+        raise ValueError("srm_by_phase needs at least one unit in some phase; every one has 0.")
+    threshold = alpha / len(tested)
+    smallest = min(r.p_value for _, r in tested)
+    label = tested[0][1].method
+    return PhasedSRMResult(
+        p_value=min(1.0, smallest * len(tested)),
+        phases=tuple(results),
+        mismatched=tuple(index for index, r in tested if r.p_value < threshold),
+        alpha=alpha,
+        method=f"{label} per ramp phase (Bonferroni over {len(tested)})",
     )

@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from exp_dagster.stats import srm_test
-from exp_dagster.stats.srm import first_srm_day, srm_by_segment
+from exp_dagster.stats.srm import first_srm_day, srm_by_phase, srm_by_segment
 from tests.unit.stats.simulators_heterogeneity import daily_split_counts
 
 
@@ -355,3 +355,69 @@ def test_new_options_at_their_defaults_keep_the_spec_version() -> None:
     analysis = experiment.spec.analysis.model_copy(update={"spending_rho": 2.0})
     changed = experiment.spec.model_copy(update={"analysis": analysis})
     assert spec_version(changed, metrics) != experiment.version
+
+
+# ── ramped rollouts: each phase against its own plan ────────────────────────────────────────
+
+RAMP_PLAN = [[0.99, 0.01], [0.95, 0.05], [0.5, 0.5]]
+
+
+def test_phases_match_scipy_chisquare_each_against_its_own_plan() -> None:
+    counts = [[9_890, 110], [9_420, 580], [4_960, 5_040]]
+    result = srm_by_phase(counts, RAMP_PLAN, alpha=0.05)
+    references = [
+        stats.chisquare(observed, f_exp=np.array(plan) * sum(observed)).pvalue
+        for observed, plan in zip(counts, RAMP_PLAN, strict=True)
+    ]
+    assert [r.p_value for r in result.phases if r] == pytest.approx(references, rel=1e-10)
+    assert result.p_value == pytest.approx(min(1.0, 3 * min(references)), rel=1e-10)
+    assert result.mismatched == tuple(i for i, p in enumerate(references) if p < 0.05 / 3)
+    assert result.method == "chi-square per ramp phase (Bonferroni over 3)"
+
+
+def test_a_healthy_ramp_fails_any_single_plan_but_passes_per_phase(
+    rng: np.random.Generator,
+) -> None:
+    counts = [
+        rng.multinomial(n, plan).tolist()
+        for n, plan in zip((20_000, 30_000, 50_000), RAMP_PLAN, strict=True)
+    ]
+    assert srm_by_phase(counts, RAMP_PLAN).p_value > 0.001
+    pooled = [sum(phase[arm] for phase in counts) for arm in (0, 1)]
+    assert srm_test(pooled, RAMP_PLAN[-1]).p_value < 1e-100
+
+
+def test_a_broken_phase_is_named(rng: np.random.Generator) -> None:
+    counts = [
+        rng.multinomial(n, plan).tolist()
+        for n, plan in zip((20_000, 30_000, 50_000), RAMP_PLAN, strict=True)
+    ]
+    counts[1][1] = int(counts[1][1] * 0.8)  # a fifth of phase 1's treatment exposures lost
+    result = srm_by_phase(counts, RAMP_PLAN, method="g-test")
+    assert result.mismatched == (1,) and result.p_value < 0.001
+    assert result.method == "g-test per ramp phase (Bonferroni over 3)"
+
+
+def test_family_wise_false_alarm_rate_over_phases(rng: np.random.Generator) -> None:
+    """Independent phases at alpha / 3 each: 1 - (1 - alpha / 3)**3 = 0.0492 at alpha = 0.05."""
+    reps = 3000
+    draws = [
+        rng.multinomial(n, plan, size=reps)
+        for n, plan in zip((2_000, 3_000, 5_000), RAMP_PLAN, strict=True)
+    ]
+    alarms = [
+        bool(srm_by_phase([d[rep].tolist() for d in draws], RAMP_PLAN, alpha=0.05).mismatched)
+        for rep in range(reps)
+    ]
+    assert 0.035 <= np.mean(alarms) <= 0.065
+
+
+def test_phases_without_units_are_skipped_and_errors_name_the_phase() -> None:
+    result = srm_by_phase([[990, 10], [0, 0]], RAMP_PLAN[:2])
+    assert result.phases[1] is None and result.method.endswith("(Bonferroni over 1)")
+    with pytest.raises(ValueError, match="Ramp phase 1: Observed unit counts cannot be negative"):
+        srm_by_phase([[990, 10], [5, -1]], RAMP_PLAN[:2])
+    with pytest.raises(ValueError, match="one set of weights per phase"):
+        srm_by_phase([[990, 10]], RAMP_PLAN[:2])
+    with pytest.raises(ValueError, match="at least one unit in some phase"):
+        srm_by_phase([[0, 0]], RAMP_PLAN[:1])

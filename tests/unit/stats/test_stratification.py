@@ -9,10 +9,13 @@ import statsmodels.api as sm
 from scipy import stats
 
 from exp_dagster.stats._common import Alternative
+from exp_dagster.stats.cuped import cuped_test
 from exp_dagster.stats.effects import EffectEstimate
-from exp_dagster.stats.means import welch_test
-from exp_dagster.stats.moments import Moments
-from exp_dagster.stats.stratification import post_stratified_test
+from exp_dagster.stats.means import paired_t_test, welch_test
+from exp_dagster.stats.moments import CovariateMoments, Moments, RatioMoments
+from exp_dagster.stats.proportions import two_proportion_test
+from exp_dagster.stats.ratio import ratio_test
+from exp_dagster.stats.stratification import post_stratified_test, stratified_effect
 from tests.unit.stats.simulators_regression import (
     between_stratum_share,
     skip_unless_run_slow,
@@ -245,3 +248,171 @@ def test_rejects_bad_strata_and_weights(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         post_stratified_test(control, treatment, weights=weights)
+
+
+# ── stratified_effect: any test's per-stratum effects, combined (ramped rollouts) ────────────
+
+
+def test_stratified_effect_of_welch_strata_is_post_stratification(
+    experiment: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> None:
+    controls = moments_per_stratum(*experiment["control"])
+    treatments = moments_per_stratum(*experiment["treatment"])
+    combined = stratified_effect(
+        [welch_test(c, t, alpha=0.1) for c, t in zip(controls, treatments, strict=True)],
+        alpha=0.1,
+    )
+    reference = post_stratified_test(controls, treatments, alpha=0.1)
+    for name in ("mean_control", "mean_treatment", "abs_effect", "std_error", "df", "p_value"):
+        assert getattr(combined, name) == pytest.approx(getattr(reference, name), rel=1e-9), name
+    assert (combined.abs_ci_low, combined.abs_ci_high) == pytest.approx(
+        (reference.abs_ci_low, reference.abs_ci_high), rel=1e-9
+    )
+    assert (combined.n_control, combined.n_treatment) == (900, 1100)
+    assert combined.variance_reduction is None  # Welch strata have none of their own
+
+
+def test_stratified_cuped_is_the_weighted_ols_treatment_coefficients(
+    rng: np.random.Generator,
+) -> None:
+    """Within each stratum CUPED (within-arm θ) is the OLS coefficient of T in y ~ T + c; the
+    stratified effect weights them by the strata's shares of units, its variance by their
+    squares."""
+    strata, rows = [], []
+    for size, share, base in ((400, 0.02, 3.0), (900, 0.1, 2.0), (1500, 0.5, 1.0)):
+        c = rng.normal(base, 1.0, size=size)
+        t = (rng.random(size) < share).astype(float)
+        t[:2], t[2:4] = 1.0, 0.0  # two units of each arm at least
+        y = base + 0.8 * (c - base) + 0.3 * t + rng.normal(0.0, 0.6, size=size)
+        strata.append(
+            cuped_test(
+                CovariateMoments.from_values(y[t == 0], c[t == 0]),
+                CovariateMoments.from_values(y[t == 1], c[t == 1]),
+            )
+        )
+        ols = sm.OLS(y, np.column_stack([np.ones(size), t, c])).fit()
+        rows.append((size, ols.params[1]))
+    combined = stratified_effect(strata)
+    sizes = np.array([size for size, _ in rows], dtype=float)
+    weights = sizes / sizes.sum()
+    assert combined.abs_effect == pytest.approx(weights @ [b for _, b in rows], rel=1e-9)
+    assert combined.std_error == pytest.approx(
+        math.sqrt(weights**2 @ [s.std_error**2 for s in strata]), rel=1e-12
+    )
+    assert combined.cuped_theta == pytest.approx(weights @ [s.cuped_theta for s in strata])
+    assert combined.variance_reduction is not None and combined.variance_reduction > 0.5
+    assert "t-test on the stratified difference" in combined.method
+
+
+def test_stratified_ratio_and_proportion_strata_are_z_tests(rng: np.random.Generator) -> None:
+    ratios = []
+    for share in (0.05, 0.5):
+        x = rng.poisson(5.0, size=(2, 800)) + 1.0
+        y = rng.binomial(x.astype(int), [[0.10], [0.10 + share / 10]])
+        ratios.append(
+            ratio_test(RatioMoments.from_values(y[0], x[0]), RatioMoments.from_values(y[1], x[1]))
+        )
+    combined = stratified_effect(ratios, alpha=0.05)
+    se = math.sqrt(0.25 * sum(r.std_error**2 for r in ratios))  # equal strata: weights 1/2
+    assert combined.std_error == pytest.approx(se, rel=1e-12)
+    assert math.isinf(combined.df) and combined.method.startswith("two-sided z-test")
+    z = stats.norm.ppf(0.975)
+    assert combined.abs_ci_low == pytest.approx(combined.abs_effect - z * se, rel=1e-9)
+    assert combined.p_value == pytest.approx(
+        2 * stats.norm.sf(abs(combined.abs_effect) / se), rel=1e-9
+    )
+    proportions = stratified_effect(
+        [two_proportion_test(50, 1000, 3, 40), two_proportion_test(200, 2000, 230, 2000)],
+        weights=[1.0, 3.0],
+    )
+    expected = 0.25 * (3 / 40 - 0.05) + 0.75 * (0.115 - 0.1)
+    assert proportions.abs_effect == pytest.approx(expected, rel=1e-12)
+    unpooled = 0.25**2 * (0.05 * 0.95 / 1000 + (3 / 40) * (37 / 40) / 40) + 0.75**2 * (
+        0.1 * 0.9 / 2000 + 0.115 * 0.885 / 2000
+    )
+    assert proportions.std_error == pytest.approx(math.sqrt(unpooled), rel=1e-12)
+
+
+def test_stratified_effect_rejects_paired_strata_and_bad_weights(
+    rng: np.random.Generator,
+) -> None:
+    values = rng.normal(size=(40, 2))
+    paired = paired_t_test(RatioMoments.from_values(values[:, 0], values[:, 1]))
+    welch = welch_test(Moments(10, 10.0, 30.0), Moments(10, 12.0, 40.0))
+    with pytest.raises(ValueError, match="Stratum 1's effect has no finite arm variances"):
+        stratified_effect([welch, paired])
+    with pytest.raises(ValueError, match="one weight per stratum"):
+        stratified_effect([welch, welch], weights=[1.0])
+    with pytest.raises(ValueError, match="at least one stratum"):
+        stratified_effect([])
+
+
+# A ramp: three phases of first exposure with their traffic shares of treatment, their units,
+# and a baseline and effect that both fall over time (early adopters are more engaged and
+# respond more), as in issue 21's simulation with known truth.
+RAMP_PHASES = (
+    # units, treatment share, control mean, effect, sd
+    (3_000, 0.01, 3.0, 0.6, 1.5),
+    (4_000, 0.05, 2.0, 0.3, 1.2),
+    (8_000, 0.50, 1.0, 0.1, 1.0),
+)
+
+
+def simulated_ramps(
+    rng: np.random.Generator, reps: int
+) -> tuple[list[list[Moments]], list[list[Moments]]]:
+    """``reps`` ramps' sufficient statistics per phase and arm, drawn exactly: per arm, the
+    number of units (binomial), the sample mean (normal) and the sample variance (scaled
+    chi-square), independent for normal units."""
+    controls: list[list[Moments]] = [[] for _ in range(reps)]
+    treatments: list[list[Moments]] = [[] for _ in range(reps)]
+    for units, share, base, effect, sd in RAMP_PHASES:
+        n_t = np.maximum(rng.binomial(units, share, size=reps), 2)
+        for arm, n, mean in ((controls, units - n_t, base), (treatments, n_t, base + effect)):
+            sample_mean = rng.normal(mean, sd / np.sqrt(n))
+            sample_var = sd**2 * rng.chisquare(n - 1) / (n - 1)
+            for rep in range(reps):
+                count = int(n[rep])
+                sum_y = count * sample_mean[rep]
+                arm[rep].append(
+                    Moments(count, sum_y, (count - 1) * sample_var[rep] + sum_y**2 / count)
+                )
+    return controls, treatments
+
+
+def test_a_ramp_biases_the_pooled_effect_and_not_the_phase_stratified_one(
+    rng: np.random.Generator,
+) -> None:
+    units = np.array([p[0] for p in RAMP_PHASES], dtype=float)
+    truth = float(units / units.sum() @ [p[3] for p in RAMP_PHASES])  # 0.2533...
+    reps = 4000
+    controls, treatments = simulated_ramps(rng, reps)
+    stratified, naive = [], []
+    for control, treatment in zip(controls, treatments, strict=True):
+        stratified.append(
+            stratified_effect([welch_test(c, t) for c, t in zip(control, treatment, strict=True)])
+        )
+        naive.append(
+            welch_test(
+                Moments(
+                    sum(m.n for m in control),
+                    sum(m.sum_y for m in control),
+                    sum(m.sum_y2 for m in control),
+                ),
+                Moments(
+                    sum(m.n for m in treatment),
+                    sum(m.sum_y for m in treatment),
+                    sum(m.sum_y2 for m in treatment),
+                ),
+            )
+        )
+    estimates = np.array([e.abs_effect for e in stratified])
+    error = estimates.mean() - truth
+    assert abs(error) < 3 * estimates.std() / math.sqrt(reps)  # unbiased
+    covered = np.mean([e.abs_ci_low <= truth <= e.abs_ci_high for e in stratified])
+    assert 0.93 <= covered <= 0.97
+    pooled = np.array([e.abs_effect for e in naive])
+    # Control is mostly early, engaged units and treatment mostly late ones: the pooled
+    # comparison says treatment is far worse, and its interval almost never holds the truth.
+    assert pooled.mean() - truth < -0.5
+    assert np.mean([e.abs_ci_low <= truth <= e.abs_ci_high for e in naive]) < 0.01
