@@ -132,6 +132,7 @@ def decision(
             today.units(experiment),
             units_history={d: stats.units(experiment) for d, stats in history.items()},
             units_by_segment=today.segment_units(experiment),
+            units_by_phase=today.phase_units(experiment),
             outliers=read_outliers(conn, experiment_id, day),
             offline_evidence=read_rows(conn, "offline_online_parity", experiment_id, day),
         )

@@ -31,7 +31,8 @@ from exp_dagster.warehouse.unit_state import build_unit_metrics
         dg.AssetCheckSpec(
             "check_sample_ratio",
             asset="unit_metrics",
-            description="Sample-ratio-mismatch chi-square against the planned weights.",
+            description="Sample-ratio-mismatch chi-square against the planned weights (with a "
+            "ramp, per phase of first exposure against its weights).",
         ),
     ],
 )
@@ -68,7 +69,12 @@ def unit_metrics(
             by_unit=("unit_metric_rows", len(metrics)),
         )
     gate = run_gate("check_unit_metrics_schema", "unit_metrics", frame, schema, total)
-    srm = sample_ratio(experiment, counts.units_by_variant) if counts.units else None
+    srm = (
+        sample_ratio(experiment, counts.units_by_variant, counts.units_by_phase)
+        if counts.units
+        else None
+    )
+    ramp = experiment.spec.ramp
     srm_check = dg.AssetCheckResult(
         check_name="check_sample_ratio",
         asset_key="unit_metrics",
@@ -83,6 +89,17 @@ def unit_metrics(
         metadata={
             "units_by_variant": dg.MetadataValue.json(counts.units_by_variant),
             "planned_weights": dg.MetadataValue.json(experiment.spec.weights),
+            # with a ramp, the split of each phase of first exposure and its plan
+            **(
+                {
+                    "units_by_phase": dg.MetadataValue.json(counts.units_by_phase),
+                    "planned_weights_by_phase": dg.MetadataValue.json(
+                        {phase.start.isoformat(): phase.weights for phase in ramp}
+                    ),
+                }
+                if ramp is not None
+                else {}
+            ),
             "p_value": float(srm.p_value) if srm else float("nan"),
             "threshold": experiment.spec.srm_alpha,
         },

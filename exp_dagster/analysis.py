@@ -78,6 +78,11 @@ Conventions (also printed in every result row's ``method``):
   standard errors are the segment tests' own by default (``analysis.heterogeneity_covariance:
   test``), or for mean and proportion metrics an HC0-HC3 covariance of the regression
   ``y ~ segment * treatment`` on the per-unit values.
+* ramped rollouts (the spec's ``ramp``): the overall effect is the metric's own test within each
+  ramp phase of first exposure (the derived segment ``ramp_phase``), combined with the phases'
+  pooled shares of units (:func:`~exp_dagster.stats.stratified_effect`), because the traffic
+  weights change between phases; a quantile metric has no per-phase statistics and gets the
+  pooled test, and other segments' rows are pooled over phases: their ``method`` says so.
 """
 
 from __future__ import annotations
@@ -100,7 +105,7 @@ from exp_dagster.metric_kinds import (
 )
 from exp_dagster.result_row import RESULT_COLUMNS, ResultRow
 from exp_dagster.significance import adjusted_p_key, significance_fields
-from exp_dagster.spec import AnalysisPolicy, MetricSpec, ResolvedExperiment
+from exp_dagster.spec import RAMP_PHASE_SEGMENT, AnalysisPolicy, MetricSpec, ResolvedExperiment
 from exp_dagster.stats import (
     EffectEstimate,
     Moments,
@@ -115,11 +120,18 @@ from exp_dagster.stats import (
     power_summary,
     required_information,
     sample_size,
+    stratified_effect,
     trend_test,
 )
 
 Row = Mapping[str, Any]
 Cell = tuple[str, str, str]  # metric, segment, segment value
+
+# The end of a segment row's method under a ramp (overall rows are stratified by phase).
+RAMP_POOLED_NOTE = (
+    "; pooled over the ramp phases, not stratified by them: biased if the metric's level or the "
+    "effect changes between phases (the overall row is stratified)"
+)
 
 NO_GUARDRAIL: dict[str, Any] = {
     "ni_margin": None,
@@ -336,6 +348,8 @@ class DayStatistics:
         assert control is not None and treatment is not None  # checked by _missing_data
         stratum = spec.analysis.stratify_by
         options = resolve_options(metric, spec.analysis)
+        if spec.ramp is not None and cell[1] == "all":
+            return self._ramp_stratified(experiment, cell[0], variant, alternative)
         if (
             stratum
             and cell[1] == "all"
@@ -353,11 +367,111 @@ class DayStatistics:
                 histograms=hist,
                 options=options,
             )
+        if spec.ramp is not None and cell[1] != RAMP_PHASE_SEGMENT:
+            effect = replace(effect, method=effect.method + RAMP_POOLED_NOTE)
         return (
             _no_variance(metric, effect, (spec.control, variant))
             or _undefined_p_value(effect, (spec.control, variant))
             or effect
         )
+
+    def _ramp_stratified(
+        self, experiment: ResolvedExperiment, metric_name: str, variant: str, alternative: str
+    ) -> EffectEstimate | NotEstimable:
+        """The overall effect of a ramped experiment: the metric's own test within each ramp
+        phase of first exposure (its ``ramp_phase`` cells), combined with the phases' pooled
+        shares of units (:func:`~exp_dagster.stats.stratified_effect`), so that the changing
+        traffic weights do not confound the treatment with the phase. A phase whose effect is
+        not estimable yet (fewer than two units in an arm) is left out, and ``method`` says so.
+        A metric without per-phase statistics (a quantile) gets the pooled test, and ``method``
+        says that it is not stratified."""
+        spec = experiment.spec
+        metric = experiment.metrics[metric_name]
+        options = resolve_options(metric, spec.analysis)
+        hist = self.histograms[metric_name]
+        phases = sorted(
+            v for (m, s, v) in self.cells if m == metric_name and s == RAMP_PHASE_SEGMENT
+        )
+        if not phases:
+            arms = self.cells[(metric_name, "all", "all")]
+            plain = estimate(
+                metric,
+                arms[spec.control],
+                arms[variant],
+                alpha=spec.alpha,
+                alternative=alternative,
+                histograms=hist,
+                options=options,
+            )
+            note = (
+                f"; not stratified by ramp phase: {metric.type} metrics have no per-phase "
+                f"statistics, so this pools units first exposed under different splits and is "
+                f"biased if the metric's level or the effect changes between phases"
+            )
+            pooled = replace(plain, method=plain.method + note)
+            return _no_variance(metric, pooled, (spec.control, variant)) or pooled
+        strata: list[EffectEstimate] = []
+        used: list[str] = []
+        left_out: list[str] = []
+        for phase in phases:
+            arms = self.cells[(metric_name, RAMP_PHASE_SEGMENT, phase)]
+            control, treatment = arms.get(spec.control), arms.get(variant)
+            missing = _missing_data(metric, control, treatment, hist, (spec.control, variant))
+            if missing is None:
+                assert control is not None and treatment is not None
+                effect = estimate(
+                    metric,
+                    control,
+                    treatment,
+                    alpha=spec.alpha,
+                    alternative=alternative,
+                    histograms=hist,
+                    options=options,
+                )
+                missing = _no_variance(metric, effect, (spec.control, variant))
+            if missing is not None:
+                left_out.append(f"{phase} ({missing.reason.removeprefix('not estimable: ')})")
+                continue
+            strata.append(effect)
+            used.append(phase)
+        if not strata:
+            return NotEstimable(
+                f"not estimable: no ramp phase has an estimable effect yet: {'; '.join(left_out)}"
+            )
+        combined = stratified_effect(
+            strata,
+            alpha=spec.alpha,
+            alternative=alternative,  # type: ignore[arg-type]
+            relative_ci=options.relative_ci,
+        )
+        within = strata[0].method.split("; ")[0]
+        method = (
+            f"{combined.method}; strata: the ramp phases of first exposure (from "
+            f"{', '.join(used)}), weighted by their shares of units; within each phase: {within}"
+        )
+        if left_out:
+            method += f"; phases left out, not estimable yet: {', '.join(left_out)}"
+        return replace(combined, method=method)
+
+    def phase_units(self, experiment: ResolvedExperiment) -> dict[str, dict[str, int]]:
+        """Units per variant in each ramp phase of first exposure (by its start date), from the
+        first metric with per-phase statistics (the primary's, unless it is a quantile); empty
+        without a ramp."""
+        spec = experiment.spec
+        if spec.ramp is None:
+            return {}
+        for name in [spec.metrics.primary, *spec.metric_names]:
+            cells = {
+                value: arms
+                for (metric, segment, value), arms in self.cells.items()
+                if metric == name and segment == RAMP_PHASE_SEGMENT
+            }
+            if cells:
+                return {
+                    value: {v: int(arms[v]["n"]) if v in arms else 0 for v in spec.weights}
+                    for value, arms in sorted(cells.items())
+                }
+        return {}
 
     def _post_stratified(
         self,
@@ -417,12 +531,13 @@ class DayStatistics:
         return {variant: int(row["n"]) for variant, row in arms.items()}
 
     def segment_units(self, experiment: ResolvedExperiment) -> dict[str, dict[str, int]]:
-        """Units per variant within each ``segment=value`` of the primary metric."""
+        """Units per variant within each ``segment=value`` of the primary metric (the ramp
+        phases are not segments here: their splits differ by design, see :meth:`phase_units`)."""
         primary = experiment.spec.metrics.primary
         return {
             f"{segment}={value}": {variant: int(row["n"]) for variant, row in arms.items()}
             for (metric, segment, value), arms in sorted(self.cells.items())
-            if metric == primary and segment != "all"
+            if metric == primary and segment not in ("all", RAMP_PHASE_SEGMENT)
         }
 
 

@@ -42,7 +42,14 @@ from typing import Any
 
 from exp_dagster.significance import p_text
 from exp_dagster.spec import ResolvedExperiment
-from exp_dagster.stats import SRMResult, first_srm_day, srm_by_segment, srm_test
+from exp_dagster.stats import (
+    PhasedSRMResult,
+    SRMResult,
+    first_srm_day,
+    srm_by_phase,
+    srm_by_segment,
+    srm_test,
+)
 
 Row = Mapping[str, Any]
 
@@ -140,13 +147,41 @@ def srm_method_label(experiment: ResolvedExperiment) -> str:
     when the continuity correction applies (the same label :class:`SRMResult` carries)."""
     spec = experiment.spec
     yates = spec.srm_correction and spec.srm_method != "exact" and len(spec.variants) == 2
-    return spec.srm_method + (" (Yates)" if yates else "")
+    label = spec.srm_method + (" (Yates)" if yates else "")
+    if spec.ramp is not None:
+        label += f" per ramp phase (Bonferroni over its {len(spec.ramp)} phases)"
+    return label
 
 
-def sample_ratio(experiment: ResolvedExperiment, units_by_variant: Mapping[str, int]) -> SRMResult:
+def sample_ratio(
+    experiment: ResolvedExperiment,
+    units_by_variant: Mapping[str, int],
+    units_by_phase: Mapping[str, Mapping[str, int]] | None = None,
+) -> SRMResult | PhasedSRMResult:
     """The sample-ratio-mismatch test of exposed units against the planned weights (the spec's
-    ``srm_method``, chi-square by default, and ``srm_correction``)."""
+    ``srm_method``, chi-square by default, and ``srm_correction``). With a ramp, each phase's
+    units (by phase of first exposure, ``units_by_phase``: phase start date → variant → units)
+    against that phase's weights, Bonferroni over the phases (:func:`srm_by_phase`)."""
     spec = experiment.spec
+    if spec.ramp is not None:
+        if not units_by_phase:
+            raise ValueError(
+                f"experiment '{spec.id}' has a ramp, and its sample-ratio test needs the units "
+                f"of each ramp phase; none were given (no metric has per-phase statistics)"
+            )
+        return srm_by_phase(
+            [
+                [
+                    int(units_by_phase.get(p.start.isoformat(), {}).get(v.name, 0))
+                    for v in spec.variants
+                ]
+                for p in spec.ramp
+            ],
+            [[p.weights[v.name] for v in spec.variants] for p in spec.ramp],
+            alpha=spec.srm_alpha,
+            method=spec.srm_method,
+            correction=spec.srm_correction,
+        )
     observed = [int(units_by_variant.get(v.name, 0)) for v in spec.variants]
     return srm_test(
         observed,
@@ -258,6 +293,31 @@ def _srm_history_sentence(
     if over_time.first_day_index is None:
         return None
     return f"The split first mismatched on {days[over_time.first_day_index]}."
+
+
+def _phase_srm_sentences(experiment: ResolvedExperiment, srm: PhasedSRMResult) -> tuple[str, ...]:
+    """Why a ramped experiment is INVALID: each mismatched phase with its split and plan."""
+    spec = experiment.spec
+    assert spec.ramp is not None
+    sentences = []
+    for index in srm.mismatched:
+        phase, result = spec.ramp[index], srm.phases[index]
+        assert result is not None
+        split = " / ".join(
+            f"{n:,} {v.name}" for n, v in zip(result.observed, spec.variants, strict=True)
+        )
+        planned = " / ".join(f"{phase.weights[v.name]:g}" for v in spec.variants)
+        sentences.append(
+            f"Sample ratio mismatch in the ramp phase from {phase.start}: {split} units first "
+            f"exposed in it against its planned weights {planned} ({result.method} "
+            f"{p_text(result.p_value)} < {spec.srm_alpha:g} / {len(spec.ramp)} phases)."
+        )
+    sentences.append(
+        f"The split is broken ({srm.method}, adjusted {p_text(srm.p_value)}), so no effect can "
+        f"be trusted; look for assignment or exposure-logging bugs, or a ramp in the spec that "
+        f"differs from the one served."
+    )
+    return tuple(sentences)
 
 
 def _segment_srm_sentences(
@@ -383,6 +443,7 @@ def decide(
     units_by_segment: Mapping[str, Mapping[str, int]] | None = None,
     outliers: Sequence[Row] = (),
     offline_evidence: Sequence[Row] = (),
+    units_by_phase: Mapping[str, Mapping[str, int]] | None = None,
 ) -> Decision:
     """Apply the policy (module docstring) to the results of one experiment and day.
 
@@ -400,6 +461,8 @@ def decide(
             in the reasons (they never change the verdict).
         offline_evidence: the day's ``offline_online_parity`` rows; named in the reasons next to
             the online lift (they never change the verdict).
+        units_by_phase: with a ramp, units per variant by ramp phase of first exposure (phase
+            start date → variant → units): the sample ratio is tested per phase.
 
     Returns:
         The decision with its reasons.
@@ -418,9 +481,11 @@ def decide(
             ),
             None,
         )
-    srm = sample_ratio(experiment, units_by_variant)
+    srm = sample_ratio(experiment, units_by_variant, units_by_phase)
     if gate_failures:
         return Decision(Verdict.INVALID, None, tuple(gate_failures), srm.p_value)
+    if isinstance(srm, PhasedSRMResult) and srm.mismatched:
+        return Decision(Verdict.INVALID, None, _phase_srm_sentences(experiment, srm), srm.p_value)
     if srm.p_value < spec.srm_alpha:
         split = " / ".join(f"{units_by_variant[v]:,} {v}" for v in spec.weights)
         planned = " / ".join(f"{w:g}" for w in spec.weights.values())

@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from exp_dagster.spec import MetricSpec, ResolvedExperiment
+from exp_dagster.spec import RAMP_PHASE_SEGMENT, MetricSpec, ResolvedExperiment
 from exp_dagster.warehouse.quantiles import quantile_statistics
 from exp_dagster.warehouse.statements import (
     execute,
@@ -50,21 +50,34 @@ def _register_metric_definitions(
         conn.executemany("INSERT INTO metric_definitions VALUES (?, ?, ?, ?)", rows)
 
 
-def _segment_terms(segments: Sequence[str]) -> tuple[dict[str, str], dict[str, Any]]:
+def _segment_terms(
+    segments: Sequence[str], ramp_starts: Sequence[dt.date] = ()
+) -> tuple[dict[str, str], dict[str, Any]]:
     """The @...@ markers of metric_statistics.sql for these segment names, and their parameters:
     a column ``s_k`` per segment (named by ``$segment_k``), and a grouping set per segment beside
-    the one of 'all'."""
+    the one of 'all'. With a ramp (``ramp_starts``, the phases' start dates), one more segment,
+    ``ramp_phase``: the start date of the phase in force on each unit's first exposure day."""
     ks = range(1, len(segments) + 1)
     params: dict[str, Any] = {f"segment_{k}": name for k, name in zip(ks, segments, strict=True)}
+    columns = "".join(f"u.segments[$segment_{k}] AS s_{k}, " for k in ks)
+    if ramp_starts:
+        k = len(segments) + 1
+        ks = range(1, k + 1)
+        params[f"segment_{k}"] = RAMP_PHASE_SEGMENT
+        params["ramp_phase_starts"] = list(ramp_starts)
+        columns += (
+            "CAST(list_max(list_filter($ramp_phase_starts, "
+            f"lambda phase_start: phase_start <= u.first_exposure_date)) AS VARCHAR) AS s_{k}, "
+        )
 
     def case(then: str) -> str:
-        if not segments:
+        if not ks:
             return "'all'"
         whens = " ".join(f"WHEN grouping(s_{k}) = 0 THEN {then.format(k=k)}" for k in ks)
         return f"CASE {whens} ELSE 'all' END"
 
     terms = {
-        "segment_columns": "".join(f"u.segments[$segment_{k}] AS s_{k}, " for k in ks),
+        "segment_columns": columns,
         "segment": case("$segment_{k}"),
         "segment_value": case("coalesce(s_{k}, '(missing)')"),
         "grouping_sets": ", ".join(
@@ -96,7 +109,8 @@ def build_metric_statistics(
     }
     with transaction(conn):
         _winsorize_caps(conn, experiment, day)
-        terms, segment_params = _segment_terms(list(spec.segments))
+        ramp_starts = [phase.start for phase in spec.ramp or ()]
+        terms, segment_params = _segment_terms(list(spec.segments), ramp_starts)
         for statement in sql_statements("metric_statistics"):
             execute(conn, fill_markers(statement, terms), {**params, **segment_params})
         run_sql(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -42,6 +42,9 @@ class UnitMetricCounts:
         pre_exposure_units: units first exposed on the day whose metric events earlier that
             day, before their exposure timestamp, were left out of their metrics.
         pre_exposure_events: those events.
+        units_by_phase: with a ramp, the units by the start date of the ramp phase of their
+            first exposure (ISO text), then by variant (every variant, 0 when none; the input of
+            the per-phase sample-ratio tests); empty without a ramp.
     """
 
     units: int
@@ -51,6 +54,7 @@ class UnitMetricCounts:
     incremental: bool = False
     pre_exposure_units: int = 0
     pre_exposure_events: int = 0
+    units_by_phase: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _register_metric_windows(
@@ -313,6 +317,18 @@ def build_unit_metrics(
         [spec.id, day],
     ).fetchone()
     assert left_out is not None
+    units_by_phase: dict[str, dict[str, int]] = {}
+    if spec.ramp is not None:
+        units_by_phase = {
+            phase.start.isoformat(): dict.fromkeys(spec.weights, 0) for phase in spec.ramp
+        }
+        for first_day, variant, units in conn.execute(
+            "SELECT first_exposure_date, variant, count(*) FROM unit_metric_rows "
+            "WHERE experiment_id = ? AND as_of_date = ? GROUP BY ALL",
+            [spec.id, day],
+        ).fetchall():
+            phase = spec.ramp[spec.phase_index(first_day) or 0].start.isoformat()
+            units_by_phase[phase][variant] += int(units)
     return UnitMetricCounts(
         units=sum(units_by_variant.values()),
         units_by_variant=units_by_variant,
@@ -321,6 +337,7 @@ def build_unit_metrics(
         incremental=incremental,
         pre_exposure_units=int(left_out[0]),
         pre_exposure_events=int(left_out[1]),
+        units_by_phase=units_by_phase,
     )
 
 

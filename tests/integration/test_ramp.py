@@ -1,0 +1,197 @@
+"""A ramped rollout through ``exp-dagster analyze``: the sample ratio is tested per phase, and the
+overall effect is stratified by phase of first exposure (issue 21).
+
+The logs are simulated here, with known truth: units arrive every day; each is assigned by the
+hash under the ramp phase in force on its first exposure day (treatment 10 %, then 30 %, then
+50 %), some come back on later days under the same variant (sticky assignment), and early units
+watch more and respond more. Read with its ramp the split matches every phase's plan; read as a
+plain 50/50 test, the same logs are a sample ratio mismatch (INVALID).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy import stats
+
+from exp_dagster.assignment import assign_variant
+from exp_dagster.cli import main
+from exp_dagster.home import PROJECT_ROOT
+
+START = dt.date(2026, 10, 1)
+DAYS = 6
+SALT = "ramp-test-salt"
+RAMP = [
+    {"start": "2026-10-01", "weights": {"control": 0.9, "treatment": 0.1}},
+    {"start": "2026-10-03", "weights": {"control": 0.7, "treatment": 0.3}},
+    {"start": "2026-10-05", "weights": {"control": 0.5, "treatment": 0.5}},
+]
+# per phase: the mean of a unit's watch time and the treatment's lift of it
+BASELINE = (300.0, 200.0, 120.0)
+LIFT = (0.30, 0.15, 0.05)
+
+
+def phase_of(day: dt.date) -> int:
+    return max(i for i, phase in enumerate(RAMP) if dt.date.fromisoformat(phase["start"]) <= day)
+
+
+def ramp_logs(root: Path, units_per_day: int = 450) -> pd.DataFrame:
+    """Exposures (CSV) and watch events (JSON Lines); returns each unit's first day, phase,
+    variant and watch time, the truth the analysis must find."""
+    rng = np.random.default_rng(21)
+    exposures, events, truth = [], [], []
+    for offset in range(DAYS):
+        day = START + dt.timedelta(days=offset)
+        phase = phase_of(day)
+        for i in range(units_per_day):
+            unit = f"u{offset}-{i:04d}"
+            variant = assign_variant(SALT, unit, RAMP[phase]["weights"])
+            at = pd.Timestamp(day, tz="UTC") + pd.Timedelta(minutes=int(rng.integers(0, 600)))
+            exposures.append((unit, variant, at))
+            if rng.random() < 0.2 and offset + 2 < DAYS:  # back two days later, same variant
+                exposures.append((unit, variant, at + pd.Timedelta(days=2)))
+            mean = BASELINE[phase] * (1.0 + LIFT[phase] * (variant == "treatment"))
+            watch = float(rng.gamma(2.0, mean / 2.0))
+            events.append((unit, at + pd.Timedelta(minutes=5), "watch_seconds", watch))
+            truth.append({"unit_id": unit, "phase": phase, "variant": variant, "y": watch})
+    pd.DataFrame(
+        {
+            "experiment_id": "ramp_test",
+            "unit_id": [u for u, _, _ in exposures],
+            "variant": [v for _, v, _ in exposures],
+            "exposed_at": [t.strftime("%Y-%m-%dT%H:%M:%SZ") for _, _, t in exposures],
+        }
+    ).to_csv(root / "exposures.csv", index=False)
+    frame = pd.DataFrame(events, columns=["unit_id", "event_time", "event", "value"])
+    frame.assign(event_time=frame["event_time"].map(lambda t: t.isoformat())).to_json(
+        root / "events.jsonl", orient="records", lines=True
+    )
+    return pd.DataFrame(truth)
+
+
+def analyse(root: Path, name: str, spec_fields: dict[str, Any]) -> dict[str, Any]:
+    spec = {
+        "id": "ramp_test",
+        "variants": [
+            {"name": "control", "weight": 0.5, "control": True},
+            {"name": "treatment", "weight": 0.5},
+        ],
+        "start": START.isoformat(),
+        "end": (START + dt.timedelta(days=DAYS - 1)).isoformat(),
+        "pre_period_days": 0,
+        "metrics": {"primary": "watch_time"},
+        "analysis": {"sequential": "fixed_horizon"},
+        **spec_fields,
+    }
+    folder = root / name
+    folder.mkdir()
+    (folder / "ramp_test.yaml").write_text(yaml.safe_dump(spec))
+    (folder / "metrics.yaml").write_text((PROJECT_ROOT / "catalog" / "metrics.yaml").read_text())
+    code = main(
+        [
+            "analyze",
+            "--experiment",
+            str(folder / "ramp_test.yaml"),
+            "--exposures",
+            str(root / "exposures.csv"),
+            "--events",
+            str(root / "events.jsonl"),
+            "--json",
+            str(folder / "out.json"),
+            "--report-dir",
+            str(folder / "reports"),
+            "--home",
+            str(folder / "home"),
+        ]
+    )
+    assert code == 0
+    return json.loads((folder / "out.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def outcome(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("ramp")
+    truth = ramp_logs(root)
+    return {
+        "truth": truth,
+        "ramped": analyse(root, "ramped", {"hash_salt": SALT, "ramp": RAMP}),
+        "plain": analyse(root, "plain", {}),
+        "homes": {name: root / name / "home" for name in ("ramped", "plain")},
+    }
+
+
+def test_the_split_matches_each_phase_and_not_a_single_plan(outcome: dict[str, Any]) -> None:
+    ramped, plain = outcome["ramped"], outcome["plain"]
+    assert ramped["decision"] != "INVALID"
+    assert ramped["srm_p_value"] > 0.001
+    assert any(
+        "Sample ratio matches the plan (chi-square per ramp phase (Bonferroni over 3)" in reason
+        for reason in ramped["reasons"]
+    ), ramped["reasons"]
+    # The same logs as one 50/50 test: far more control than treatment.
+    assert plain["decision"] == "INVALID"
+    assert plain["srm_p_value"] < 1e-10
+    assert plain["reasons"][0].startswith("Sample ratio mismatch:")
+
+
+def test_returning_units_keep_their_first_phase_variant(outcome: dict[str, Any]) -> None:
+    """A unit back in a later phase, logged under its first phase's variant, passes the hash
+    check (the exposures of every day are accepted) and is analysed once."""
+    database = Path(outcome["homes"]["ramped"]) / "warehouse.duckdb"
+    with duckdb.connect(str(database), read_only=True) as conn:
+        quarantined = conn.execute("SELECT count(*) FROM exposure_quarantine").fetchone()
+        returning = conn.execute(
+            "SELECT count(*) FROM exposures WHERE exposure_date > "
+            "(SELECT min(exposure_date) FROM exposures AS e WHERE e.unit_id = exposures.unit_id)"
+        ).fetchone()
+    assert quarantined == (0,)
+    assert returning is not None and returning[0] > 300
+    (row,) = outcome["ramped"]["results"]
+    assert row["n_control"] + row["n_treatment"] == len(outcome["truth"])
+
+
+def test_the_overall_effect_is_stratified_by_phase_of_first_exposure(
+    outcome: dict[str, Any],
+) -> None:
+    """The primary row equals the phase-stratified Welch estimate computed here from the units
+    (scipy's per-phase moments, weights the phases' shares of units), not the pooled one."""
+    truth: pd.DataFrame = outcome["truth"]
+    (row,) = [r for r in outcome["ramped"]["results"] if r["metric"] == "watch_time"]
+    weights, effects, variances, dfs = [], [], [], []
+    for _, units in truth.groupby("phase"):
+        control = units.loc[units["variant"] == "control", "y"].to_numpy()
+        treatment = units.loc[units["variant"] == "treatment", "y"].to_numpy()
+        welch = stats.ttest_ind(treatment, control, equal_var=False)
+        weights.append(len(units))
+        effects.append(treatment.mean() - control.mean())
+        variances.append(
+            treatment.var(ddof=1) / len(treatment) + control.var(ddof=1) / len(control)
+        )
+        dfs.append(welch.df)
+    w = np.array(weights, dtype=float) / sum(weights)
+    terms = w**2 * np.array(variances)
+    assert row["abs_effect"] == pytest.approx(float(w @ effects), rel=1e-9)
+    assert row["std_error"] == pytest.approx(math.sqrt(terms.sum()), rel=1e-9)
+    assert row["df"] == pytest.approx(terms.sum() ** 2 / np.sum(terms**2 / np.array(dfs)), rel=1e-6)
+    assert (
+        "ramp phases of first exposure (from 2026-10-01, 2026-10-03, 2026-10-05)" in (row["method"])
+    )
+    # The pooled difference is far off: control is mostly early, high-watching units.
+    pooled = truth.loc[truth["variant"] == "treatment", "y"].mean() - (
+        truth.loc[truth["variant"] == "control", "y"].mean()
+    )
+    true_effect = float(w @ [b * lift for b, lift in zip(BASELINE, LIFT, strict=True)])
+    assert pooled < 0 < true_effect
+    assert row["abs_ci_low"] <= true_effect <= row["abs_ci_high"]
+    phases = {r["segment_value"] for r in outcome["ramped"]["segment_results"]}
+    assert phases == {"2026-10-01", "2026-10-03", "2026-10-05"}
+    assert {r["segment"] for r in outcome["ramped"]["segment_results"]} == {"ramp_phase"}
