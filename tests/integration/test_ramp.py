@@ -62,6 +62,8 @@ def ramp_logs(root: Path, units_per_day: int = 450) -> pd.DataFrame:
             mean = BASELINE[phase] * (1.0 + LIFT[phase] * (variant == "treatment"))
             watch = float(rng.gamma(2.0, mean / 2.0))
             events.append((unit, at + pd.Timedelta(minutes=5), "watch_seconds", watch))
+            latency = float(rng.lognormal(np.log(80.0), 0.4))
+            events.append((unit, at + pd.Timedelta(minutes=1), "latency_ms", latency))
             truth.append({"unit_id": unit, "phase": phase, "variant": variant, "y": watch})
     pd.DataFrame(
         {
@@ -88,7 +90,10 @@ def analyse(root: Path, name: str, spec_fields: dict[str, Any]) -> dict[str, Any
         "start": START.isoformat(),
         "end": (START + dt.timedelta(days=DAYS - 1)).isoformat(),
         "pre_period_days": 0,
-        "metrics": {"primary": "watch_time"},
+        "metrics": {
+            "primary": "watch_time",
+            "guardrails": [{"metric": "latency_p95", "margin": 0.1}],
+        },
         "analysis": {"sequential": "fixed_horizon"},
         **spec_fields,
     }
@@ -155,8 +160,17 @@ def test_returning_units_keep_their_first_phase_variant(outcome: dict[str, Any])
         ).fetchone()
     assert quarantined == (0,)
     assert returning is not None and returning[0] > 300
-    (row,) = outcome["ramped"]["results"]
+    (row,) = [r for r in outcome["ramped"]["results"] if r["metric"] == "watch_time"]
     assert row["n_control"] + row["n_treatment"] == len(outcome["truth"])
+
+
+def test_a_quantile_says_it_is_pooled_over_the_phases(outcome: dict[str, Any]) -> None:
+    (row,) = [r for r in outcome["ramped"]["results"] if r["metric"] == "latency_p95"]
+    assert row["not_estimable"] is None
+    assert (
+        "; not stratified by ramp phase: quantile metrics have no per-phase statistics"
+        in (row["method"])
+    )
 
 
 def test_the_overall_effect_is_stratified_by_phase_of_first_exposure(
@@ -193,5 +207,8 @@ def test_the_overall_effect_is_stratified_by_phase_of_first_exposure(
     assert pooled < 0 < true_effect
     assert row["abs_ci_low"] <= true_effect <= row["abs_ci_high"]
     phases = {r["segment_value"] for r in outcome["ramped"]["segment_results"]}
+    # (a quantile has no per-phase statistics, so no phase rows)
     assert phases == {"2026-10-01", "2026-10-03", "2026-10-05"}
-    assert {r["segment"] for r in outcome["ramped"]["segment_results"]} == {"ramp_phase"}
+    assert {(r["segment"], r["metric"]) for r in outcome["ramped"]["segment_results"]} == {
+        ("ramp_phase", "watch_time")
+    }

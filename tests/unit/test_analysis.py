@@ -718,3 +718,73 @@ def test_an_always_valid_guardrail_uses_the_one_sided_confidence_sequence(
         assert sequence.ci_low < two_sided.ci_low
         verdicts.append(guardrail["ni_sequential_passed"])
     assert not verdicts[0] and verdicts[-1], "an A/A guardrail is shown non-inferior in time"
+
+
+def test_a_ramp_stratifies_the_overall_row_by_phase(catalog: MetricCatalog) -> None:
+    """The overall CTR row is the ratio test within each ramp phase of first exposure, combined
+    by the phases' shares of units; a phase with one treated unit is left out, and a platform
+    segment's rows say they are pooled over the phases."""
+    from exp_dagster.stats import ratio_test, stratified_effect
+    from exp_dagster.stats.moments import RatioMoments
+
+    ramp = [
+        {"start": "2026-10-01", "weights": {"control": 0.99, "treatment": 0.01}},
+        {"start": "2026-10-03", "weights": {"control": 0.9, "treatment": 0.1}},
+        {"start": "2026-10-06", "weights": {"control": 0.5, "treatment": 0.5}},
+    ]
+    spec = experiment(catalog, ramp=ramp, segments=["platform"])
+    rng = np.random.default_rng(5)
+    day = START + dt.timedelta(days=DAYS - 1)
+    arms: dict[tuple[str, str], dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    sizes = {"2026-10-01": (300, 1), "2026-10-03": (900, 100), "2026-10-06": (1500, 1500)}
+    for phase, (n_control, n_treatment) in sizes.items():
+        for variant, n, ctr in (("control", n_control, 0.1), ("treatment", n_treatment, 0.11)):
+            impressions = rng.poisson(20, size=n).astype(float) + 1.0
+            clicks = rng.binomial(impressions.astype(int), ctr).astype(float)
+            arms.setdefault(("ramp_phase", phase), {})[variant] = (clicks, impressions)
+    rows = [
+        ratio_row(day, v, c, i, segment=s, segment_value=p)
+        for (s, p), by in arms.items()
+        for v, (c, i) in by.items()
+    ]
+    for variant in ("control", "treatment"):
+        clicks = np.concatenate([by[variant][0] for by in arms.values()])
+        impressions = np.concatenate([by[variant][1] for by in arms.values()])
+        rows.append(ratio_row(day, variant, clicks, impressions))
+        half = clicks.size // 2
+        for platform, part in (("ios", slice(None, half)), ("web", slice(half, None))):
+            rows.append(
+                ratio_row(
+                    day,
+                    variant,
+                    clicks[part],
+                    impressions[part],
+                    segment="platform",
+                    segment_value=platform,
+                )
+            )
+    results = compute_results(spec, day, rows)
+    (overall,) = [r for r in results if r.segment == "all"]
+    used = [
+        ratio_test(
+            RatioMoments.from_values(*arms[("ramp_phase", phase)]["control"]),
+            RatioMoments.from_values(*arms[("ramp_phase", phase)]["treatment"]),
+        )
+        for phase in ("2026-10-03", "2026-10-06")
+    ]
+    expected = stratified_effect(used, relative_ci="fieller")
+    assert overall.abs_effect == pytest.approx(expected.abs_effect, rel=1e-9)
+    assert overall.std_error == pytest.approx(expected.std_error, rel=1e-9)
+    assert (overall.n_control, overall.n_treatment) == (2400, 1600)  # the phases combined
+    assert "strata: the ramp phases of first exposure (from 2026-10-03, 2026-10-06)" in (
+        overall.method
+    )
+    assert "phases left out, not estimable yet: 2026-10-01 (1 unit in treatment" in (overall.method)
+    platform = [r for r in results if r.segment == "platform"]
+    assert platform and all("pooled over the ramp phases" in r.method for r in platform)
+    phases = [r for r in results if r.segment == "ramp_phase"]
+    assert {r.segment_value for r in phases} == {"2026-10-03", "2026-10-06"}
+    assert not any("pooled over the ramp phases" in r.method for r in phases)
+    today = DayStatistics(rows)
+    assert today.phase_units(spec)["2026-10-01"] == {"control": 300, "treatment": 1}
+    assert "ramp_phase=2026-10-01" not in today.segment_units(spec)

@@ -259,3 +259,65 @@ def test_report_and_decision_read_a_guardrail_alike() -> None:
     # Without a sequential test (fixed horizon), the one-sided bound decides.
     assert shown_non_inferior({"ni_passed": True, "ni_sequential_passed": None})
     assert not shown_non_inferior({"ni_passed": None, "ni_sequential_passed": None})
+
+
+RAMP = [
+    {"start": "2026-10-01", "weights": {"control": 0.99, "treatment": 0.01}},
+    {"start": "2026-10-03", "weights": {"control": 0.95, "treatment": 0.05}},
+    {"start": "2026-10-06", "weights": {"control": 0.5, "treatment": 0.5}},
+]
+
+
+def ramped() -> ResolvedExperiment:
+    from exp_dagster.spec import MetricCatalog, parse_experiment
+
+    base = ranker_v2()
+    data = base.spec.model_dump(mode="json")
+    return parse_experiment(
+        {**data, "ramp": RAMP}, "ramp.yaml", MetricCatalog(metrics=base.metrics)
+    )
+
+
+def test_a_ramp_tests_each_phase_against_its_own_weights() -> None:
+    from scipy import stats
+
+    experiment = ramped()
+    phases = {
+        "2026-10-01": {"control": 9_900, "treatment": 104},
+        "2026-10-03": {"control": 14_230, "treatment": 760},
+        "2026-10-06": {"control": 25_100, "treatment": 24_950},
+    }
+    total = {v: sum(p[v] for p in phases.values()) for v in ("control", "treatment")}
+    results = [row("ctr", 0.04, 0.02, 0.06, 0.0001), latency(0.0, -0.01, 0.01, 0.008)]
+    decision = decide(experiment, END, results, total, units_by_phase=phases)
+    assert decision.decision == Verdict.SHIP
+    p_values = [
+        stats.chisquare(
+            [p["control"], p["treatment"]],
+            [sum(p.values()) * w for w in RAMP[i]["weights"].values()],
+        ).pvalue
+        for i, p in enumerate(phases.values())
+    ]
+    assert decision.srm_p_value == pytest.approx(min(1.0, 3 * min(p_values)), rel=1e-9)
+    assert "per ramp phase (Bonferroni over 3)" in decision.reasons[-1]
+    # The same units against the final 50/50 split alone: a gross mismatch.
+    assert decide(ranker_v2(), END, results, total).decision == Verdict.INVALID
+
+
+def test_a_broken_ramp_phase_is_invalid_and_named() -> None:
+    phases = {
+        "2026-10-01": {"control": 9_900, "treatment": 104},
+        "2026-10-03": {"control": 14_230, "treatment": 560},  # treatment exposures lost
+        "2026-10-06": {"control": 25_100, "treatment": 24_950},
+    }
+    total = {v: sum(p[v] for p in phases.values()) for v in ("control", "treatment")}
+    results = [row("ctr", 0.04, 0.02, 0.06, 0.0001)]
+    decision = decide(ramped(), END, results, total, units_by_phase=phases)
+    assert decision.decision == Verdict.INVALID
+    assert decision.reasons[0].startswith(
+        "Sample ratio mismatch in the ramp phase from 2026-10-03: 14,230 control / 560 "
+        "treatment units first exposed in it against its planned weights 0.95 / 0.05 (chi-square"
+    )
+    assert len(decision.reasons) == 2 and "The split is broken" in decision.reasons[1]
+    with pytest.raises(ValueError, match="needs the units of each ramp phase"):
+        decide(ramped(), END, results, total)
