@@ -324,7 +324,9 @@ def _segment_srm_sentences(
     experiment: ResolvedExperiment, units_by_segment: Mapping[str, Mapping[str, int]]
 ) -> list[str]:
     spec = experiment.spec
-    if not units_by_segment:
+    if not units_by_segment or spec.ramp is not None:
+        # Under a ramp a segment's units pooled over the phases follow no single plan, and its
+        # units per phase are not kept: the per-phase test stands for it.
         return []
     counts = {
         label: [int(units.get(v.name, 0)) for v in spec.variants]

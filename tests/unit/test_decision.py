@@ -321,3 +321,21 @@ def test_a_broken_ramp_phase_is_invalid_and_named() -> None:
     assert len(decision.reasons) == 2 and "The split is broken" in decision.reasons[1]
     with pytest.raises(ValueError, match="needs the units of each ramp phase"):
         decide(ramped(), END, results, total)
+
+
+def test_segments_are_not_tested_against_one_split_under_a_ramp() -> None:
+    phases = {
+        "2026-10-01": {"control": 9_900, "treatment": 104},
+        "2026-10-03": {"control": 14_230, "treatment": 760},
+        "2026-10-06": {"control": 25_100, "treatment": 24_950},
+    }
+    total = {v: sum(p[v] for p in phases.values()) for v in ("control", "treatment")}
+    # the platform's units pooled over the phases: far from 50/50, as the whole experiment
+    segments = {"platform=ios": {"control": 20_000, "treatment": 10_000}}
+    results = [row("ctr", 0.04, 0.02, 0.06, 0.0001)]
+    decision = decide(
+        ramped(), END, results, total, units_by_phase=phases, units_by_segment=segments
+    )
+    assert not any("within segment" in reason for reason in decision.reasons)
+    plain = decide(ranker_v2(), END, results, BALANCED, units_by_segment=segments)
+    assert any("within segment platform=ios" in reason for reason in plain.reasons)
