@@ -409,7 +409,11 @@ class DayStatistics:
                 f"biased if the metric's level or the effect changes between phases"
             )
             pooled = replace(plain, method=plain.method + note)
-            return _no_variance(metric, pooled, (spec.control, variant)) or pooled
+            return (
+                _no_variance(metric, pooled, (spec.control, variant))
+                or _undefined_p_value(pooled, (spec.control, variant))
+                or pooled
+            )
         strata: list[EffectEstimate] = []
         used: list[str] = []
         left_out: list[str] = []
@@ -428,7 +432,9 @@ class DayStatistics:
                     histograms=hist,
                     options=options,
                 )
-                missing = _no_variance(metric, effect, (spec.control, variant))
+                missing = _no_variance(metric, effect, (spec.control, variant)) or (
+                    _undefined_p_value(effect, (spec.control, variant))
+                )
             if missing is not None:
                 left_out.append(f"{phase} ({missing.reason.removeprefix('not estimable: ')})")
                 continue
@@ -443,6 +449,7 @@ class DayStatistics:
             alpha=spec.alpha,
             alternative=alternative,  # type: ignore[arg-type]
             relative_ci=options.relative_ci,
+            p_value_scale=options.p_value_scale,
         )
         within = strata[0].method.split("; ")[0]
         method = (
@@ -451,7 +458,8 @@ class DayStatistics:
         )
         if left_out:
             method += f"; phases left out, not estimable yet: {', '.join(left_out)}"
-        return replace(combined, method=method)
+        combined = replace(combined, method=method)
+        return _undefined_p_value(combined, (spec.control, variant)) or combined
 
     def phase_units(self, experiment: ResolvedExperiment) -> dict[str, dict[str, int]]:
         """Units per variant in each ramp phase of first exposure (by its start date), from the

@@ -194,6 +194,7 @@ def stratified_effect(
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
     relative_ci: RelativeCI = "delta",
+    p_value_scale: PValueScale = "absolute",
 ) -> EffectEstimate:
     """Combine per-stratum effects of any test into one stratified effect.
 
@@ -216,7 +217,10 @@ def stratified_effect(
     ``u_s = w_s**2 (var_mean_cs + var_mean_ts)`` (with one stratum: its own df; on Welch
     strata this is exactly the Satterthwaite df over the ``2S`` arm variances). The relative
     lift's interval uses the same critical value, by the delta method or Fieller's theorem as
-    ``relative_ci`` says. ``variance_reduction`` and ``cuped_theta`` are the strata's, averaged
+    ``relative_ci`` says; ``p_value_scale="relative"`` tests the stratified relative lift
+    instead of the difference (:func:`~exp_dagster.stats.effects.relative_lift_test`). The
+    strata's degrees of freedom are those their tests were referred to (a ``distribution`` given
+    to them carries over). ``variance_reduction`` and ``cuped_theta`` are the strata's, averaged
     with the stratum weights, when every stratum has one (CUPED ran in each), else ``None``.
     A stratum's continuity correction or pooled-variance test statistic (two proportions) is not
     carried over: the combination is a Wald test on the strata's unpooled variances.
@@ -231,6 +235,8 @@ def stratified_effect(
             ``treatment - control > 0``.
         relative_ci (Literal["delta", "fieller", "log", "divided"]): the relative lift's
             interval (see :func:`~exp_dagster.stats.effects.relative_lift`).
+        p_value_scale (Literal["absolute", "relative"]): whether the p-value tests the
+            difference or the relative lift.
 
     Returns:
         EffectEstimate: the stratified arm summaries, difference and relative lift with
@@ -340,4 +346,5 @@ def stratified_effect(
         variance_reduction=averaged([s.variance_reduction for s in strata]),
         relative_ci=relative_ci,
         cuped_theta=averaged([s.cuped_theta for s in strata]),
+        p_value_scale=p_value_scale,
     )

@@ -416,3 +416,26 @@ def test_a_ramp_biases_the_pooled_effect_and_not_the_phase_stratified_one(
     # comparison says treatment is far worse, and its interval almost never holds the truth.
     assert pooled.mean() - truth < -0.5
     assert np.mean([e.abs_ci_low <= truth <= e.abs_ci_high for e in naive]) < 0.01
+
+
+def test_stratified_relative_p_value_is_the_delta_method_z_of_the_weighted_means() -> None:
+    strata = [
+        ratio_test(
+            RatioMoments(800, 80.0, 4_000.0, 40.0, 24_000.0, 480.0),
+            RatioMoments(200, 23.0, 1_000.0, 13.0, 6_000.0, 130.0),
+        ),
+        ratio_test(
+            RatioMoments(500, 50.0, 2_500.0, 25.0, 15_000.0, 300.0),
+            RatioMoments(500, 56.0, 2_500.0, 31.0, 15_000.0, 340.0),
+        ),
+    ]
+    combined = stratified_effect(strata, p_value_scale="relative")
+    w = np.array([0.5, 0.5])
+    mc = w @ [s.mean_control for s in strata]
+    mt = w @ [s.mean_treatment for s in strata]
+    vc = w**2 @ [s.var_mean_control for s in strata]
+    vt = w**2 @ [s.var_mean_treatment for s in strata]
+    z = (mt / mc - 1.0) / math.sqrt(vt / mc**2 + mt**2 * vc / mc**4)  # written out
+    assert combined.statistic == pytest.approx(z, rel=1e-9)
+    assert combined.p_value == pytest.approx(2 * stats.norm.sf(abs(z)), rel=1e-9)
+    assert "p-value of the relative lift" in combined.method
