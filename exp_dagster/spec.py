@@ -838,10 +838,10 @@ def parse_experiment(data: Any, source: str, catalog: MetricCatalog) -> Resolved
             f"margin ({', '.join(names)}); write e.g. 'margin: 0.05, margin_type: {allowed}'."
         )
     metrics = {name: catalog.get(name) for name in spec.metric_names}
-    if spec.ramp is not None and all(m.type == "quantile" for m in metrics.values()):
+    if spec.ramp is not None and not any(m.kind.moment_statistics for m in metrics.values()):
         raise SpecError(
-            f"{source}: field 'ramp': every metric of this experiment is a quantile, which has "
-            f"no statistics per ramp phase, so neither the per-phase sample-ratio test nor the "
+            f"{source}: field 'ramp': no metric of this experiment has statistics per ramp phase "
+            f"(a quantile has none), so neither the per-phase sample-ratio test nor the "
             f"phase-stratified effects can run; add a mean, proportion or ratio metric."
         )
     return ResolvedExperiment(

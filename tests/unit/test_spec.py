@@ -217,3 +217,10 @@ def test_invalid_ramps_name_the_field(
     message = str(error.value)
     assert f"field '{field}'" in message, message
     assert words in message, message
+
+
+def test_a_ramp_needs_a_metric_with_per_phase_statistics(metrics: MetricCatalog) -> None:
+    spec = ramped_spec()
+    spec["metrics"] = {"primary": "latency_p95"}
+    with pytest.raises(SpecError, match=r"field 'ramp': no metric .*\(a quantile has none\)"):
+        parse_experiment(spec, "x.yaml", metrics)
