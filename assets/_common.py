@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -49,11 +50,34 @@ def writer_asset(
             kinds=set(kinds),
             owners=OWNERS,
             pool=WRITER_POOL,
-            check_specs=list(check_specs),
+            check_specs=[partitioned_check(spec, partitions_def) for spec in check_specs],
             description=markdown_from_docstring(inspect.getdoc(function) or "") or None,
         )(function)
 
     return decorate
+
+
+def partitioned_check(
+    spec: dg.AssetCheckSpec, partitions_def: dg.PartitionsDefinition | None
+) -> dg.AssetCheckSpec:
+    """The check partitioned like its asset, so the UI keeps its result per partition (the
+    latest one of each partition, and each partition's history) instead of one stream of every
+    experiment and day's results mixed together. Dagster marks partitioned checks a preview
+    feature: its warning is silenced here, once, for these checks only."""
+    if partitions_def is None or spec.partitions_def is not None:
+        return spec
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return dg.AssetCheckSpec(
+            name=spec.name,
+            asset=spec.asset_key,
+            description=spec.description,
+            blocking=spec.blocking,
+            additional_deps=spec.additional_deps,
+            metadata=spec.metadata,
+            automation_condition=spec.automation_condition,
+            partitions_def=partitions_def,
+        )
 
 
 def gate_frame(

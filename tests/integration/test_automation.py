@@ -12,6 +12,9 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
 
 from exp_dagster.definitions import build_definitions
 from exp_dagster.partitions import experiment_day_key
@@ -266,12 +269,22 @@ def test_automation_waits_for_blocking_checks(
     gates = [check for check in graph.asset_check_keys if check.asset_key in parents]
     assert dg.AssetCheckKey(dg.AssetKey("results"), "check_results_schema") in gates
     for gate in gates:
+        # A run links its check result to the partition's materialization it checked; the
+        # checks are partitioned like their assets, so automation looks for that link.
+        (latest,) = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=gate.asset_key, asset_partitions=[str(day)]), limit=1
+        ).records
         instance.report_runless_asset_event(
             dg.AssetCheckEvaluation(
                 asset_key=gate.asset_key,
                 check_name=gate.name,
                 passed=gate_passed or gate.name != "check_results_schema",
                 partition=day,
+                target_materialization_data=AssetCheckEvaluationTargetMaterializationData(
+                    storage_id=latest.storage_id,
+                    run_id=latest.run_id,
+                    timestamp=latest.timestamp,
+                ),
             )
         )
     result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)

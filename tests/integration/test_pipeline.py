@@ -215,3 +215,20 @@ def test_true_effects_lie_in_their_intervals_and_cuped_reduces_variance(pipeline
             f"{metric}: true {effect:+.4f} outside [{low:+.4f}, {high:+.4f}]"
         )
     assert intervals["watch_time"][2] > 0.1  # a 3-day pre-period: rho² is modest
+
+
+def test_check_results_are_kept_per_partition(pipeline: Pipeline) -> None:
+    """Every check is partitioned like its asset, so the UI shows each partition's result and
+    history rather than one stream of every experiment and day mixed: each day's SRM check has
+    its own record, under that experiment × day."""
+    from exp_dagster.partitions import experiment_day_key
+
+    check = dg.AssetCheckKey(dg.AssetKey("unit_metrics"), "check_sample_ratio")
+    history = pipeline.instance.event_log_storage.get_asset_check_execution_history(
+        check, limit=1000
+    )
+    assert {record.partition for record in history} == {
+        str(experiment_day_key(pipeline.experiment.spec.id, day)) for day in pipeline.days
+    }
+    specs = [spec for a in pipeline.defs.assets or [] for spec in getattr(a, "check_specs", [])]
+    assert specs and all(spec.partitions_def is not None for spec in specs)
