@@ -43,8 +43,11 @@ def test_sql_takes_values_only_as_bound_parameters() -> None:
 
 
 def test_the_ui_listens_on_localhost_only() -> None:
-    makefile = (PROJECT_ROOT / "Makefile").read_text()
-    (ui,) = [line for line in makefile.splitlines() if "dagster dev" in line]
-    assert "-h 127.0.0.1" in ui
+    makefile = (PROJECT_ROOT / "Makefile").read_text().splitlines()
+    # The ui target's recipe: exp_dagster.ui passes its arguments to `dagster dev` unchanged.
+    (recipe,) = [makefile[i + 1] for i, line in enumerate(makefile) if line.startswith("ui:")]
+    assert "-m exp_dagster.ui" in recipe and "-h 127.0.0.1" in recipe
+    launcher = (PROJECT_ROOT / "exp_dagster" / "ui.py").read_text()
+    assert '"dev", *(sys.argv[1:]' in launcher and "0.0.0.0" not in launcher
     workspace = yaml.safe_load((PROJECT_ROOT / "workspace.yaml").read_text())
     assert "0.0.0.0" not in repr(workspace)
