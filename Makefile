@@ -38,7 +38,7 @@ browser:
 test: $(STAMP) $(DAGSTER_HOME)/dagster.yaml browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/dagster definitions validate -w workspace.yaml
+	$(BIN)/dg check defs
 	$(BIN)/pytest
 
 ## bench: the scale benchmark (by hand, not part of make test; docs/scale.md):
@@ -67,7 +67,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 validate: $(STAMP)
-	$(BIN)/dagster definitions validate -w workspace.yaml
+	$(BIN)/dg check defs
 
 ## lock: re-pin requirements.lock to what the current .venv resolved
 lock: $(STAMP)
