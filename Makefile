@@ -66,7 +66,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-validate: $(STAMP)
+validate: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dg check defs
 
 ## lock: re-pin requirements.lock to what the current .venv resolved
