@@ -13,6 +13,7 @@ import dagster as dg
 import duckdb
 
 from exp_dagster.text import markdown_from_docstring
+from exp_dagster.warehouse import tables as registry
 
 # pandas and pandera (nearly a second together) are imported by the gates that run, not with the
 # code location: every run process and code server imports the asset modules before anything else.
@@ -32,6 +33,14 @@ OWNERS = ["team:experimentation"]
 GATE_ROW_LIMIT = 100_000
 
 
+GROUP = "experiment_analysis"
+
+
+def _description(function: Callable[..., object]) -> str | None:
+    """The docstring as plain Markdown for the UI (which shows Sphinx roles as raw text)."""
+    return markdown_from_docstring(inspect.getdoc(function) or "") or None
+
+
 def writer_asset(
     *,
     partitions_def: dg.PartitionsDefinition | None,
@@ -40,18 +49,18 @@ def writer_asset(
     kinds: Sequence[str] = ("duckdb",),
 ) -> Callable[[Callable[..., dg.MaterializeResult]], dg.AssetsDefinition]:
     """``@dg.asset`` with what every warehouse-writing asset shares: group, owners, writer pool,
-    and the docstring as plain Markdown for the UI (which shows Sphinx roles as raw text)."""
+    and the docstring as plain Markdown for the UI."""
 
     def decorate(function: Callable[..., dg.MaterializeResult]) -> dg.AssetsDefinition:
         return dg.asset(
             partitions_def=partitions_def,
             deps=list(deps),
-            group_name="experiment_analysis",
+            group_name=GROUP,
             kinds=set(kinds),
             owners=OWNERS,
             pool=WRITER_POOL,
             check_specs=[partitioned_check(spec, partitions_def) for spec in check_specs],
-            description=markdown_from_docstring(inspect.getdoc(function) or "") or None,
+            description=_description(function),
         )(function)
 
     return decorate
@@ -78,6 +87,86 @@ def partitioned_check(
             automation_condition=spec.automation_condition,
             partitions_def=partitions_def,
         )
+
+
+def table_spec(name: str, deps: Sequence[dg.CoercibleToAssetDep]) -> dg.AssetSpec:
+    """A warehouse table that an asset body writes beside its own (see :func:`writer_tables`),
+    described by its entry in the table registry (``exp_dagster/warehouse/tables.py``).
+
+    ``deps`` are the tables this one is computed from, for the same partition (a day of the
+    shared daily tables maps to that day of every experiment)."""
+    entry = registry.table(name)
+    return dg.AssetSpec(
+        key=name,
+        description=(
+            f"One row: {entry.holds}. Written by the `{entry.step}` step, in one transaction "
+            f"with the other tables of its multi-asset."
+        ),
+        deps=list(deps),
+        group_name=GROUP,
+        kinds={"duckdb"},
+        owners=OWNERS,
+    )
+
+
+def writer_tables(
+    *,
+    partitions_def: dg.PartitionsDefinition,
+    deps: Sequence[dg.CoercibleToAssetDep],
+    tables: Sequence[dg.AssetSpec],
+    check_specs: Sequence[dg.AssetCheckSpec] = (),
+) -> Callable[[Callable[..., tuple[dg.MaterializeResult, ...]]], dg.AssetsDefinition]:
+    """:func:`writer_asset` for a body that writes several tables in one transaction: a
+    ``@dg.multi_asset`` whose first asset is named after the function (its docstring is the
+    asset's description, ``deps`` its upstream tables) and whose others are ``tables``
+    (:func:`table_spec`), so the asset graph shows every table the body writes, each with its
+    own description, dependencies and checks.
+
+    ``tables`` must be the tables the table registry says the step writes (its internal ones
+    aside): a table added to one and not the other fails when the code location loads.
+
+    The tables are written together or not at all, so the multi-asset cannot be subset: a job
+    or automation that selects one of them runs the body, and materialises all of them. The body
+    returns one ``MaterializeResult`` per table, each with its ``asset_key``.
+    """
+
+    def decorate(body: Callable[..., tuple[dg.MaterializeResult, ...]]) -> dg.AssetsDefinition:
+        step = body.__name__
+        declared = sorted(spec.key.to_user_string() for spec in tables)
+        registered = sorted(name for name in registry.assets_of(step) if name != step)
+        if declared != registered:
+            raise ValueError(
+                f"the step {step} declares the tables {declared} beside its own, but "
+                f"exp_dagster/warehouse/tables.py registers {registered} for it: make them agree, "
+                f"or mark a table internal in the registry"
+            )
+        own = dg.AssetSpec(
+            key=step,
+            description=_description(body),
+            deps=list(deps),
+            group_name=GROUP,
+            kinds={"duckdb"},
+            owners=OWNERS,
+        )
+        return dg.multi_asset(
+            name=step,
+            specs=[own, *tables],
+            partitions_def=partitions_def,
+            check_specs=[partitioned_check(spec, partitions_def) for spec in check_specs],
+            pool=WRITER_POOL,
+            can_subset=False,
+        )(body)
+
+    return decorate
+
+
+def table_rows(
+    conn: duckdb.DuckDBPyConnection, table: str, where: str, params: Sequence[Any]
+) -> int:
+    """The rows of one partition of ``table`` (``dagster/row_count`` of a table written beside
+    an asset's own)."""
+    row = conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()
+    return int(row[0]) if row else 0
 
 
 def gate_frame(

@@ -14,7 +14,6 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from assets._common import GATE_ROW_LIMIT, run_gate, timed, writer_asset
-from assets.exposures import exposures
 from assets.results import results
 from exp_dagster.evaluation import MODERATE_SHIFT
 from exp_dagster.offline import (
@@ -91,7 +90,7 @@ def _preview(rows: list[dict[str, Any]], alpha: float) -> str:
 @writer_asset(
     partitions_def=experiment_days,
     # exposures: each unit's segments (at first exposure, up to the day) for the per-segment rows.
-    deps=[raw_ranking_logs, raw_prediction_logs, raw_interleaving_logs, exposures],
+    deps=[raw_ranking_logs, raw_prediction_logs, raw_interleaving_logs, "exposures"],
     kinds=("duckdb", "python"),
     check_specs=[
         # Not blocking, unlike the other gates: the online decision depends on this asset

@@ -4,15 +4,16 @@
 # object, and a postponed (string) annotation fails its check.
 
 import dagster as dg
-from dagster import AssetExecutionContext
+from dagster import AssetExecutionContext, MaterializeResult
 
 from assets._common import (
     gate_frame,
     gate_spec,
     reasons_table,
     run_gate,
+    table_spec,
     timed,
-    writer_asset,
+    writer_tables,
 )
 from assets.landing import raw_exposure_logs
 from exp_dagster.partitions import experiment_days, parse_experiment_day
@@ -20,9 +21,10 @@ from exp_dagster.resources import Catalog, LandingZone, Warehouse
 from exp_dagster.warehouse.ingest import build_exposures
 
 
-@writer_asset(
+@writer_tables(
     partitions_def=experiment_days,
     deps=[raw_exposure_logs],
+    tables=[table_spec("exposure_quarantine", deps=[raw_exposure_logs])],
     check_specs=[
         gate_spec(
             "check_exposures_schema",
@@ -33,7 +35,7 @@ from exp_dagster.warehouse.ingest import build_exposures
 )
 def exposures(
     context: AssetExecutionContext, warehouse: Warehouse, landing: LandingZone, catalog: Catalog
-) -> dg.MaterializeResult:
+) -> tuple[MaterializeResult, MaterializeResult]:
     """First exposure per unit on the day, its variant checked against the spec and the
     deterministic hash; unknown variants, hash mismatches, same-day crossovers and rows outside the
     window go to ``exposure_quarantine`` with a reason. Rows in = rows validated + quarantined."""
@@ -58,15 +60,26 @@ def exposures(
         f"{experiment_id} {day}: {counts.rows_in:,} exposure rows → {counts.units:,} units, "
         f"{counts.rows_quarantined:,} quarantined"
     )
-    return dg.MaterializeResult(
-        metadata={
-            **metadata,
-            "dagster/row_count": counts.units,
-            "rows_in": counts.rows_in,
-            "rows_validated": counts.rows_validated,
-            "rows_quarantined": counts.rows_quarantined,
-            "quarantine_reasons": reasons_table(counts.reasons),
-            "hash_checked": counts.hash_checked,
-        },
-        check_results=[gate],
+    return (
+        dg.MaterializeResult(
+            asset_key="exposures",
+            metadata={
+                **metadata,
+                "dagster/row_count": counts.units,
+                "rows_in": counts.rows_in,
+                "rows_validated": counts.rows_validated,
+                "rows_quarantined": counts.rows_quarantined,
+                "quarantine_reasons": reasons_table(counts.reasons),
+                "hash_checked": counts.hash_checked,
+            },
+            check_results=[gate],
+        ),
+        dg.MaterializeResult(
+            asset_key="exposure_quarantine",
+            metadata={
+                "spec_version": experiment.version,
+                "dagster/row_count": counts.rows_quarantined,
+                "quarantine_reasons": reasons_table(counts.reasons),
+            },
+        ),
     )

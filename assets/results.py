@@ -9,7 +9,6 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from assets._common import gate_spec, run_gate, timed, writer_asset
-from assets.unit_metrics import metric_statistics, unit_metrics
 from exp_dagster.analysis import DayStatistics, compute_results, history_by_day
 from exp_dagster.decision import Decision, decide
 from exp_dagster.partitions import experiment_days, parse_experiment_day
@@ -27,7 +26,7 @@ from exp_dagster.warehouse.statistics import read_outliers
 
 @writer_asset(
     partitions_def=experiment_days,
-    deps=[metric_statistics],
+    deps=["metric_statistics", "quantile_histograms", "novelty_statistics"],
     kinds=("duckdb", "python"),
     check_specs=[
         gate_spec(
@@ -108,7 +107,13 @@ def results(
 
 @writer_asset(
     partitions_def=experiment_days,
-    deps=[results, unit_metrics, "offline_online_parity"],
+    deps=[
+        results,
+        "unit_metrics",
+        "metric_statistics",
+        "metric_outliers",
+        "offline_online_parity",
+    ],
     kinds=("duckdb", "python"),
 )
 def decision(

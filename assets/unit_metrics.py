@@ -6,12 +6,17 @@
 from typing import Any
 
 import dagster as dg
-from dagster import AssetExecutionContext
+from dagster import AssetExecutionContext, MaterializeResult
 
-from assets._common import gate_frame, gate_spec, run_gate, timed, writer_asset
-from assets.covariates import pre_period_covariates
-from assets.event_facts import event_facts
-from assets.exposures import exposures
+from assets._common import (
+    gate_frame,
+    gate_spec,
+    run_gate,
+    table_rows,
+    table_spec,
+    timed,
+    writer_tables,
+)
 from exp_dagster.decision import p_text, sample_ratio
 from exp_dagster.partitions import experiment_days, parse_experiment_day
 from exp_dagster.resources import Catalog, Warehouse
@@ -19,9 +24,10 @@ from exp_dagster.warehouse.statistics import build_metric_statistics, read_outli
 from exp_dagster.warehouse.unit_state import build_unit_metrics
 
 
-@writer_asset(
+@writer_tables(
     partitions_def=experiment_days,
-    deps=[exposures, pre_period_covariates, event_facts],
+    deps=["exposures", "pre_period_covariates", "event_facts", "pre_exposure_facts"],
+    tables=[table_spec("unit_crossovers", deps=["exposures"])],
     check_specs=[
         gate_spec(
             "check_unit_metrics_schema",
@@ -38,7 +44,7 @@ from exp_dagster.warehouse.unit_state import build_unit_metrics
 )
 def unit_metrics(
     context: AssetExecutionContext, warehouse: Warehouse, catalog: Catalog
-) -> dg.MaterializeResult:
+) -> tuple[MaterializeResult, MaterializeResult]:
     """Per unit and metric, the value cumulated from the unit's first exposure (its timestamp, or
     with ``metric_window_start: exposure_day`` that day's midnight) through the day, with its
     pre-period covariate; a windowed metric (``window_days``) counts only its window's events,
@@ -104,7 +110,8 @@ def unit_metrics(
             "threshold": experiment.spec.srm_alpha,
         },
     )
-    return dg.MaterializeResult(
+    unit_rows = dg.MaterializeResult(
+        asset_key="unit_metrics",
         metadata={
             **metadata,
             "dagster/row_count": counts.rows,
@@ -120,6 +127,11 @@ def unit_metrics(
         },
         check_results=[gate, srm_check],
     )
+    crossovers = dg.MaterializeResult(
+        asset_key="unit_crossovers",
+        metadata={"spec_version": experiment.version, "dagster/row_count": counts.crossover_units},
+    )
+    return unit_rows, crossovers
 
 
 def _label(row: dict[str, Any]) -> str:
@@ -172,7 +184,7 @@ def check_outliers_result(rows: list[dict[str, Any]]) -> dg.AssetCheckResult:
             )
     return dg.AssetCheckResult(
         check_name="check_outliers",
-        asset_key="metric_statistics",
+        asset_key="metric_outliers",
         passed=not untamed,
         severity=dg.AssetCheckSeverity.WARN,
         description=description,
@@ -188,42 +200,71 @@ def check_outliers_result(rows: list[dict[str, Any]]) -> dg.AssetCheckResult:
     )
 
 
-@writer_asset(
+@writer_tables(
     partitions_def=experiment_days,
-    deps=[unit_metrics],
+    deps=["unit_metrics", "quantile_facts", "pre_exposure_quantile_facts"],
+    tables=[
+        table_spec("metric_outliers", deps=["unit_metrics"]),
+        table_spec(
+            "quantile_histograms",
+            deps=["unit_metrics", "quantile_facts", "pre_exposure_quantile_facts"],
+        ),
+        table_spec(
+            "novelty_statistics", deps=["unit_metrics", "event_facts", "pre_exposure_facts"]
+        ),
+    ],
     check_specs=[
         dg.AssetCheckSpec(
             "check_outliers",
-            asset="metric_statistics",
+            asset="metric_outliers",
             description="Units beyond 10 × a robust 99.9th percentile of a metric, and caps.",
         )
     ],
 )
 def metric_statistics(
     context: AssetExecutionContext, warehouse: Warehouse, catalog: Catalog
-) -> dg.MaterializeResult:
+) -> tuple[MaterializeResult, MaterializeResult, MaterializeResult, MaterializeResult]:
     """Sufficient statistics per metric × variant × segment value: n, Σy, Σy², Σx, Σx², Σxy and
     the covariate sums Σc, Σc², Σyc (a winsorised metric's values capped first at its pooled
     quantile); for quantile metrics the arm's histogram and the clustered moments at its
-    estimated quantile. Everything after this step is a few numbers. The outlier report
-    (``metric_outliers``) is its metadata and the non-blocking ``check_outliers``."""
+    estimated quantile. Everything after this step is a few numbers. Written in the same
+    transaction: ``metric_outliers``, ``quantile_histograms`` and ``novelty_statistics``."""
     experiment_id, day = parse_experiment_day(context)
     experiment = catalog.experiment(experiment_id)
     metadata: dict[str, object] = {"spec_version": experiment.version}
     with warehouse.connect() as conn, timed(metadata):
         rows = build_metric_statistics(conn, experiment, day)
         outliers = read_outliers(conn, experiment_id, day)
+        written = {
+            table: table_rows(
+                conn, table, "experiment_id = ? AND as_of_date = ?", [experiment_id, day]
+            )
+            for table in ("quantile_histograms", "novelty_statistics")
+        }
     flagged = {_label(r): r["outlier_units"] for r in outliers if r["outlier_units"] > 0}
     if flagged:
         context.log.warning(f"{experiment_id} {day}: units beyond the outlier fence: {flagged}")
-    return dg.MaterializeResult(
-        metadata={
-            **metadata,
-            "dagster/row_count": rows,
-            "outlier_units": dg.MetadataValue.json(flagged),
-            "outliers": dg.MetadataValue.md(
-                outliers_markdown(outliers) if outliers else "_no mean or ratio metric_"
-            ),
-        },
-        check_results=[check_outliers_result(outliers)],
+    return (
+        dg.MaterializeResult(
+            asset_key="metric_statistics", metadata={**metadata, "dagster/row_count": rows}
+        ),
+        dg.MaterializeResult(
+            asset_key="metric_outliers",
+            metadata={
+                "spec_version": experiment.version,
+                "dagster/row_count": len(outliers),
+                "outlier_units": dg.MetadataValue.json(flagged),
+                "outliers": dg.MetadataValue.md(
+                    outliers_markdown(outliers) if outliers else "_no mean or ratio metric_"
+                ),
+            },
+            check_results=[check_outliers_result(outliers)],
+        ),
+        *(
+            dg.MaterializeResult(
+                asset_key=table,
+                metadata={"spec_version": experiment.version, "dagster/row_count": count},
+            )
+            for table, count in written.items()
+        ),
     )

@@ -169,7 +169,7 @@ def exp_dagster_direct(work: Workload) -> dict[str, Any]:
                     started = time.perf_counter()
                     needs = asset.required_resource_keys & resources.keys()  # not the io_manager
                     asset(context, **{n: resources[n] for n in needs})
-                    name = asset.key.to_user_string()
+                    name = asset.node_def.name  # the step (a multi-asset writes several tables)
                     seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
 
             for day in the_plan.event_days:

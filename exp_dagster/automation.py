@@ -1,7 +1,11 @@
 """Jobs (and, as the orchestration work lands, sensors and schedules) over the asset graph.
 
 Selections name asset keys rather than importing the asset modules, so this layer stays below
-``assets/`` (docs/architecture.md, layers).
+``assets/`` (docs/architecture.md, layers). Each names the asset a step is named after; the
+tables the same step writes beside it (``exposure_quarantine`` with ``exposures``,
+``metric_outliers`` with ``metric_statistics``, ...) are in the same non-subsettable
+multi-asset, and ``required_multi_asset_neighbors`` adds them, so a new table needs no change
+here.
 """
 
 from __future__ import annotations
@@ -31,14 +35,16 @@ OVERVIEW_ASSETS = ("experiments_overview",)
 
 ingest_events_job = dg.define_asset_job(
     name="ingest_events",
-    selection=dg.AssetSelection.assets("event_facts"),
+    selection=dg.AssetSelection.assets("event_facts").required_multi_asset_neighbors(),
     tags=WRITER_TAG,
     description="Reduce one day of raw events to per-unit facts, shared by every experiment.",
 )
 
 analyze_experiment_day_job = dg.define_asset_job(
     name="analyze_experiment_day",
-    selection=dg.AssetSelection.assets(*EXPERIMENT_DAY_ASSETS, *OVERVIEW_ASSETS),
+    selection=dg.AssetSelection.assets(
+        *EXPERIMENT_DAY_ASSETS, *OVERVIEW_ASSETS
+    ).required_multi_asset_neighbors(),
     tags={**WRITER_TAG, **WHOLE_DAY_TAG},
     description=(
         "The main job: exposures → covariates → unit metrics → statistics → results → decision "

@@ -477,7 +477,8 @@ def refresh_condition() -> dg.AutomationCondition:
         dg.AutomationCondition.any_deps_match(
             updated_elsewhere | dg.AutomationCondition.will_be_requested()
         )
-        .ignore(dg.AssetSelection.assets("event_facts"))
+        # with the tables the event_facts step writes beside it (quantile_facts, event_times, ...)
+        .ignore(dg.AssetSelection.assets("event_facts").required_multi_asset_neighbors())
         .with_label("any_deps_updated")
     )
     return (
@@ -491,12 +492,15 @@ def refresh_condition() -> dg.AutomationCondition:
 
 def with_automation(assets: Iterable[object]) -> list[object]:
     """The assets, with :func:`refresh_condition` on every experiment × day asset that is not a
-    root (so a new downstream asset, e.g. ``report``, gets it without further wiring)."""
+    root (so a new downstream asset, e.g. ``report``, gets it without further wiring).
 
-    def refreshed(spec: dg.AssetSpec) -> dg.AssetSpec:
-        if spec.key.to_user_string() in SENSOR_DRIVEN_ASSETS:
-            return spec
-        return spec.replace_attributes(automation_condition=refresh_condition())
+    A step that writes several tables (a multi-asset: ``metric_statistics`` with
+    ``metric_outliers``, ...) gets the condition on the asset it is named after, and the others
+    follow, since Dagster runs the step whole. Conditions on them too would let one of them
+    request the step while the step's own asset still waits for an upstream gate. An input only
+    another table of the step reads (``pre_exposure_facts`` for ``novelty_statistics``) is
+    written by a step that also updates the step's own inputs (``unit_metrics``), so its changes
+    arrive that way."""
 
     result: list[object] = []
     for asset in assets:
@@ -504,7 +508,15 @@ def with_automation(assets: Iterable[object]) -> list[object]:
             isinstance(asset, dg.AssetsDefinition)
             and asset.is_materializable
             and asset.partitions_def == experiment_days
+            and asset.node_def.name not in SENSOR_DRIVEN_ASSETS
         ):
+            step = asset.node_def.name
+
+            def refreshed(spec: dg.AssetSpec, step: str = step) -> dg.AssetSpec:
+                if spec.key.to_user_string() != step:
+                    return spec
+                return spec.replace_attributes(automation_condition=refresh_condition())
+
             asset = asset.map_asset_specs(refreshed)
         result.append(asset)
     return result

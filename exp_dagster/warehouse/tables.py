@@ -13,6 +13,12 @@ Partitioning:
 * ``date``: rows of one day of logs shared by every experiment (``date_column``).
 * ``lineage``: bookkeeping the incremental days read (which writes a partition was built from);
   not for users.
+
+Every table a step writes is an asset of that step's multi-asset (``assets/_common.py``,
+``writer_tables``), described by its ``holds``, except the ``internal`` ones: the lineage
+bookkeeping, and the storage behind another table (``novelty_sums`` behind
+``novelty_statistics``; ``unit_metric_rows`` and ``unit_metric_names`` behind the view
+``unit_metrics``).
 """
 
 from __future__ import annotations
@@ -37,7 +43,9 @@ class Table:
             (a few rows per partition computed in Python, written by ``replace_partition``).
         small: whether a partition is a few rows per metric and arm, read whole into Python
             (``read_partition``); big tables (per unit or per event) stay in the engine.
-        holds: what one row is, in a few words.
+        holds: what one row is, in a few words (the description of its asset).
+        internal: bookkeeping or the storage behind another table, written in the step's
+            transaction but not an asset of its own (every lineage table is internal).
     """
 
     name: str
@@ -47,6 +55,7 @@ class Table:
     written_from: Literal["sql", "python"]
     small: bool
     holds: str
+    internal: bool = False
 
     @property
     def experiment_column(self) -> str | None:
@@ -55,9 +64,15 @@ class Table:
 
 
 def _experiment_day(
-    name: str, step: str, holds: str, *, date_column: str = "as_of_date", small: bool = False
+    name: str,
+    step: str,
+    holds: str,
+    *,
+    date_column: str = "as_of_date",
+    small: bool = False,
+    internal: bool = False,
 ) -> Table:
-    return Table(name, step, "experiment × date", date_column, "sql", small, holds)
+    return Table(name, step, "experiment × date", date_column, "sql", small, holds, internal)
 
 
 def _day(name: str, holds: str) -> Table:
@@ -65,7 +80,7 @@ def _day(name: str, holds: str) -> Table:
 
 
 def _lineage(name: str, step: str, holds: str) -> Table:
-    return Table(name, step, "lineage", None, "sql", False, holds)
+    return Table(name, step, "lineage", None, "sql", False, holds, internal=True)
 
 
 def _python(name: str, step: str, holds: str) -> Table:
@@ -118,6 +133,7 @@ TABLES: tuple[Table, ...] = (
         "unit_metric_rows",
         "unit_metrics",
         "a unit's metric values and covariates as lists (read through the view unit_metrics)",
+        internal=True,
     ),
     _experiment_day(
         "unit_crossovers",
@@ -125,7 +141,10 @@ TABLES: tuple[Table, ...] = (
         "a unit left out because it was exposed to two variants",
     ),
     _experiment_day(
-        "unit_metric_names", "unit_metrics", "the metric names of unit_metric_rows' lists"
+        "unit_metric_names",
+        "unit_metrics",
+        "the metric names of unit_metric_rows' lists",
+        internal=True,
     ),
     _experiment_day(
         "metric_statistics",
@@ -137,6 +156,7 @@ TABLES: tuple[Table, ...] = (
         "novelty_sums",
         "metric_statistics",
         "the exact running sums behind novelty_statistics, with their lineage digest",
+        internal=True,
     ),
     _experiment_day(
         "novelty_statistics",
@@ -186,6 +206,12 @@ def table(name: str) -> Table:
 def written_by(step: str) -> Iterator[Table]:
     """The tables the asset ``step`` writes, in schema order."""
     return (t for t in TABLES if t.step == step)
+
+
+def assets_of(step: str) -> tuple[str, ...]:
+    """The tables the step ``step`` writes that are assets of its multi-asset (not internal),
+    in schema order; the step's own table, when it has one, among them."""
+    return tuple(t.name for t in written_by(step) if not t.internal)
 
 
 SMALL_TABLES = frozenset(t.name for t in TABLES if t.small)

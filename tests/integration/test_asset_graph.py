@@ -68,7 +68,7 @@ def test_every_gate_is_blocking_and_every_writer_shares_one_pool() -> None:
     for assets_def in defs.assets or []:
         if isinstance(assets_def, dg.AssetsDefinition) and assets_def.is_materializable:
             pools = {op.pool for op in assets_def.node_def.iterate_op_defs()}
-            assert pools == {"duckdb_writer"}, assets_def.key
+            assert pools == {"duckdb_writer"}, assets_def.node_def.name
 
 
 # Sphinx roles (:mod:`…`, :py:func:`…`) and reStructuredText literals (``…``), which the UI

@@ -234,20 +234,69 @@ def test_automation_refreshes_downstream_of_a_changed_partition_only(
     first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     assert first.total_requested == 0  # nothing is requested just because it is missing
 
-    instance.report_runless_asset_event(
-        dg.AssetMaterialization(asset_key="metric_statistics", partition=key(START + DAY))
-    )
+    # A run of the metric_statistics step writes every table of the step.
+    statistics_step = step_tables(defs, "metric_statistics")
+    assert {"metric_outliers", "quantile_histograms", "novelty_statistics"} < statistics_step
+    for table in statistics_step:
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(asset_key=table, partition=key(START + DAY))
+        )
     # A day of event facts maps to that day of every experiment, in or out of its window:
-    # automation ignores it (the landing sensor routes changed events).
-    instance.report_runless_asset_event(
-        dg.AssetMaterialization(asset_key="event_facts", partition=(START + 40 * DAY).isoformat())
-    )
+    # automation ignores it, and the tables written with it (the landing sensor routes changed
+    # events).
+    facts_step = step_tables(defs, "event_facts")
+    assert {"quantile_facts", "event_times", "event_quarantine"} < facts_step
+    for table in facts_step:
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(asset_key=table, partition=(START + 40 * DAY).isoformat())
+        )
     second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
     assert second.get_requested_partitions(dg.AssetKey("results")) == {key(START + DAY)}
     # decision's other parent, unit_metrics, is missing: it waits rather than fails.
     assert second.get_num_requested(dg.AssetKey("decision")) == 0
     assert second.get_num_requested(dg.AssetKey("unit_metrics")) == 0
     assert second.total_requested == 1
+
+
+def step_tables(defs: dg.Definitions, step: str) -> set[str]:
+    """The tables (asset keys) the step ``step`` writes: its multi-asset's keys."""
+    node = defs.resolve_asset_graph().get(dg.AssetKey(step))
+    return {key.to_user_string() for key in node.execution_set_asset_keys}
+
+
+@pytest.mark.parametrize("gate_passed", [False, True])
+def test_a_step_that_writes_several_tables_waits_for_its_gates_and_runs_whole(
+    home: Path, instance: dg.DagsterInstance, gate_passed: bool
+) -> None:
+    """After a run that updated exposures alone, the pre_period_covariates step (which also
+    writes pre_exposure_facts and pre_exposure_quantile_facts) is requested whole, and only once
+    the event facts it reads passed their gate: pre_exposure_facts, which reads event_times
+    rather than event_facts, must not request the step on its own."""
+    defs = build_definitions(resources(home))
+    instance.add_dynamic_partitions("experiment", ["ranker_auto"])
+    cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance).cursor
+    day = key(START)
+    for table in step_tables(defs, "event_facts"):
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(asset_key=table, partition=START.isoformat())
+        )
+    for table in step_tables(defs, "exposures"):
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=table, partition=day))
+    for asset, check, partition, passed in (
+        ("exposures", "check_exposures_schema", day, True),
+        ("event_facts", "check_event_facts_schema", START.isoformat(), gate_passed),
+    ):
+        instance.report_runless_asset_event(
+            dg.AssetCheckEvaluation(
+                asset_key=dg.AssetKey(asset), check_name=check, passed=passed, partition=partition
+            )
+        )
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+    step = step_tables(defs, "pre_period_covariates")
+    assert {"pre_exposure_facts", "pre_exposure_quantile_facts"} < step
+    for table in step:
+        expected = {day} if gate_passed else set()
+        assert result.get_requested_partitions(dg.AssetKey(table)) == expected, table
 
 
 @pytest.mark.parametrize("gate_passed", [False, True])

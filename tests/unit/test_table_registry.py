@@ -1,12 +1,14 @@
 """The table registry (exp_dagster/warehouse/tables.py) is the warehouse's schema: every table and
 view schema.sql creates is registered, each with the partition columns it names, its step is an
-asset of the definitions, and docs/pipeline.md lists every table a user can query."""
+asset of the definitions, every table that is not internal is an asset of its step's multi-asset
+(described by the registry), and docs/pipeline.md lists every table a user can query."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
 
+import dagster as dg
 import duckdb
 import pytest
 
@@ -18,6 +20,7 @@ from exp_dagster.warehouse.tables import (
     TABLES,
     VIEWS,
     WRITTEN_FROM_PYTHON,
+    assets_of,
     table,
     written_by,
 )
@@ -67,6 +70,60 @@ def test_steps_are_assets_of_the_definitions() -> None:
     assets = {key.to_user_string() for key in defs.resolve_all_asset_keys()}
     assert {t.step for t in TABLES} <= assets
     assert [t.name for t in written_by("exposures")][:2] == ["exposures", "exposure_quarantine"]
+
+
+def test_every_table_a_step_writes_is_an_asset_of_its_multi_asset() -> None:
+    from exp_dagster.definitions import defs
+
+    steps = {
+        assets_def.node_def.name: assets_def
+        for assets_def in defs.assets or []
+        if isinstance(assets_def, dg.AssetsDefinition) and assets_def.is_materializable
+    }
+    every_asset = {key.to_user_string() for key in defs.resolve_all_asset_keys()}
+    for entry in TABLES:
+        if entry.internal:
+            assert entry.name not in every_asset, f"{entry.name} is internal but an asset"
+            continue
+        step = steps[entry.step]
+        assert dg.AssetKey(entry.name) in step.keys, (entry.name, entry.step, step.keys)
+        if entry.name != entry.step:  # a table beside the step's own: the registry's words
+            assert entry.holds in (step.specs_by_key[dg.AssetKey(entry.name)].description or "")
+    # Only bookkeeping and storage are internal; a step's multi-asset holds nothing else.
+    assert {t.name for t in TABLES if t.partitioning == "lineage"} <= {
+        t.name for t in TABLES if t.internal
+    }
+    assert {t.name for t in TABLES if t.internal} == {
+        "partition_writes",
+        "unit_metrics_lineage",
+        "unit_metric_rows",
+        "unit_metric_names",
+        "novelty_sums",
+    }
+    for step in {t.step for t in TABLES}:
+        keys = {key.to_user_string() for key in steps[step].keys}
+        assert keys - {step} == set(assets_of(step)) - {step}, step
+        assert not steps[step].can_subset, f"{step} writes its tables in one transaction"
+    assert set(assets_of("metric_statistics")) == {
+        "metric_statistics",
+        "novelty_statistics",
+        "quantile_histograms",
+        "metric_outliers",
+    }
+
+
+def test_a_step_that_declares_other_tables_than_the_registry_does_not_load() -> None:
+    from assets._common import table_spec, writer_tables
+    from exp_dagster.partitions import experiment_days
+
+    with pytest.raises(ValueError, match=r"registers \['exposure_quarantine'\] for it"):
+
+        @writer_tables(partitions_def=experiment_days, deps=[], tables=[])
+        def exposures() -> tuple[dg.MaterializeResult, ...]:
+            return ()
+
+    with pytest.raises(KeyError, match="not a warehouse table"):
+        table_spec("exposure_quarantines", deps=[])
 
 
 def test_docs_list_every_table_users_query() -> None:
