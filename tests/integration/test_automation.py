@@ -283,12 +283,23 @@ def test_a_step_that_writes_several_tables_waits_for_its_gates_and_runs_whole(
     for table in step_tables(defs, "exposures"):
         instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=table, partition=day))
     for asset, check, partition, passed in (
-        ("exposures", "check_exposures_schema", day, True),
+        ("exposures", "check_exposures_schema", str(day), True),
         ("event_facts", "check_event_facts_schema", START.isoformat(), gate_passed),
     ):
+        # Linked to the partition's materialization, as a run links it (partitioned checks).
+        (latest,) = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]),
+            limit=1,
+        ).records
         instance.report_runless_asset_event(
             dg.AssetCheckEvaluation(
-                asset_key=dg.AssetKey(asset), check_name=check, passed=passed, partition=partition
+                asset_key=dg.AssetKey(asset),
+                check_name=check,
+                passed=passed,
+                partition=partition,
+                target_materialization_data=AssetCheckEvaluationTargetMaterializationData(
+                    storage_id=latest.storage_id, run_id=latest.run_id, timestamp=latest.timestamp
+                ),
             )
         )
     result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
