@@ -484,16 +484,32 @@ def test_two_backfills_launched_at_once_queue_one_writer_at_a_time_and_change_no
     assert warehouse_digests(server.warehouse) == analysed.tables
 
 
+# Headless Chromium sometimes never exits after a page finished loading (about 1 load in 22,
+# on the same page with or without this project's changes: every request done, no screenshot, no
+# DOM; measured while re-landing the multi-asset graph). Pages load in 10-15 s here, so a load
+# that has not ended in 90 s is that hang, and one more load decides.
+CHROMIUM_ATTEMPTS = (90.0, 180.0)
+
+
 def page_of(url: str, shot: Path) -> str:
     """One Chromium load: a screenshot of the page after it settled, and its DOM."""
-    started = time.monotonic()
-    result = browser.run_chromium(
-        f"--screenshot={shot}",
-        "--window-size=1400,1000",
-        "--virtual-time-budget=10000",
-        "--dump-dom",
-        url,
-    )
+    for attempt, timeout in enumerate(CHROMIUM_ATTEMPTS, start=1):
+        started = time.monotonic()
+        try:
+            result = browser.run_chromium(
+                f"--screenshot={shot}",
+                "--window-size=1400,1000",
+                "--virtual-time-budget=10000",
+                "--dump-dom",
+                url,
+                timeout=timeout,
+            )
+            break
+        except subprocess.TimeoutExpired:
+            if attempt == len(CHROMIUM_ATTEMPTS):
+                raise
+            progress(f"Chromium did not exit within {timeout:.0f}s on {url}; loading it again")
+            shot.unlink(missing_ok=True)
     assert result.returncode == 0, f"Chromium could not load {url}: {result.stderr[-2000:]}"
     assert shot.exists(), f"Chromium made no screenshot of {url}: {result.stderr[-2000:]}"
     progress(f"Chromium loaded {url} in {time.monotonic() - started:.1f}s")
