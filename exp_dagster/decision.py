@@ -21,6 +21,26 @@ margins and the ``analysis`` block, :class:`~exp_dagster.spec.AnalysisPolicy`):
 * KEEP_RUNNING before the end date otherwise, with the power reached and the days still needed.
 * INCONCLUSIVE on or after the end date otherwise; an underpowered test says so.
 
+While a ramp is in progress (the day is before the last phase's start) the decision also says
+what to do with the ramp (``ramp_action``; ``None`` without a ramp or once it is complete), from
+the guardrails' sequential tests at the current look, which stay valid however often they are
+read:
+
+* roll_back      the verdict is ROLLBACK, or a guardrail of some treatment is significantly
+                 worse by its own sequential test (``significant`` under ``group_sequential`` or
+                 ``always_valid``, in the harmful direction) and not shown non-inferior: harm is
+                 shown and not shown tolerable (a deterioration test, as Schultzberg et al.
+                 2024 use for guardrails). A significant harm shown within the margin is
+                 tolerated, as SHIP tolerates it.
+* hold           the verdict is INVALID (a phase's split, a gate, an empty arm: nothing can be
+                 trusted), or some guardrail is not yet shown non-inferior by its sequential test
+                 (no result, not estimable, or the test has not crossed), or the spec's method is
+                 ``fixed_horizon``, which has no sequential guardrail test to read at each phase.
+* continue_ramp  every guardrail of every treatment is shown non-inferior by its sequential
+                 non-inferiority test (``ni_sequential_passed``).
+
+The verdict itself is unchanged by the ramp action; the action's sentence is the second reason.
+
 A primary metric that is not estimable at the look (its result row says why: no variance, no
 events, no units in an arm) is neither better nor worse: KEEP_RUNNING before the end date,
 INCONCLUSIVE on or after it, with the reason. A guardrail that is not estimable is not shown
@@ -36,7 +56,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -62,6 +82,12 @@ class Verdict(StrEnum):
     INVALID = "INVALID"
 
 
+class RampAction(StrEnum):
+    CONTINUE_RAMP = "continue_ramp"
+    HOLD = "hold"
+    ROLL_BACK = "roll_back"
+
+
 @dataclass(frozen=True)
 class Decision:
     """A verdict for one experiment and day.
@@ -71,12 +97,15 @@ class Decision:
         variant: the variant to ship (SHIP only).
         reasons: why, one plain sentence each, most important first.
         srm_p_value: the sample-ratio-mismatch test's p-value (None when it could not run).
+        ramp_action: while a ramp is in progress, its next step (continue_ramp, hold,
+            roll_back; module docstring); None without a ramp or once its last phase started.
     """
 
     decision: Verdict
     variant: str | None
     reasons: tuple[str, ...]
     srm_p_value: float | None
+    ramp_action: RampAction | None = None
 
 
 def pct(value: float | None, *, signed: bool = True) -> str:
@@ -434,6 +463,126 @@ def offline_evidence_sentences(parity: Sequence[Row]) -> list[str]:
     return sentences
 
 
+# ── guarded ramp: continue, hold or roll back at each phase ───────────────────────────────────
+
+
+def _treatment_share(experiment: ResolvedExperiment, weights: Mapping[str, float]) -> str:
+    """The treatments' traffic in a phase: ``50 %``, or ``a 25 % / b 25 %`` with several."""
+    treatments = experiment.spec.treatments
+    if len(treatments) == 1:
+        return f"{weights[treatments[0]] * 100:g} %"
+    return " / ".join(f"{name} {weights[name] * 100:g} %" for name in treatments)
+
+
+def _guardrail_harmful(row: Row) -> bool:
+    """Significantly worse by the row's own sequential test, and not shown non-inferior."""
+    return (
+        bool(row.get("significant"))
+        and row.get("significance_test") not in (None, "fixed_horizon")
+        and not _is_better(row)
+        and not shown_non_inferior(row)
+    )
+
+
+def ramp_action(
+    experiment: ResolvedExperiment, day: dt.date, results: Sequence[Row], verdict: Decision
+) -> tuple[RampAction, str] | None:
+    """The next step of a ramp in progress and its reason (module docstring), or ``None``
+    without a ramp or from the day its last phase starts.
+
+    Args:
+        experiment: the resolved spec.
+        day: the as-of date.
+        results: the day's result rows (the overall guardrail rows decide).
+        verdict: the day's verdict (INVALID holds the ramp, ROLLBACK rolls it back).
+
+    Returns:
+        The action and one plain sentence saying why, naming the current and the next phase.
+    """
+    spec = experiment.spec
+    if spec.ramp is None or day >= spec.ramp[-1].start:
+        return None
+    index = spec.phase_index(day)
+    assert index is not None
+    now, ahead = spec.ramp[index], spec.ramp[index + 1]
+    step = f"to {_treatment_share(experiment, ahead.weights)} on {ahead.start}"
+    at = f"at {_treatment_share(experiment, now.weights)} (the phase from {now.start})"
+    if verdict.decision == Verdict.INVALID:
+        return RampAction.HOLD, (
+            f"Hold the ramp {at}: the analysis is INVALID, so no guardrail can be trusted; fix "
+            f"what the reasons name before moving {step}."
+        )
+    if verdict.decision == Verdict.ROLLBACK:
+        return RampAction.ROLL_BACK, (
+            f"Roll back the ramp {at} instead of moving {step}: the decision is ROLLBACK."
+        )
+    if spec.analysis.sequential == "fixed_horizon":
+        return RampAction.HOLD, (
+            f"Hold the ramp {at}: with analysis.sequential: fixed_horizon the guardrails have "
+            f"no sequential non-inferiority test, and their fixed-horizon bound read at each "
+            f"phase would be a peek; set analysis.sequential to group_sequential or "
+            f"always_valid to guard the move {step}."
+        )
+    overall = [r for r in results if r["segment"] == "all"]
+    harmful: list[str] = []
+    pending: list[str] = []
+    passed: list[str] = []
+    several = len(spec.treatments) > 1
+    for variant in spec.treatments:
+        rows = {r["metric"]: r for r in overall if r["variant"] == variant}
+        for guardrail in spec.metrics.guardrails:
+            row = rows.get(guardrail.metric)
+            name = f"{guardrail.metric} ({variant})" if several else guardrail.metric
+            if row is None:
+                pending.append(f"{name} has no result yet")
+            elif row.get("not_estimable"):
+                pending.append(f"{name} is not estimable ({row['not_estimable']})")
+            elif _guardrail_harmful(row):
+                harmful.append(
+                    f"{name} {pct(row['rel_effect'])} is significantly worse "
+                    f"({row['significance_basis']}) and not shown within its "
+                    f"{_margin_text(row)} margin"
+                )
+            elif row.get("ni_sequential_passed"):
+                passed.append(f"{name} bound {_bound_text(row)} within {_margin_text(row)}")
+            else:
+                bound = (
+                    ""
+                    if row.get("ni_bound") is None
+                    else f" (one-sided bound {_bound_text(row)} against {_margin_text(row)})"
+                )
+                pending.append(f"{name} not yet shown non-inferior by the sequential test{bound}")
+    if harmful:
+        return RampAction.ROLL_BACK, (
+            f"Roll back the ramp {at} instead of moving {step}: {'; '.join(harmful)}."
+        )
+    if pending:
+        return RampAction.HOLD, (
+            f"Hold the ramp {at}, do not move {step} yet: {'; '.join(pending)}."
+        )
+    if not passed:
+        return RampAction.CONTINUE_RAMP, (
+            f"Continue the ramp {step}: the spec names no guardrail, so nothing holds it back."
+        )
+    return RampAction.CONTINUE_RAMP, (
+        f"Continue the ramp {step}: every guardrail non-inferior by the sequential test "
+        f"({'; '.join(passed)})."
+    )
+
+
+def with_ramp_action(
+    experiment: ResolvedExperiment, day: dt.date, results: Sequence[Row], verdict: Decision
+) -> Decision:
+    """``verdict`` with its ramp action, the action's sentence second among the reasons
+    (unchanged without a ramp in progress)."""
+    step = ramp_action(experiment, day, results, verdict)
+    if step is None:
+        return verdict
+    action, sentence = step
+    reasons = (*verdict.reasons[:1], sentence, *verdict.reasons[1:])
+    return replace(verdict, reasons=reasons, ramp_action=action)
+
+
 def decide(
     experiment: ResolvedExperiment,
     day: dt.date,
@@ -467,8 +616,37 @@ def decide(
             start date → variant → units): the sample ratio is tested per phase.
 
     Returns:
-        The decision with its reasons.
+        The decision with its reasons, and with a ramp in progress its ramp action.
     """
+    verdict = _verdict(
+        experiment,
+        day,
+        results,
+        units_by_variant,
+        gate_failures,
+        units_history=units_history,
+        units_by_segment=units_by_segment,
+        outliers=outliers,
+        offline_evidence=offline_evidence,
+        units_by_phase=units_by_phase,
+    )
+    return with_ramp_action(experiment, day, results, verdict)
+
+
+def _verdict(
+    experiment: ResolvedExperiment,
+    day: dt.date,
+    results: Sequence[Row],
+    units_by_variant: Mapping[str, int],
+    gate_failures: Sequence[str] = (),
+    *,
+    units_history: Mapping[dt.date, Mapping[str, int]] | None = None,
+    units_by_segment: Mapping[str, Mapping[str, int]] | None = None,
+    outliers: Sequence[Row] = (),
+    offline_evidence: Sequence[Row] = (),
+    units_by_phase: Mapping[str, Mapping[str, int]] | None = None,
+) -> Decision:
+    """The verdict of :func:`decide`, before any ramp action."""
     spec = experiment.spec
     overall = [r for r in results if r["segment"] == "all"]
     empty = [v for v in spec.weights if units_by_variant.get(v, 0) == 0]
