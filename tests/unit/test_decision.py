@@ -339,3 +339,236 @@ def test_segments_are_not_tested_against_one_split_under_a_ramp() -> None:
     assert not any("within segment" in reason for reason in decision.reasons)
     plain = decide(ranker_v2(), END, results, BALANCED, units_by_segment=segments)
     assert any("within segment platform=ios" in reason for reason in plain.reasons)
+
+
+# ── guarded ramp decisions: continue, hold or roll back while the ramp is in progress ─────────
+
+IN_RAMP = dt.date(2026, 10, 4)  # the 5 % phase (from 2026-10-03); 50 % from 2026-10-06
+PHASES_SO_FAR = {
+    "2026-10-01": {"control": 9_900, "treatment": 104},
+    "2026-10-03": {"control": 14_230, "treatment": 760},
+}
+UNITS_SO_FAR = {"control": 24_130, "treatment": 864}
+
+
+def sequential_latency(
+    rel: float,
+    low: float,
+    high: float,
+    bound: float,
+    *,
+    crossed: bool,
+    ni_sequential: bool | None,
+    experiment: ResolvedExperiment,
+) -> dict[str, Any]:
+    """A guardrail row as the analysis writes it under group_sequential: its own sequential
+    test of the effect (``crossed``) and its sequential non-inferiority test."""
+    return row(
+        "latency_p95",
+        rel,
+        low,
+        high,
+        0.001 if crossed else 0.4,
+        ni_margin=0.05,
+        ni_margin_type="relative",
+        ni_bound=bound,
+        ni_passed=bound < 0.05,
+        ni_sequential_passed=ni_sequential,
+        abs_effect=rel * 80.0,
+        std_error=abs(rel) * 80.0 / 3.1 if crossed else 10.0,
+        sequential_method="group_sequential",
+        sequential_significant=crossed,
+        sequential_boundary=3.0,
+        sequential_look=4,
+        judged_by=experiment,
+    )
+
+
+def flat_primary(experiment: ResolvedExperiment) -> dict[str, Any]:
+    return row(
+        "ctr",
+        0.002,
+        -0.01,
+        0.014,
+        0.7,
+        sequential_method="group_sequential",
+        sequential_significant=False,
+        sequential_boundary=3.0,
+        sequential_look=4,
+        judged_by=experiment,
+    )
+
+
+def decide_in_ramp(
+    results: list[dict[str, Any]],
+    experiment: ResolvedExperiment | None = None,
+    day: dt.date = IN_RAMP,
+    phases: dict[str, dict[str, int]] = PHASES_SO_FAR,
+) -> Any:
+    units = {v: sum(p[v] for p in phases.values()) for v in ("control", "treatment")}
+    return decide(experiment or ramped(), day, results, units, units_by_phase=phases)
+
+
+def test_continue_the_ramp_when_every_guardrail_is_non_inferior_sequentially() -> None:
+    from exp_dagster.decision import RampAction
+
+    experiment = ramped()
+    guardrail = sequential_latency(
+        0.004, -0.01, 0.018, 0.012, crossed=False, ni_sequential=True, experiment=experiment
+    )
+    decision = decide_in_ramp([flat_primary(experiment), guardrail])
+    assert decision.decision == Verdict.KEEP_RUNNING  # the verdict is the ramp's own business
+    assert decision.ramp_action == RampAction.CONTINUE_RAMP
+    assert decision.reasons[1] == (
+        "Continue the ramp to 50 % on 2026-10-06: every guardrail non-inferior by the "
+        "sequential test (latency_p95 bound +1.20% within +5.00%)."
+    )
+    assert decision.reasons[0].startswith("Keep running until the planned end date")
+
+
+def test_hold_the_ramp_while_a_guardrail_is_not_yet_non_inferior() -> None:
+    from exp_dagster.decision import RampAction
+
+    experiment = ramped()
+    # The fixed one-sided bound is within the margin; the sequential test has not crossed yet.
+    guardrail = sequential_latency(
+        0.01, -0.01, 0.03, 0.027, crossed=False, ni_sequential=False, experiment=experiment
+    )
+    decision = decide_in_ramp([flat_primary(experiment), guardrail])
+    assert decision.ramp_action == RampAction.HOLD
+    assert decision.reasons[1] == (
+        "Hold the ramp at 5 % (the phase from 2026-10-03), do not move to 50 % on 2026-10-06 "
+        "yet: latency_p95 not yet shown non-inferior by the sequential test (one-sided bound "
+        "+2.70% against +5.00%)."
+    )
+    missing = decide_in_ramp([flat_primary(experiment)])
+    assert missing.ramp_action == RampAction.HOLD
+    assert "latency_p95 has no result yet" in missing.reasons[1]
+
+
+def test_roll_back_the_ramp_when_a_guardrail_is_significantly_worse_sequentially() -> None:
+    from exp_dagster.decision import RampAction
+
+    experiment = ramped()
+    # latency up 4 %: significant by its group-sequential test, not shown within +5 %, and its
+    # CI not wholly beyond the margin (so the verdict is no ROLLBACK).
+    harmful = sequential_latency(
+        0.04, 0.01, 0.07, 0.065, crossed=True, ni_sequential=False, experiment=experiment
+    )
+    assert harmful["significant"] and harmful["significance_test"] == "group_sequential"
+    decision = decide_in_ramp([flat_primary(experiment), harmful])
+    assert decision.decision == Verdict.KEEP_RUNNING
+    assert decision.ramp_action == RampAction.ROLL_BACK
+    assert decision.reasons[1].startswith(
+        "Roll back the ramp at 5 % (the phase from 2026-10-03) instead of moving to 50 % on "
+        "2026-10-06: latency_p95 +4.00% is significantly worse (group-sequential "
+        "(obrien-fleming spending) |z| = 3.10 against a boundary of 3.000 on look 4) and not "
+        "shown within its +5.00% margin."
+    )
+    # A significant harm shown within the margin is tolerated, as SHIP tolerates it.
+    tolerated = sequential_latency(
+        0.01, 0.005, 0.015, 0.014, crossed=True, ni_sequential=True, experiment=experiment
+    )
+    assert tolerated["significant"]
+    kept = decide_in_ramp([flat_primary(experiment), tolerated])
+    assert kept.ramp_action == RampAction.CONTINUE_RAMP
+
+
+def test_a_fixed_horizon_significance_is_no_evidence_of_harm_during_a_ramp() -> None:
+    """Without its sequential result a guardrail row falls back to the fixed-horizon p-value,
+    which read daily would be a peek: it holds the ramp, never rolls it back."""
+    from exp_dagster.decision import RampAction
+
+    experiment = ramped()
+    peeked = row(
+        "latency_p95",
+        0.04,
+        0.01,
+        0.07,
+        0.001,
+        ni_margin=0.05,
+        ni_margin_type="relative",
+        ni_bound=0.065,
+        ni_passed=False,
+        ni_sequential_passed=False,
+        judged_by=experiment,
+    )
+    assert peeked["significant"] and peeked["significance_test"] == "fixed_horizon"
+    decision = decide_in_ramp([flat_primary(experiment), peeked])
+    assert decision.ramp_action == RampAction.HOLD
+
+
+def test_a_rollback_verdict_rolls_the_ramp_back() -> None:
+    from exp_dagster.decision import RampAction
+
+    experiment = ramped()
+    worse = row(
+        "ctr",
+        -0.05,
+        -0.07,
+        -0.03,
+        0.0001,
+        sequential_method="group_sequential",
+        sequential_significant=True,
+        sequential_boundary=3.0,
+        sequential_look=4,
+        judged_by=experiment,
+    )
+    guardrail = sequential_latency(
+        0.004, -0.01, 0.018, 0.012, crossed=False, ni_sequential=True, experiment=experiment
+    )
+    decision = decide_in_ramp([worse, guardrail])
+    assert decision.decision == Verdict.ROLLBACK
+    assert decision.ramp_action == RampAction.ROLL_BACK
+    assert decision.reasons[1].endswith("the decision is ROLLBACK.")
+
+
+def test_a_broken_phase_split_is_invalid_and_holds_the_ramp() -> None:
+    from exp_dagster.decision import RampAction
+
+    experiment = ramped()
+    guardrail = sequential_latency(
+        0.004, -0.01, 0.018, 0.012, crossed=False, ni_sequential=True, experiment=experiment
+    )
+    broken = {
+        "2026-10-01": {"control": 9_900, "treatment": 104},
+        "2026-10-03": {"control": 14_230, "treatment": 560},  # treatment exposures lost
+    }
+    decision = decide_in_ramp([flat_primary(experiment), guardrail], phases=broken)
+    assert decision.decision == Verdict.INVALID
+    assert decision.ramp_action == RampAction.HOLD
+    assert decision.reasons[0].startswith("Sample ratio mismatch in the ramp phase from 2026-10-03")
+    assert decision.reasons[1].startswith(
+        "Hold the ramp at 5 % (the phase from 2026-10-03): the analysis is INVALID"
+    )
+
+
+def test_a_fixed_horizon_ramp_holds_and_says_how_to_guard_it() -> None:
+    from exp_dagster.decision import RampAction
+
+    base = ramped()
+    analysis = base.spec.analysis.model_copy(update={"sequential": "fixed_horizon"})
+    experiment = base.model_copy(
+        update={"spec": base.spec.model_copy(update={"analysis": analysis})}
+    )
+    results = [row("ctr", 0.002, -0.01, 0.014, 0.7), latency(0.004, -0.01, 0.018, 0.012)]
+    decision = decide_in_ramp(results, experiment)
+    assert decision.ramp_action == RampAction.HOLD
+    assert "set analysis.sequential to group_sequential or always_valid" in decision.reasons[1]
+
+
+def test_no_ramp_action_without_a_ramp_or_once_the_last_phase_started() -> None:
+    experiment = ramped()
+    guardrail = sequential_latency(
+        0.004, -0.01, 0.018, 0.012, crossed=False, ni_sequential=True, experiment=experiment
+    )
+    results = [flat_primary(experiment), guardrail]
+    plain = decide(ranker_v2(), IN_RAMP, results, BALANCED)
+    assert plain.ramp_action is None
+    assert not any("ramp" in reason for reason in plain.reasons)
+    phases = {**PHASES_SO_FAR, "2026-10-06": {"control": 500, "treatment": 510}}
+    complete = decide_in_ramp(results, day=dt.date(2026, 10, 6), phases=phases)
+    assert complete.ramp_action is None
+    assert not any("the ramp" in reason for reason in complete.reasons)
+    # The day before the last phase the ramp is still in progress, from the 5 % phase.
+    assert decide_in_ramp(results, day=dt.date(2026, 10, 5)).ramp_action is not None
