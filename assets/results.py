@@ -155,6 +155,7 @@ def decision(
                     "reasons": list(verdict.reasons),
                     "srm_p_value": verdict.srm_p_value,
                     "spec_version": experiment.version,
+                    "ramp_action": verdict.ramp_action and verdict.ramp_action.value,
                 }
             ],
         )
@@ -204,6 +205,11 @@ def decision_metadata(
         ),
         "srm_p_value": dg.MetadataValue.float(
             float(verdict.srm_p_value) if verdict.srm_p_value is not None else float("nan")
+        ),
+        **(
+            {"ramp_action": dg.MetadataValue.text(verdict.ramp_action.value)}
+            if verdict.ramp_action is not None
+            else {}
         ),
         "summary": dg.MetadataValue.md(decision_markdown(verdict, experiment_id, day.isoformat())),
     }

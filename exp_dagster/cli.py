@@ -123,6 +123,7 @@ def result_document(
         "srm_p_value": _clean(decision.get("srm_p_value")),
         "decision": decision.get("decision"),
         "variant": decision.get("variant"),
+        "ramp_action": decision.get("ramp_action"),
         "reasons": list(decision.get("reasons") or []),
         "results": [clean_row(r) for r in rows if r["segment"] == "all"],
         "segment_results": [clean_row(r) for r in rows if r["segment"] != "all"],
@@ -252,6 +253,8 @@ def _print_outcome(
     verdict = decision.get("decision", "?")
     if decision.get("variant"):
         verdict += f" {decision['variant']}"
+    if decision.get("ramp_action"):
+        verdict += f" (ramp: {decision['ramp_action']})"
     _show(f"\nDecision: {verdict}")
     for reason in decision.get("reasons") or []:
         _show(f"  • {reason}")

@@ -177,7 +177,9 @@ TABLES: tuple[Table, ...] = (
         small=True,
     ),
     _python("results", "results", "one metric × treatment × segment value: effects and tests"),
-    _python("decision", "decision", "the verdict and its reasons"),
+    _python(
+        "decision", "decision", "the verdict and its reasons; a ramp in progress: its next step"
+    ),
     _python(
         "offline_evaluation", "offline_evaluation", "an offline metric of a model, with its CI"
     ),

@@ -80,7 +80,9 @@ def ramp_logs(root: Path, units_per_day: int = 450) -> pd.DataFrame:
     return pd.DataFrame(truth)
 
 
-def analyse(root: Path, name: str, spec_fields: dict[str, Any]) -> dict[str, Any]:
+def analyse(
+    root: Path, name: str, spec_fields: dict[str, Any], as_of: str | None = None
+) -> dict[str, Any]:
     spec = {
         "id": "ramp_test",
         "variants": [
@@ -116,6 +118,7 @@ def analyse(root: Path, name: str, spec_fields: dict[str, Any]) -> dict[str, Any
             str(folder / "reports"),
             "--home",
             str(folder / "home"),
+            *(["--as-of", as_of] if as_of else []),
         ]
     )
     assert code == 0
@@ -130,7 +133,26 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "truth": truth,
         "ramped": analyse(root, "ramped", {"hash_salt": SALT, "ramp": RAMP}),
         "plain": analyse(root, "plain", {}),
-        "homes": {name: root / name / "home" for name in ("ramped", "plain")},
+        # Within the ramp (the 30 % phase), guarded by the guardrail's sequential test: with the
+        # 10 % margin, and with a 30 % one.
+        **{
+            name: analyse(
+                root,
+                name,
+                {
+                    "hash_salt": SALT,
+                    "ramp": RAMP,
+                    "analysis": {"sequential": "group_sequential"},
+                    "metrics": {
+                        "primary": "watch_time",
+                        "guardrails": [{"metric": "latency_p95", "margin": margin}],
+                    },
+                },
+                as_of="2026-10-04",
+            )
+            for name, margin in (("guarded", 0.1), ("guarded_wide", 0.3))
+        },
+        "homes": {name: root / name / "home" for name in ("ramped", "plain", "guarded")},
     }
 
 
@@ -212,3 +234,37 @@ def test_the_overall_effect_is_stratified_by_phase_of_first_exposure(
     assert {(r["segment"], r["metric"]) for r in outcome["ramped"]["segment_results"]} == {
         ("ramp_phase", "watch_time")
     }
+
+
+def test_a_day_within_the_ramp_says_its_next_step(outcome: dict[str, Any]) -> None:
+    """On 2026-10-04 (the 30 % phase, 50 % from 2026-10-05) the decision names the ramp's next
+    step from the guardrail's sequential non-inferiority test: hold while it has not crossed
+    (latency's p95 is the same in both arms, but ~360 treated units bound it only to about
+    +12 %, not within a 10 % margin), continue once it has (a 30 % margin). The analysis on the
+    end date, with the ramp complete, has none."""
+    for name, action in (("guarded", "hold"), ("guarded_wide", "continue_ramp")):
+        document = outcome[name]
+        assert document["as_of"] == "2026-10-04" and document["decision"] == "KEEP_RUNNING"
+        (latency,) = [r for r in document["results"] if r["metric"] == "latency_p95"]
+        assert latency["sequential_method"] == "group_sequential"
+        assert latency["ni_sequential_passed"] is (action == "continue_ramp")
+        assert not latency["significant"]  # no harm shown: never roll_back here
+        assert document["ramp_action"] == action, (name, document["reasons"])
+    held, wide = outcome["guarded"]["reasons"][1], outcome["guarded_wide"]["reasons"][1]
+    assert held.startswith(
+        "Hold the ramp at 30 % (the phase from 2026-10-03), do not move to 50 % on 2026-10-05 "
+        "yet: latency_p95 not yet shown non-inferior by the sequential test (one-sided bound +"
+    ), held
+    assert held.endswith("against +10.00%).")
+    assert wide.startswith(
+        "Continue the ramp to 50 % on 2026-10-05: every guardrail non-inferior by the "
+        "sequential test (latency_p95 bound +"
+    ), wide
+    assert wide.endswith("within +30.00%).")
+    database = Path(outcome["homes"]["guarded"]) / "warehouse.duckdb"
+    with duckdb.connect(str(database), read_only=True) as conn:
+        stored = dict(conn.execute("SELECT as_of_date, ramp_action FROM decision").fetchall())
+    # every day the analysis decided: the 10 % phase's days and this one hold
+    assert stored and set(stored.values()) == {"hold"}, stored
+    assert stored[dt.date(2026, 10, 4)] == "hold"
+    assert outcome["ramped"]["ramp_action"] is None  # as of the end date: the ramp is complete

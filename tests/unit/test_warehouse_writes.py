@@ -49,6 +49,7 @@ def decision_row(**changes: Any) -> dict[str, Any]:
         "reasons": ["too early"],
         "srm_p_value": 0.5,
         "spec_version": "v1",
+        "ramp_action": None,
     }
     return {**row, **changes}
 

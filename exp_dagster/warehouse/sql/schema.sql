@@ -347,7 +347,8 @@ CREATE TABLE IF NOT EXISTS decision (
     variant        VARCHAR,              -- the variant to ship, when SHIP
     reasons        VARCHAR[] NOT NULL,
     srm_p_value    DOUBLE,
-    spec_version   VARCHAR   NOT NULL
+    spec_version   VARCHAR   NOT NULL,
+    ramp_action    VARCHAR               -- continue_ramp | hold | roll_back while a ramp is in progress
 );
 
 -- Warehouses created by an earlier version gain the newer columns in place.
@@ -399,6 +400,7 @@ ALTER TABLE results ADD COLUMN IF NOT EXISTS control_ci_low DOUBLE;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS control_ci_high DOUBLE;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS treatment_ci_low DOUBLE;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS treatment_ci_high DOUBLE;
+ALTER TABLE decision ADD COLUMN IF NOT EXISTS ramp_action VARCHAR;
 -- Model evaluation beside the A/B test (issue 6): one long table of every offline estimate of an
 -- experiment-day, and the parity table that puts offline, counterfactual and online lifts side by
 -- side. kind: ranking | ranking_comparison | off_policy | classifier | reliability |
