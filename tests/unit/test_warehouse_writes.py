@@ -190,3 +190,22 @@ def test_optional_evaluation_columns_are_nullable(conn: duckdb.DuckDBPyConnectio
         if null == "YES"
     }
     assert set(OPTIONAL_EVALUATION_COLUMNS) <= nullable
+
+
+def test_an_older_decision_table_gains_ramp_action(tmp_path: Path) -> None:
+    """A warehouse whose decision table predates ``ramp_action`` gains the column in place on its
+    next connection, NULL in the rows it holds, and takes new rows that carry it."""
+    path = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        ensure_schema(conn)
+        conn.execute("ALTER TABLE decision DROP COLUMN ramp_action")
+        conn.execute("UPDATE warehouse_schema SET digest = 'an older schema.sql'")
+        old = {k: v for k, v in decision_row().items() if k != "ramp_action"}
+        replace_partition(conn, "decision", "ranker_v2", DAY, [old])
+    with duckdb.connect(str(path)) as conn:
+        ensure_schema(conn)
+        assert conn.execute("SELECT decision, ramp_action FROM decision").fetchall() == [
+            ("KEEP_RUNNING", None)
+        ]
+        replace_partition(conn, "decision", "ranker_v2", DAY, [decision_row(ramp_action="hold")])
+        assert conn.execute("SELECT ramp_action FROM decision").fetchall() == [("hold",)]
