@@ -36,7 +36,7 @@ from typing import Any
 
 from exp_dagster import home
 from exp_dagster.home import SettingError
-from exp_dagster.spec import SpecError
+from exp_dagster.spec import ResolvedExperiment, SpecError
 from exp_dagster.text import printable
 
 DEMO_EXPERIMENT = "ranker_v2"
@@ -280,17 +280,31 @@ def _run(
     return experiment
 
 
-def gate_failure_decision(failure: Any) -> dict[str, Any]:
-    """The decision when a blocking gate stopped the pipeline: INVALID, with the gates' words."""
-    return {
-        "decision": "INVALID",
-        "variant": None,
-        "srm_p_value": None,
-        "reasons": [
+def gate_failure_decision(
+    failure: Any, experiment: ResolvedExperiment | None = None, day: dt.date | None = None
+) -> dict[str, Any]:
+    """The decision when a blocking gate stopped the pipeline: INVALID, with the gates' words;
+    with the spec and day, a ramp in progress is held (its ``ramp_action``)."""
+    from exp_dagster.decision import Decision, Verdict, with_ramp_action
+
+    verdict = Decision(
+        Verdict.INVALID,
+        None,
+        (
             *failure.failures,
             "Nothing downstream of a failed gate was computed, so no effect is reported; "
             "fix or quarantine the data the gate names and run the analysis again.",
-        ],
+        ),
+        None,
+    )
+    if experiment is not None and day is not None:
+        verdict = with_ramp_action(experiment, day, [], verdict)
+    return {
+        "decision": verdict.decision.value,
+        "variant": None,
+        "srm_p_value": None,
+        "ramp_action": verdict.ramp_action and verdict.ramp_action.value,
+        "reasons": list(verdict.reasons),
     }
 
 
@@ -661,7 +675,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 evaluation, parity = _read_model_evaluation(database, experiment_id, as_of)
                 quality = _read_quality(database, experiment[experiment_id], as_of)
             except GateFailedError as failure:
-                rows, decision, status = [], gate_failure_decision(failure), 1
+                decision = gate_failure_decision(failure, experiment[experiment_id], as_of)
+                rows, status = [], 1
         if args.home:  # `exp-dagster report --home` finds the experiment by its spec here
             _keep_catalog(work, spec_path, metrics_file)
         report = _keep_report(

@@ -572,3 +572,19 @@ def test_no_ramp_action_without_a_ramp_or_once_the_last_phase_started() -> None:
     assert not any("the ramp" in reason for reason in complete.reasons)
     # The day before the last phase the ramp is still in progress, from the 5 % phase.
     assert decide_in_ramp(results, day=dt.date(2026, 10, 5)).ramp_action is not None
+
+
+def test_a_failed_gate_during_a_ramp_holds_it() -> None:
+    """When a blocking gate stops the pipeline, analyze's INVALID decision holds a ramp in
+    progress too, and says nothing of a ramp without one."""
+    from types import SimpleNamespace
+
+    from exp_dagster.cli import gate_failure_decision
+
+    failure = SimpleNamespace(failures=["Gate check_unit_metrics_schema failed on unit_metrics."])
+    held = gate_failure_decision(failure, ramped(), IN_RAMP)
+    assert held["decision"] == "INVALID" and held["ramp_action"] == "hold"
+    assert held["reasons"][0] == failure.failures[0]
+    assert held["reasons"][1].startswith("Hold the ramp at 5 % (the phase from 2026-10-03)")
+    plain = gate_failure_decision(failure, ranker_v2(), IN_RAMP)
+    assert plain["ramp_action"] is None and len(plain["reasons"]) == 2
