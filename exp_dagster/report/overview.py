@@ -87,6 +87,9 @@ def overview_rows(
         >>> overview_rows({"ranker_v2": spec}, latest, dt.date(2026, 10, 6))[0].cells()
         ('ranker_v2', '2026-10-01 … 2026-10-14', 'running (day 6 of 14)', 'KEEP_RUNNING', \
 '2026-10-05', '5')
+        >>> latest[0]["ramp_action"] = "hold"  # a ramp in progress says its next step
+        >>> overview_rows({"ranker_v2": spec}, latest, dt.date(2026, 10, 6))[0].decision
+        'KEEP_RUNNING (ramp: hold)'
     """
     decided = {row["experiment_id"]: row for row in latest}
     rows = []
@@ -102,6 +105,8 @@ def overview_rows(
             rows.append(OverviewRow(experiment_id, window, status, "not analysed yet", None, 0, ""))
             continue
         verdict = found["decision"] + (f" {found['variant']}" if found["variant"] else "")
+        if found.get("ramp_action"):  # a ramp in progress: its next step beside the verdict
+            verdict += f" (ramp: {found['ramp_action'].replace('_', ' ')})"
         reasons = list(found["reasons"] or [])
         rows.append(
             OverviewRow(

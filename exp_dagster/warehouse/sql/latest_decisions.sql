@@ -6,6 +6,7 @@ SELECT
     arg_max(decision, as_of_date)                     AS decision,
     arg_max(variant, as_of_date)                      AS variant,
     arg_max(reasons, as_of_date)                      AS reasons,
+    arg_max(ramp_action, as_of_date)                  AS ramp_action,
     count(*)                                          AS days_decided
 FROM decision
 GROUP BY experiment_id
