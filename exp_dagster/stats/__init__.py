@@ -31,6 +31,9 @@ Beyond the tests, each in its own module:
   Clopper-Pearson, Jeffreys for proportions).
 * :mod:`~exp_dagster.stats.rank`: Mann-Whitney U with P(T > C) and its interval (per-unit values).
 * :mod:`~exp_dagster.stats.noninferiority`: one-sided non-inferiority tests for guardrails.
+* :mod:`~exp_dagster.stats.oec`: an overall evaluation criterion (weighted combination of
+  several metrics, variance from their joint covariance) and metric trees (a product of factors
+  whose log lifts add up to the total's).
 * :mod:`~exp_dagster.stats.power`: sample size, MDE, achieved power, days still needed.
 * :mod:`~exp_dagster.stats.bayes`: posterior of the lift, probability to beat control, expected
   loss.
@@ -97,6 +100,13 @@ from exp_dagster.stats.noninferiority import (
     non_inferiority_from_effect,
     non_inferiority_test,
 )
+from exp_dagster.stats.oec import (
+    MetricTreeResult,
+    OECResult,
+    TreeFactor,
+    metric_tree,
+    oec_test,
+)
 from exp_dagster.stats.power import (
     PowerSummary,
     SampleSize,
@@ -152,8 +162,10 @@ __all__ = [
     "GroupSequentialResult",
     "HeterogeneityResult",
     "MannWhitneyResult",
+    "MetricTreeResult",
     "Moments",
     "NonInferiorityResult",
+    "OECResult",
     "PhasedSRMResult",
     "PowerSummary",
     "QuantileArm",
@@ -162,6 +174,7 @@ __all__ = [
     "SRMResult",
     "SampleSize",
     "SequentialPower",
+    "TreeFactor",
     "TrendResult",
     "achieved_power",
     "adjust_family",
@@ -187,9 +200,11 @@ __all__ = [
     "interaction_test",
     "mann_whitney_test",
     "mean_interval",
+    "metric_tree",
     "minimum_detectable_effect",
     "non_inferiority_from_effect",
     "non_inferiority_test",
+    "oec_test",
     "paired_t_test",
     "post_stratified_test",
     "power_summary",

@@ -398,7 +398,7 @@ def _log_gradient(
         gradient[denominator] -= 1.0 / mean[denominator] if mean[denominator] != 0.0 else math.nan
     if not value > 0.0:
         raise ValueError(
-            f"metric_tree: factor {factor!r} is {value!r} in the {arm_name} arm; a log lift "
+            f"metric_tree: factor {factor!r} is {float(value)!r} in the {arm_name} arm; a log lift "
             f"needs every factor positive in both arms (a mean that is 0 or negative cannot be "
             f"decomposed multiplicatively)."
         )
