@@ -70,8 +70,9 @@ class OECResult:
         ci_low: lower confidence bound of ``effect``.
         ci_high: upper confidence bound of ``effect``.
         df: degrees of freedom of the reference (``inf`` for the normal).
-        component_effects: each metric's effect (difference of means or relative lift).
-        component_std_errors: each metric's standard error, same scale.
+        component_effects: each metric's effect (difference of means or relative lift; ``nan``
+            for a metric of weight 0 under relative normalisation).
+        component_std_errors: each metric's standard error, same scale (``nan`` likewise).
         contributions: ``w_k * component_effects[k]``; they add up to ``effect``.
         weights: the weights, one per component (0 for a component left out).
         names: the components' names (those of the arms, or ``("y0", "y1", ...)``).
