@@ -40,6 +40,9 @@ Beyond the tests, each in its own module:
 * :mod:`~exp_dagster.stats.heterogeneity`: segment × treatment heterogeneity (Cochran's Q, or
   the robust Wald test of the interaction with an HC0-HC3 covariance from cell moments) and
   the trend of the effect over days since exposure (novelty).
+* :mod:`~exp_dagster.stats.did`: difference-in-differences for rollouts that were not randomised
+  (per market, per store): the 2×2 effect and the event study with its parallel-trends check,
+  CR1 cluster-robust, from counts and sums per cluster × period.
 * :mod:`~exp_dagster.stats.srm`: sample ratio mismatch overall, per segment, over days and per
   ramp phase.
 
@@ -73,6 +76,13 @@ from exp_dagster.stats.bayes import (
     beta_binomial_summary,
 )
 from exp_dagster.stats.cuped import cuped_test
+from exp_dagster.stats.did import (
+    ClusterPeriodSums,
+    DiDResult,
+    EventStudyResult,
+    did_test,
+    event_study,
+)
 from exp_dagster.stats.effects import EffectEstimate, relative_lift, relative_lift_test
 from exp_dagster.stats.heterogeneity import (
     HeterogeneityResult,
@@ -155,9 +165,12 @@ __all__ = [
     "AlwaysValidResult",
     "BayesianSummary",
     "BetaBinomialSummary",
+    "ClusterPeriodSums",
     "CovariateMoments",
     "CrossMoments",
+    "DiDResult",
     "EffectEstimate",
+    "EventStudyResult",
     "FisherExactResult",
     "GroupSequentialResult",
     "HeterogeneityResult",
@@ -188,6 +201,8 @@ __all__ = [
     "cuped_ratio_test",
     "cuped_test",
     "days_needed",
+    "did_test",
+    "event_study",
     "first_srm_day",
     "fisher_exact_test",
     "group_sequential_boundaries",

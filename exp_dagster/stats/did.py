@@ -289,13 +289,9 @@ def _clustered_ols(
     """
     n_observations = int(counts.sum())
     n_coefficients = design.shape[1]
+    # Both groups are observed (the callers check it), so there are at least 2 clusters.
     labels, cluster_index = np.unique(clusters, return_inverse=True)
     n_clusters = labels.size
-    if n_clusters < 2:
-        raise ValueError(
-            f"{test} needs at least 2 clusters with observations to estimate a cluster-robust "
-            f"covariance; got {n_clusters}."
-        )
     if n_observations <= n_coefficients:
         raise ValueError(
             f"{test} needs more observations than the model's {n_coefficients} coefficients; got "
@@ -363,8 +359,8 @@ def did_test(
         cell means and the counterfactual, and the counts.
 
     Raises:
-        ValueError: if a group × pre/post cell has no observations, there are fewer than 2
-            clusters, or ``alpha`` or ``alternative`` is invalid.
+        ValueError: if a group × pre/post cell has no observations, there are no more
+            observations than the 4 coefficients, or ``alpha`` or ``alternative`` is invalid.
 
     References:
         Angrist & Pischke (2009), chapter 5; Bertrand, Duflo & Mullainathan (2004); Cameron &
@@ -476,8 +472,8 @@ def event_study(
 
     Raises:
         ValueError: if no period precedes ``treatment_start`` or none follows it, the reference is
-            not a pre-period of the panel, a group has no observations in some period, there
-            are fewer than 2 clusters, or ``alpha`` is invalid.
+            not a pre-period of the panel, a group has no observations in some period, there are
+            no more observations than coefficients, or ``alpha`` is invalid.
 
     References:
         Angrist & Pischke (2009), chapter 5 (module docstring).
