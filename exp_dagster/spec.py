@@ -288,6 +288,32 @@ class RampPhase(_Strict):
         return weights
 
 
+class HoldoutLaunch(_Strict):
+    """One change launched to everyone outside the holdout group.
+
+    Attributes:
+        name: the launch's name as reports say it, e.g. ``ranker_v2``.
+        date: the day (UTC) it reached the launched variant(s), inside the experiment's window.
+    """
+
+    name: Name
+    date: dt.date
+
+
+class HoldoutSpec(_Strict):
+    """A long-term holdout: one variant kept off a series of launched changes.
+
+    Attributes:
+        group: the variant kept off the launches; it must be the spec's control variant (the
+            launched variants are compared against it), e.g. ``holdout``.
+        launches: the changes the other variant(s) received, in date order, e.g.
+            ``[{name: ranker_v2, date: 2026-10-01}, {name: notif_v3, date: 2026-11-15}]``.
+    """
+
+    group: Name
+    launches: list[HoldoutLaunch] = Field(min_length=1)
+
+
 class GuardrailSpec(_Strict):
     """A guardrail metric judged by a one-sided non-inferiority test.
 
@@ -551,6 +577,12 @@ class ExperimentSpec(_Strict):
             the sample ratio is tested per phase against that phase's weights, and effects are
             stratified by the phase of first exposure (docs/statistics.md, "Ramped rollouts").
             ``null`` (default): one split, the variants' weights, for the whole window.
+        holdout: a long-term holdout (:class:`HoldoutSpec`): the control variant ``group`` is
+            kept off the ``launches`` that every other variant gets. The verdict is then about
+            whether the launches' gains last, not a ship decision: KEEP_RUNNING until ``end``,
+            then SHIP (the gains last), ROLLBACK (the launches hurt) or INCONCLUSIVE (not shown
+            to last); the reasons give the cumulative effect of the launches so far
+            (docs/statistics.md, "Long-term holdouts"). ``null`` (default): no holdout.
         analysis: the analysis and decision policy (:class:`AnalysisPolicy`).
     """
 
@@ -572,6 +604,7 @@ class ExperimentSpec(_Strict):
     srm_method: Literal["chi-square", "g-test", "exact"] = "chi-square"
     srm_correction: bool = False
     ramp: list[RampPhase] | None = Field(default=None, min_length=1)
+    holdout: HoldoutSpec | None = None
     analysis: AnalysisPolicy = Field(default_factory=AnalysisPolicy)
 
     @field_validator("variants")
@@ -673,6 +706,55 @@ class ExperimentSpec(_Strict):
                 f"remove stratify_by"
             )
         return self
+
+    @field_validator("holdout")
+    @classmethod
+    def _holdout_valid(
+        cls, holdout: HoldoutSpec | None, info: ValidationInfo
+    ) -> HoldoutSpec | None:
+        variants, start, end = (info.data.get(key) for key in ("variants", "start", "end"))
+        if holdout is None or variants is None or start is None or end is None:
+            return holdout  # the missing field has its own error
+        control = next(v.name for v in variants if v.control)
+        if holdout.group != control:
+            known = any(v.name == holdout.group for v in variants)
+            where = "is not the control" if known else "is not a variant"
+            raise ValueError(
+                f"'group' is '{holdout.group}', which {where}; the holdout group is the variant "
+                f"kept off the launches, and the launched variants are compared with it: name "
+                f"the control variant ('{control}') or mark '{holdout.group}' 'control: true'"
+            )
+        if info.data.get("ramp") is not None:
+            raise ValueError(
+                "a holdout cannot be combined with 'ramp' yet: a holdout's split is fixed for "
+                "its whole window; remove one of them"
+            )
+        seen: set[str] = set()
+        for index, launch in enumerate(holdout.launches):
+            where = f"launch {index} ({launch.name} on {launch.date})"
+            if launch.name in seen:
+                raise ValueError(
+                    f"{where}: the name '{launch.name}' is used twice; launch names must be unique"
+                )
+            seen.add(launch.name)
+            if not start <= launch.date <= end:
+                raise ValueError(
+                    f"{where} is outside the experiment's window {start} .. {end}; move the "
+                    f"date inside or widen the window"
+                )
+            previous = holdout.launches[index - 1] if index > 0 else None
+            if previous is not None and launch.date <= previous.date:
+                raise ValueError(
+                    f"{where}: launches must be in increasing date order, and this one is on or "
+                    f"before the previous one ({previous.name} on {previous.date})"
+                )
+        return holdout
+
+    def launches_by(self, day: dt.date) -> list[HoldoutLaunch]:
+        """The holdout's launches on or before ``day`` (empty without a holdout)."""
+        if self.holdout is None:
+            return []
+        return [launch for launch in self.holdout.launches if launch.date <= day]
 
     def phase_index(self, day: dt.date) -> int | None:
         """The index in ``ramp`` of the phase in force on ``day`` (None without a ramp)."""
@@ -933,6 +1015,7 @@ VERSION_NEUTRAL_DEFAULTS: dict[str, Any] = {
     "analysis.heterogeneity_covariance": "test",
     "analysis.power_scale": "absolute",
     "ramp": None,
+    "holdout": None,
 }
 # Metric fields added after experiments were versioned, left out of the hash when unset (null):
 # winsorize, window_days and the per-metric overrides of the experiment's analysis options.

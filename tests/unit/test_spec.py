@@ -224,3 +224,74 @@ def test_a_ramp_needs_a_metric_with_per_phase_statistics(metrics: MetricCatalog)
     spec["metrics"] = {"primary": "latency_p95"}
     with pytest.raises(SpecError, match=r"field 'ramp': no metric .*\(a quantile has none\)"):
         parse_experiment(spec, "x.yaml", metrics)
+
+
+# ── long-term holdouts ──────────────────────────────────────────────────────────────────────
+
+
+def holdout_spec() -> dict[str, Any]:
+    spec = demo_spec()
+    spec["holdout"] = {
+        "group": "control",
+        "launches": [
+            {"name": "ranker_v2", "date": "2026-10-03"},
+            {"name": "notif_v3", "date": "2026-10-08"},
+        ],
+    }
+    return spec
+
+
+def test_a_holdout_lists_the_launches_by_each_day(metrics: MetricCatalog) -> None:
+    spec = parse_experiment(holdout_spec(), "x.yaml", metrics).spec
+    assert spec.holdout is not None and spec.holdout.group == spec.control
+    names = [
+        [launch.name for launch in spec.launches_by(dt.date(2026, 10, day))] for day in (2, 3, 7, 8)
+    ]
+    assert names == [[], ["ranker_v2"], ["ranker_v2"], ["ranker_v2", "notif_v3"]]
+    assert (
+        parse_experiment(demo_spec(), "x.yaml", metrics).spec.launches_by(dt.date(2026, 10, 8))
+        == []
+    )
+
+
+def test_without_a_holdout_the_spec_version_is_unchanged(metrics: MetricCatalog) -> None:
+    explicit = demo_spec()
+    explicit["holdout"] = None
+    assert parse_experiment(explicit, "x.yaml", metrics).version == "d5a7eab2877b"
+    assert parse_experiment(holdout_spec(), "x.yaml", metrics).version != "d5a7eab2877b"
+
+
+def _launch_change(index: int, **fields: Any) -> Any:
+    return lambda s: s["holdout"]["launches"][index].update(fields)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        (lambda s: s["holdout"].update(group="treatment"), "holdout", "is not the control"),
+        (lambda s: s["holdout"].update(group="holdout"), "holdout", "is not a variant"),
+        (_launch_change(1, date="2026-10-03"), "holdout", "increasing date order"),
+        (_launch_change(1, date="2026-10-02"), "holdout", "launch 1 (notif_v3 on 2026-10-02)"),
+        (_launch_change(0, date="2026-09-30"), "holdout", "outside the experiment's window"),
+        (_launch_change(1, date="2026-10-15"), "holdout", "outside the experiment's window"),
+        (_launch_change(1, name="ranker_v2"), "holdout", "'ranker_v2' is used twice"),
+        (_launch_change(1, when="2026-10-09"), "holdout.launches.1.when", "not permitted"),
+        (lambda s: s["holdout"].update(launches=[]), "holdout.launches", "at least 1 item"),
+        (lambda s: s["holdout"].pop("group"), "holdout.group", "required"),
+        (
+            lambda s: s.update(ramp=[dict(RAMP[0], weights={"control": 0.5, "treatment": 0.5})]),
+            "holdout",
+            "cannot be combined with 'ramp'",
+        ),
+    ],
+)
+def test_invalid_holdouts_name_the_field(
+    metrics: MetricCatalog, change: Any, field: str, words: str
+) -> None:
+    spec = holdout_spec()
+    change(spec)
+    with pytest.raises(SpecError) as error:
+        parse_experiment(spec, "catalog/experiments/x.yaml", metrics)
+    message = str(error.value)
+    assert f"field '{field}'" in message, message
+    assert words in message, message
