@@ -41,6 +41,24 @@ read:
 
 The verdict itself is unchanged by the ramp action; the action's sentence is the second reason.
 
+With a long-term holdout (the spec's ``holdout`` block: the control is kept off a series of
+dated launches the other variants get) the verdict answers "do the launches' gains last?", not
+"ship this variant?". The vocabulary stays, with these meanings:
+
+* INVALID      as above (a holdout's split is tested like any other).
+* KEEP_RUNNING every day before the planned end date, whatever the effects: a holdout is read
+               at its end; an earlier significant result is reported (and a harmful one named
+               in the lead), never acted on by the verdict.
+* SHIP         on or after the end date, when the usual SHIP rule holds: the launches' gains
+               last (keep them, release the holdout). ``variant`` is the launched variant.
+* ROLLBACK     on or after the end date, when the usual ROLLBACK rule holds: the launches hurt
+               the primary metric or a guardrail against the holdout; review them.
+* INCONCLUSIVE on or after the end date otherwise: the gains are not shown to last.
+
+The holdout's lead is followed by the cumulative effect of the launches so far on the primary
+metric, naming them with their dates, the days of each launch period the cumulative effect
+averages, and the effect at the last look of each earlier launch period (each day is a look).
+
 A primary metric that is not estimable at the look (its result row says why: no variance, no
 events, no units in an arm) is neither better nor worse: KEEP_RUNNING before the end date,
 INCONCLUSIVE on or after it, with the reason. A guardrail that is not estimable is not shown
@@ -583,6 +601,170 @@ def with_ramp_action(
     return replace(verdict, reasons=reasons, ramp_action=action)
 
 
+# ── long-term holdouts: the cumulative effect of the launches against the holdout ─────────────
+
+
+@dataclass(frozen=True)
+class LaunchPeriod:
+    """The days between one launch and the next, as seen on an as-of date.
+
+    Attributes:
+        launches: the launches in force in the period (empty: before the first launch).
+        first, last: its first and last day up to the as-of date (inclusive).
+    """
+
+    launches: tuple[str, ...]
+    first: dt.date
+    last: dt.date
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+    @property
+    def label(self) -> str:
+        return " + ".join(self.launches) if self.launches else "no launch yet"
+
+
+def launch_periods(experiment: ResolvedExperiment, day: dt.date) -> list[LaunchPeriod]:
+    """The launch periods of a holdout from its start to ``day`` (empty without a holdout):
+    before the first launch (when it is after the start), then from each launch to the day
+    before the next. The last look of each period is its ``last`` day."""
+    spec = experiment.spec
+    if spec.holdout is None or day < spec.start:
+        return []
+    bounds = [spec.start, *(launch.date for launch in spec.holdout.launches)]
+    periods: list[LaunchPeriod] = []
+    for index, first in enumerate(bounds):
+        if first > day or (index == 0 and bounds[1] == spec.start):
+            continue
+        following = bounds[index + 1] if index + 1 < len(bounds) else None
+        last = min(day, following - dt.timedelta(days=1)) if following else day
+        names = tuple(launch.name for launch in spec.holdout.launches[:index])
+        periods.append(LaunchPeriod(names, first, last))
+    return periods
+
+
+def _primary_row(experiment: ResolvedExperiment, rows: Sequence[Row], variant: str) -> Row | None:
+    spec = experiment.spec
+    return next(
+        (
+            r
+            for r in rows
+            if r["segment"] == "all"
+            and r["variant"] == variant
+            and r["metric"] == spec.metrics.primary
+        ),
+        None,
+    )
+
+
+def _lift_text(row: Row) -> str:
+    return f"{pct(row['rel_effect'])} [{pct(row['rel_ci_low'])}, {pct(row['rel_ci_high'])}]"
+
+
+def holdout_sentences(
+    experiment: ResolvedExperiment,
+    day: dt.date,
+    results: Sequence[Row],
+    earlier_results: Mapping[dt.date, Sequence[Row]] | None = None,
+) -> list[str]:
+    """What the launches so far did to the primary metric against the holdout (module
+    docstring): the cumulative effect at ``day``, the launch periods it averages, and the
+    effect at the last look of each earlier period found in ``earlier_results``."""
+    spec = experiment.spec
+    if spec.holdout is None:
+        return []
+    launched = spec.launches_by(day)
+    periods = launch_periods(experiment, day)
+    several = len(spec.treatments) > 1
+    sentences: list[str] = []
+    for variant in spec.treatments:
+        row = _primary_row(experiment, results, variant)
+        who = f" in {variant}" if several else ""
+        if row is None or row.get("not_estimable") or row.get("rel_effect") is None:
+            why = "no result yet" if row is None else (row.get("not_estimable") or "no estimate")
+            sentences.append(
+                f"The cumulative effect of the launches on {spec.metrics.primary}{who} against "
+                f"the holdout has no estimate as of {day} ({why})."
+            )
+            continue
+        if not launched:
+            first = spec.holdout.launches[0]
+            sentences.append(
+                f"No launch yet (the first, {first.name}, is on {first.date}): "
+                f"{spec.metrics.primary}{who} is {_lift_text(row)} against the holdout "
+                f"({p_text(row['p_value'])}), a check that the groups start alike."
+            )
+            continue
+        names = ", ".join(f"{launch.name} since {launch.date}" for launch in launched)
+        sentences.append(
+            f"The launches so far ({names}) moved {spec.metrics.primary}{who} by "
+            f"{_lift_text(row)} against the holdout ({p_text(row['p_value'])})."
+        )
+    if launched:
+        total = (day - spec.start).days + 1
+        spans = "; ".join(f"{period.days} with {period.label}" for period in periods)
+        sentences.append(
+            f"Each unit's {spec.metrics.primary} is cumulative from its first exposure, so this "
+            f"effect averages the {total} days so far ({spans}), not the last launch alone."
+        )
+    looks: list[str] = []
+    for period in periods[:-1]:
+        for variant in spec.treatments:
+            row = _primary_row(experiment, (earlier_results or {}).get(period.last, ()), variant)
+            if row is None or row.get("not_estimable") or row.get("rel_effect") is None:
+                continue
+            who = f" ({variant})" if several else ""
+            looks.append(f"on {period.last}, with {period.label}{who}: {_lift_text(row)}")
+    if looks:
+        sentences.append(f"At the last look of each earlier launch period: {'; '.join(looks)}.")
+    return sentences
+
+
+def with_holdout(
+    experiment: ResolvedExperiment,
+    day: dt.date,
+    results: Sequence[Row],
+    verdict: Decision,
+    earlier_results: Mapping[dt.date, Sequence[Row]] | None = None,
+) -> Decision:
+    """``verdict`` read as a holdout's (module docstring): its lead replaced by the holdout's,
+    followed by the cumulative effect of the launches (unchanged without a holdout, or when
+    INVALID)."""
+    spec = experiment.spec
+    if spec.holdout is None or verdict.decision == Verdict.INVALID:
+        return verdict
+    effect = holdout_sentences(experiment, day, results, earlier_results)
+    rest = verdict.reasons[1:]
+    if day < spec.end:
+        lead = (
+            f"Keep the holdout until its planned end date {spec.end}: a holdout is read at its "
+            f"end, to see whether the launches' gains last."
+        )
+        if verdict.decision == Verdict.ROLLBACK:
+            lead += " The launches are already significantly worse than the holdout: review them."
+        return Decision(Verdict.KEEP_RUNNING, None, (lead, *effect, *rest), verdict.srm_p_value)
+    if verdict.decision == Verdict.SHIP:
+        lead = (
+            f"The launches' gains last: at the end of the holdout ({spec.end}) {verdict.variant} "
+            f"is significantly better than the holdout and every guardrail is non-inferior; keep "
+            f"the launches and release the holdout."
+        )
+    elif verdict.decision == Verdict.ROLLBACK:
+        lead = (
+            f"The launches do not hold up: at the end of the holdout ({spec.end}) they are "
+            f"significantly worse than the holdout; review them."
+        )
+    else:
+        lead = (
+            f"The launches' gains are not shown to last: at the end of the holdout ({spec.end}) "
+            f"no launched variant is significantly better than the holdout with every guardrail "
+            f"non-inferior."
+        )
+    return replace(verdict, reasons=(lead, *effect, *rest))
+
+
 def decide(
     experiment: ResolvedExperiment,
     day: dt.date,
@@ -595,6 +777,7 @@ def decide(
     outliers: Sequence[Row] = (),
     offline_evidence: Sequence[Row] = (),
     units_by_phase: Mapping[str, Mapping[str, int]] | None = None,
+    earlier_results: Mapping[dt.date, Sequence[Row]] | None = None,
 ) -> Decision:
     """Apply the policy (module docstring) to the results of one experiment and day.
 
@@ -614,9 +797,13 @@ def decide(
             the online lift (they never change the verdict).
         units_by_phase: with a ramp, units per variant by ramp phase of first exposure (phase
             start date → variant → units): the sample ratio is tested per phase.
+        earlier_results: with a holdout, the result rows of earlier looks by day (at least the
+            last day of each earlier launch period, :func:`launch_periods`); their effects are
+            named in the reasons.
 
     Returns:
-        The decision with its reasons, and with a ramp in progress its ramp action.
+        The decision with its reasons, with a ramp in progress its ramp action, and with a
+        holdout the holdout's reading of the verdict.
     """
     verdict = _verdict(
         experiment,
@@ -630,6 +817,7 @@ def decide(
         offline_evidence=offline_evidence,
         units_by_phase=units_by_phase,
     )
+    verdict = with_holdout(experiment, day, results, verdict, earlier_results)
     return with_ramp_action(experiment, day, results, verdict)
 
 

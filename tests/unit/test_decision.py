@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 from typing import Any
 
 import pytest
@@ -588,3 +589,141 @@ def test_a_failed_gate_during_a_ramp_holds_it() -> None:
     assert held["reasons"][1].startswith("Hold the ramp at 5 % (the phase from 2026-10-03)")
     plain = gate_failure_decision(failure, ranker_v2(), IN_RAMP)
     assert plain["ramp_action"] is None and len(plain["reasons"]) == 2
+
+
+# ── long-term holdouts: the cumulative effect of the launches, read at the end ──────────────
+
+LAUNCHES = [
+    {"name": "ranker_v2", "date": "2026-10-03"},
+    {"name": "notif_v3", "date": "2026-10-08"},
+]
+
+
+def holdout(**analysis: Any) -> ResolvedExperiment:
+    from exp_dagster.spec import MetricCatalog, parse_experiment
+
+    base = ranker_v2()
+    data = base.spec.model_dump(mode="json")
+    data["holdout"] = {"group": "control", "launches": LAUNCHES}
+    data["analysis"] = {**data["analysis"], **analysis}
+    return parse_experiment(data, "holdout.yaml", MetricCatalog(metrics=base.metrics))
+
+
+def test_a_holdout_names_the_launches_so_far_and_keeps_running_before_its_end() -> None:
+    experiment = holdout()
+    results = [row("ctr", 0.021, 0.008, 0.034, 0.002), latency(0.0, -0.01, 0.01, 0.008)]
+    decision = decide(experiment, dt.date(2026, 10, 10), results, BALANCED)
+    assert decision.decision == Verdict.KEEP_RUNNING and decision.variant is None
+    assert decision.reasons[0].startswith("Keep the holdout until its planned end date 2026-10-14")
+    assert decision.reasons[1] == (
+        "The launches so far (ranker_v2 since 2026-10-03, notif_v3 since 2026-10-08) moved ctr "
+        "by +2.10% [+0.80%, +3.40%] against the holdout (p = 0.0020)."
+    )
+    # 10 days from 2026-10-01: 2 before ranker_v2, 5 with it alone, 3 with both.
+    assert (
+        "averages the 10 days so far (2 with no launch yet; 5 with ranker_v2; 3 with "
+        in (decision.reasons[2])
+    )
+    assert any(r.startswith("Primary metric ctr: treatment +2.10%") for r in decision.reasons)
+
+
+def test_a_holdout_names_the_effect_at_the_last_look_of_each_earlier_launch_period() -> None:
+    experiment = holdout()
+    results = [row("ctr", 0.021, 0.008, 0.034, 0.002), latency(0.0, -0.01, 0.01, 0.008)]
+    earlier = {
+        dt.date(2026, 10, 2): [row("ctr", 0.001, -0.02, 0.022, 0.9)],
+        dt.date(2026, 10, 7): [row("ctr", 0.015, -0.002, 0.032, 0.08)],
+        dt.date(2026, 10, 5): [row("ctr", 0.5, 0.4, 0.6, 0.0001)],  # not a period's last look
+    }
+    decision = decide(experiment, dt.date(2026, 10, 10), results, BALANCED, earlier_results=earlier)
+    assert decision.reasons[3] == (
+        "At the last look of each earlier launch period: on 2026-10-02, with no launch yet: "
+        "+0.10% [-2.00%, +2.20%]; on 2026-10-07, with ranker_v2: +1.50% [-0.20%, +3.20%]."
+    )
+
+
+def test_before_the_first_launch_a_holdout_is_an_a_a_check() -> None:
+    results = [row("ctr", 0.001, -0.02, 0.022, 0.9), latency(0.0, -0.01, 0.01, 0.008)]
+    decision = decide(holdout(), dt.date(2026, 10, 2), results, BALANCED)
+    assert decision.reasons[1].startswith(
+        "No launch yet (the first, ranker_v2, is on 2026-10-03): ctr is +0.10%"
+    )
+    assert not any("averages" in r for r in decision.reasons)
+
+
+def test_launch_periods_cover_every_day_once() -> None:
+    from exp_dagster.decision import launch_periods
+
+    experiment = holdout()
+    for day in (dt.date(2026, 10, d) for d in range(1, 15)):
+        periods = launch_periods(experiment, day)
+        assert sum(p.days for p in periods) == (day - experiment.spec.start).days + 1
+        assert periods[0].first == experiment.spec.start and periods[-1].last == day
+        assert all(b.first == a.last + dt.timedelta(days=1) for a, b in itertools.pairwise(periods))
+    assert launch_periods(ranker_v2(), END) == []
+
+
+@pytest.mark.parametrize(
+    ("ctr", "verdict", "words"),
+    [
+        ((0.04, 0.02, 0.06, 0.0001), Verdict.SHIP, "The launches' gains last"),
+        ((0.002, -0.01, 0.014, 0.7), Verdict.INCONCLUSIVE, "The launches' gains are not shown"),
+        ((-0.05, -0.07, -0.03, 0.0001), Verdict.ROLLBACK, "The launches do not hold up"),
+    ],
+)
+def test_at_its_end_a_holdout_says_whether_the_gains_last(
+    ctr: tuple[float, float, float, float], verdict: Verdict, words: str
+) -> None:
+    results = [row("ctr", *ctr), latency(0.0, -0.01, 0.01, 0.008)]
+    decision = decide(holdout(), END, results, BALANCED)
+    assert decision.decision == verdict
+    assert decision.reasons[0].startswith(words)
+    assert decision.reasons[1].startswith("The launches so far (ranker_v2 since 2026-10-03, ")
+    assert (decision.variant == "treatment") == (verdict == Verdict.SHIP)
+
+
+def test_before_its_end_a_holdout_neither_ships_nor_rolls_back() -> None:
+    harmful = [row("ctr", -0.05, -0.07, -0.03, 0.0001), latency(0.0, -0.01, 0.01, 0.008)]
+    decision = decide(holdout(), END - dt.timedelta(days=5), harmful, BALANCED)
+    assert decision.decision == Verdict.KEEP_RUNNING
+    assert "already significantly worse than the holdout" in decision.reasons[0]
+    # A sequential crossing would ship an ordinary experiment early; a holdout keeps running.
+    experiment = holdout(sequential="group_sequential")
+    winning = row(
+        "ctr",
+        0.04,
+        0.02,
+        0.06,
+        0.0001,
+        sequential_method="group_sequential",
+        sequential_significant=True,
+        sequential_boundary=3.0,
+        sequential_look=4,
+        judged_by=experiment,
+    )
+    guardrail = sequential_latency(
+        0.0, -0.01, 0.01, 0.008, crossed=False, ni_sequential=True, experiment=experiment
+    )
+    early = END - dt.timedelta(days=5)
+    assert decide(ranker_like(experiment), early, [winning, guardrail], BALANCED).decision == (
+        Verdict.SHIP
+    )
+    assert decide(experiment, early, [winning, guardrail], BALANCED).decision == (
+        Verdict.KEEP_RUNNING
+    )
+
+
+def ranker_like(experiment: ResolvedExperiment) -> ResolvedExperiment:
+    """The same experiment without its holdout block."""
+    from exp_dagster.spec import MetricCatalog, parse_experiment
+
+    data = experiment.spec.model_dump(mode="json")
+    data["holdout"] = None
+    return parse_experiment(data, "plain.yaml", MetricCatalog(metrics=experiment.metrics))
+
+
+def test_an_invalid_split_stays_invalid_under_a_holdout() -> None:
+    results = [row("ctr", 0.04, 0.02, 0.06, 0.0001), latency(0.0, -0.01, 0.01, 0.008)]
+    decision = decide(holdout(), END, results, {"control": 10_000, "treatment": 11_000})
+    assert decision.decision == Verdict.INVALID
+    assert not any("launches" in r for r in decision.reasons)
