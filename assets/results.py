@@ -10,7 +10,7 @@ from dagster import AssetExecutionContext
 
 from assets._common import gate_spec, run_gate, timed, writer_asset
 from exp_dagster.analysis import DayStatistics, compute_results, history_by_day
-from exp_dagster.decision import Decision, decide
+from exp_dagster.decision import Decision, decide, launch_periods
 from exp_dagster.partitions import experiment_days, parse_experiment_day
 from exp_dagster.report import decision_markdown, results_markdown
 from exp_dagster.resources import Catalog, Warehouse
@@ -140,6 +140,12 @@ def decision(
             units_by_phase=today.phase_units(experiment),
             outliers=read_outliers(conn, experiment_id, day),
             offline_evidence=read_rows(conn, "offline_online_parity", experiment_id, day),
+            # A holdout's reasons name the effect at the last look of each earlier launch
+            # period: one small results partition per launch, never the whole history.
+            earlier_results={
+                period.last: read_partition(conn, "results", experiment_id, period.last)
+                for period in launch_periods(experiment, day)[:-1]
+            },
         )
         replace_partition(
             conn,
