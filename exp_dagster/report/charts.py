@@ -306,6 +306,7 @@ def cumulative_chart(history: Sequence[Row], spec: ExperimentSpec) -> bytes | No
         top.set_ylabel(f"lift in {spec.metrics.primary}\nvs {spec.control}, %")
         top.set_title(f"Primary metric {spec.metrics.primary}: cumulative lift by day")
         top.legend(loc="upper right", ncol=1)
+        _launch_markers((top, bottom), spec, max(r["as_of_date"] for r in rows))
         crossed = _first_significant_day(rows)
         if crossed is not None:
             for axes in (top, bottom):
@@ -322,6 +323,28 @@ def cumulative_chart(history: Sequence[Row], spec: ExperimentSpec) -> bytes | No
         _date_axis(bottom)
         bottom.set_xlabel("analysis day (each day is one look at the data)")
         return _png(figure)
+
+
+def _launch_markers(axes: Sequence[Axes], spec: ExperimentSpec, last: dt.date) -> None:
+    """A holdout's launches up to ``last``: a dotted vertical line each, named at the top."""
+    if spec.holdout is None:
+        return
+    for launch in spec.holdout.launches:
+        if launch.date > last:
+            continue
+        for each in axes:
+            each.axvline(launch.date, color=GREY, linewidth=1.0, linestyle=":")
+        axes[0].annotate(
+            f"{launch.name} launched",
+            (launch.date, 0.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, 4),
+            textcoords="offset points",
+            fontsize=9,
+            color=GREY,
+            rotation=90,
+            va="bottom",
+        )
 
 
 def _primary_direction(rows: Sequence[Row]) -> str:

@@ -19,7 +19,13 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from exp_dagster.decision import p_text, pct, shown_non_inferior, srm_method_label
+from exp_dagster.decision import (
+    launch_periods,
+    p_text,
+    pct,
+    shown_non_inferior,
+    srm_method_label,
+)
 from exp_dagster.report import charts
 from exp_dagster.report.data import ReportData, report_path
 from exp_dagster.report.summary import ROLE_ORDER, results_markdown
@@ -869,6 +875,7 @@ def render_html(data: ReportData, pngs: Mapping[str, bytes] | None = None) -> st
                 "boundary; crossing the naive threshold alone would be a false alarm from "
                 "peeking. A lift that shrinks over the days hints at a novelty effect.",
             )
+            + _holdout_table(data)
             + _timeline(data)
         )
         parts.append(_facts(data, pngs.get("traffic")))
@@ -899,6 +906,42 @@ def render_html(data: ReportData, pngs: Mapping[str, bytes] | None = None) -> st
         '<link rel="icon" href="data:,">'
         f"<title>{escape(title)}</title><style>{CSS}</style></head>"
         f"<body><main>{''.join(parts)}</main></body></html>\n"
+    )
+
+
+def _holdout_table(data: ReportData) -> str:
+    """A holdout's launch periods: the cumulative effect against the holdout at each period's
+    last look (the day before the next launch, or the report's day)."""
+    spec = data.experiment.spec
+    periods = launch_periods(data.experiment, data.as_of)
+    if not periods:
+        return ""
+    by_look = {(r["as_of_date"], r["variant"]): r for r in data.history}
+    rows = []
+    for period in periods:
+        cells = [escape(period.label), f"{period.first:%b %d} – {period.last:%b %d}"]
+        for variant in spec.treatments:
+            row = by_look.get((period.last, variant))
+            cells.append(
+                "n/a"
+                if row is None or not _finite(row.get("rel_effect"))
+                else escape(
+                    f"{pct(row['rel_effect'])} [{pct(row['rel_ci_low'])}, "
+                    f"{pct(row['rel_ci_high'])}]"
+                )
+            )
+        rows.append(cells)
+    headers = [
+        "launches in force",
+        "days",
+        *(f"{v}: cumulative lift on the last day" for v in spec.treatments),
+    ]
+    return (
+        f"<p>Long-term holdout: <b>{escape(spec.control)}</b> is kept off the launches. Each "
+        f"row is the cumulative lift in {escape(spec.metrics.primary)} at the last look of a "
+        "launch period; a unit's metric runs from its first exposure, so each lift averages "
+        "every day before it, launches and all.</p>"
+        + _table(headers, rows, numeric=set(range(2, len(headers))))
     )
 
 

@@ -529,3 +529,47 @@ def test_the_metrics_table_names_each_tests_statistic(experiment: ResolvedExperi
     assert "t = 2.35, df 812; SE 0.01234" in metrics
     assert "z = -1.50; SE 0.5" in metrics
     assert metrics.count("; SE ") == 2
+
+
+def holdout_experiment(experiment: ResolvedExperiment) -> ResolvedExperiment:
+    from exp_dagster.spec import MetricCatalog, parse_experiment
+
+    data = experiment.spec.model_dump(mode="json")
+    data["holdout"] = {
+        "group": "control",
+        "launches": [
+            {"name": "ranker_v2", "date": "2026-10-03"},
+            {"name": "notif_v3", "date": "2026-10-05"},
+        ],
+    }
+    return parse_experiment(data, "holdout.yaml", MetricCatalog(metrics=experiment.metrics))
+
+
+def test_a_holdout_report_reads_each_launch_period_at_its_last_look(
+    experiment: ResolvedExperiment,
+) -> None:
+    from exp_dagster.decision import pct
+    from exp_dagster.report.charts import cumulative_chart
+    from exp_dagster.report.html import render_html
+
+    held = holdout_experiment(experiment)
+    data = ReportData(**{**report_data(held, "KEEP_RUNNING", ("Keep the holdout.",)).__dict__})
+    html = render_html(data)
+    assert "Long-term holdout: <b>control</b> is kept off the launches" in html
+    body = html.split("Long-term holdout:", 1)[1].split("</table>", 1)[0]
+    by_day = {r["as_of_date"]: r for r in data.history}
+    for label, first, last in (
+        ("no launch yet", "Oct 01", dt.date(2026, 10, 2)),
+        ("ranker_v2", "Oct 03", dt.date(2026, 10, 4)),
+        ("ranker_v2 + notif_v3", "Oct 05", dt.date(2026, 10, 5)),
+    ):
+        row = by_day[last]
+        lift = f"{pct(row['rel_effect'])} [{pct(row['rel_ci_low'])}, {pct(row['rel_ci_high'])}]"
+        assert f'<td>{label}</td><td>{first} – {last:%b %d}</td><td class="num">{lift}</td>' in (
+            body
+        ), body
+    assert body.count("<tr>") == 4  # the header and three periods
+    # The chart marks the launches: the same history draws a different picture.
+    with_marks = cumulative_chart(data.history, held.spec)
+    assert with_marks is not None and with_marks != cumulative_chart(data.history, experiment.spec)
+    assert "Long-term holdout" not in render_html(report_data(experiment, "SHIP", SHIP_REASONS))
