@@ -27,6 +27,8 @@ from exp_dagster.spec import (
     AnalysisPolicy,
     ExperimentSpec,
     GuardrailSpec,
+    HoldoutLaunch,
+    HoldoutSpec,
     MetricRoles,
     MetricSpec,
     RampPhase,
@@ -46,6 +48,12 @@ SECTIONS: tuple[tuple[type[BaseModel], str, str], ...] = (
         "`ramp:` (a list)",
         "Optional: the allocation phases of a ramped rollout, in date order.",
     ),
+    (
+        HoldoutSpec,
+        "`holdout:`",
+        "Optional: a long-term holdout, the control kept off a series of launches.",
+    ),
+    (HoldoutLaunch, "`holdout: launches:` (a list)", "In date order, inside the window."),
     (MetricRoles, "`metrics:`", "Names from the metric catalog (`catalog/metrics.yaml`)."),
     (GuardrailSpec, "`metrics: guardrails:` (a list)", "A one-sided non-inferiority test each."),
     (
