@@ -141,9 +141,14 @@ def decision(
             outliers=read_outliers(conn, experiment_id, day),
             offline_evidence=read_rows(conn, "offline_online_parity", experiment_id, day),
             # A holdout's reasons name the effect at the last look of each earlier launch
-            # period: one small results partition per launch, never the whole history.
+            # period: one small results partition per launch, never the whole history; a look
+            # computed under another spec version is left out, not quoted.
             earlier_results={
-                period.last: read_partition(conn, "results", experiment_id, period.last)
+                period.last: [
+                    row
+                    for row in read_partition(conn, "results", experiment_id, period.last)
+                    if row.get("spec_version") == experiment.version
+                ]
                 for period in launch_periods(experiment, day)[:-1]
             },
         )
