@@ -171,33 +171,24 @@ class UnitTerms(NamedTuple):
 # ── an arm's statistics row as the library's moments ────────────────────────────────────────
 
 
+def _arm(kind: str, row: Row, *sums: str) -> Any:
+    """The library's ``kind`` of moments from one arm's statistics row: ``n`` and ``sums``."""
+    return getattr(_stats(), kind)(n=int(row["n"]), **{name: float(row[name]) for name in sums})
+
+
 def moments(row: Row) -> Moments:
     """``(n, Σy, Σy²)`` of one arm."""
-    return _stats().Moments(n=int(row["n"]), sum_y=float(row["sum_y"]), sum_y2=float(row["sum_y2"]))
+    return _arm("Moments", row, "sum_y", "sum_y2")
 
 
 def ratio_moments(row: Row) -> RatioMoments:
     """``(n, Σy, Σx, Σy², Σx², Σxy)`` of one arm: numerator ``y``, denominator ``x``."""
-    return _stats().RatioMoments(
-        n=int(row["n"]),
-        sum_y=float(row["sum_y"]),
-        sum_x=float(row["sum_x"]),
-        sum_y2=float(row["sum_y2"]),
-        sum_x2=float(row["sum_x2"]),
-        sum_xy=float(row["sum_xy"]),
-    )
+    return _arm("RatioMoments", row, "sum_y", "sum_x", "sum_y2", "sum_x2", "sum_xy")
 
 
 def covariate_moments(row: Row) -> CovariateMoments:
     """The metric ``y`` and its pre-period covariate ``c`` of one arm."""
-    return _stats().CovariateMoments(
-        n=int(row["n"]),
-        sum_y=float(row["sum_y"]),
-        sum_y2=float(row["sum_y2"]),
-        sum_c=float(row["sum_c"]),
-        sum_c2=float(row["sum_c2"]),
-        sum_yc=float(row["sum_yc"]),
-    )
+    return _arm("CovariateMoments", row, "sum_y", "sum_y2", "sum_c", "sum_c2", "sum_yc")
 
 
 def ratio_cross_moments(row: Row) -> CrossMoments:
