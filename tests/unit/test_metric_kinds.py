@@ -117,6 +117,12 @@ def test_the_spec_types_are_the_registered_kinds() -> None:
         assert kind.options <= set(OPTION_NAMES)
     assert set(OPTION_NAMES) <= set(AnalysisPolicy.model_fields)
     assert set(OPTION_NAMES) <= set(MetricSpec.model_fields)
+    # The experiment's options and the kinds' options are declared twice (a pydantic model, a
+    # dataclass): their defaults must agree, or a metric without overrides would differ.
+    policy, options = AnalysisPolicy(), AnalysisOptions()
+    assert {n: getattr(policy, n) for n in OPTION_NAMES} == {
+        n: getattr(options, n) for n in OPTION_NAMES
+    }
 
 
 def test_every_catalog_metric_reads_its_kinds_events() -> None:
