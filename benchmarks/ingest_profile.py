@@ -1,8 +1,9 @@
-"""Time the ingest assets statement by statement: ``python -m benchmarks.ingest_profile UNITS``.
+"""Time the assets statement by statement: ``python -m benchmarks.ingest_profile UNITS [--all]``.
 
 Materialises ``event_facts`` (21 days), then ``exposures`` and ``pre_period_covariates`` (14
-days) of the benchmark workload (``benchmarks/workload.py``), invoking the asset bodies directly
-as ``contenders.exp_dagster_direct`` does, on a fresh warehouse. Every statement the assets send
+days) of the benchmark workload (``benchmarks/workload.py``), or with ``--all`` every step of
+every day, invoking the asset bodies directly as ``contenders.exp_dagster_direct`` does, on a
+fresh warehouse. Every statement the assets send
 to DuckDB is timed, in wall and in CPU seconds of the whole process (DuckDB's threads included),
 and summed by asset and by statement. CPU time is the figure to compare on a shared machine:
 other work stretches the wall time far more than it stretches the CPU time.
@@ -62,22 +63,32 @@ class _TimedConnection:
         return getattr(self._conn, name)
 
 
-def profile(units: int) -> _Clock:
+def profile(units: int, every_step: bool = False) -> tuple[_Clock, tuple[str, ...]]:
     import dagster as dg
 
     from assets import ALL_ASSETS
     from benchmarks.contenders import EXPERIMENT_ID, WINDOW_END, _resources
     from benchmarks.workload import workload
+    from exp_dagster.partitions import days as day_partitions
     from exp_dagster.partitions import experiment_day_key
     from exp_dagster.resources import Warehouse
     from exp_dagster.runner import plan
 
     work = workload(units)
-    assets = {
-        a.key.to_user_string(): a
-        for a in ALL_ASSETS
-        if isinstance(a, dg.AssetsDefinition) and a.key.to_user_string() in INGEST_ASSETS
-    }
+    runnable = [a for a in ALL_ASSETS if isinstance(a, dg.AssetsDefinition) and a.is_executable]
+    assets = {a.node_def.name: a for a in runnable}  # by step (a multi-asset writes several)
+    by_day = [
+        name
+        for name, a in assets.items()
+        if a.partitions_def == day_partitions and (every_step or name in INGEST_ASSETS)
+    ]
+    by_experiment_day = [
+        name
+        for name, a in assets.items()
+        if a.partitions_def != day_partitions
+        and a.partitions_def is not None
+        and (every_step or name in INGEST_ASSETS)
+    ]
     clock, running = _Clock(), ["?"]
     connect = Warehouse.connect
 
@@ -102,24 +113,26 @@ def profile(units: int) -> _Clock:
                         asset(context, **{n: resources[n] for n in needs})
 
                 for day in the_plan.event_days:
-                    run("event_facts", day.isoformat())
+                    for name in by_day:
+                        run(name, day.isoformat())
                 for day in the_plan.experiment_days:
                     key = experiment_day_key(EXPERIMENT_ID, day)
-                    run("exposures", key)
-                    run("pre_period_covariates", key)
+                    for name in by_experiment_day:
+                        run(name, key)
         finally:
             Warehouse.connect = connect  # type: ignore[method-assign]
-    return clock
+    return clock, (*by_day, *by_experiment_day)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("units", type=int)
     parser.add_argument("--top", type=int, default=15, help="statements to list")
+    parser.add_argument("--all", action="store_true", help="every step, not only the ingest")
     args = parser.parse_args()
-    clock = profile(args.units)
+    clock, steps = profile(args.units, every_step=args.all)
     print(f"{'seconds':>34}  {'wall':>7}  {'cpu':>7}")
-    for asset in INGEST_ASSETS:
+    for asset in steps:
         for key in (asset, f"{asset} (statements)"):
             print(f"{key:>34}  {clock.wall[key]:7.2f}  {clock.cpu[key]:7.2f}")
     statements = [k for k in clock.cpu if " | " in k]

@@ -177,8 +177,11 @@ SELECT
     p.covariate_x,
     $spec_version
 FROM unit_metric_rows AS p
-ANTI JOIN touched AS t ON t.unit_id = p.unit_id
-ANTI JOIN (SELECT unit_id FROM assigned_units WHERE crossed_over) AS c ON c.unit_id = p.unit_id
-WHERE $extend AND p.experiment_id = $experiment_id AND p.as_of_date = $day - 1;
+WHERE $extend AND p.experiment_id = $experiment_id AND p.as_of_date = $day - 1
+  -- NOT IN rather than ANTI JOIN: DuckDB then hashes the day's few touched units and probes
+  -- with the copied rows, instead of hashing every copied row with its lists (1.8 s a day at a
+  -- million units). unit_id is never NULL in either.
+  AND p.unit_id NOT IN (SELECT unit_id FROM touched)
+  AND p.unit_id NOT IN (SELECT unit_id FROM assigned_units WHERE crossed_over);
 -- (no ORDER BY: every reader sums exactly or sorts what it reads, and sorting the rows costs
 -- about a second a day at a million units)
