@@ -114,6 +114,7 @@ from exp_dagster.stats.oec import (
     MetricTreeResult,
     OECResult,
     TreeFactor,
+    linearise_ratio,
     metric_tree,
     oec_test,
 )
@@ -213,6 +214,7 @@ __all__ = [
     "holm",
     "holm_sidak",
     "interaction_test",
+    "linearise_ratio",
     "mann_whitney_test",
     "mean_interval",
     "metric_tree",

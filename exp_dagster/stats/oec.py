@@ -12,8 +12,11 @@ combination of them comes from their joint covariance matrix, not from a sum of 
   user = active rate x sessions per active user x revenue per session) with each factor's log
   lift, which add up exactly to the total's log lift, so each factor's share says which branch
   moved (Deng & Shi 2016).
+* :func:`linearise_ratio`: a ratio of sums as one more per-unit component (its linearisation), so
+  that a ratio metric can enter an OEC beside means and proportions.
 
-Library only: not yet wired into the spec or the pipeline (issue 21).
+The pipeline reads the cross-moments from ``metric_cross_statistics`` (a spec's ``oec`` and
+``metric_tree`` blocks; docs/statistics.md, "OEC and metric trees").
 """
 
 from __future__ import annotations
@@ -149,6 +152,92 @@ def _weight_vector(
     if not vector.any():
         raise ValueError("oec_test: every weight is 0, so the OEC is 0; give some metric a weight.")
     return vector
+
+
+def linearise_ratio(
+    arm: CrossMoments, numerator: str, denominator: str, name: str | None = None
+) -> CrossMoments:
+    """The arm's cross-moments with a ratio's numerator and denominator replaced by its
+    per-unit linearisation, so the ratio of sums enters an OEC like a mean.
+
+    With the arm's means ``Y`` and ``X`` of the numerator ``y`` and denominator ``x`` and its
+    ratio ``R = Y / X``, each unit's linearised value is ``l = R + (y - R x) / X``: its mean is
+    ``R`` exactly, and its variance ``/ n`` is the delta-method variance of ``R`` (gradient
+    ``(1 / X, -R / X)``), with its covariances with the other components likewise (Deng,
+    Knoblich & Lu 2018). ``R`` and ``X`` are the arm's own, so each arm is linearised around its
+    own ratio. The moments of ``l`` follow exactly from those of ``(y, x)``: ``l`` is affine in
+    them. The new component takes ``numerator``'s place; ``denominator`` is dropped.
+
+    Args:
+        arm (CrossMoments): one arm's cross-moments, with named components.
+        numerator (str): the component summed in the ratio's numerator.
+        denominator (str): the component summed in its denominator.
+        name (str | None): the linearised component's name (default: ``numerator``'s).
+
+    Returns:
+        CrossMoments: the arm with one component fewer.
+
+    Raises:
+        ValueError: if a component is not in the arm, or the denominator's mean is 0 (the
+            ratio is undefined).
+
+    References:
+        Deng, A., Knoblich, U., & Lu, J. (2018). Applying the Delta Method in Metric Analytics:
+        A Practical Guide with Novel Ideas. KDD 2018.
+
+    Examples:
+        >>> arm = CrossMoments.from_values(
+        ...     [[1.0, 2.0, 4.0], [0.0, 1.0, 2.0], [3.0, 3.0, 5.0]], names=("clicks", "views", "t")
+        ... )
+        >>> ratio = linearise_ratio(arm, "clicks", "views", "ctr")
+        >>> ratio.names, round(float(ratio.mean[0]), 4)  # 4 clicks / 6 views
+        (('ctr', 't'), 0.6667)
+    """
+    names = arm.names
+    missing = [c for c in (numerator, denominator) if c not in names]
+    if missing:
+        raise ValueError(
+            f"linearise_ratio: {missing!r} are not components of the arm {names!r}; name the "
+            f"ratio's numerator and denominator as the arm names them."
+        )
+    i, j = names.index(numerator), names.index(denominator)
+    if i == j:
+        raise ValueError("linearise_ratio: the numerator and the denominator must differ.")
+    mean = arm.mean
+    if mean[j] == 0.0:
+        raise ValueError(
+            f"linearise_ratio: the mean of the denominator {denominator!r} is 0 in this arm, so "
+            f"the ratio is undefined."
+        )
+    ratio = mean[i] / mean[j]
+    kept = [k for k in range(arm.dimension) if k != j]
+    transform = np.zeros((len(kept), arm.dimension))
+    shift = np.zeros(len(kept))
+    for row, k in enumerate(kept):
+        if k == i:
+            transform[row, i] = 1.0 / mean[j]
+            transform[row, j] = -ratio / mean[j]
+            shift[row] = ratio
+        else:
+            transform[row, k] = 1.0
+    sums = np.asarray(arm.sums)
+    products = np.asarray(arm.products)
+    new_sums = transform @ sums + arm.n * shift
+    mapped = transform @ sums
+    new_products = (
+        transform @ products @ transform.T
+        + np.outer(mapped, shift)
+        + np.outer(shift, mapped)
+        + arm.n * np.outer(shift, shift)
+    )
+    new_products = (new_products + new_products.T) / 2.0
+    new_names = tuple((name or numerator) if k == i else names[k] for k in kept)
+    return CrossMoments(
+        n=arm.n,
+        sums=tuple(new_sums.tolist()),
+        products=tuple(map(tuple, new_products.tolist())),
+        names=new_names,
+    )
 
 
 def _quadratic(gradient: np.ndarray, arm: CrossMoments) -> float:

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from exp_dagster.stats import CrossMoments, metric_tree, oec_test, welch_test
+from exp_dagster.stats import (
+    CrossMoments,
+    linearise_ratio,
+    metric_tree,
+    oec_test,
+    ratio_test,
+    welch_test,
+)
 from exp_dagster.stats._common import Alternative
 from exp_dagster.stats.moments import Moments, RatioMoments
 from tests.unit.stats.simulators_regression import cross_moments_of
@@ -372,3 +379,93 @@ def test_metric_tree_options_and_errors(rng: np.random.Generator) -> None:
     )
     with pytest.raises(ValueError, match=r"'revenue' is -1\.0 in the control arm"):
         metric_tree(negative, treatment, {"revenue": ("revenue", None)})
+
+
+# --- linearise_ratio: a ratio of sums as a per-unit component ---------------------------------
+
+
+def _linearised(values: np.ndarray, numerator: int, denominator: int) -> np.ndarray:
+    """The per-unit linearisation written out: ``R + (y - R x) / mean(x)`` with the arm's ``R``."""
+    y, x = values[:, numerator], values[:, denominator]
+    ratio = y.mean() / x.mean()
+    return ratio + (y - ratio * x) / x.mean()
+
+
+def test_linearised_ratio_moments_equal_the_per_unit_linearisation(
+    rng: np.random.Generator,
+) -> None:
+    values = correlated_units(rng, 300)
+    arm = CrossMoments.from_values(values, names=NAMES)
+    linearised = linearise_ratio(arm, "clicks", "sessions", "ctr")
+    by_hand = CrossMoments.from_values(
+        np.column_stack([_linearised(values, 1, 0), values[:, 2]]), names=("ctr", "revenue")
+    )
+    assert linearised.names == ("ctr", "revenue") and linearised.n == 300
+    np.testing.assert_allclose(linearised.sums, by_hand.sums, rtol=1e-12)
+    np.testing.assert_allclose(linearised.products, by_hand.products, rtol=1e-10)
+    # Its mean is the ratio of sums exactly; its variance the delta method's.
+    ratio = RatioMoments(
+        n=300,
+        sum_y=float(values[:, 1].sum()),
+        sum_x=float(values[:, 0].sum()),
+        sum_y2=float((values[:, 1] ** 2).sum()),
+        sum_x2=float((values[:, 0] ** 2).sum()),
+        sum_xy=float((values[:, 0] * values[:, 1]).sum()),
+    )
+    assert linearised.mean[0] == pytest.approx(ratio.sum_y / ratio.sum_x, rel=1e-12)
+    assert linearised.covariance[0, 0] == pytest.approx(ratio.linearised_var, rel=1e-10)
+
+
+def test_an_oec_of_one_ratio_is_the_ratio_test(rng: np.random.Generator) -> None:
+    control_values, treatment_values = correlated_units(rng, 400), correlated_units(rng, 500)
+
+    def ratio_arm(values: np.ndarray) -> RatioMoments:
+        y, x = values[:, 1], values[:, 0]
+        return RatioMoments(
+            n=len(y),
+            sum_y=float(y.sum()),
+            sum_x=float(x.sum()),
+            sum_y2=float((y * y).sum()),
+            sum_x2=float((x * x).sum()),
+            sum_xy=float((x * y).sum()),
+        )
+
+    expected = ratio_test(ratio_arm(control_values), ratio_arm(treatment_values))
+    arms = [
+        linearise_ratio(CrossMoments.from_values(v, names=NAMES), "clicks", "sessions", "ctr")
+        for v in (control_values, treatment_values)
+    ]
+    result = oec_test(*arms, {"ctr": 1.0}, distribution="normal")
+    assert result.effect == pytest.approx(expected.abs_effect, rel=1e-10)
+    assert result.std_error == pytest.approx(expected.std_error, rel=1e-10)
+    assert result.p_value == pytest.approx(expected.p_value, rel=1e-8)
+
+
+def test_linearise_ratio_errors_name_the_problem(rng: np.random.Generator) -> None:
+    arm = CrossMoments.from_values(correlated_units(rng, 50), names=NAMES)
+    with pytest.raises(ValueError, match="not components of the arm"):
+        linearise_ratio(arm, "clicks", "views")
+    with pytest.raises(ValueError, match="must differ"):
+        linearise_ratio(arm, "clicks", "clicks")
+    zero = CrossMoments.from_values(np.column_stack([np.ones(5), np.zeros(5)]), names=("y", "x"))
+    with pytest.raises(ValueError, match="mean of the denominator 'x' is 0"):
+        linearise_ratio(zero, "y", "x")
+
+
+def test_an_oec_with_a_linearised_ratio_covers_the_truth() -> None:
+    """95 % intervals of a relative OEC of a ratio (clicks per session) and a mean (revenue)
+    cover the true weighted lift in 94-96 % of 1,500 seeded runs of 500 units per arm."""
+    rng = np.random.default_rng(21)
+    reps, n = 1500, 500
+    lift_ctr, lift_revenue = 0.04, 0.08  # clicks per session x 1.04, revenue x 1.08
+    truth = 0.6 * lift_ctr + 0.4 * lift_revenue
+    covered = 0
+    for _ in range(reps):
+        arms = []
+        for scale in ((1.0, 1.0, 1.0), (1.0, 1.0 + lift_ctr, (1.0 + lift_revenue) / 1.04)):
+            values = correlated_units(rng, n, scale)
+            arm = CrossMoments.from_values(values, names=NAMES)
+            arms.append(linearise_ratio(arm, "clicks", "sessions", "ctr"))
+        result = oec_test(*arms, {"ctr": 0.6, "revenue": 0.4}, normalisation="relative")
+        covered += result.ci_low <= truth <= result.ci_high
+    assert 0.94 <= covered / reps <= 0.96
