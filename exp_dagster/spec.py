@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -373,6 +374,69 @@ class MetricRoles(_Strict):
         return self
 
 
+class OECSpec(_Strict):
+    """An overall evaluation criterion: one weighted combination of several metrics' effects,
+    tested with its variance from the joint covariance of the metrics within units
+    (docs/statistics.md, "OEC and metric trees").
+
+    Attributes:
+        name: the OEC's name in the results (its row's ``metric``), e.g. ``oec_engagement``; it
+            must differ from every metric's name.
+        components: metric → weight, e.g. ``{watch_time: 0.5, conversion: 0.3, ctr: 0.2}``:
+            metrics of the experiment (primary, secondary or guardrails) of kind mean,
+            proportion or ratio, without ``window_days`` or ``winsorize``. The OEC's direction
+            is ``increase``, so a weight carries its metric's direction: positive for a metric
+            whose direction is ``increase``, negative for ``decrease``. A ratio metric enters by
+            its per-unit linearisation (its effect is the difference, or relative lift, of the
+            ratios of sums).
+        normalisation: ``relative`` (default): each metric's relative lift ``m_t / m_c - 1``
+            (metrics on different scales can be weighted; the control's noise is in the
+            variance, delta method); ``absolute``: each metric's difference of means, in its own
+            unit.
+        decides: ``true``: the decision judges the OEC in place of the primary metric (SHIP,
+            ROLLBACK ...; guardrails as before; the OEC's test is fixed-horizon, so a ship waits
+            for the end date). ``false`` (default): the OEC is reported, and the primary metric
+            decides.
+    """
+
+    name: Identifier
+    components: dict[Identifier, float] = Field(min_length=1)
+    normalisation: Literal["absolute", "relative"] = "relative"
+    decides: bool = False
+
+    @field_validator("components")
+    @classmethod
+    def _weights_valid(cls, components: dict[str, float]) -> dict[str, float]:
+        bad = {name: w for name, w in components.items() if not math.isfinite(w) or w == 0.0}
+        if bad:
+            raise ValueError(
+                f"every weight must be a finite number other than 0 (leave a metric out "
+                f"instead of weighting it 0); got {bad}"
+            )
+        return components
+
+
+class MetricTreeSpec(_Strict):
+    """A metric tree: a root metric that is the product of factor metrics, e.g. revenue per
+    user = impressions per user × revenue per impression; the results say which factor (branch)
+    moved, by each factor's share of the root's log lift (docs/statistics.md, "OEC and metric
+    trees").
+
+    Attributes:
+        root: the metric decomposed, a metric of the experiment.
+        factors: the metrics whose product is ``root``, in the order the report lists them,
+            each a mean, proportion or ratio metric of the experiment, without ``window_days`` or
+            ``winsorize``. A factor is the ratio of the means of its numerator and denominator
+            (a mean or proportion: of its value, per unit). Their product must be ``root``
+            identically, each numerator cancelling the next denominator (e.g. ``impressions``
+            (impressions per unit) × ``revenue_per_impression`` (revenue / impressions) =
+            ``revenue`` (per unit)): the spec is rejected otherwise.
+    """
+
+    root: Identifier
+    factors: list[Identifier] = Field(min_length=1)
+
+
 SequentialMethod = Literal["group_sequential", "always_valid", "fixed_horizon"]
 # The methods of exp_dagster.stats.multiplicity (a test checks the two lists agree).
 MultiplicityMethod = Literal[
@@ -583,6 +647,12 @@ class ExperimentSpec(_Strict):
             then SHIP (the gains last), ROLLBACK (the launches hurt) or INCONCLUSIVE (not shown
             to last); the reasons give the cumulative effect of the launches so far
             (docs/statistics.md, "Long-term holdouts"). ``null`` (default): no holdout.
+        oec: an overall evaluation criterion over the experiment's metrics (:class:`OECSpec`),
+            reported as one more result row (and deciding, with ``decides: true``). ``null``
+            (default): none.
+        metric_tree: a product decomposition of one of the experiment's metrics
+            (:class:`MetricTreeSpec`), reported as the table ``metric_trees``. ``null``
+            (default): none.
         analysis: the analysis and decision policy (:class:`AnalysisPolicy`).
     """
 
@@ -605,6 +675,8 @@ class ExperimentSpec(_Strict):
     srm_correction: bool = False
     ramp: list[RampPhase] | None = Field(default=None, min_length=1)
     holdout: HoldoutSpec | None = None
+    oec: OECSpec | None = None
+    metric_tree: MetricTreeSpec | None = None
     analysis: AnalysisPolicy = Field(default_factory=AnalysisPolicy)
 
     @field_validator("variants")
@@ -707,6 +779,74 @@ class ExperimentSpec(_Strict):
             )
         return self
 
+    @staticmethod
+    def _listed_metrics(info: ValidationInfo) -> list[str] | None:
+        roles = info.data.get("metrics")
+        if roles is None:
+            return None  # 'metrics' has its own error
+        names = [roles.primary, *roles.secondary, *(g.metric for g in roles.guardrails)]
+        return list(dict.fromkeys(names))
+
+    @field_validator("oec")
+    @classmethod
+    def _oec_valid(cls, oec: OECSpec | None, info: ValidationInfo) -> OECSpec | None:
+        names = cls._listed_metrics(info)
+        if oec is None or names is None:
+            return oec
+        unknown = [m for m in oec.components if m not in names]
+        if unknown:
+            raise ValueError(
+                f"'components' names {unknown}, not metrics of this experiment (its metrics are "
+                f"{names}: primary, secondary and guardrails); add them to 'metrics' (e.g. as "
+                f"secondary) or remove them from the OEC"
+            )
+        if oec.name in names:
+            raise ValueError(
+                f"'name' '{oec.name}' is also a metric of this experiment; the OEC's result row "
+                f"needs a name of its own, e.g. 'oec_{oec.name}'"
+            )
+        if oec.decides and info.data.get("holdout") is not None:
+            raise ValueError(
+                "'decides' cannot be true with a 'holdout': a holdout's verdict is about the "
+                "primary metric's cumulative effect; set decides: false"
+            )
+        if info.data.get("ramp") is not None:
+            raise ValueError(
+                "an OEC cannot be combined with 'ramp' yet: its moments are pooled over the "
+                "ramp's phases, which biases effects when the split changes; remove one of them"
+            )
+        return oec
+
+    @field_validator("metric_tree")
+    @classmethod
+    def _tree_valid(
+        cls, tree: MetricTreeSpec | None, info: ValidationInfo
+    ) -> MetricTreeSpec | None:
+        names = cls._listed_metrics(info)
+        if tree is None or names is None:
+            return tree
+        unknown = [m for m in (tree.root, *tree.factors) if m not in names]
+        if unknown:
+            raise ValueError(
+                f"names {unknown}, not metrics of this experiment (its metrics are {names}: "
+                f"primary, secondary and guardrails); add them to 'metrics' (e.g. as secondary) "
+                f"or fix the names"
+            )
+        if tree.root in tree.factors:
+            raise ValueError(
+                f"'factors' includes the root '{tree.root}'; list the metrics whose product is "
+                f"the root"
+            )
+        repeated = sorted({f for f in tree.factors if tree.factors.count(f) > 1})
+        if repeated:
+            raise ValueError(f"'factors' lists {repeated} more than once; list each once")
+        if info.data.get("ramp") is not None:
+            raise ValueError(
+                "a metric tree cannot be combined with 'ramp' yet: its moments are pooled over "
+                "the ramp's phases, which biases effects when the split changes; remove one"
+            )
+        return tree
+
     @field_validator("holdout")
     @classmethod
     def _holdout_valid(
@@ -788,6 +928,14 @@ class ExperimentSpec(_Strict):
         names += [g.metric for g in self.metrics.guardrails]
         return list(dict.fromkeys(names))
 
+    @property
+    def deciding_metric(self) -> str:
+        """The result row the decision judges: the OEC's when ``oec.decides``, else the primary
+        metric's."""
+        if self.oec is not None and self.oec.decides:
+            return self.oec.name
+        return self.metrics.primary
+
     def role_of(self, metric: str) -> str:
         if metric == self.metrics.primary:
             return "primary"
@@ -818,6 +966,35 @@ class ResolvedExperiment(BaseModel):
     metrics: dict[str, MetricSpec]
     source: str
     version: str
+
+    @property
+    def cross_component_names(self) -> tuple[str, ...]:
+        """:attr:`cross_components` as ``metric_cross_statistics`` names them: ``metric`` for a
+        value, ``metric.numerator`` and ``metric.denominator`` for a ratio's parts."""
+        return tuple(
+            metric if quantity == "value" else f"{metric}.{quantity}"
+            for metric, quantity in self.cross_components
+        )
+
+    @property
+    def cross_components(self) -> tuple[tuple[str, str], ...]:
+        """The per-unit quantities ``metric_cross_statistics`` sums the cross-moments of, as
+        ``(metric, quantity)``: ``value`` for a mean or proportion, ``numerator`` and
+        ``denominator`` for a ratio, for every metric of the OEC and the metric tree, sorted;
+        empty without either (the step then costs nothing)."""
+        spec = self.spec
+        names: set[str] = set()
+        if spec.oec is not None:
+            names.update(spec.oec.components)
+        if spec.metric_tree is not None:
+            names.update(spec.metric_tree.factors)
+        components = []
+        for name in sorted(names):
+            if self.metrics[name].kind.unit_terms(self.metrics[name]).denominator is None:
+                components.append((name, "value"))
+            else:
+                components += [(name, "numerator"), (name, "denominator")]
+        return tuple(components)
 
 
 # ── loading ──────────────────────────────────────────────────────────────────────────────────
@@ -926,9 +1103,81 @@ def parse_experiment(data: Any, source: str, catalog: MetricCatalog) -> Resolved
             f"(a quantile has none), so neither the per-phase sample-ratio test nor the "
             f"phase-stratified effects can run; add a mean, proportion or ratio metric."
         )
+    _check_cross_metrics(spec, metrics, source)
     return ResolvedExperiment(
         spec=spec, metrics=metrics, source=source, version=spec_version(spec, metrics.values())
     )
+
+
+def _check_cross_metrics(
+    spec: ExperimentSpec, metrics: Mapping[str, MetricSpec], source: str
+) -> None:
+    """The catalog's side of ``oec`` and ``metric_tree``: kinds whose per-unit values are summed
+    as cross-moments, weights whose sign follows the metric's direction, and a tree whose
+    factors multiply to its root."""
+    fields = []
+    if spec.oec is not None:
+        fields.append(("oec.components", list(spec.oec.components)))
+    if spec.metric_tree is not None:
+        fields.append(("metric_tree", [spec.metric_tree.root, *spec.metric_tree.factors]))
+    for field, names in fields:
+        for name in names:
+            metric = metrics[name]
+            problem = (
+                f"a {metric.kind.name} metric has no per-unit value to combine (only its histogram)"
+                if not metric.kind.moment_statistics
+                else "it has 'window_days' (its units differ from the other metrics')"
+                if metric.window_days is not None
+                else "it is winsorised (the OEC and trees read each unit's logged value)"
+                if metric.winsorize is not None
+                else None
+            )
+            if problem:
+                raise SpecError(
+                    f"{source}: field '{field}': metric '{name}' cannot be used: {problem}; "
+                    f"use a mean, proportion or ratio metric without window_days or winsorize."
+                )
+    if spec.oec is not None:
+        wrong = {
+            name: weight
+            for name, weight in spec.oec.components.items()
+            if (weight > 0) != (metrics[name].direction == "increase")
+        }
+        if wrong:
+            raise SpecError(
+                f"{source}: field 'oec.components': the weights {wrong} go against their "
+                f"metrics' direction; the OEC is better when higher, so give a metric whose "
+                f"direction is 'increase' a positive weight and one whose direction is "
+                f"'decrease' a negative weight."
+            )
+    if spec.metric_tree is not None:
+        tree = spec.metric_tree
+        above = [*unit_term_names(metrics[tree.root])[:1]]
+        below = [*unit_term_names(metrics[tree.root])[1:]]
+        for factor in tree.factors:
+            numerator, denominator = unit_term_names(metrics[factor])
+            above.append(denominator)
+            below.append(numerator)
+        if sorted(above) != sorted(below):
+            product = " × ".join(
+                "({} / {})".format(*unit_term_names(metrics[f])) for f in tree.factors
+            )
+            root = "{} / {}".format(*unit_term_names(metrics[tree.root]))
+            raise SpecError(
+                f"{source}: field 'metric_tree.factors': the factors' product {product} is not "
+                f"the root '{tree.root}' ({root}): each factor's numerator must cancel another's "
+                f"denominator, leaving the root's. Add or change factors, e.g. root revenue = "
+                f"impressions × revenue_per_impression."
+            )
+
+
+def unit_term_names(metric: MetricSpec) -> tuple[str, str]:
+    """The metric's per-unit numerator and denominator in words, for a metric tree's identity:
+    ``sum(purchase)``, ``count(impression)``, ``any(purchase)``, and ``units`` for a mean or
+    proportion (whose denominator is the unit)."""
+    terms = metric.kind.unit_terms(metric)
+    denominator = "units" if terms.denominator is None else f"sum({terms.denominator})"
+    return f"{terms.reduction}({terms.event})", denominator
 
 
 def load_experiment(path: Path, catalog: MetricCatalog) -> ResolvedExperiment:
@@ -1016,6 +1265,8 @@ VERSION_NEUTRAL_DEFAULTS: dict[str, Any] = {
     "analysis.power_scale": "absolute",
     "ramp": None,
     "holdout": None,
+    "oec": None,
+    "metric_tree": None,
 }
 # Metric fields added after experiments were versioned, left out of the hash when unset (null):
 # winsorize, window_days and the per-metric overrides of the experiment's analysis options.

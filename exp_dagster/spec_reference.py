@@ -31,6 +31,8 @@ from exp_dagster.spec import (
     HoldoutSpec,
     MetricRoles,
     MetricSpec,
+    MetricTreeSpec,
+    OECSpec,
     RampPhase,
     VariantSpec,
 )
@@ -54,6 +56,16 @@ SECTIONS: tuple[tuple[type[BaseModel], str, str], ...] = (
         "Optional: a long-term holdout, the control kept off a series of launches.",
     ),
     (HoldoutLaunch, "`holdout: launches:` (a list)", "In date order, inside the window."),
+    (
+        OECSpec,
+        "`oec:`",
+        "Optional: an overall evaluation criterion, a weighted combination of metrics.",
+    ),
+    (
+        MetricTreeSpec,
+        "`metric_tree:`",
+        "Optional: a metric decomposed as a product of metrics, to see which branch moved.",
+    ),
     (MetricRoles, "`metrics:`", "Names from the metric catalog (`catalog/metrics.yaml`)."),
     (GuardrailSpec, "`metrics: guardrails:` (a list)", "A one-sided non-inferiority test each."),
     (

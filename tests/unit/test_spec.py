@@ -295,3 +295,118 @@ def test_invalid_holdouts_name_the_field(
     message = str(error.value)
     assert f"field '{field}'" in message, message
     assert words in message, message
+
+
+# ── OEC and metric trees ─────────────────────────────────────────────────────────────────────
+
+
+def oec_spec() -> dict[str, Any]:
+    spec = demo_spec()
+    spec["oec"] = {
+        "name": "oec_engagement",
+        "components": {"watch_time": 0.5, "conversion": 0.3, "ctr": 0.2},
+    }
+    return spec
+
+
+def test_an_oec_and_a_tree_name_their_components(metrics: MetricCatalog) -> None:
+    extended = MetricCatalog.model_validate(
+        {
+            "metrics": {
+                **{name: m.model_dump() for name, m in metrics.metrics.items()},
+                "clicks": {"type": "mean", "event": "click", "direction": "increase"},
+                "impression_value": {
+                    "type": "mean",
+                    "event": "impression",
+                    "direction": "increase",
+                },
+            }
+        }
+    )
+    spec = oec_spec()
+    spec["metrics"]["secondary"] += ["clicks", "impression_value"]
+    spec["metric_tree"] = {"root": "clicks", "factors": ["impression_value", "ctr"]}
+    resolved = parse_experiment(spec, "x.yaml", extended)
+    assert resolved.spec.oec is not None and resolved.spec.oec.normalisation == "relative"
+    assert resolved.spec.deciding_metric == "ctr"  # the OEC only reports by default
+    assert resolved.cross_component_names == (
+        "conversion",
+        "ctr.numerator",
+        "ctr.denominator",
+        "impression_value",
+        "watch_time",
+    )
+    spec["oec"]["decides"] = True
+    assert parse_experiment(spec, "x.yaml", extended).spec.deciding_metric == "oec_engagement"
+    # A tree whose factors do not multiply to the root is rejected, saying what is left over.
+    spec["metric_tree"] = {"root": "clicks", "factors": ["impression_value", "watch_time"]}
+    with pytest.raises(SpecError, match=r"field 'metric_tree.factors'.*is not the root 'clicks'"):
+        parse_experiment(spec, "x.yaml", extended)
+
+
+def test_without_an_oec_or_a_tree_the_spec_version_is_unchanged(metrics: MetricCatalog) -> None:
+    base = parse_experiment(demo_spec(), "x.yaml", metrics)
+    explicit = demo_spec()
+    explicit.update(oec=None, metric_tree=None)
+    assert parse_experiment(explicit, "x.yaml", metrics).version == base.version
+    assert base.version == "d5a7eab2877b"
+    assert parse_experiment(oec_spec(), "x.yaml", metrics).version != base.version
+    assert not base.cross_components  # nothing for the warehouse to sum
+
+
+def _oec_change(**fields: Any) -> Any:
+    return lambda s: s["oec"].update(fields)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        (
+            lambda s: (
+                s["metrics"]["secondary"].remove("revenue"),
+                s["oec"].update(components={"revenue": 1.0}),
+            ),
+            "oec",
+            "not metrics of this experiment",
+        ),
+        (_oec_change(components={"ctr": 0.0}), "oec.components", "other than 0"),
+        (_oec_change(name="ctr"), "oec", "also a metric of this experiment"),
+        (_oec_change(normalisation="log"), "oec.normalisation", "'absolute' or 'relative'"),
+        (_oec_change(components={"ctr": -1.0}), "oec.components", "against their metrics"),
+        (
+            lambda s: s["oec"]["components"].update(latency_p95=-0.1),
+            "oec.components",
+            "a quantile metric has no per-unit value",
+        ),
+        (
+            lambda s: s.update(metric_tree={"root": "ctr", "factors": ["ctr"]}),
+            "metric_tree",
+            "includes the root",
+        ),
+        (
+            lambda s: (
+                s["metrics"]["secondary"].remove("revenue"),
+                s.update(metric_tree={"root": "revenue", "factors": ["ctr"]}),
+            ),
+            "metric_tree",
+            "not metrics of this experiment",
+        ),
+        (
+            lambda s: s.update(
+                ramp=[{"start": s["start"], "weights": {"control": 0.5, "treatment": 0.5}}]
+            ),
+            "oec",
+            "cannot be combined with 'ramp'",
+        ),
+    ],
+)
+def test_invalid_oecs_and_trees_name_the_field(
+    metrics: MetricCatalog, change: Any, field: str, words: str
+) -> None:
+    spec = oec_spec()
+    change(spec)
+    with pytest.raises(SpecError) as error:
+        parse_experiment(spec, "catalog/experiments/x.yaml", metrics)
+    message = str(error.value)
+    assert f"field '{field}'" in message, message
+    assert words in message, message
