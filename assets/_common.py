@@ -115,6 +115,7 @@ def writer_tables(
     deps: Sequence[dg.CoercibleToAssetDep],
     tables: Sequence[dg.AssetSpec],
     check_specs: Sequence[dg.AssetCheckSpec] = (),
+    kinds: Sequence[str] = ("duckdb",),
 ) -> Callable[[Callable[..., tuple[dg.MaterializeResult, ...]]], dg.AssetsDefinition]:
     """:func:`writer_asset` for a body that writes several tables in one transaction: a
     ``@dg.multi_asset`` whose first asset is named after the function (its docstring is the
@@ -145,7 +146,7 @@ def writer_tables(
             description=_description(body),
             deps=list(deps),
             group_name=GROUP,
-            kinds={"duckdb"},
+            kinds=set(kinds),
             owners=OWNERS,
         )
         return dg.multi_asset(

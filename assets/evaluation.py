@@ -14,7 +14,6 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from assets._common import GATE_ROW_LIMIT, run_gate, timed, writer_asset
-from assets.results import results
 from exp_dagster.evaluation import MODERATE_SHIFT
 from exp_dagster.offline import (
     OPTIONAL_EVALUATION_COLUMNS,
@@ -273,7 +272,7 @@ def offline_evaluation(
 
 @writer_asset(
     partitions_def=experiment_days,
-    deps=[offline_evaluation, results],
+    deps=[offline_evaluation, "results"],
     kinds=("duckdb", "python"),
 )
 def offline_online_parity(

@@ -11,7 +11,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from assets._common import timed, writer_asset
-from assets.results import decision, results
+from assets.results import decision
 from exp_dagster import home
 from exp_dagster.partitions import experiment_day_key, experiment_days, parse_experiment_day
 from exp_dagster.report.data import GATES, GateResult, read_report_data
@@ -67,7 +67,7 @@ def gate_results(
 @writer_asset(
     partitions_def=experiment_days,
     # offline_online_parity (and through it offline_evaluation): the model-evaluation section.
-    deps=[decision, results, "offline_online_parity"],
+    deps=[decision, "results", "metric_trees", "offline_online_parity"],
     kinds=("duckdb", "python", "html"),
 )
 def report(

@@ -8,9 +8,10 @@ import datetime as dt
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from assets._common import gate_spec, run_gate, timed, writer_asset
+from assets._common import gate_spec, run_gate, table_spec, timed, writer_asset, writer_tables
 from exp_dagster.analysis import DayStatistics, compute_results, history_by_day
 from exp_dagster.decision import Decision, decide, launch_periods
+from exp_dagster.oec_results import tree_rows
 from exp_dagster.partitions import experiment_days, parse_experiment_day
 from exp_dagster.report import decision_markdown, results_markdown
 from exp_dagster.resources import Catalog, Warehouse
@@ -20,13 +21,20 @@ from exp_dagster.warehouse.partitions import (
     read_history,
     read_partition,
     replace_partition,
+    replace_partitions,
 )
 from exp_dagster.warehouse.statistics import read_outliers
 
 
-@writer_asset(
+@writer_tables(
     partitions_def=experiment_days,
-    deps=["metric_statistics", "quantile_histograms", "novelty_statistics"],
+    deps=[
+        "metric_statistics",
+        "quantile_histograms",
+        "novelty_statistics",
+        "metric_cross_statistics",
+    ],
+    tables=[table_spec("metric_trees", deps=["metric_cross_statistics"])],
     kinds=("duckdb", "python"),
     check_specs=[
         gate_spec(
@@ -38,13 +46,14 @@ from exp_dagster.warehouse.statistics import read_outliers
 )
 def results(
     context: AssetExecutionContext, warehouse: Warehouse, catalog: Catalog
-) -> dg.MaterializeResult:
+) -> tuple[dg.MaterializeResult, dg.MaterializeResult]:
     """Per metric × treatment × segment value: control and treatment means, the absolute effect
     with its CI, the relative lift with a delta-method CI, the p-value, and CUPED's variance
     reduction; guardrails also get their one-sided non-inferiority bound. Overall rows carry the
     sequential boundary, p-value and interval (each earlier day is a look), adjusted p-values,
-    the Bayesian summary and power; segment rows the heterogeneity test. Conventions are in each
-    row's ``method`` and in :mod:`exp_dagster.analysis`."""
+    the Bayesian summary and power; segment rows the heterogeneity test. A spec's ``oec`` adds its
+    row per treatment; its ``metric_tree`` is written beside, in ``metric_trees``. Conventions
+    are in each row's ``method`` and in :mod:`exp_dagster.analysis`."""
     # Here, not at the top: pandas and pandera load with a run, not with the code location.
     import pandas as pd
 
@@ -60,6 +69,7 @@ def results(
             *read_history(conn, experiment_id, day), spec_version=experiment.version
         )
         novelty = read_partition(conn, "novelty_statistics", experiment_id, day)
+        cross = read_partition(conn, "metric_cross_statistics", experiment_id, day)
         rows = compute_results(
             experiment,
             day,
@@ -68,8 +78,10 @@ def results(
             history,
             novelty,
             event_names=lambda: read_event_names(conn, day),
+            cross_statistics=cross,
         )
-        replace_partition(conn, "results", experiment_id, day, rows)
+        trees = tree_rows(experiment, day, cross)
+        replace_partitions(conn, experiment_id, day, {"results": rows, "metric_trees": trees})
     # The gate checks the effects; a metric that is not estimable has none, only its reason.
     estimated = [row for row in rows if row.get("not_estimable") is None]
     not_estimable = {
@@ -95,20 +107,29 @@ def results(
             description="no effect estimable yet: every metric's row says why",
         )
     )
-    return dg.MaterializeResult(
-        metadata={
-            **metadata,
-            "dagster/row_count": len(rows),
-            "preview": dg.MetadataValue.md(results_markdown(rows) if rows else "_no results yet_"),
-        },
-        check_results=[gate],
+    return (
+        dg.MaterializeResult(
+            asset_key="results",
+            metadata={
+                **metadata,
+                "dagster/row_count": len(rows),
+                "preview": dg.MetadataValue.md(
+                    results_markdown(rows) if rows else "_no results yet_"
+                ),
+            },
+            check_results=[gate],
+        ),
+        dg.MaterializeResult(
+            asset_key="metric_trees",
+            metadata={"spec_version": experiment.version, "dagster/row_count": len(trees)},
+        ),
     )
 
 
 @writer_asset(
     partitions_def=experiment_days,
     deps=[
-        results,
+        "results",
         "unit_metrics",
         "metric_statistics",
         "metric_outliers",

@@ -212,6 +212,7 @@ def check_outliers_result(rows: list[dict[str, Any]]) -> dg.AssetCheckResult:
         table_spec(
             "novelty_statistics", deps=["unit_metrics", "event_facts", "pre_exposure_facts"]
         ),
+        table_spec("metric_cross_statistics", deps=["unit_metrics"]),
     ],
     check_specs=[
         dg.AssetCheckSpec(
@@ -223,12 +224,15 @@ def check_outliers_result(rows: list[dict[str, Any]]) -> dg.AssetCheckResult:
 )
 def metric_statistics(
     context: AssetExecutionContext, warehouse: Warehouse, catalog: Catalog
-) -> tuple[MaterializeResult, MaterializeResult, MaterializeResult, MaterializeResult]:
+) -> tuple[
+    MaterializeResult, MaterializeResult, MaterializeResult, MaterializeResult, MaterializeResult
+]:
     """Sufficient statistics per metric × variant × segment value: n, Σy, Σy², Σx, Σx², Σxy and
     the covariate sums Σc, Σc², Σyc (a winsorised metric's values capped first at its pooled
     quantile); for quantile metrics the arm's histogram and the clustered moments at its
     estimated quantile. Everything after this step is a few numbers. Written in the same
-    transaction: ``metric_outliers``, ``quantile_histograms`` and ``novelty_statistics``."""
+    transaction: ``metric_outliers``, ``quantile_histograms``, ``novelty_statistics`` and, for a
+    spec with an ``oec`` or a ``metric_tree``, ``metric_cross_statistics``."""
     experiment_id, day = parse_experiment_day(context)
     experiment = catalog.experiment(experiment_id)
     metadata: dict[str, object] = {"spec_version": experiment.version}
@@ -239,7 +243,7 @@ def metric_statistics(
             table: table_rows(
                 conn, table, "experiment_id = ? AND as_of_date = ?", [experiment_id, day]
             )
-            for table in ("quantile_histograms", "novelty_statistics")
+            for table in ("quantile_histograms", "novelty_statistics", "metric_cross_statistics")
         }
     flagged = {_label(r): r["outlier_units"] for r in outliers if r["outlier_units"] > 0}
     if flagged:

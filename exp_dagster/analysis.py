@@ -103,6 +103,7 @@ from exp_dagster.metric_kinds import (
     moments,
     resolve_options,
 )
+from exp_dagster.oec_results import OEC_ROLE, oec_rows
 from exp_dagster.result_row import RESULT_COLUMNS, ResultRow
 from exp_dagster.significance import adjusted_p_key, significance_fields
 from exp_dagster.spec import RAMP_PHASE_SEGMENT, AnalysisPolicy, MetricSpec, ResolvedExperiment
@@ -974,8 +975,9 @@ def apply_multiplicity(experiment: ResolvedExperiment, rows: list[dict[str, Any]
 
     primary: the primary metric across treatments (its always-valid p-values under
     ``always_valid``); secondary: secondary metrics × treatments; guardrail: the non-inferiority
-    p-values of guardrails × treatments; segment: the segment values of each metric × treatment.
-    Rows that are not estimable are in no family (they have no p-value to adjust).
+    p-values of guardrails × treatments; oec: the OEC's p-values across treatments (the primary's
+    method); segment: the segment values of each metric × treatment. Rows that are not
+    estimable are in no family (they have no p-value to adjust).
     """
     policy = experiment.spec.analysis
     rows = [r for r in rows if r.get("not_estimable") is None]
@@ -986,6 +988,10 @@ def apply_multiplicity(experiment: ResolvedExperiment, rows: list[dict[str, Any]
     _adjust(secondary, "p_value", "secondary", policy.secondary_multiplicity)
     guardrails = [r for r in overall if r["role"] == "guardrail"]
     _adjust(guardrails, "ni_p_value", "guardrail", policy.guardrail_multiplicity)
+    # The OEC across treatments, like the primary metric (one treatment: nothing to adjust).
+    oec = [r for r in overall if r["role"] == OEC_ROLE]
+    if len(oec) > 1:
+        _adjust(oec, "p_value", OEC_ROLE, policy.primary_multiplicity)
     families: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         if row["segment"] != "all":
@@ -1056,8 +1062,10 @@ def compute_results(
     history: Mapping[dt.date, DayStatistics] | None = None,
     novelty: Sequence[Row] = (),
     event_names: Callable[[], tuple[Collection[str], Mapping[str, int]]] | None = None,
+    cross_statistics: Iterable[Row] = (),
 ) -> list[ResultRow]:
-    """Result rows for every metric × treatment × segment value with both arms present.
+    """Result rows for every metric × treatment × segment value with both arms present, and the
+    spec's OEC's row per treatment (:mod:`exp_dagster.oec_results`).
 
     A metric that is not estimable at this look (no units in an arm, no variance, no events,
     a ratio without denominator) still gets its overall row, with every estimate NULL and the
@@ -1075,6 +1083,8 @@ def compute_results(
             exposure).
         event_names: called at most once, when a metric lacks events: the event names logged
             so far and the quarantined rows by event name (see :func:`name_missing_events`).
+        cross_statistics: rows of ``metric_cross_statistics`` for the partition (the OEC's
+            metrics' cross-moments; none without an ``oec``).
 
     Returns:
         One :class:`~exp_dagster.result_row.ResultRow` per row of the ``results`` table, each
@@ -1176,6 +1186,7 @@ def compute_results(
         logged, quarantined = event_names()
         for row, reason in missing:
             row["not_estimable"] = row["method"] = name_missing_events(reason, logged, quarantined)
+    results.extend(oec_rows(experiment, day, cross_statistics))
     apply_multiplicity(experiment, results)
     apply_heterogeneity(experiment, results, today.cells)
     # After multiplicity: a row is judged on its adjusted p-value where its family has one.

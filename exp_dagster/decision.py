@@ -21,6 +21,9 @@ margins and the ``analysis`` block, :class:`~exp_dagster.spec.AnalysisPolicy`):
 * KEEP_RUNNING before the end date otherwise, with the power reached and the days still needed.
 * INCONCLUSIVE on or after the end date otherwise; an underpowered test says so.
 
+With ``oec.decides`` in the spec, the OEC's result row takes the primary metric's place above
+(its test is fixed-horizon, so a ship waits for the end date); guardrails are as before.
+
 While a ramp is in progress (the day is before the last phase's start) the decision also says
 what to do with the ramp (``ramp_action``; ``None`` without a ramp or once it is complete), from
 the guardrails' sequential tests at the current look, which stay valid however often they are
@@ -153,7 +156,9 @@ def _effect_sentence(row: Row) -> str:
 
 
 def _is_better(row: Row) -> bool:
-    return row["rel_effect"] > 0 if row["direction"] == "increase" else row["rel_effect"] < 0
+    # An OEC whose control value is 0 has no relative lift: its absolute effect has the sign.
+    effect = row["rel_effect"] if row["rel_effect"] is not None else row["abs_effect"]
+    return effect > 0 if row["direction"] == "increase" else effect < 0
 
 
 def _breached(row: Row) -> bool:
@@ -878,26 +883,26 @@ def _verdict(
     ended = day >= spec.end
     # Shipping before the end date needs sequential evidence for every treatment.
     sequential = spec.analysis.sequential != "fixed_horizon"
+    # The spec's OEC decides in place of the primary metric when it says so (oec.decides).
+    criterion = spec.deciding_metric
+    label = "OEC" if criterion != spec.metrics.primary else "Primary metric"
     for variant in spec.treatments:
         rows = {r["metric"]: r for r in overall if r["variant"] == variant}
-        primary = rows.get(spec.metrics.primary)
+        primary = rows.get(criterion)
         if primary is None:
-            reasons.append(
-                f"Primary metric {spec.metrics.primary} has no result for {variant} yet "
-                f"(too few units)."
-            )
+            reasons.append(f"{label} {criterion} has no result for {variant} yet (too few units).")
             continue
         if primary.get("not_estimable"):
             # Neither better nor worse: the verdict is KEEP_RUNNING, or INCONCLUSIVE at the end.
             reasons.append(
-                f"Primary metric {primary['metric']} for {variant}: {primary['not_estimable']}."
+                f"{label} {primary['metric']} for {variant}: {primary['not_estimable']}."
             )
             continue
         significant, how, anytime = _significance(experiment, day, primary)
         sequential = sequential and anytime
         better = significant and _is_better(primary)
         worse = significant and not _is_better(primary)
-        sentence = f"Primary metric {primary['metric']}: {_effect_sentence(primary)}"
+        sentence = f"{label} {primary['metric']}: {_effect_sentence(primary)}"
         if better:
             reasons.append(f"{sentence}: a significant improvement ({how}).")
         elif worse:
@@ -957,7 +962,8 @@ def _verdict(
         if worse or breached:
             harmful.append(variant)
         elif better and guardrails_ok:
-            candidates.append((abs(float(primary["rel_effect"])), variant))
+            lift = primary["rel_effect"] if primary["rel_effect"] is not None else 0.0
+            candidates.append((abs(float(lift)), variant))
 
     notes.extend(outlier_sentences(experiment, outliers))
     notes.extend(offline_evidence_sentences(offline_evidence))

@@ -134,20 +134,35 @@ def replace_partition(
     a key the table lacks would be dropped and a column the row lacks written NULL, both
     silently, so either is a programming error and nothing is written.
     """
-    if table not in WRITTEN_FROM_PYTHON:
-        raise ValueError(f"{table} is not written from Python")
-    columns = [r[0] for r in conn.execute(f"DESCRIBE {table}").fetchall()]
-    _check_row_keys(table, columns, rows, f"{experiment_id} {day}")
+    replace_partitions(conn, experiment_id, day, {table: rows})
+
+
+def replace_partitions(
+    conn: duckdb.DuckDBPyConnection,
+    experiment_id: str,
+    day: dt.date,
+    tables: Mapping[str, Sequence[Mapping[str, Any]]],
+) -> None:
+    """:func:`replace_partition` of several tables in one transaction (a step that writes them
+    together: all or none)."""
     import pandas as pd  # here: importing the code location stays light
 
-    frame = pd.DataFrame([[row[c] for c in columns] for row in rows], columns=columns)
+    frames = {}
+    for table, rows in tables.items():
+        if table not in WRITTEN_FROM_PYTHON:
+            raise ValueError(f"{table} is not written from Python")
+        columns = [r[0] for r in conn.execute(f"DESCRIBE {table}").fetchall()]
+        _check_row_keys(table, columns, rows, f"{experiment_id} {day}")
+        frames[table] = pd.DataFrame([[row[c] for c in columns] for row in rows], columns=columns)
     with transaction(conn):
-        conn.execute(
-            f"DELETE FROM {table} WHERE experiment_id = ? AND as_of_date = ?", [experiment_id, day]
-        )
-        if rows:
-            conn.register("partition_rows", frame)
-            try:
-                conn.execute(f"INSERT INTO {table} SELECT * FROM partition_rows")
-            finally:
-                conn.unregister("partition_rows")
+        for table, frame in frames.items():
+            conn.execute(
+                f"DELETE FROM {table} WHERE experiment_id = ? AND as_of_date = ?",
+                [experiment_id, day],
+            )
+            if len(frame):
+                conn.register("partition_rows", frame)
+                try:
+                    conn.execute(f"INSERT INTO {table} SELECT * FROM partition_rows")
+                finally:
+                    conn.unregister("partition_rows")

@@ -176,7 +176,19 @@ TABLES: tuple[Table, ...] = (
         "per mean metric (or part of a ratio): median, fence, outlying units, cap",
         small=True,
     ),
+    _experiment_day(
+        "metric_cross_statistics",
+        "metric_statistics",
+        "per variant, a pair of the OEC's and metric tree's per-unit quantities: n, sums, "
+        "sum of products",
+        small=True,
+    ),
     _python("results", "results", "one metric × treatment × segment value: effects and tests"),
+    _python(
+        "metric_trees",
+        "results",
+        "a metric tree's total or factor per treatment: lift, CI, share of the log lift",
+    ),
     _python(
         "decision", "decision", "the verdict and its reasons; a ramp in progress: its next step"
     ),

@@ -211,6 +211,44 @@ CREATE TABLE IF NOT EXISTS metric_statistics (
     -- ratio metrics with a pre-period (cx = pre-period denominator): cross-products for CUPED
     sum_cx DOUBLE, sum_cx2 DOUBLE, sum_xc DOUBLE, sum_xcx DOUBLE, sum_ycx DOUBLE, sum_ccx DOUBLE
 );
+-- Per variant, the cross-moments of the per-unit quantities of the metrics of the spec's oec and
+-- metric_tree (a mean's or proportion's value, a ratio's numerator and denominator): one row per
+-- pair of components a <= b (in the order of the sorted components; a = b: the squares), with
+-- the arm's units n, sum(a), sum(b) and sum(a * b), exact sums. Empty for an experiment with
+-- neither block.
+CREATE TABLE IF NOT EXISTS metric_cross_statistics (
+    experiment_id  VARCHAR NOT NULL,
+    as_of_date     DATE    NOT NULL,
+    variant        VARCHAR NOT NULL,
+    component_a    VARCHAR NOT NULL,   -- metric (its value) or metric.numerator / .denominator
+    component_b    VARCHAR NOT NULL,
+    n              BIGINT  NOT NULL,   -- units
+    sum_a DOUBLE, sum_b DOUBLE, sum_ab DOUBLE,
+    spec_version   VARCHAR NOT NULL
+);
+-- A spec's metric_tree, per treatment: the root's total and each factor's lift and share of the
+-- root's log lift (exp_dagster.stats.metric_tree), written by the results step.
+CREATE TABLE IF NOT EXISTS metric_trees (
+    experiment_id    VARCHAR NOT NULL,
+    as_of_date       DATE    NOT NULL,
+    root             VARCHAR NOT NULL,   -- the tree's root metric
+    factor           VARCHAR NOT NULL,   -- a factor metric, or the root for the total's row
+    position         INTEGER NOT NULL,   -- 0: the total; 1, 2, ...: the factors in spec order
+    control          VARCHAR NOT NULL,
+    variant          VARCHAR NOT NULL,
+    value_control    DOUBLE,             -- the factor's value (ratio of means) in each arm
+    value_treatment  DOUBLE,
+    lift             DOUBLE,             -- value_treatment / value_control - 1
+    lift_ci_low      DOUBLE,             -- exp of the log lift's interval, minus 1
+    lift_ci_high     DOUBLE,
+    log_lift         DOUBLE,             -- the factors' log lifts add up to the total's
+    log_std_error    DOUBLE,             -- delta-method standard error of log_lift
+    p_value          DOUBLE,             -- two-sided, of log_lift = 0
+    share            DOUBLE,             -- log_lift / the total's log lift (NULL when it is 0)
+    method           VARCHAR NOT NULL,
+    not_estimable    VARCHAR,            -- why the tree has no estimate at this look
+    spec_version     VARCHAR NOT NULL
+);
 -- The exact running sums behind novelty_statistics (per metric, variant and day since first
 -- exposure, as of a day), with the lineage digest of the unit_metrics partition they were summed
 -- from: novelty_statistics(D) adds day D's values to the sums of D - 1 when that digest is still
