@@ -42,7 +42,7 @@ SERIES = (BLUE, ORANGE, GREEN, PURPLE, SKY_BLUE, VERMILLION)
 
 WIDTH_INCHES = 9.0
 DPI = 110
-ROLE_ORDER = {"primary": 0, "secondary": 1, "guardrail": 2}
+ROLE_ORDER = {"primary": 0, "oec": 1, "secondary": 2, "guardrail": 3}
 SEQUENTIAL_TESTS = frozenset({"group_sequential", "always_valid"})
 STYLE = {
     "font.size": 10.5,

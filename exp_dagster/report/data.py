@@ -1,7 +1,7 @@
 """What a report shows, read from the warehouse in one place: a few small rows per day.
 
 The report never recomputes a statistic: every number comes from the ``results``, ``decision``,
-``metric_statistics``, quarantine and model-evaluation (``offline_evaluation``,
+``metric_statistics``, ``metric_trees``, quarantine and model-evaluation (``offline_evaluation``,
 ``offline_online_parity``) tables that the pipeline wrote, so the HTML file, the terminal and
 the Dagster UI agree to the digit.
 """
@@ -92,6 +92,7 @@ class ReportData:
         model_evaluation: the day's ``offline_evaluation`` rows (overall and per segment);
             empty without model logs.
         parity: the day's ``offline_online_parity`` rows.
+        metric_trees: the day's ``metric_trees`` rows (a spec's ``metric_tree``); empty without.
     """
 
     experiment: ResolvedExperiment
@@ -105,6 +106,7 @@ class ReportData:
     gates: Sequence[GateResult] = ()
     model_evaluation: Sequence[Row] = ()
     parity: Sequence[Row] = ()
+    metric_trees: Sequence[Row] = ()
 
     @property
     def verdict(self) -> str:
@@ -219,6 +221,7 @@ def read_report_data(
         gates=tuple(gates),
         model_evaluation=read_rows(conn, "offline_evaluation", spec.id, day),
         parity=read_rows(conn, "offline_online_parity", spec.id, day),
+        metric_trees=read_partition(conn, "metric_trees", spec.id, day),
     )
 
 

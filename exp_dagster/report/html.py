@@ -888,6 +888,7 @@ def render_html(data: ReportData, pngs: Mapping[str, bytes] | None = None) -> st
                 "non-inferiority margin, which the CI must stay on the safe side of.",
             )
         )
+        parts.append(_oec_and_tree(data))
         parts.append(_segments(data, pngs.get("segments")))
         parts.append(_model_evaluation(data))
         parts.append(_cuped(data))
@@ -907,6 +908,84 @@ def render_html(data: ReportData, pngs: Mapping[str, bytes] | None = None) -> st
         f"<title>{escape(title)}</title><style>{CSS}</style></head>"
         f"<body><main>{''.join(parts)}</main></body></html>\n"
     )
+
+
+def _oec_and_tree(data: ReportData) -> str:
+    """The spec's OEC (its weights, effect and role in the decision) and its metric tree: each
+    factor's lift and share of the root's log lift, which says which branch moved."""
+    spec = data.experiment.spec
+    parts = []
+    if spec.oec is not None:
+        oec = spec.oec
+        weights = ", ".join(f"{w:g} × {m}" for m, w in sorted(oec.components.items()))
+        role = (
+            "It decides the verdict in place of the primary metric."
+            if oec.decides
+            else f"It is reported; the primary metric {spec.metrics.primary} decides."
+        )
+        rows = []
+        for row in _overall(data):
+            if row["role"] != "oec":
+                continue
+            if row.get("not_estimable"):
+                rows.append([escape(row["variant"]), escape(row["not_estimable"]), "", "", ""])
+                continue
+            rows.append(
+                [
+                    escape(row["variant"]),
+                    escape(f"{row['mean_control']:.4g} → {row['mean_treatment']:.4g}"),
+                    escape(
+                        f"{row['abs_effect']:+.4g} [{row['abs_ci_low']:+.4g}, "
+                        f"{row['abs_ci_high']:+.4g}]"
+                    ),
+                    escape(p_text(row["p_value"])),
+                    "yes" if row.get("significant") else "no",
+                ]
+            )
+        parts.append(
+            f"<p>OEC <b>{escape(oec.name)}</b> = {escape(weights)} ({escape(oec.normalisation)}: "
+            f"{'relative lifts' if oec.normalisation == 'relative' else 'differences of means'}"
+            f"), its variance from the metrics' joint covariance within units. "
+            f"{escape(role)}</p>"
+            + _table(
+                ["variant", "OEC control → treatment", "effect [CI]", "p", "significant"],
+                rows,
+                {1, 2, 3},
+            )
+        )
+    if spec.metric_tree is not None and data.metric_trees:
+        rows = []
+        for row in sorted(data.metric_trees, key=lambda r: (r["variant"], r["position"])):
+            if row.get("not_estimable"):
+                rows.append([escape(row["variant"]), escape(row["not_estimable"]), "", "", ""])
+                continue
+            name = f"{row['factor']} (total)" if row["position"] == 0 else f"× {row['factor']}"
+            rows.append(
+                [
+                    escape(row["variant"]),
+                    escape(name),
+                    escape(f"{row['value_control']:.4g} → {row['value_treatment']:.4g}"),
+                    escape(
+                        f"{pct(row['lift'])} [{pct(row['lift_ci_low'])}, "
+                        f"{pct(row['lift_ci_high'])}]"
+                    ),
+                    _share(row["share"]),
+                ]
+            )
+        parts.append(
+            f"<p>Metric tree: <b>{escape(spec.metric_tree.root)}</b> = "
+            f"{escape(' × '.join(spec.metric_tree.factors))}. Each factor's share of the root's "
+            f"log lift says which branch moved (shares add up to 100 %; one above 100 % or below "
+            f"0 means another factor moved the other way).</p>"
+            + _table(
+                ["variant", "factor", "control → treatment", "lift [CI]", "share"],
+                rows,
+                {2, 3, 4},
+            )
+        )
+    if not parts:
+        return ""
+    return '<h2 id="oec">OEC and metric tree</h2>' + "".join(parts)
 
 
 def _holdout_table(data: ReportData) -> str:

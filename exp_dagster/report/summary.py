@@ -10,7 +10,7 @@ from exp_dagster.decision import Decision, p_text, pct
 
 Row = Mapping[str, Any]
 
-ROLE_ORDER = {"primary": 0, "secondary": 1, "guardrail": 2}
+ROLE_ORDER = {"primary": 0, "oec": 1, "secondary": 2, "guardrail": 3}
 
 
 def columns(level: str = "95%") -> tuple[str, ...]:

@@ -232,3 +232,13 @@ def test_the_tree_rows_decompose_the_root(analysed: tuple[dict[str, Any], Path])
     # The total is the root metric itself, and the shares add up to 1.
     assert rows[0][2:4] == pytest.approx(clicks, rel=1e-9)
     assert rows[1][7] + rows[2][7] == pytest.approx(1.0, rel=1e-9)
+
+
+def test_the_report_shows_the_oec_and_the_tree(analysed: tuple[dict[str, Any], Path]) -> None:
+    _, root = analysed
+    html = next((root / "reports").rglob("*.html")).read_text()
+    section = html[html.index('<h2 id="oec">') :]
+    assert "OEC <b>oec_engagement</b> = 0.3 × conversion, 0.2 × ctr, 0.5 × watch_time" in section
+    assert "It decides the verdict in place of the primary metric." in section
+    assert "Metric tree: <b>clicks</b> = impression_value × ctr." in section
+    assert "clicks (total)" in section and "× impression_value" in section and "× ctr" in section
