@@ -653,6 +653,8 @@ def _model_evaluation(data: ReportData) -> str:
 def _cuped(data: ReportData) -> str:
     rows = []
     for r in _overall(data):
+        if r["role"] == "oec":
+            continue  # a combination of metrics, never CUPED-adjusted
         if not r.get("cuped") or not _finite(r.get("variance_reduction")):
             rows.append([escape(str(r["metric"])), "not applied", "", "–"])
             continue
@@ -943,9 +945,9 @@ def _oec_and_tree(data: ReportData) -> str:
                 ]
             )
         parts.append(
-            f"<p>OEC <b>{escape(oec.name)}</b> = {escape(weights)} ({escape(oec.normalisation)}: "
-            f"{'relative lifts' if oec.normalisation == 'relative' else 'differences of means'}"
-            f"), its variance from the metrics' joint covariance within units. "
+            f"<p>OEC <b>{escape(oec.name)}</b> = {escape(weights)}, each metric's "
+            f"{'relative lift' if oec.normalisation == 'relative' else 'difference of means'}, "
+            f"its variance from the metrics' joint covariance within units. "
             f"{escape(role)}</p>"
             + _table(
                 ["variant", "OEC control → treatment", "effect [CI]", "p", "significant"],

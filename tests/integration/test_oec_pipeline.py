@@ -239,6 +239,9 @@ def test_the_report_shows_the_oec_and_the_tree(analysed: tuple[dict[str, Any], P
     html = next((root / "reports").rglob("*.html")).read_text()
     section = html[html.index('<h2 id="oec">') :]
     assert "OEC <b>oec_engagement</b> = 0.3 × conversion, 0.2 × ctr, 0.5 × watch_time" in section
+    assert "each metric's relative lift" in section
     assert "It decides the verdict in place of the primary metric." in section
+    cuped = html[html.index('<h2 id="cuped">') : html.index('<h2 id="quality">')]
+    assert "<td>ctr</td>" in cuped and "<td>oec_engagement</td>" not in cuped
     assert "Metric tree: <b>clicks</b> = impression_value × ctr." in section
     assert "clicks (total)" in section and "× impression_value" in section and "× ctr" in section
