@@ -15,6 +15,7 @@ from exp_dagster.oec_results import tree_rows
 from exp_dagster.partitions import experiment_days, parse_experiment_day
 from exp_dagster.report import decision_markdown, results_markdown
 from exp_dagster.resources import Catalog, Warehouse
+from exp_dagster.warehouse.cross_statistics import read_cross_history
 from exp_dagster.warehouse.evaluation import read_rows
 from exp_dagster.warehouse.partitions import (
     read_event_names,
@@ -70,6 +71,7 @@ def results(
         )
         novelty = read_partition(conn, "novelty_statistics", experiment_id, day)
         cross = read_partition(conn, "metric_cross_statistics", experiment_id, day)
+        cross_history = read_cross_history(conn, experiment, day)
         rows = compute_results(
             experiment,
             day,
@@ -79,6 +81,7 @@ def results(
             novelty,
             event_names=lambda: read_event_names(conn, day),
             cross_statistics=cross,
+            cross_history=cross_history,
         )
         trees = tree_rows(experiment, day, cross)
         replace_partitions(conn, experiment_id, day, {"results": rows, "metric_trees": trees})

@@ -991,7 +991,7 @@ def apply_multiplicity(experiment: ResolvedExperiment, rows: list[dict[str, Any]
     # The OEC across treatments, like the primary metric (one treatment: nothing to adjust).
     oec = [r for r in overall if r["role"] == OEC_ROLE]
     if len(oec) > 1:
-        _adjust(oec, "p_value", OEC_ROLE, policy.primary_multiplicity)
+        _adjust(oec, adjusted_p_key(policy, OEC_ROLE), OEC_ROLE, policy.primary_multiplicity)
     families: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         if row["segment"] != "all":
@@ -1063,6 +1063,7 @@ def compute_results(
     novelty: Sequence[Row] = (),
     event_names: Callable[[], tuple[Collection[str], Mapping[str, int]]] | None = None,
     cross_statistics: Iterable[Row] = (),
+    cross_history: Mapping[dt.date, Iterable[Row]] | None = None,
 ) -> list[ResultRow]:
     """Result rows for every metric × treatment × segment value with both arms present, and the
     spec's OEC's row per treatment (:mod:`exp_dagster.oec_results`).
@@ -1085,6 +1086,8 @@ def compute_results(
             so far and the quarantined rows by event name (see :func:`name_missing_events`).
         cross_statistics: rows of ``metric_cross_statistics`` for the partition (the OEC's
             metrics' cross-moments; none without an ``oec``).
+        cross_history: earlier days' ``metric_cross_statistics`` rows under the same spec
+            version, by date: the looks of the OEC's sequential test.
 
     Returns:
         One :class:`~exp_dagster.result_row.ResultRow` per row of the ``results`` table, each
@@ -1186,7 +1189,20 @@ def compute_results(
         logged, quarantined = event_names()
         for row, reason in missing:
             row["not_estimable"] = row["method"] = name_missing_events(reason, logged, quarantined)
-    results.extend(oec_rows(experiment, day, cross_statistics))
+    # The OEC's looks are tested like the primary metric's: Bonferroni across treatments under
+    # group_sequential, then adjusted across treatments (apply_multiplicity).
+    oec_alpha = (
+        spec.alpha / n_treatments if spec.analysis.sequential == "group_sequential" else spec.alpha
+    )
+    results.extend(
+        oec_rows(
+            experiment,
+            day,
+            cross_statistics,
+            cross_history,
+            lambda looks: _sequential_fields(experiment, looks, alpha=oec_alpha),
+        )
+    )
     apply_multiplicity(experiment, results)
     apply_heterogeneity(experiment, results, today.cells)
     # After multiplicity: a row is judged on its adjusted p-value where its family has one.

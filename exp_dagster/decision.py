@@ -22,7 +22,7 @@ margins and the ``analysis`` block, :class:`~exp_dagster.spec.AnalysisPolicy`):
 * INCONCLUSIVE on or after the end date otherwise; an underpowered test says so.
 
 With ``oec.decides`` in the spec, the OEC's result row takes the primary metric's place above
-(its test is fixed-horizon, so a ship waits for the end date); guardrails are as before.
+(judged by the same sequential test over the daily looks); guardrails are as before.
 
 While a ramp is in progress (the day is before the last phase's start) the decision also says
 what to do with the ramp (``ramp_action``; ``None`` without a ramp or once it is complete), from

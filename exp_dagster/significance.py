@@ -76,9 +76,9 @@ def spending_label(analysis: AnalysisPolicy) -> str:
 
 def adjusted_p_key(policy: AnalysisPolicy, family: str) -> str:
     """The p-value column that the multiplicity family ``family`` adjusts into
-    ``p_value_adjusted``: ``p_value``, ``sequential_p_value`` (the primary family under
+    ``p_value_adjusted``: ``p_value``, ``sequential_p_value`` (the primary and OEC families under
     ``always_valid``) or ``ni_p_value`` (guardrails)."""
-    if family == "primary":
+    if family in ("primary", "oec"):  # the OEC across treatments, as the primary metric
         return "sequential_p_value" if policy.sequential == "always_valid" else "p_value"
     if family == "guardrail":
         return "ni_p_value"

@@ -394,9 +394,9 @@ class OECSpec(_Strict):
             variance, delta method); ``absolute``: each metric's difference of means, in its own
             unit.
         decides: ``true``: the decision judges the OEC in place of the primary metric (SHIP,
-            ROLLBACK ...; guardrails as before; the OEC's test is fixed-horizon, so a ship waits
-            for the end date). ``false`` (default): the OEC is reported, and the primary metric
-            decides.
+            ROLLBACK ...; guardrails as before), by the same sequential test over the daily
+            looks (``analysis.sequential``). ``false`` (default): the OEC is reported, and the
+            primary metric decides.
     """
 
     name: Identifier

@@ -16,7 +16,13 @@ from typing import Any
 import duckdb
 
 from exp_dagster.spec import ResolvedExperiment
-from exp_dagster.warehouse.statements import execute, fill_markers, scalar, sql_statements
+from exp_dagster.warehouse.statements import (
+    execute,
+    fetch_dicts,
+    fill_markers,
+    scalar,
+    sql_statements,
+)
 
 
 def _cross_terms(
@@ -103,3 +109,22 @@ def cross_moments_by_variant(
         sums[i], sums[j] = float(row["sum_a"]), float(row["sum_b"])
         products[i][j] = products[j][i] = float(row["sum_ab"])
     return arms
+
+
+def read_cross_history(
+    conn: duckdb.DuckDBPyConnection, experiment: ResolvedExperiment, day: dt.date
+) -> dict[dt.date, list[dict[str, Any]]]:
+    """The ``metric_cross_statistics`` rows of the days before ``day`` under the experiment's
+    current spec version, by date: the earlier looks of the OEC's sequential test (a few rows
+    per variant and day; nothing is read without an ``oec``)."""
+    if experiment.spec.oec is None:
+        return {}
+    history: dict[dt.date, list[dict[str, Any]]] = {}
+    for row in fetch_dicts(
+        conn,
+        "SELECT * FROM metric_cross_statistics WHERE experiment_id = ? AND as_of_date < ? "
+        "AND spec_version = ? ORDER BY ALL",
+        [experiment.spec.id, day, experiment.version],
+    ):
+        history.setdefault(row["as_of_date"], []).append(row)
+    return history

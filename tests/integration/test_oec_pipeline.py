@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import duckdb
@@ -20,10 +21,12 @@ import numpy as np
 import pytest
 import yaml
 
+from exp_dagster.analysis import _sequential_fields
 from exp_dagster.cli import main
 from exp_dagster.home import PROJECT_ROOT
 from exp_dagster.simulate import SimulationConfig, simulate
 from exp_dagster.simulate_models import ModelLogSizes
+from exp_dagster.spec import load_experiment, load_metric_catalog
 from exp_dagster.stats import CrossMoments, metric_tree, oec_test
 
 START = dt.date(2026, 10, 1)
@@ -173,8 +176,7 @@ def test_the_oec_row_is_the_test_on_per_unit_values(
     assert row["std_error"] == pytest.approx(expected.std_error, rel=1e-9)
     assert row["p_value"] == pytest.approx(expected.p_value, rel=1e-9, abs=1e-15)
     assert row["abs_ci_low"] == pytest.approx(expected.ci_low, rel=1e-9)
-    assert row["significant"] == (expected.p_value < 0.05)
-    assert row["significance_test"] == "fixed_horizon"
+    assert row["significance_test"] == "group_sequential"  # the spec's default policy
     # The joint covariance matters: the metrics of a unit move together.
     assert not math.isclose(expected.std_error, expected.independent_std_error, rel_tol=1e-3)
     # The ratio's component effect is the relative lift of ctr's ratio of sums (its own row's).
@@ -182,6 +184,53 @@ def test_the_oec_row_is_the_test_on_per_unit_values(
     assert expected.component_effects[names.index("ctr")] == pytest.approx(
         ctr["rel_effect"], rel=1e-9
     )
+
+
+def _brute_force_oec(per_unit: dict[str, dict[str, np.ndarray]]) -> Any:
+    names = sorted(WEIGHTS)
+    arms = {
+        variant: CrossMoments.from_values(
+            np.column_stack([_linearised_ctr(arm) if n == "ctr" else arm[n] for n in names]),
+            names=names,
+        )
+        for variant, arm in per_unit.items()
+    }
+    return oec_test(arms["control"], arms["treatment"], WEIGHTS, normalisation="relative")
+
+
+def test_each_day_is_a_look_of_the_oec_sequential_test(
+    analysed: tuple[dict[str, Any], Path],
+) -> None:
+    """The OEC's group-sequential fields are those of the per-day brute-force OEC estimates."""
+    document, root = analysed
+    experiment = load_experiment(root / "oec_test.yaml", load_metric_catalog(root / "metrics.yaml"))
+    database = next((root / "home").rglob("*.duckdb"))
+    days = experiment.spec.days()
+    looks = []
+    with duckdb.connect(str(database), read_only=True) as conn:
+        for day in days:
+            result = _brute_force_oec(_per_unit(conn, day))
+            n = conn.execute(
+                "SELECT n FROM metric_cross_statistics WHERE experiment_id = 'oec_test' "
+                "AND as_of_date = ? AND component_a = 'watch_time' "
+                "AND component_b = 'watch_time' ORDER BY variant",
+                [day],
+            ).fetchall()
+            look = SimpleNamespace(
+                abs_effect=result.effect,
+                std_error=result.std_error,
+                mean_control=result.value_control,
+                mean_treatment=result.value_treatment,
+                n_control=n[0][0],
+                n_treatment=n[1][0],
+            )
+            looks.append((day, look))
+    expected = _sequential_fields(experiment, looks, alpha=experiment.spec.alpha)
+    row = next(r for r in document["results"] if r["metric"] == "oec_engagement")
+    assert row["sequential_look"] == len(days) == 3
+    for field in ("information_fraction", "sequential_boundary", "sequential_ci_low"):
+        assert row[field] == pytest.approx(expected[field], rel=1e-9), field
+    assert row["significant"] == expected["sequential_significant"]
 
 
 def test_the_decision_judges_the_oec(analysed: tuple[dict[str, Any], Path]) -> None:
