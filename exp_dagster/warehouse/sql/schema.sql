@@ -188,14 +188,21 @@ SELECT
     r.variant,
     r.first_exposure_date,
     r.segments,
-    unnest(n.metrics) AS metric,
-    unnest(r.y) AS y,             -- value, or numerator of a ratio, or observations of a quantile
-    unnest(r.x) AS x,             -- denominator of a ratio, else 1
-    unnest(r.covariate) AS covariate,       -- pre-period y (NULL without a pre-period)
-    unnest(r.covariate_x) AS covariate_x,   -- pre-period x
+    n.metric,
+    r.y[n.position] AS y,             -- value, or numerator of a ratio, or observations of a quantile
+    r.x[n.position] AS x,             -- denominator of a ratio, else 1
+    r.covariate[n.position] AS covariate,       -- pre-period y (NULL without a pre-period)
+    r.covariate_x[n.position] AS covariate_x,   -- pre-period x
     r.spec_version
 FROM unit_metric_rows AS r
-JOIN unit_metric_names AS n ON n.experiment_id = r.experiment_id AND n.as_of_date = r.as_of_date;
+-- one row per metric name and its position in the lists: a reader's filter on the metric then
+-- applies to the names before the join, and the lists are indexed rather than unnested (at a
+-- million units, reading three of four metrics takes 0.36 s instead of 0.5-0.6 s)
+JOIN (
+    SELECT experiment_id, as_of_date, unnest(metrics) AS metric,
+        generate_subscripts(metrics, 1) AS position
+    FROM unit_metric_names
+) AS n ON n.experiment_id = r.experiment_id AND n.as_of_date = r.as_of_date;
 CREATE TABLE IF NOT EXISTS metric_statistics (
     experiment_id  VARCHAR NOT NULL,
     as_of_date     DATE    NOT NULL,
