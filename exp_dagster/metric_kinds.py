@@ -260,6 +260,8 @@ class MetricKind(ABC):
             that ``analysis.heterogeneity_covariance`` (a robust covariance of the regression
             ``y ~ segment * treatment`` on the unit values) applies to its segments.
         has_novelty: whether the trend of its daily effect (novelty) is estimated.
+        counts_rows: whether ``aggregate: count`` (count the event's rows rather than sum their
+            values) applies to it.
         windowable: whether ``window_days`` (days d0..d1 after each unit's exposure) applies.
         guardrail_margin_types: the ``margin_type`` values a guardrail on it accepts.
     """
@@ -275,6 +277,7 @@ class MetricKind(ABC):
     post_stratifiable: ClassVar[bool] = False
     unit_mean_effect: ClassVar[bool] = False
     has_novelty: ClassVar[bool] = True
+    counts_rows: ClassVar[bool] = True
     windowable: ClassVar[bool] = True
     guardrail_margin_types: ClassVar[frozenset[str]] = frozenset({"relative", "absolute"})
 
@@ -289,6 +292,13 @@ class MetricKind(ABC):
                 f"'winsorize' applies to mean metrics only, and this one is a {self.name}: a "
                 f"proportion is bounded already, a quantile is robust already, and capping a "
                 f"ratio's numerator and denominator apart changes what it measures; remove it"
+            )
+        if metric.aggregate == "count" and not self.counts_rows:
+            kinds = [k.name for k in KINDS.values() if k.counts_rows]
+            raise ValueError(
+                f"'aggregate: count' applies to {' and '.join(kinds)} metrics, and this one is a "
+                f"{self.name} (a proportion is 1 once the unit has the event, however often; a "
+                f"quantile reads every value); remove it"
             )
         if metric.window_days is not None and not self.windowable:
             kinds = [k.name for k in KINDS.values() if k.windowable]
@@ -509,6 +519,7 @@ class ProportionKind(_ValueKind):
     with a pre-period."""
 
     name = "proportion"
+    counts_rows = False
     options = frozenset(
         {
             "relative_ci",
@@ -667,6 +678,7 @@ class QuantileKind(MetricKind):
     name = "quantile"
     options = frozenset({"relative_ci", *_EVERY_KIND_OPTIONS})
     has_covariate = False
+    counts_rows = False
     keeps_histograms = True
     moment_statistics = False
     has_novelty = False

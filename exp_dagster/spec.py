@@ -75,8 +75,9 @@ class MetricSpec(_Strict):
         type: ``mean``, ``proportion``, ``ratio`` or ``quantile``.
         direction: ``increase`` when a higher value is better, ``decrease`` otherwise.
         event: the event a mean, proportion or quantile metric is computed from.
-        aggregate: for ``mean``, sum the event's values per unit (``sum``) or count its rows
-            (``count``).
+        aggregate: for ``mean`` (and a ``ratio``'s numerator), sum the event's values per unit
+            (``sum``) or count its rows (``count``); ``count`` is rejected on a proportion or a
+            quantile, where it would be ignored.
         numerator: for ``ratio``, the event summed in the numerator.
         denominator: for ``ratio``, the event summed in the denominator.
         level: for ``quantile``, the quantile level in (0, 1), e.g. 0.95.

@@ -141,7 +141,6 @@ def test_every_catalog_metric_reads_its_kinds_events() -> None:
         ({}, "e", "sum", None),
         ({"aggregate": "count"}, "e", "count", None),
         ({"type": "proportion"}, "e", "any", None),
-        ({"type": "proportion", "aggregate": "count"}, "e", "any", None),
         ({"type": "ratio", "event": None, "numerator": "a", "denominator": "b"}, "a", "sum", "b"),
         (
             {"type": "ratio", "numerator": "a", "denominator": "b", "aggregate": "count"},
@@ -826,3 +825,32 @@ def test_options_text_is_the_kinds_options_as_stable_json() -> None:
         assert ("stratify_by" in chosen) == kind.post_stratifiable
         assert text == json.dumps(chosen, sort_keys=True, separators=(",", ":"))
     assert "stratify_by" not in KINDS["mean"].options_text(options)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"type": "proportion", "event": "purchase", "aggregate": "count"},
+        {"type": "quantile", "event": "latency_ms", "level": 0.95, "aggregate": "count"},
+    ],
+)
+def test_counting_rows_is_rejected_where_it_would_be_ignored(
+    tmp_path: typing.Any, fields: dict[str, Any]
+) -> None:
+    """A proportion is 1 once the unit has the event and a quantile reads every value: an
+    ``aggregate: count`` there would be silently ignored, so the catalog says so instead."""
+    from exp_dagster.spec import SpecError
+
+    path = tmp_path / "metrics.yaml"
+    path.write_text(json.dumps({"metrics": {"m": {"direction": "increase", **fields}}}))
+    with pytest.raises(SpecError) as error:
+        load_metric_catalog(path)
+    message = str(error.value)
+    assert "field 'metrics.m'" in message
+    assert "'aggregate: count' applies to mean and ratio metrics" in message
+    assert "remove it" in message
+    # the default (sum) stays accepted on every kind
+    path.write_text(
+        json.dumps({"metrics": {"m": {"direction": "increase", **fields, "aggregate": "sum"}}})
+    )
+    assert load_metric_catalog(path).get("m").aggregate == "sum"
