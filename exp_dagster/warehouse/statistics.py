@@ -158,12 +158,13 @@ def build_metric_statistics(
             "through_before": min(day - dt.timedelta(days=1), spec.end),
             "events_from": through - dt.timedelta(days=1) if extend else spec.start,
         }
-        clear_sums, calendar_sums, *statistics = sql_statements("novelty_statistics")
+        clear_sums, calendar_days, add_sums, *statistics = sql_statements("novelty_statistics")
         execute(conn, clear_sums, novelty_params)
         if novelty_params["by_period"]:
             run_sql(conn, "novelty_sums_24h", novelty_params)
         else:
-            execute(conn, calendar_sums, novelty_params)
+            execute(conn, calendar_days, novelty_params)
+        execute(conn, add_sums, novelty_params)
         for statement in statistics:
             execute(conn, statement, novelty_params)
     return int(

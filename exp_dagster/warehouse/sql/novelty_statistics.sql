@@ -5,8 +5,9 @@
 -- The sums are kept exactly in novelty_sums: with $extend, day D's values are added to the sums of
 -- D - 1 (a day's work); without, every day since each unit's first exposure is summed again.
 -- With analysis.novelty_period 24h ($by_period), day k is the k-th 24-hour period since the unit's
--- exposure: build_metric_statistics runs novelty_sums_24h.sql instead of the second statement,
--- and a unit counts in period k once it has ended.
+-- exposure: build_metric_statistics runs novelty_sums_24h.sql instead of the second statement (both
+-- write the day's per-unit values to the temp table novelty_unit_days, which the third statement
+-- adds to the sums), and a unit counts in period k once it has ended.
 -- Input: temp tables assigned_units (the day's analysed units: unit_id, variant,
 -- first_exposure_date, crossed_over) and metric_definitions (the metrics with novelty, by their
 -- kind's per-unit terms: the event's reduction any / count / sum, the denominator event summed).
@@ -14,7 +15,7 @@
 --             $spec_version, $by_period, $from_timestamp
 DELETE FROM novelty_sums WHERE experiment_id = $experiment_id AND as_of_date = $day;
 
-INSERT INTO novelty_sums
+CREATE OR REPLACE TEMP TABLE novelty_unit_days AS
 WITH units AS (
     SELECT unit_id, variant, first_exposure_date FROM assigned_units WHERE NOT crossed_over
 ),
@@ -42,14 +43,18 @@ unit_days AS (
                            AND $through
       AND (NOT f.pre_exposure OR f.event_date = u.first_exposure_date)
     GROUP BY d.metric, d.reduction, d.denominator_event, u.variant, u.unit_id, day_index
-),
-added AS (
+)
+SELECT metric, variant, unit_id, day_index, y, x FROM unit_days;
+
+-- (either path) the day's unit values added to the sums of day - 1 with $extend
+INSERT INTO novelty_sums
+WITH added AS (
     SELECT
         metric, variant, day_index,
         sum(CAST(y AS DECIMAL(38, 6))) AS sum_y, sum(CAST(y * y AS DECIMAL(38, 6))) AS sum_y2,
         sum(CAST(x AS DECIMAL(38, 6))) AS sum_x, sum(CAST(x * x AS DECIMAL(38, 6))) AS sum_x2,
         sum(CAST(x * y AS DECIMAL(38, 6))) AS sum_xy
-    FROM unit_days
+    FROM novelty_unit_days
     GROUP BY metric, variant, day_index
     UNION ALL
     SELECT metric, variant, day_index, sum_y, sum_y2, sum_x, sum_x2, sum_xy

@@ -1,5 +1,6 @@
--- novelty_sums(experiment, day) with analysis.novelty_period 24h: the sums of
--- novelty_statistics.sql's first statement by 24-hour period since each unit's exposure instead of
+-- novelty_sums(experiment, day) with analysis.novelty_period 24h: the per-unit values of
+-- novelty_statistics.sql's second statement (temp table novelty_unit_days, which its third
+-- statement adds to the sums) by 24-hour period since each unit's exposure instead of
 -- calendar day: day_index k holds the unit's events in [anchor + k × 24 h, anchor + (k + 1) × 24 h),
 -- anchor = its first exposure timestamp (that day's midnight with metric_window_start
 -- exposure_day), and only the periods that have ended by the end of $through (a period still
@@ -11,7 +12,7 @@
 -- Input: temp tables assigned_units (the day's analysed units) and metric_definitions.
 -- Parameters: $experiment_id, $day, $through, $through_before, $extend, $events_from,
 --             $from_timestamp, $crossover_units, $inputs_digest
-INSERT INTO novelty_sums
+CREATE OR REPLACE TEMP TABLE novelty_unit_days AS
 WITH anchored AS (
     SELECT
         u.unit_id,
@@ -75,23 +76,5 @@ unit_days AS (
     FROM ended AS f
     JOIN metric_definitions AS d ON f.event = d.event OR f.event = d.denominator_event
     GROUP BY d.metric, d.reduction, d.denominator_event, f.variant, f.unit_id, f.day_index
-),
-added AS (
-    SELECT
-        metric, variant, day_index,
-        sum(CAST(y AS DECIMAL(38, 6))) AS sum_y, sum(CAST(y * y AS DECIMAL(38, 6))) AS sum_y2,
-        sum(CAST(x AS DECIMAL(38, 6))) AS sum_x, sum(CAST(x * x AS DECIMAL(38, 6))) AS sum_x2,
-        sum(CAST(x * y AS DECIMAL(38, 6))) AS sum_xy
-    FROM unit_days
-    GROUP BY metric, variant, day_index
-    UNION ALL
-    SELECT metric, variant, day_index, sum_y, sum_y2, sum_x, sum_x2, sum_xy
-    FROM novelty_sums
-    WHERE $extend AND experiment_id = $experiment_id AND as_of_date = $day - 1
 )
-SELECT
-    $experiment_id, $day, metric, variant, day_index::INTEGER,
-    sum(sum_y), sum(sum_y2), sum(sum_x), sum(sum_x2), sum(sum_xy),
-    $crossover_units, $inputs_digest
-FROM added
-GROUP BY metric, variant, day_index;
+SELECT metric, variant, unit_id, day_index, y, x FROM unit_days;
