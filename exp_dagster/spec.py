@@ -438,6 +438,47 @@ class MetricTreeSpec(_Strict):
     factors: list[Identifier] = Field(min_length=1)
 
 
+class DiDSpec(_Strict):
+    """A rollout that was not randomised, analysed by difference in differences: the new model
+    went to every unit of some clusters (markets, regions) on one date, and the effect is how
+    much more those clusters' metrics moved than the other clusters' did (docs/statistics.md,
+    "Difference in differences").
+
+    There is no random assignment, so the spec has no ``hash_salt`` (no exposure is checked
+    against the hash) and no sample-ratio test: the variants in the logs are whatever the
+    serving system logged, and the analysis reads each unit's cluster, not its variant.
+
+    Attributes:
+        cluster: the segment (a column of the exposure logs, listed in ``segments``) whose values
+            are the clusters, e.g. ``market``; a unit's cluster is its value on its first
+            exposure of the day. Standard errors are clustered by it.
+        treated: the cluster values that got the new model on ``rollout_date``, e.g.
+            ``[de, fr]``; every other value is a control cluster.
+        rollout_date: the first day the treated clusters had the new model (every treated
+            cluster on the same day: staggered adoption is not supported). The window's days
+            before it are the pre-period, at least one; with two or more the parallel-trends
+            check runs.
+        metrics: the metrics analysed (mean or proportion metrics of the experiment, the primary
+            metric among them): each observation is one unit's value of the metric on one day it
+            was exposed. The decision reads the primary metric's effect (docs/statistics.md).
+        period: the period of the panel; ``day`` (the only one for now).
+    """
+
+    cluster: Identifier
+    treated: list[str] = Field(min_length=1)
+    rollout_date: dt.date
+    metrics: list[Identifier] = Field(min_length=1)
+    period: Literal["day"] = "day"
+
+    @field_validator("treated", "metrics")
+    @classmethod
+    def _listed_once(cls, values: list[str]) -> list[str]:
+        repeated = sorted({v for v in values if values.count(v) > 1})
+        if repeated:
+            raise ValueError(f"lists {repeated} more than once; list each once")
+        return values
+
+
 SequentialMethod = Literal["group_sequential", "always_valid", "fixed_horizon"]
 # The methods of exp_dagster.stats.multiplicity (a test checks the two lists agree).
 MultiplicityMethod = Literal[
@@ -654,6 +695,9 @@ class ExperimentSpec(_Strict):
         metric_tree: a product decomposition of one of the experiment's metrics
             (:class:`MetricTreeSpec`), reported as the table ``metric_trees``. ``null``
             (default): none.
+        did: a rollout that was not randomised, analysed by difference in differences per
+            cluster (:class:`DiDSpec`), reported in the table ``did_effects``. ``null``
+            (default): a randomised experiment.
         analysis: the analysis and decision policy (:class:`AnalysisPolicy`).
     """
 
@@ -678,6 +722,7 @@ class ExperimentSpec(_Strict):
     holdout: HoldoutSpec | None = None
     oec: OECSpec | None = None
     metric_tree: MetricTreeSpec | None = None
+    did: DiDSpec | None = None
     analysis: AnalysisPolicy = Field(default_factory=AnalysisPolicy)
 
     @field_validator("variants")
@@ -847,6 +892,50 @@ class ExperimentSpec(_Strict):
                 "the ramp's phases, which biases effects when the split changes; remove one"
             )
         return tree
+
+    @field_validator("did")
+    @classmethod
+    def _did_valid(cls, did: DiDSpec | None, info: ValidationInfo) -> DiDSpec | None:
+        names = cls._listed_metrics(info)
+        start, end = info.data.get("start"), info.data.get("end")
+        if did is None or names is None or start is None or end is None:
+            return did  # the missing field has its own error
+        segments = info.data.get("segments") or []
+        if did.cluster not in segments:
+            raise ValueError(
+                f"'cluster' is '{did.cluster}', which is not one of the spec's segments "
+                f"{segments}; the clusters are read from that exposure-log column: add it to "
+                f"'segments'"
+            )
+        unknown = [m for m in did.metrics if m not in names]
+        if unknown:
+            raise ValueError(
+                f"'metrics' names {unknown}, not metrics of this experiment (its metrics are "
+                f"{names}); add them to the experiment's 'metrics' or remove them here"
+            )
+        primary = info.data["metrics"].primary
+        if primary not in did.metrics:
+            raise ValueError(
+                f"'metrics' must include the primary metric '{primary}': the decision of a "
+                f"rollout that was not randomised reads its difference in differences"
+            )
+        if not start < did.rollout_date <= end:
+            raise ValueError(
+                f"'rollout_date' {did.rollout_date} must be after the start {start} (the days "
+                f"before it are the pre-period) and on or before the end {end}"
+            )
+        if info.data.get("hash_salt") is not None:
+            raise ValueError(
+                "a rollout analysed by difference in differences is not randomised, so its "
+                "exposures cannot be checked against the deterministic hash; remove 'hash_salt'"
+            )
+        for other in ("ramp", "holdout", "oec", "metric_tree"):
+            if info.data.get(other) is not None:
+                raise ValueError(
+                    f"'did' cannot be combined with '{other}' yet: those compare randomised "
+                    f"variants; remove one of them"
+                )
+        return did
 
     @field_validator("holdout")
     @classmethod
@@ -1105,6 +1194,7 @@ def parse_experiment(data: Any, source: str, catalog: MetricCatalog) -> Resolved
             f"phase-stratified effects can run; add a mean, proportion or ratio metric."
         )
     _check_cross_metrics(spec, metrics, source)
+    _check_did_metrics(spec, metrics, source)
     return ResolvedExperiment(
         spec=spec, metrics=metrics, source=source, version=spec_version(spec, metrics.values())
     )
@@ -1169,6 +1259,32 @@ def _check_cross_metrics(
                 f"the root '{tree.root}' ({root}): each factor's numerator must cancel another's "
                 f"denominator, leaving the root's. Add or change factors, e.g. root revenue = "
                 f"impressions × revenue_per_impression."
+            )
+
+
+def _check_did_metrics(
+    spec: ExperimentSpec, metrics: Mapping[str, MetricSpec], source: str
+) -> None:
+    """The catalog's side of ``did``: each metric has one per-unit value a day (a mean or a
+    proportion), the unit's logged value (no ``window_days``, no ``winsorize``)."""
+    if spec.did is None:
+        return
+    for name in spec.did.metrics:
+        metric = metrics[name]
+        problem = (
+            f"a {metric.kind.name} metric has no per-unit daily value to sum by cluster"
+            if not metric.kind.moment_statistics
+            or metric.kind.unit_terms(metric).denominator is not None
+            else "it has 'window_days' (the panel has every unit's value on each day)"
+            if metric.window_days is not None
+            else "it is winsorised (the panel sums each unit's logged daily value)"
+            if metric.winsorize is not None
+            else None
+        )
+        if problem:
+            raise SpecError(
+                f"{source}: field 'did.metrics': metric '{name}' cannot be used: {problem}; use "
+                f"a mean or proportion metric without window_days or winsorize."
             )
 
 
@@ -1268,6 +1384,7 @@ VERSION_NEUTRAL_DEFAULTS: dict[str, Any] = {
     "holdout": None,
     "oec": None,
     "metric_tree": None,
+    "did": None,
 }
 # Metric fields added after experiments were versioned, left out of the hash when unset (null):
 # winsorize, window_days and the per-metric overrides of the experiment's analysis options.

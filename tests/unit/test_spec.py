@@ -410,3 +410,90 @@ def test_invalid_oecs_and_trees_name_the_field(
     message = str(error.value)
     assert f"field '{field}'" in message, message
     assert words in message, message
+
+
+# ── difference in differences (a rollout that was not randomised) ───────────────────────────
+
+
+def did_spec() -> dict[str, Any]:
+    spec = demo_spec()
+    spec.pop("hash_salt")
+    spec["did"] = {
+        "cluster": "country",
+        "treated": ["de", "fr"],
+        "rollout_date": "2026-10-08",
+        "metrics": ["ctr", "watch_time"],
+    }
+    spec["metrics"]["primary"] = "watch_time"
+    spec["metrics"]["secondary"] = ["ctr", "conversion"]
+    return spec
+
+
+def test_a_did_block_names_its_clusters_and_date(metrics: MetricCatalog) -> None:
+    spec = did_spec()
+    spec["did"]["metrics"] = ["watch_time", "conversion"]
+    resolved = parse_experiment(spec, "x.yaml", metrics)
+    assert resolved.spec.did is not None
+    assert resolved.spec.did.rollout_date == dt.date(2026, 10, 8)
+    assert resolved.spec.did.period == "day"
+    assert resolved.spec.hash_salt is None
+
+
+def test_without_a_did_block_the_spec_version_is_unchanged(metrics: MetricCatalog) -> None:
+    base = parse_experiment(demo_spec(), "x.yaml", metrics)
+    explicit = demo_spec()
+    explicit.update(did=None)
+    assert parse_experiment(explicit, "x.yaml", metrics).version == base.version
+    assert base.version == "d5a7eab2877b"
+
+
+def _did_change(**fields: Any) -> Any:
+    return lambda s: s["did"].update(fields)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        (_did_change(cluster="market"), "did", "not one of the spec's segments"),
+        (_did_change(metrics=["watch_time", "revenue_x"]), "did", "not metrics of this"),
+        (_did_change(metrics=["conversion"]), "did", "must include the primary metric"),
+        (_did_change(rollout_date="2026-10-01"), "did", "must be after the start"),
+        (_did_change(rollout_date="2026-10-15"), "did", "on or before the end"),
+        (_did_change(treated=[]), "did.treated", "at least 1"),
+        (_did_change(treated=["de", "de"]), "did.treated", "more than once"),
+        (_did_change(period="week"), "did.period", "'day'"),
+        (lambda s: s.update(hash_salt="salt"), "did", "remove 'hash_salt'"),
+        (
+            lambda s: s.update(
+                ramp=[{"start": s["start"], "weights": {"control": 0.5, "treatment": 0.5}}]
+            ),
+            "did",
+            "cannot be combined with 'ramp'",
+        ),
+        (
+            lambda s: s["did"]["metrics"].append("ctr"),
+            "did",
+            "more than once",
+        ),
+    ],
+)
+def test_invalid_did_blocks_name_the_field(
+    metrics: MetricCatalog, change: Any, field: str, words: str
+) -> None:
+    spec = did_spec()
+    change(spec)
+    with pytest.raises(SpecError) as error:
+        parse_experiment(spec, "catalog/experiments/x.yaml", metrics)
+    message = str(error.value)
+    assert f"field '{field}" in message, message
+    assert words in message, message
+
+
+def test_a_did_metric_needs_a_daily_value_per_unit(metrics: MetricCatalog) -> None:
+    spec = did_spec()
+    with pytest.raises(SpecError, match=r"field 'did.metrics': metric 'ctr'.*ratio metric"):
+        parse_experiment(spec, "x.yaml", metrics)
+    spec["did"]["metrics"] = ["watch_time", "latency_p95"]
+    spec["metrics"]["guardrails"] = [{"metric": "latency_p95", "margin": 0.05}]
+    with pytest.raises(SpecError, match=r"metric 'latency_p95'.*quantile metric"):
+        parse_experiment(spec, "x.yaml", metrics)
