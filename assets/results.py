@@ -11,11 +11,13 @@ from dagster import AssetExecutionContext
 from assets._common import gate_spec, run_gate, table_spec, timed, writer_asset, writer_tables
 from exp_dagster.analysis import DayStatistics, compute_results, history_by_day
 from exp_dagster.decision import Decision, decide, launch_periods
+from exp_dagster.did_results import did_rows
 from exp_dagster.oec_results import tree_rows
 from exp_dagster.partitions import experiment_days, parse_experiment_day
 from exp_dagster.report import decision_markdown, results_markdown
 from exp_dagster.resources import Catalog, Warehouse
 from exp_dagster.warehouse.cross_statistics import read_cross_history
+from exp_dagster.warehouse.did_panel import read_did_panel
 from exp_dagster.warehouse.evaluation import read_rows
 from exp_dagster.warehouse.partitions import (
     read_event_names,
@@ -34,8 +36,12 @@ from exp_dagster.warehouse.statistics import read_outliers
         "quantile_histograms",
         "novelty_statistics",
         "metric_cross_statistics",
+        "did_cluster_days",
     ],
-    tables=[table_spec("metric_trees", deps=["metric_cross_statistics"])],
+    tables=[
+        table_spec("metric_trees", deps=["metric_cross_statistics"]),
+        table_spec("did_effects", deps=["did_cluster_days"]),
+    ],
     kinds=("duckdb", "python"),
     check_specs=[
         gate_spec(
@@ -47,13 +53,14 @@ from exp_dagster.warehouse.statistics import read_outliers
 )
 def results(
     context: AssetExecutionContext, warehouse: Warehouse, catalog: Catalog
-) -> tuple[dg.MaterializeResult, dg.MaterializeResult]:
+) -> tuple[dg.MaterializeResult, dg.MaterializeResult, dg.MaterializeResult]:
     """Per metric × treatment × segment value: control and treatment means, the absolute effect
     with its CI, the relative lift with a delta-method CI, the p-value, and CUPED's variance
     reduction; guardrails also get their one-sided non-inferiority bound. Overall rows carry the
     sequential boundary, p-value and interval (each earlier day is a look), adjusted p-values,
     the Bayesian summary and power; segment rows the heterogeneity test. A spec's ``oec`` adds its
-    row per treatment; its ``metric_tree`` is written beside, in ``metric_trees``. Conventions
+    row per treatment; its ``metric_tree`` is written beside, in ``metric_trees``, and its ``did``
+    block's difference-in-differences effects and event study in ``did_effects``. Conventions
     are in each row's ``method`` and in :mod:`exp_dagster.analysis`."""
     # Here, not at the top: pandas and pandera load with a run, not with the code location.
     import pandas as pd
@@ -84,7 +91,14 @@ def results(
             cross_history=cross_history,
         )
         trees = tree_rows(experiment, day, cross)
-        replace_partitions(conn, experiment_id, day, {"results": rows, "metric_trees": trees})
+        # The did panel is every day's cells from the start: a few rows per cluster and day.
+        effects = did_rows(experiment, day, read_did_panel(conn, experiment, day))
+        replace_partitions(
+            conn,
+            experiment_id,
+            day,
+            {"results": rows, "metric_trees": trees, "did_effects": effects},
+        )
     # The gate checks the effects; a metric that is not estimable has none, only its reason.
     estimated = [row for row in rows if row.get("not_estimable") is None]
     not_estimable = {
@@ -126,6 +140,10 @@ def results(
             asset_key="metric_trees",
             metadata={"spec_version": experiment.version, "dagster/row_count": len(trees)},
         ),
+        dg.MaterializeResult(
+            asset_key="did_effects",
+            metadata={"spec_version": experiment.version, "dagster/row_count": len(effects)},
+        ),
     )
 
 
@@ -137,6 +155,7 @@ def results(
         "metric_statistics",
         "metric_outliers",
         "offline_online_parity",
+        "did_effects",
     ],
     kinds=("duckdb", "python"),
 )
@@ -175,6 +194,7 @@ def decision(
                 ]
                 for period in launch_periods(experiment, day)[:-1]
             },
+            did_effects=read_partition(conn, "did_effects", experiment_id, day),
         )
         replace_partition(
             conn,

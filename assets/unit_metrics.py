@@ -213,6 +213,7 @@ def check_outliers_result(rows: list[dict[str, Any]]) -> dg.AssetCheckResult:
             "novelty_statistics", deps=["unit_metrics", "event_facts", "pre_exposure_facts"]
         ),
         table_spec("metric_cross_statistics", deps=["unit_metrics"]),
+        table_spec("did_cluster_days", deps=["exposures", "event_facts"]),
     ],
     check_specs=[
         dg.AssetCheckSpec(
@@ -225,14 +226,20 @@ def check_outliers_result(rows: list[dict[str, Any]]) -> dg.AssetCheckResult:
 def metric_statistics(
     context: AssetExecutionContext, warehouse: Warehouse, catalog: Catalog
 ) -> tuple[
-    MaterializeResult, MaterializeResult, MaterializeResult, MaterializeResult, MaterializeResult
+    MaterializeResult,
+    MaterializeResult,
+    MaterializeResult,
+    MaterializeResult,
+    MaterializeResult,
+    MaterializeResult,
 ]:
     """Sufficient statistics per metric × variant × segment value: n, Σy, Σy², Σx, Σx², Σxy and
     the covariate sums Σc, Σc², Σyc (a winsorised metric's values capped first at its pooled
     quantile); for quantile metrics the arm's histogram and the clustered moments at its
     estimated quantile. Everything after this step is a few numbers. Written in the same
     transaction: ``metric_outliers``, ``quantile_histograms``, ``novelty_statistics`` and, for a
-    spec with an ``oec`` or a ``metric_tree``, ``metric_cross_statistics``."""
+    spec with an ``oec`` or a ``metric_tree``, ``metric_cross_statistics``; for a spec with a
+    ``did`` block, ``did_cluster_days`` (the day's cells of its panel)."""
     experiment_id, day = parse_experiment_day(context)
     experiment = catalog.experiment(experiment_id)
     metadata: dict[str, object] = {"spec_version": experiment.version}
@@ -243,7 +250,12 @@ def metric_statistics(
             table: table_rows(
                 conn, table, "experiment_id = ? AND as_of_date = ?", [experiment_id, day]
             )
-            for table in ("quantile_histograms", "novelty_statistics", "metric_cross_statistics")
+            for table in (
+                "quantile_histograms",
+                "novelty_statistics",
+                "metric_cross_statistics",
+                "did_cluster_days",
+            )
         }
     flagged = {_label(r): r["outlier_units"] for r in outliers if r["outlier_units"] > 0}
     if flagged:

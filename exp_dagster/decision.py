@@ -62,6 +62,24 @@ The holdout's lead is followed by the cumulative effect of the launches so far o
 metric, naming them with their dates, the days of each launch period the cumulative effect
 averages, and the effect at the last look of each earlier launch period (each day is a look).
 
+A rollout that was not randomised (the spec's ``did`` block) is decided by the difference in
+differences of its primary metric (``did_effects``, :mod:`exp_dagster.did_results`), not by the
+variant comparison, which is confounded by the choice of clusters; there is no sample-ratio test
+(no split was planned) and no guardrail judgement (guardrails are variant comparisons; list them
+in ``did.metrics`` to see their effects in the reasons):
+
+* INVALID      a gate failed.
+* KEEP_RUNNING before the end date (the effect is a fixed-horizon test), or at any time while the
+               primary metric's effect is not estimable.
+* SHIP         on or after the end date: the primary metric's effect is significant (p < alpha)
+               in its direction and the parallel-trends check did not fail.
+* ROLLBACK     on or after the end date: significant against its direction, and the check did
+               not fail.
+* INCONCLUSIVE on or after the end date otherwise; a failed parallel-trends check says the
+               effect is not credible.
+
+Every did metric's effect is a reason, and each failed parallel-trends check a warning reason.
+
 A primary metric that is not estimable at the look (its result row says why: no variance, no
 events, no units in an arm) is neither better nor worse: KEEP_RUNNING before the end date,
 INCONCLUSIVE on or after it, with the reason. A guardrail that is not estimable is not shown
@@ -783,6 +801,7 @@ def decide(
     offline_evidence: Sequence[Row] = (),
     units_by_phase: Mapping[str, Mapping[str, int]] | None = None,
     earlier_results: Mapping[dt.date, Sequence[Row]] | None = None,
+    did_effects: Sequence[Row] = (),
 ) -> Decision:
     """Apply the policy (module docstring) to the results of one experiment and day.
 
@@ -805,11 +824,14 @@ def decide(
         earlier_results: with a holdout, the result rows of earlier looks by day (at least the
             last day of each earlier launch period, :func:`launch_periods`); their effects are
             named in the reasons.
+        did_effects: with a ``did`` block, the day's ``did_effects`` rows, which decide.
 
     Returns:
         The decision with its reasons, with a ramp in progress its ramp action, and with a
         holdout the holdout's reading of the verdict.
     """
+    if experiment.spec.did is not None:
+        return did_verdict(experiment, day, did_effects, gate_failures)
     verdict = _verdict(
         experiment,
         day,
@@ -824,6 +846,102 @@ def decide(
     )
     verdict = with_holdout(experiment, day, results, verdict, earlier_results)
     return with_ramp_action(experiment, day, results, verdict)
+
+
+def _number(value: float) -> str:
+    return f"{value:+.4g}"
+
+
+def did_sentences(experiment: ResolvedExperiment, did_effects: Sequence[Row]) -> list[str]:
+    """Each did metric's effect, and a warning for each failed parallel-trends check."""
+    spec = experiment.spec
+    assert spec.did is not None
+    reasons, warnings = [], []
+    for row in did_effects:
+        if row["row_type"] != "did":
+            continue
+        head = f"Difference in differences of {row['metric']}"
+        if row.get("not_estimable"):
+            reasons.append(f"{head}: {row['not_estimable']}.")
+            continue
+        level = 1 - float(row["alpha"])
+        reasons.append(
+            f"{head}: {_number(row['effect'])} per unit-day [{_number(row['ci_low'])}, "
+            f"{_number(row['ci_high'])}] ({level:.0%} CI, CR1 clustered by {spec.did.cluster}, "
+            f"{row['n_clusters']} clusters of which {row['n_treated_clusters']} treated, "
+            f"{p_text(row['p_value'])}); the treated clusters' mean after the rollout is "
+            f"{row['treated_post']:.4g} against {row['counterfactual']:.4g} had they followed "
+            f"the control clusters' trend."
+        )
+        if row.get("pre_trend_passed") is False:
+            q_df = row["pre_trend_note"] or "the joint pre-period test"
+            warnings.append(
+                f"Warning: parallel trends fail for {row['metric']} before the rollout "
+                f"({q_df}: F = {row['pre_trend_statistic']:.3g}, "
+                f"{p_text(row['pre_trend_p_value'])} < {row['alpha']:g}): the treated clusters "
+                f"already moved differently from the control clusters, so its difference in "
+                f"differences is not credible; see the event study in the report."
+            )
+        elif row.get("pre_trend_passed") is None:
+            note = row.get("pre_trend_note") or "no pre-period check"
+            reasons.append(f"Parallel trends of {row['metric']} not checked: {note}.")
+    return [*warnings, *reasons]
+
+
+def did_verdict(
+    experiment: ResolvedExperiment,
+    day: dt.date,
+    did_effects: Sequence[Row],
+    gate_failures: Sequence[str] = (),
+) -> Decision:
+    """The verdict of a rollout that was not randomised (module docstring)."""
+    spec = experiment.spec
+    assert spec.did is not None
+    if gate_failures:
+        return Decision(Verdict.INVALID, None, tuple(gate_failures), None)
+    reasons = did_sentences(experiment, did_effects)
+    note = (
+        f"Not randomised: the treatment went to the {spec.did.cluster} clusters "
+        f"{', '.join(spec.did.treated)} on {spec.did.rollout_date}, so there is no sample-ratio "
+        f"test, and the variant comparison in the results is confounded and not read here."
+    )
+    primary = next(
+        (r for r in did_effects if r["row_type"] == "did" and r["metric"] == spec.metrics.primary),
+        None,
+    )
+    ended = day >= spec.end
+    estimable = primary is not None and not primary.get("not_estimable")
+    if not ended or not estimable:
+        lead = f"Keep running until the planned end date {spec.end}."
+        if estimable:
+            lead += (
+                " The difference in differences is a fixed-horizon test: reading it before the "
+                "end date would be peeking."
+            )
+        verdict = Verdict.INCONCLUSIVE if ended else Verdict.KEEP_RUNNING
+        if ended:
+            lead = f"The planned end date {spec.end} is reached without an estimable effect."
+        return Decision(verdict, None, (lead, *reasons, note), None)
+    assert primary is not None
+    better = (primary["effect"] > 0) == (primary["direction"] == "increase")
+    if primary.get("pre_trend_passed") is False:
+        lead = (
+            f"The planned end date {spec.end} is reached, but the parallel-trends check of "
+            f"{primary['metric']} fails: its effect is not credible."
+        )
+        return Decision(Verdict.INCONCLUSIVE, None, (lead, *reasons, note), None)
+    if primary["significant"] and better:
+        variant = spec.treatments[0]
+        lead = f"Ship {variant}: the difference in differences of {primary['metric']} is better."
+        return Decision(Verdict.SHIP, variant, (lead, *reasons, note), None)
+    if primary["significant"]:
+        lead = f"Roll back: the difference in differences of {primary['metric']} is worse."
+        return Decision(Verdict.ROLLBACK, None, (lead, *reasons, note), None)
+    lead = (
+        f"The planned end date {spec.end} is reached without a significant difference in "
+        f"differences of {primary['metric']}."
+    )
+    return Decision(Verdict.INCONCLUSIVE, None, (lead, *reasons, note), None)
 
 
 def _verdict(

@@ -15,6 +15,7 @@ import duckdb
 
 from exp_dagster.spec import RAMP_PHASE_SEGMENT, MetricSpec, ResolvedExperiment
 from exp_dagster.warehouse.cross_statistics import build_cross_statistics
+from exp_dagster.warehouse.did_panel import build_did_cluster_days
 from exp_dagster.warehouse.quantiles import quantile_statistics
 from exp_dagster.warehouse.statements import (
     execute,
@@ -130,6 +131,7 @@ def build_metric_statistics(
             },
         )
         build_cross_statistics(conn, experiment, day)
+        build_did_cluster_days(conn, experiment, day)
         crossovers = _analysed_units(conn, experiment, day)
         # Day-by-day sums (novelty, quantile histograms) extend the previous day's when it was
         # summed from the inputs as they are now and no unit crossed over since.

@@ -183,11 +183,24 @@ TABLES: tuple[Table, ...] = (
         "sum of products",
         small=True,
     ),
+    _experiment_day(
+        "did_cluster_days",
+        "metric_statistics",
+        "a did metric's cell of the panel on the day: a cluster's units exposed, sum and sum of "
+        "squares of their daily values",
+        small=True,
+    ),
     _python("results", "results", "one metric × treatment × segment value: effects and tests"),
     _python(
         "metric_trees",
         "results",
         "a metric tree's total or factor per treatment: lift, CI, share of the log lift",
+    ),
+    _python(
+        "did_effects",
+        "results",
+        "a did metric's difference-in-differences effect and pre-trend check, or one day's "
+        "event-study effect",
     ),
     _python(
         "decision", "decision", "the verdict and its reasons; a ramp in progress: its next step"

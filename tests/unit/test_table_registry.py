@@ -110,8 +110,9 @@ def test_every_table_a_step_writes_is_an_asset_of_its_multi_asset() -> None:
         "quantile_histograms",
         "metric_outliers",
         "metric_cross_statistics",
+        "did_cluster_days",
     }
-    assert set(assets_of("results")) == {"results", "metric_trees"}
+    assert set(assets_of("results")) == {"results", "metric_trees", "did_effects"}
 
 
 def test_a_step_that_declares_other_tables_than_the_registry_does_not_load() -> None:

@@ -233,6 +233,55 @@ CREATE TABLE IF NOT EXISTS metric_cross_statistics (
     sum_a DOUBLE, sum_b DOUBLE, sum_ab DOUBLE,
     spec_version   VARCHAR NOT NULL
 );
+-- The panel of a spec's did block (a rollout that was not randomised), one cell per metric,
+-- cluster and day: the units exposed that day in the cluster and the exact sums of their values
+-- of the metric that day. Each partition holds its own day's cells only; the analysis reads every
+-- day from the start. Empty for an experiment without a did block.
+CREATE TABLE IF NOT EXISTS did_cluster_days (
+    experiment_id  VARCHAR NOT NULL,
+    as_of_date     DATE    NOT NULL,   -- the day of the cell (the panel's period)
+    metric         VARCHAR NOT NULL,
+    cluster        VARCHAR NOT NULL,   -- the value of the did.cluster segment
+    treated        BOOLEAN NOT NULL,   -- the cluster is one of did.treated
+    n              BIGINT  NOT NULL,   -- units exposed that day in the cluster
+    sum_y DOUBLE, sum_y2 DOUBLE,
+    spec_version   VARCHAR NOT NULL
+);
+-- A spec's did block per metric, written by the results step (exp_dagster.did_results): the 2x2
+-- difference-in-differences effect with the parallel-trends check (row_type 'did', period NULL),
+-- and the event study's effect of each day relative to the reference day (row_type
+-- 'event_study'). Empty for an experiment without a did block.
+CREATE TABLE IF NOT EXISTS did_effects (
+    experiment_id        VARCHAR NOT NULL,
+    as_of_date           DATE    NOT NULL,
+    metric               VARCHAR NOT NULL,
+    row_type             VARCHAR NOT NULL,   -- 'did' or 'event_study'
+    period               DATE,               -- event_study: the day; did: NULL
+    direction            VARCHAR NOT NULL,   -- the metric's: increase or decrease
+    effect               DOUBLE,             -- did: (treated post - pre) - (control post - pre)
+    std_error            DOUBLE,             -- CR1, clustered by cluster
+    ci_low               DOUBLE,             -- two-sided 1 - alpha, t with df
+    ci_high              DOUBLE,
+    p_value              DOUBLE,             -- two-sided
+    df                   INTEGER,            -- G - 1
+    significant          BOOLEAN,            -- did: p_value < alpha (fixed horizon)
+    control_pre          DOUBLE,             -- did: the four cell means and the counterfactual
+    control_post         DOUBLE,
+    treated_pre          DOUBLE,
+    treated_post         DOUBLE,
+    counterfactual       DOUBLE,
+    n_clusters           INTEGER,
+    n_treated_clusters   INTEGER,
+    n_observations       BIGINT,             -- unit-days
+    pre_trend_statistic  DOUBLE,             -- did: Wald F of the pre-period event-study effects
+    pre_trend_p_value    DOUBLE,
+    pre_trend_passed     BOOLEAN,            -- p >= alpha; NULL when not tested
+    pre_trend_note       VARCHAR,            -- how the check ran, or why it did not
+    alpha                DOUBLE  NOT NULL,
+    method               VARCHAR NOT NULL,
+    not_estimable        VARCHAR,
+    spec_version         VARCHAR NOT NULL
+);
 -- A spec's metric_tree, per treatment: the root's total and each factor's lift and share of the
 -- root's log lift (exp_dagster.stats.metric_tree), written by the results step.
 CREATE TABLE IF NOT EXISTS metric_trees (
