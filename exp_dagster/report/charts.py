@@ -484,3 +484,65 @@ def traffic_chart(
         axes.set_ylim(max(0.0, min(seen) - 4), min(100.0, max(seen) + 4))
         _date_axis(axes)
         return _png(figure)
+
+
+def event_study_chart(did_effects: Sequence[Row], spec: ExperimentSpec) -> bytes | None:
+    """Each did metric's event study: the effect of each day relative to the last day before the
+    rollout, with its CI; the pre-rollout days are the parallel-trends check (near 0 when the
+    trends are parallel)."""
+    if spec.did is None:
+        return None
+    metrics = [
+        m
+        for m in spec.did.metrics
+        if any(r["row_type"] == "event_study" and r["metric"] == m for r in did_effects)
+    ]
+    if not metrics:
+        return None
+    level = f"{1 - spec.alpha:.0%}"
+    rollout = spec.did.rollout_date
+    with _figure(1.2 + 2.6 * len(metrics), rows=len(metrics)) as (figure, axes):
+        for axis, metric in zip(axes if len(metrics) > 1 else [axes], metrics, strict=True):
+            rows = sorted(
+                (
+                    r
+                    for r in did_effects
+                    if r["row_type"] == "event_study" and r["metric"] == metric
+                ),
+                key=lambda r: r["period"],
+            )
+            for row in rows:
+                before = row["period"] < rollout
+                colour = BLUE if before else ORANGE
+                axis.plot(
+                    [row["period"]] * 2,
+                    [row["ci_low"], row["ci_high"]],
+                    color=colour,
+                    linewidth=2.2,
+                )
+                axis.plot(
+                    [row["period"]],
+                    [row["effect"]],
+                    marker="o" if before else "D",
+                    color=colour,
+                    markersize=6,
+                )
+            axis.axhline(0.0, color=GREY, linewidth=1.0)
+            # Between the last pre-rollout day and the rollout date.
+            boundary = dt.datetime.combine(rollout, dt.time()) - dt.timedelta(hours=12)
+            axis.axvline(boundary, color=BLACK, linewidth=1.0, linestyle="--")
+            axis.annotate(
+                f"rollout {rollout}",
+                (boundary, 1.0),
+                xycoords=("data", "axes fraction"),
+                textcoords="offset points",
+                xytext=(4, -12),
+                fontsize=9,
+            )
+            _date_axis(axis)
+            axis.set_ylabel(f"{metric}: treated − control")
+            axis.set_title(
+                f"Event study of {metric}: effect by day with its {level} CI "
+                "(● before the rollout, ◆ after)"
+            )
+        return _png(figure)

@@ -93,6 +93,7 @@ class ReportData:
             empty without model logs.
         parity: the day's ``offline_online_parity`` rows.
         metric_trees: the day's ``metric_trees`` rows (a spec's ``metric_tree``); empty without.
+        did_effects: the day's ``did_effects`` rows (a spec's ``did`` block); empty without.
     """
 
     experiment: ResolvedExperiment
@@ -107,6 +108,7 @@ class ReportData:
     model_evaluation: Sequence[Row] = ()
     parity: Sequence[Row] = ()
     metric_trees: Sequence[Row] = ()
+    did_effects: Sequence[Row] = ()
 
     @property
     def verdict(self) -> str:
@@ -222,6 +224,7 @@ def read_report_data(
         model_evaluation=read_rows(conn, "offline_evaluation", spec.id, day),
         parity=read_rows(conn, "offline_online_parity", spec.id, day),
         metric_trees=read_partition(conn, "metric_trees", spec.id, day),
+        did_effects=read_partition(conn, "did_effects", spec.id, day),
     )
 
 

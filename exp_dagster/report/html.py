@@ -164,6 +164,12 @@ def _p(value: Any) -> str:
     return "< 0.0001" if value < 1e-4 else f"{value:.4f}"
 
 
+def _p_text(value: Any) -> str:
+    """``p = 0.0123`` or ``p &lt; 0.0001``, escaped for HTML."""
+    text = _p(value)
+    return escape(f"p {text}" if text.startswith("<") else f"p = {text}")
+
+
 def _test_note(row: Row) -> str:
     """The test behind a row's p-value: its statistic (t with its degrees of freedom, or z) and
     the absolute effect's standard error; "" for a row without one (not estimable, or written
@@ -834,6 +840,7 @@ def render_charts(data: ReportData) -> dict[str, bytes]:
         drawn["cumulative"] = charts.cumulative_chart(data.history, spec)
         drawn["forest"] = charts.forest_chart(data.results, spec)
         drawn["segments"] = charts.segment_chart(data.results, spec)
+        drawn["event_study"] = charts.event_study_chart(data.did_effects, spec)
     return {name: png for name, png in drawn.items() if png is not None}
 
 
@@ -866,6 +873,7 @@ def render_html(data: ReportData, pngs: Mapping[str, bytes] | None = None) -> st
         )
     else:
         parts.append(_cards(data))
+        parts.append(_did(data, pngs.get("event_study")))
         parts.append(
             '<h2 id="over-time">Primary metric over time</h2>'
             + _figure(
@@ -910,6 +918,89 @@ def render_html(data: ReportData, pngs: Mapping[str, bytes] | None = None) -> st
         f"<title>{escape(title)}</title><style>{CSS}</style></head>"
         f"<body><main>{''.join(parts)}</main></body></html>\n"
     )
+
+
+def _did(data: ReportData, chart: bytes | None) -> str:
+    """A rollout that was not randomised: each did metric's difference in differences, its
+    parallel-trends check (a failed one as a warning), and the event study ("" without)."""
+    spec = data.experiment.spec
+    did = spec.did
+    if did is None:
+        return ""
+    level = f"{1 - spec.alpha:.0%}"
+    rows = [r for r in data.did_effects if r["row_type"] == "did"]
+    parts = [
+        f"<p>Not randomised: the treatment went to the <b>{escape(did.cluster)}</b> clusters "
+        f"{escape(', '.join(did.treated))} on {did.rollout_date}; every other "
+        f"{escape(did.cluster)} is a control cluster. The effect is how much more the treated "
+        "clusters' mean per unit-day moved from before to after the rollout than the control "
+        f"clusters' did (2×2 difference in differences, {level} CI with CR1 standard errors "
+        "clustered by cluster, t with G − 1 df). It is the effect only if the trends were "
+        "parallel: the pre-rollout days of the event study below check that. The variant "
+        "comparison under “Metrics by role” is confounded by the choice of clusters.</p>"
+    ]
+    warnings = []
+    table = []
+    for row in rows:
+        metric = escape(row["metric"])
+        if row.get("not_estimable"):
+            table.append([metric, escape(row["not_estimable"]), *[""] * 7])
+            continue
+        passed = row.get("pre_trend_passed")
+        check = (
+            f"F = {_number(row['pre_trend_statistic'])}, {_p_text(row['pre_trend_p_value'])}: "
+            + ("passed" if passed else "<b>failed</b>")
+            if passed is not None
+            else escape(row.get("pre_trend_note") or "not tested")
+        )
+        if passed is False:
+            warnings.append(
+                f'<div class="warning"><b>{metric}: parallel trends fail before the rollout</b> '
+                f"({_p_text(row['pre_trend_p_value'])} &lt; {row['alpha']:g}): the treated "
+                "clusters already moved differently from the control clusters, so this "
+                "difference in differences is not credible.</div>"
+            )
+        table.append(
+            [
+                metric,
+                _number(row["effect"]),
+                f"[{_number(row['ci_low'])}, {_number(row['ci_high'])}]",
+                _p(row["p_value"]),
+                f"{row['n_clusters']} ({row['n_treated_clusters']} treated)",
+                f"{row['n_observations']:,}",
+                f"{_number(row['treated_pre'])} → {_number(row['treated_post'])}",
+                f"{_number(row['control_pre'])} → {_number(row['control_post'])}",
+                check,
+            ]
+        )
+    parts.extend(warnings)
+    parts.append(
+        _table(
+            [
+                "metric",
+                "effect",
+                f"{level} CI",
+                "p",
+                "clusters",
+                "unit-days",
+                "treated pre → post",
+                "control pre → post",
+                "parallel trends (pre-period)",
+            ],
+            table,
+            {1, 2, 3, 5},
+        )
+    )
+    parts.append(
+        _figure(
+            chart,
+            "Event study: the effect of each day relative to the last day before the rollout",
+            f"Each day's treated − control difference relative to the last pre-rollout day, with "
+            f"its {level} CI. Before the rollout the points should scatter around 0 (parallel "
+            "trends); after it they are the effect day by day.",
+        )
+    )
+    return '<h2 id="did">Difference in differences</h2>' + "".join(parts)
 
 
 def _oec_and_tree(data: ReportData) -> str:
