@@ -75,9 +75,11 @@ def unit_metrics(
             by_unit=("unit_metric_rows", len(metrics)),
         )
     gate = run_gate("check_unit_metrics_schema", "unit_metrics", frame, schema, total)
+    # A rollout by cluster (a did block) planned no split: there is nothing to test it against.
+    not_randomised = experiment.spec.did is not None
     srm = (
         sample_ratio(experiment, counts.units_by_variant, counts.units_by_phase)
-        if counts.units
+        if counts.units and not not_randomised
         else None
     )
     ramp = experiment.spec.ramp
@@ -85,11 +87,13 @@ def unit_metrics(
         check_name="check_sample_ratio",
         asset_key="unit_metrics",
         # Not a blocking gate: the decision itself turns a mismatch into INVALID, with reasons.
-        passed=srm is not None and srm.p_value >= experiment.spec.srm_alpha,
+        passed=not_randomised or (srm is not None and srm.p_value >= experiment.spec.srm_alpha),
         severity=dg.AssetCheckSeverity.WARN,
         description=(
             f"{srm.method} {p_text(srm.p_value)} (threshold {experiment.spec.srm_alpha:g})"
             if srm
+            else "not tested: a rollout by cluster (did) is not randomised and planned no split"
+            if not_randomised
             else "no exposed units yet"
         ),
         metadata={

@@ -301,6 +301,8 @@ def _cards(data: ReportData) -> str:
             "mismatch" if _finite(srm) and srm < spec.srm_alpha else "ok" if _finite(srm) else "–",
             f"{srm_method_label(data.experiment)} {p_text(srm)}"
             if _finite(srm)
+            else "none: not randomised"
+            if spec.did is not None
             else "not computed",
         )
     )
@@ -336,6 +338,8 @@ def _facts(data: ReportData, traffic: bytes | None) -> str:
                 f"a mismatch is declared "
                 f"below {spec.srm_alpha:g}"
                 if _finite(srm)
+                else "none: a rollout by cluster that was not randomised has no planned split"
+                if spec.did is not None
                 else "not computed (an arm has no units)"
             ),
         ),

@@ -20,6 +20,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import duckdb
 import numpy as np
 import pandas as pd
@@ -120,24 +121,39 @@ def _analyse(root: Path, trend_gap: float, seed: int) -> tuple[dict[str, Any], P
         },
     }
     (root / "did_test.yaml").write_text(yaml.safe_dump(spec))
-    code = main(
-        [
-            "analyze",
-            "--experiment",
-            str(root / "did_test.yaml"),
-            "--exposures",
-            str(root / "logs" / "exposures"),
-            "--events",
-            str(root / "logs" / "events"),
-            "--json",
-            str(root / "out.json"),
-            "--report-dir",
-            str(root / "reports"),
-            "--home",
-            str(root / "home"),
-        ]
-    )
+    # The asset checks of every run analyze executes (in process).
+    evaluations: list[dg.AssetCheckEvaluation] = []
+    execute = dg.JobDefinition.execute_in_process
+
+    def recorded(job: dg.JobDefinition, *args: Any, **kwargs: Any) -> Any:
+        result = execute(job, *args, **kwargs)
+        evaluations.extend(result.get_asset_check_evaluations())
+        return result
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dg.JobDefinition, "execute_in_process", recorded)
+        code = main(
+            [
+                "analyze",
+                "--experiment",
+                str(root / "did_test.yaml"),
+                "--exposures",
+                str(root / "logs" / "exposures"),
+                "--events",
+                str(root / "logs" / "events"),
+                "--json",
+                str(root / "out.json"),
+                "--report-dir",
+                str(root / "reports"),
+                "--home",
+                str(root / "home"),
+            ]
+        )
     assert code == 0
+    srm = [e for e in evaluations if e.check_name == "check_sample_ratio"]
+    # A rollout by cluster planned no split: the sample-ratio check does not test one.
+    assert len(srm) == DAYS
+    assert all(e.passed and "not randomised" in (e.description or "") for e in srm)
     return json.loads((root / "out.json").read_text()), root, data
 
 
@@ -268,6 +284,7 @@ def test_parallel_trends_ship_at_the_end(
     text = html.read_text()
     assert '<h2 id="did">Difference in differences</h2>' in text
     assert 'alt="Event study: the effect of each day' in text and "parallel trends fail" not in text
+    assert "none: a rollout by cluster that was not randomised has no planned split" in text
 
 
 def test_diverging_trends_are_flagged_and_block_the_ship(
