@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from exp_dagster.metric_kinds import (
+    KINDS,
     OPTION_NAMES,
     CupedOption,
     CupedThetaOption,
@@ -314,6 +315,35 @@ class HoldoutSpec(_Strict):
 
     group: Name
     launches: list[HoldoutLaunch] = Field(min_length=1)
+
+
+class BanditSpec(_Strict):
+    """Adaptive allocation: each day's statistics of a reward metric set the next day's traffic
+    split (the ``bandit_allocations`` table, for the serving system to read).
+
+    Attributes:
+        algorithm: ``thompson`` (each arm's weight is its posterior probability of being the
+            best: least regret) or ``top_two_thompson`` (Russo 2016: the best arm with
+            probability ``top_two_beta``, else the runner-up of a fresh posterior draw: finds the
+            best arm with fewer units, at more regret).
+        metric: the reward, one of the experiment's metrics of type ``proportion``
+            (Beta-Bernoulli, prior Beta(1, 1)) or ``mean`` (Student-t posterior of the mean);
+            its ``direction`` says whether higher is better. ``null`` (default): the primary.
+        floor: every variant's minimum weight, e.g. 0.01 (default): the weights are mixed with
+            the uniform split, ``floor + (1 - K floor) w``, so every arm keeps traffic and stays
+            estimable; at most each variant's ``weight`` (the burn-in split) and below 1 / K.
+        burn_in_days: the days from ``start`` on which the planned split (the variants'
+            ``weight``s) is used; the start day always is (no statistics exist before it).
+            Default 1: the bandit sets the split from the second day.
+        top_two_beta: top-two Thompson's probability of playing the leader, in (0, 1); 0.5
+            (default, Russo's).
+    """
+
+    algorithm: Literal["thompson", "top_two_thompson"] = "thompson"
+    metric: Identifier | None = None
+    floor: float = Field(default=0.01, ge=0, lt=0.5)
+    burn_in_days: int = Field(default=1, ge=1, le=365)
+    top_two_beta: float = Field(default=0.5, gt=0, lt=1)
 
 
 class GuardrailSpec(_Strict):
@@ -654,6 +684,9 @@ class ExperimentSpec(_Strict):
         metric_tree: a product decomposition of one of the experiment's metrics
             (:class:`MetricTreeSpec`), reported as the table ``metric_trees``. ``null``
             (default): none.
+        bandit: adaptive allocation (:class:`BanditSpec`): Thompson or top-two Thompson sampling
+            on a reward metric writes each next day's traffic split to ``bandit_allocations``
+            (docs/statistics.md, "Bandit allocation"). ``null`` (default): the split is fixed.
         analysis: the analysis and decision policy (:class:`AnalysisPolicy`).
     """
 
@@ -678,6 +711,7 @@ class ExperimentSpec(_Strict):
     holdout: HoldoutSpec | None = None
     oec: OECSpec | None = None
     metric_tree: MetricTreeSpec | None = None
+    bandit: BanditSpec | None = None
     analysis: AnalysisPolicy = Field(default_factory=AnalysisPolicy)
 
     @field_validator("variants")
@@ -890,6 +924,61 @@ class ExperimentSpec(_Strict):
                     f"before the previous one ({previous.name} on {previous.date})"
                 )
         return holdout
+
+    @field_validator("bandit")
+    @classmethod
+    def _bandit_valid(cls, bandit: BanditSpec | None, info: ValidationInfo) -> BanditSpec | None:
+        variants, metrics = info.data.get("variants"), info.data.get("metrics")
+        if bandit is None or variants is None or metrics is None:
+            return bandit  # the missing field has its own error
+        names = [metrics.primary, *metrics.secondary, *(g.metric for g in metrics.guardrails)]
+        if bandit.metric is not None and bandit.metric not in names:
+            raise ValueError(
+                f"'metric' is '{bandit.metric}', which is not one of this experiment's metrics "
+                f"{names}; name one of them (or leave 'metric' out for the primary)"
+            )
+        if bandit.floor * len(variants) >= 1.0:
+            raise ValueError(
+                f"'floor' {bandit.floor:g} times {len(variants)} variants is "
+                f"{bandit.floor * len(variants):g}, which leaves the bandit no traffic to "
+                f"allocate; lower it below {1 / len(variants):g}"
+            )
+        low = [v.name for v in variants if v.weight < bandit.floor]
+        if low:
+            raise ValueError(
+                f"'floor' {bandit.floor:g} is above the planned weight of {', '.join(low)}, the "
+                f"split used during burn-in; lower the floor or raise those weights"
+            )
+        why = {
+            "ramp": "the bandit sets the split every day",
+            "holdout": "the bandit sets the split every day",
+            "oec": "its moments are pooled over the days, which the bandit's changing split biases",
+            "metric_tree": (
+                "its moments are pooled over the days, which the bandit's changing split biases"
+            ),
+        }
+        for other, reason in why.items():
+            if info.data.get(other) is not None:
+                raise ValueError(
+                    f"a bandit cannot be combined with '{other}' yet: {reason}; remove one of them"
+                )
+        return bandit
+
+    @model_validator(mode="after")
+    def _bandit_not_stratified_otherwise(self) -> ExperimentSpec:
+        if self.bandit is not None and self.analysis.stratify_by is not None:
+            raise ValueError(
+                f"analysis.stratify_by ('{self.analysis.stratify_by}') cannot be combined with "
+                f"'bandit': a bandit's split changes every day; remove stratify_by"
+            )
+        return self
+
+    @property
+    def bandit_metric(self) -> str | None:
+        """The bandit's reward metric (the primary unless named); None without a bandit."""
+        if self.bandit is None:
+            return None
+        return self.bandit.metric or self.metrics.primary
 
     def launches_by(self, day: dt.date) -> list[HoldoutLaunch]:
         """The holdout's launches on or before ``day`` (empty without a holdout)."""
@@ -1105,6 +1194,14 @@ def parse_experiment(data: Any, source: str, catalog: MetricCatalog) -> Resolved
             f"phase-stratified effects can run; add a mean, proportion or ratio metric."
         )
     _check_cross_metrics(spec, metrics, source)
+    reward = spec.bandit_metric
+    if reward is not None and metrics[reward].kind.bandit_posterior is None:
+        rewards = sorted(k.name for k in KINDS.values() if k.bandit_posterior is not None)
+        raise SpecError(
+            f"{source}: field 'bandit.metric': '{reward}' is a {metrics[reward].kind.name} "
+            f"metric; a bandit's reward must be a {' or '.join(rewards)} metric (a posterior "
+            f"from each arm's n, sum and sum of squares); name one in 'bandit.metric'."
+        )
     return ResolvedExperiment(
         spec=spec, metrics=metrics, source=source, version=spec_version(spec, metrics.values())
     )
@@ -1268,6 +1365,7 @@ VERSION_NEUTRAL_DEFAULTS: dict[str, Any] = {
     "holdout": None,
     "oec": None,
     "metric_tree": None,
+    "bandit": None,
 }
 # Metric fields added after experiments were versioned, left out of the hash when unset (null):
 # winsorize, window_days and the per-metric overrides of the experiment's analysis options.
