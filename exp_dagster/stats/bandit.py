@@ -159,7 +159,7 @@ def allocation_seed(experiment_id: str, day: dt.date) -> int:
         False
     """
     digest = hashlib.sha256(f"{experiment_id}|{day.isoformat()}".encode()).digest()
-    return int.from_bytes(digest[:8], "big")
+    return int.from_bytes(digest[:8], "big") >> 1  # 63 bits: a signed BIGINT column holds it
 
 
 @dataclass(frozen=True)
