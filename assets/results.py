@@ -18,6 +18,7 @@ from exp_dagster.resources import Catalog, Warehouse
 from exp_dagster.warehouse.cross_statistics import read_cross_history
 from exp_dagster.warehouse.evaluation import read_rows
 from exp_dagster.warehouse.partitions import (
+    read_bandit_splits,
     read_event_names,
     read_history,
     read_partition,
@@ -162,6 +163,11 @@ def decision(
             units_history={d: stats.units(experiment) for d, stats in history.items()},
             units_by_segment=today.segment_units(experiment),
             units_by_phase=today.phase_units(experiment),
+            planned_by_day=(
+                read_bandit_splits(conn, experiment_id, day)
+                if experiment.spec.bandit is not None
+                else None
+            ),
             outliers=read_outliers(conn, experiment_id, day),
             offline_evidence=read_rows(conn, "offline_online_parity", experiment_id, day),
             # A holdout's reasons name the effect at the last look of each earlier launch

@@ -261,6 +261,9 @@ class VariantSpec(_Strict):
 # The derived segment of a ramped experiment: the ramp phase in force on each unit's first exposure
 # day (its value is the phase's start date). Not an exposure-log column, so not a spec segment.
 RAMP_PHASE_SEGMENT = "ramp_phase"
+# The derived segment of a bandit experiment: each unit's first exposure day, the allocation period
+# whose split (that day's bandit_allocations weights) assigned it.
+ALLOCATION_DAY_SEGMENT = "allocation_day"
 
 
 class RampPhase(_Strict):
@@ -949,6 +952,18 @@ class ExperimentSpec(_Strict):
                 f"'floor' {bandit.floor:g} is above the planned weight of {', '.join(low)}, the "
                 f"split used during burn-in; lower the floor or raise those weights"
             )
+        if info.data.get("hash_salt") is not None:
+            raise ValueError(
+                "a bandit cannot be combined with 'hash_salt': the serving system assigns units "
+                "by each day's bandit_allocations weights, not by the hash of the planned split, "
+                "so the hash check would quarantine them; remove hash_salt"
+            )
+        if ALLOCATION_DAY_SEGMENT in (info.data.get("segments") or []):
+            raise ValueError(
+                f"'{ALLOCATION_DAY_SEGMENT}' is the bandit's own segment (each unit's first "
+                f"exposure day), so it cannot also be a segment column; rename that exposure-log "
+                f"column or leave it out of 'segments'"
+            )
         why = {
             "ramp": "the bandit sets the split every day",
             "holdout": "the bandit sets the split every day",
@@ -972,6 +987,34 @@ class ExperimentSpec(_Strict):
                 f"'bandit': a bandit's split changes every day; remove stratify_by"
             )
         return self
+
+    @property
+    def allocation_segment(self) -> str | None:
+        """The derived segment of the periods whose splits differ by design: ``ramp_phase`` with
+        a ramp, ``allocation_day`` with a bandit, else None. Overall effects are stratified by
+        it and the sample ratio is tested within each of its values."""
+        if self.ramp is not None:
+            return RAMP_PHASE_SEGMENT
+        if self.bandit is not None:
+            return ALLOCATION_DAY_SEGMENT
+        return None
+
+    @property
+    def allocation_starts(self) -> list[dt.date]:
+        """The first days of the allocation periods: the ramp's phases, or with a bandit every
+        day of the window (each day has its own split); empty otherwise."""
+        if self.ramp is not None:
+            return [phase.start for phase in self.ramp]
+        if self.bandit is not None:
+            return self.days()
+        return []
+
+    @property
+    def allocation_period_words(self) -> tuple[str, str]:
+        """The allocation period in words, singular and plural."""
+        if self.bandit is not None:
+            return "allocation day", "allocation days"
+        return "ramp phase", "ramp phases"
 
     @property
     def bandit_metric(self) -> str | None:

@@ -417,6 +417,7 @@ def test_invalid_oecs_and_trees_name_the_field(
 
 def bandit_spec(**fields: Any) -> dict[str, Any]:
     spec = demo_spec()
+    spec.pop("hash_salt")  # the serving system assigns by the bandit's split, not the hash
     spec["bandit"] = {"metric": "conversion", **fields}
     return spec
 
@@ -431,7 +432,9 @@ def test_a_bandit_defaults_to_thompson_on_its_metric(metrics: MetricCatalog) -> 
     )
     assert spec.bandit.top_two_beta == 0.5
     assert spec.bandit_metric == "conversion"
-    primary = demo_spec()
+    assert spec.allocation_segment == "allocation_day"
+    assert spec.allocation_starts == spec.days()
+    primary = bandit_spec()
     primary["metrics"] = {"primary": "watch_time"}
     primary["bandit"] = {"algorithm": "top_two_thompson"}
     assert parse_experiment(primary, "x.yaml", metrics).spec.bandit_metric == "watch_time"
@@ -466,6 +469,12 @@ def test_without_a_bandit_the_spec_version_is_unchanged(metrics: MetricCatalog) 
             "above the planned weight of treatment",
         ),
         (lambda s: s["bandit"].update(algorithm="ucb"), "bandit.algorithm", "thompson"),
+        (lambda s: s.update(hash_salt="salt"), "bandit", "cannot be combined with 'hash_salt'"),
+        (
+            lambda s: s.update(segments=["platform", "allocation_day"]),
+            "bandit",
+            "'allocation_day' is the bandit's own segment",
+        ),
         (lambda s: s["bandit"].update(top_two_beta=1.0), "bandit.top_two_beta", "less than 1"),
         (lambda s: s["bandit"].update(burn_in_days=0), "bandit.burn_in_days", "greater than"),
         (
