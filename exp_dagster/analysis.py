@@ -83,6 +83,9 @@ Conventions (also printed in every result row's ``method``):
   pooled shares of units (:func:`~exp_dagster.stats.stratified_effect`), because the traffic
   weights change between phases; a quantile metric has no per-phase statistics and gets the
   pooled test, and other segments' rows are pooled over phases: their ``method`` says so.
+* bandit experiments (the spec's ``bandit``): the same, each day of first exposure its own
+  allocation period (the derived segment ``allocation_day``), since the bandit changes the split
+  every day (docs/statistics.md, "Bandit allocation").
 """
 
 from __future__ import annotations
