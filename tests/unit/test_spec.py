@@ -493,6 +493,11 @@ def test_without_a_bandit_the_spec_version_is_unchanged(metrics: MetricCatalog) 
             "cannot be combined with 'holdout'",
         ),
         (
+            lambda s: s.update(oec=oec_spec()["oec"]),
+            "bandit",
+            "cannot be combined with 'oec' yet",
+        ),
+        (
             lambda s: s.update(analysis={"stratify_by": "platform"}),
             "(top level)",
             "cannot be combined with 'bandit'",
