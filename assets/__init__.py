@@ -1,5 +1,6 @@
 """Software-defined assets, one module per stage: thin wrappers around the warehouse and engine."""
 
+from assets.bandit import bandit_allocations
 from assets.covariates import pre_period_covariates
 from assets.evaluation import (
     offline_evaluation,
@@ -25,6 +26,7 @@ ALL_ASSETS = [
     unit_metrics,
     metric_statistics,
     results,
+    bandit_allocations,
     raw_ranking_logs,
     raw_prediction_logs,
     raw_interleaving_logs,

@@ -20,6 +20,7 @@ from exp_dagster.warehouse.cross_statistics import read_cross_history
 from exp_dagster.warehouse.did_panel import read_did_panel
 from exp_dagster.warehouse.evaluation import read_rows
 from exp_dagster.warehouse.partitions import (
+    read_bandit_splits,
     read_event_names,
     read_history,
     read_partition,
@@ -181,6 +182,11 @@ def decision(
             units_history={d: stats.units(experiment) for d, stats in history.items()},
             units_by_segment=today.segment_units(experiment),
             units_by_phase=today.phase_units(experiment),
+            planned_by_day=(
+                read_bandit_splits(conn, experiment_id, day)
+                if experiment.spec.bandit is not None
+                else None
+            ),
             outliers=read_outliers(conn, experiment_id, day),
             offline_evidence=read_rows(conn, "offline_online_parity", experiment_id, day),
             # A holdout's reasons name the effect at the last look of each earlier launch

@@ -17,9 +17,10 @@ from assets._common import (
     timed,
     writer_tables,
 )
-from exp_dagster.decision import p_text, sample_ratio
+from exp_dagster.decision import allocation_periods, p_text, sample_ratio
 from exp_dagster.partitions import experiment_days, parse_experiment_day
 from exp_dagster.resources import Catalog, Warehouse
+from exp_dagster.warehouse.partitions import read_bandit_splits
 from exp_dagster.warehouse.statistics import build_metric_statistics, read_outliers
 from exp_dagster.warehouse.unit_state import build_unit_metrics
 
@@ -38,7 +39,8 @@ from exp_dagster.warehouse.unit_state import build_unit_metrics
             "check_sample_ratio",
             asset="unit_metrics",
             description="Sample-ratio-mismatch chi-square against the planned weights (with a "
-            "ramp, per phase of first exposure against its weights).",
+            "ramp, per phase of first exposure against its weights; with a bandit, per day of "
+            "first exposure against the split the bandit set for it).",
         ),
     ],
 )
@@ -59,6 +61,11 @@ def unit_metrics(
     metadata: dict[str, object] = {"spec_version": experiment.version}
     with warehouse.connect() as conn, timed(metadata):
         counts = build_unit_metrics(conn, experiment, day)
+        planned_by_day = (
+            read_bandit_splits(conn, experiment_id, day)
+            if experiment.spec.bandit is not None
+            else None
+        )
         schema = unit_metrics_schema(
             list(experiment.spec.weights),
             list(metrics),
@@ -78,11 +85,15 @@ def unit_metrics(
     # A rollout by cluster (a did block) planned no split: there is nothing to test it against.
     not_randomised = experiment.spec.did is not None
     srm = (
-        sample_ratio(experiment, counts.units_by_variant, counts.units_by_phase)
+        sample_ratio(experiment, counts.units_by_variant, counts.units_by_phase, planned_by_day)
         if counts.units and not not_randomised
         else None
     )
-    ramp = experiment.spec.ramp
+    periods = (
+        allocation_periods(experiment, counts.units_by_phase, planned_by_day)
+        if experiment.spec.allocation_segment is not None
+        else None
+    )
     srm_check = dg.AssetCheckResult(
         check_name="check_sample_ratio",
         asset_key="unit_metrics",
@@ -99,15 +110,13 @@ def unit_metrics(
         metadata={
             "units_by_variant": dg.MetadataValue.json(counts.units_by_variant),
             "planned_weights": dg.MetadataValue.json(experiment.spec.weights),
-            # with a ramp, the split of each phase of first exposure and its plan
+            # with a ramp (a bandit), the split of each phase (day) of first exposure and its plan
             **(
                 {
                     "units_by_phase": dg.MetadataValue.json(counts.units_by_phase),
-                    "planned_weights_by_phase": dg.MetadataValue.json(
-                        {phase.start.isoformat(): phase.weights for phase in ramp}
-                    ),
+                    "planned_weights_by_phase": dg.MetadataValue.json(dict(periods)),
                 }
-                if ramp is not None
+                if periods is not None
                 else {}
             ),
             "p_value": float(srm.p_value) if srm else float("nan"),

@@ -83,6 +83,9 @@ Conventions (also printed in every result row's ``method``):
   pooled shares of units (:func:`~exp_dagster.stats.stratified_effect`), because the traffic
   weights change between phases; a quantile metric has no per-phase statistics and gets the
   pooled test, and other segments' rows are pooled over phases: their ``method`` says so.
+* bandit experiments (the spec's ``bandit``): the same, each day of first exposure its own
+  allocation period (the derived segment ``allocation_day``), since the bandit changes the split
+  every day (docs/statistics.md, "Bandit allocation").
 """
 
 from __future__ import annotations
@@ -106,7 +109,7 @@ from exp_dagster.metric_kinds import (
 from exp_dagster.oec_results import OEC_ROLE, oec_rows
 from exp_dagster.result_row import RESULT_COLUMNS, ResultRow
 from exp_dagster.significance import adjusted_p_key, significance_fields
-from exp_dagster.spec import RAMP_PHASE_SEGMENT, AnalysisPolicy, MetricSpec, ResolvedExperiment
+from exp_dagster.spec import AnalysisPolicy, ExperimentSpec, MetricSpec, ResolvedExperiment
 from exp_dagster.stats import (
     EffectEstimate,
     Moments,
@@ -133,6 +136,19 @@ RAMP_POOLED_NOTE = (
     "; pooled over the ramp phases, not stratified by them: biased if the metric's level or the "
     "effect changes between phases (the overall row is stratified)"
 )
+
+
+def _pooled_note(spec: ExperimentSpec) -> str:
+    """The end of a segment row's method when the overall rows are stratified by allocation
+    period (a ramp's phases, a bandit's days)."""
+    if spec.bandit is None:
+        return RAMP_POOLED_NOTE
+    return (
+        "; pooled over the allocation days, not stratified by them: biased under the bandit's "
+        "changing split if the metric's level or the effect changes between days (the overall "
+        "row is stratified)"
+    )
+
 
 NO_GUARDRAIL: dict[str, Any] = {
     "ni_margin": None,
@@ -349,7 +365,7 @@ class DayStatistics:
         assert control is not None and treatment is not None  # checked by _missing_data
         stratum = spec.analysis.stratify_by
         options = resolve_options(metric, spec.analysis)
-        if spec.ramp is not None and cell[1] == "all":
+        if spec.allocation_segment is not None and cell[1] == "all":
             return self._ramp_stratified(experiment, cell[0], variant, alternative)
         if (
             stratum
@@ -368,8 +384,8 @@ class DayStatistics:
                 histograms=hist,
                 options=options,
             )
-        if spec.ramp is not None and cell[1] != RAMP_PHASE_SEGMENT:
-            effect = replace(effect, method=effect.method + RAMP_POOLED_NOTE)
+        if spec.allocation_segment is not None and cell[1] != spec.allocation_segment:
+            effect = replace(effect, method=effect.method + _pooled_note(spec))
         return (
             _no_variance(metric, effect, (spec.control, variant))
             or _undefined_p_value(effect, (spec.control, variant))
@@ -390,9 +406,10 @@ class DayStatistics:
         metric = experiment.metrics[metric_name]
         options = resolve_options(metric, spec.analysis)
         hist = self.histograms[metric_name]
-        phases = sorted(
-            v for (m, s, v) in self.cells if m == metric_name and s == RAMP_PHASE_SEGMENT
-        )
+        segment = spec.allocation_segment
+        period, periods = spec.allocation_period_words
+        unit, units = period.split()[-1], periods.split()[-1]  # "phase(s)" or "day(s)"
+        phases = sorted(v for (m, s, v) in self.cells if m == metric_name and s == segment)
         if not phases:
             arms = self.cells[(metric_name, "all", "all")]
             plain = estimate(
@@ -405,9 +422,9 @@ class DayStatistics:
                 options=options,
             )
             note = (
-                f"; not stratified by ramp phase: {metric.type} metrics have no per-phase "
+                f"; not stratified by {period}: {metric.type} metrics have no per-{unit} "
                 f"statistics, so this pools units first exposed under different splits and is "
-                f"biased if the metric's level or the effect changes between phases"
+                f"biased if the metric's level or the effect changes between {units}"
             )
             pooled = replace(plain, method=plain.method + note)
             return (
@@ -419,7 +436,7 @@ class DayStatistics:
         used: list[str] = []
         left_out: list[str] = []
         for phase in phases:
-            arms = self.cells[(metric_name, RAMP_PHASE_SEGMENT, phase)]
+            arms = self.cells[(metric_name, segment, phase)]
             control, treatment = arms.get(spec.control), arms.get(variant)
             missing = _missing_data(metric, control, treatment, hist, (spec.control, variant))
             if missing is None:
@@ -443,7 +460,7 @@ class DayStatistics:
             used.append(phase)
         if not strata:
             return NotEstimable(
-                f"not estimable: no ramp phase has an estimable effect yet: {'; '.join(left_out)}"
+                f"not estimable: no {period} has an estimable effect yet: {'; '.join(left_out)}"
             )
         combined = stratified_effect(
             strata,
@@ -454,26 +471,27 @@ class DayStatistics:
         )
         within = strata[0].method.split("; ")[0]
         method = (
-            f"{combined.method}; strata: the ramp phases of first exposure (from "
-            f"{', '.join(used)}), weighted by their shares of units; within each phase: {within}"
+            f"{combined.method}; strata: the {periods} of first exposure (from "
+            f"{', '.join(used)}), weighted by their shares of units; within each "
+            f"{unit}: {within}"
         )
         if left_out:
-            method += f"; phases left out, not estimable yet: {', '.join(left_out)}"
+            method += f"; {units} left out, not estimable yet: {', '.join(left_out)}"
         combined = replace(combined, method=method)
         return _undefined_p_value(combined, (spec.control, variant)) or combined
 
     def phase_units(self, experiment: ResolvedExperiment) -> dict[str, dict[str, int]]:
-        """Units per variant in each ramp phase of first exposure (by its start date), from the
-        first metric with per-phase statistics (the primary's, unless it is a quantile); empty
-        without a ramp."""
+        """Units per variant in each allocation period of first exposure (a ramp phase, by its
+        start date; a bandit's day), from the first metric with per-period statistics (the
+        primary's, unless it is a quantile); empty without a ramp or a bandit."""
         spec = experiment.spec
-        if spec.ramp is None:
+        if spec.allocation_segment is None:
             return {}
         for name in [spec.metrics.primary, *spec.metric_names]:
             cells = {
                 value: arms
                 for (metric, segment, value), arms in self.cells.items()
-                if metric == name and segment == RAMP_PHASE_SEGMENT
+                if metric == name and segment == spec.allocation_segment
             }
             if cells:
                 return {
@@ -546,7 +564,8 @@ class DayStatistics:
         return {
             f"{segment}={value}": {variant: int(row["n"]) for variant, row in arms.items()}
             for (metric, segment, value), arms in sorted(self.cells.items())
-            if metric == primary and segment not in ("all", RAMP_PHASE_SEGMENT)
+            if metric == primary
+            and segment not in ("all", experiment.spec.allocation_segment or "all")
         }
 
 

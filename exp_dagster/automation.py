@@ -24,6 +24,7 @@ EXPERIMENT_DAY_ASSETS = (
     "unit_metrics",
     "metric_statistics",
     "results",
+    "bandit_allocations",
     "offline_evaluation",
     "offline_online_parity",
     "decision",
@@ -47,8 +48,9 @@ analyze_experiment_day_job = dg.define_asset_job(
     ).required_multi_asset_neighbors(),
     tags={**WRITER_TAG, **WHOLE_DAY_TAG},
     description=(
-        "The main job: exposures → covariates → unit metrics → statistics → results → decision "
-        "→ report for one experiment and day, then the experiments overview."
+        "The main job: exposures → covariates → unit metrics → statistics → results (and a "
+        "bandit's next-day allocation) → decision → report for one experiment and day, then the "
+        "experiments overview."
     ),
 )
 

@@ -220,34 +220,60 @@ def srm_method_label(experiment: ResolvedExperiment) -> str:
     label = spec.srm_method + (" (Yates)" if yates else "")
     if spec.ramp is not None:
         label += f" per ramp phase (Bonferroni over its {len(spec.ramp)} phases)"
+    elif spec.bandit is not None:
+        label += " per allocation day (against each day's bandit split, Bonferroni over the days)"
     return label
+
+
+def allocation_periods(
+    experiment: ResolvedExperiment,
+    units_by_phase: Mapping[str, Mapping[str, int]],
+    planned_by_day: Mapping[str, Mapping[str, float]] | None = None,
+) -> list[tuple[str, dict[str, float]]]:
+    """The allocation periods with their planned splits, in order, by first day (ISO): a ramp's
+    phases with their weights; a bandit's days with units, each with the split its
+    ``bandit_allocations`` row set for it (``planned_by_day``, by ``applies_to``), or the
+    variants' weights on a day no row applies to (the start day, burn-in rows included)."""
+    spec = experiment.spec
+    if spec.ramp is not None:
+        return [(p.start.isoformat(), dict(p.weights)) for p in spec.ramp]
+    planned = planned_by_day or {}
+    return [
+        (day, {v.name: float(planned.get(day, spec.weights)[v.name]) for v in spec.variants})
+        for day in sorted(units_by_phase)
+    ]
 
 
 def sample_ratio(
     experiment: ResolvedExperiment,
     units_by_variant: Mapping[str, int],
     units_by_phase: Mapping[str, Mapping[str, int]] | None = None,
+    planned_by_day: Mapping[str, Mapping[str, float]] | None = None,
 ) -> SRMResult | PhasedSRMResult:
     """The sample-ratio-mismatch test of exposed units against the planned weights (the spec's
     ``srm_method``, chi-square by default, and ``srm_correction``). With a ramp, each phase's
     units (by phase of first exposure, ``units_by_phase``: phase start date → variant → units)
-    against that phase's weights, Bonferroni over the phases (:func:`srm_by_phase`)."""
+    against that phase's weights, Bonferroni over the phases (:func:`srm_by_phase`). With a
+    bandit, each allocation day's units (by first exposure day) against the split the bandit set
+    for that day (``planned_by_day``, :func:`allocation_periods`), Bonferroni over the days."""
     spec = experiment.spec
-    if spec.ramp is not None:
+    if spec.allocation_segment is not None:
         if not units_by_phase:
+            what = "a ramp" if spec.ramp is not None else "a bandit"
+            period, _ = spec.allocation_period_words
+            unit = period.split()[-1]
             raise ValueError(
-                f"experiment '{spec.id}' has a ramp, and its sample-ratio test needs the units "
-                f"of each ramp phase; none were given (no metric has per-phase statistics)"
+                f"experiment '{spec.id}' has {what}, and its sample-ratio test needs the units "
+                f"of each {period}; none were given (no metric has per-{unit} statistics)"
             )
+        periods = allocation_periods(experiment, units_by_phase, planned_by_day)
         return srm_by_phase(
             [
-                [
-                    int(units_by_phase.get(p.start.isoformat(), {}).get(v.name, 0))
-                    for v in spec.variants
-                ]
-                for p in spec.ramp
+                [int(units_by_phase.get(start, {}).get(v.name, 0)) for v in spec.variants]
+                for start, _ in periods
             ],
-            [[p.weights[v.name] for v in spec.variants] for p in spec.ramp],
+            [[weights[v.name] for v in spec.variants] for _, weights in periods],
+            period=spec.allocation_period_words[0],
             alpha=spec.srm_alpha,
             method=spec.srm_method,
             correction=spec.srm_correction,
@@ -365,27 +391,37 @@ def _srm_history_sentence(
     return f"The split first mismatched on {days[over_time.first_day_index]}."
 
 
-def _phase_srm_sentences(experiment: ResolvedExperiment, srm: PhasedSRMResult) -> tuple[str, ...]:
-    """Why a ramped experiment is INVALID: each mismatched phase with its split and plan."""
+def _phase_srm_sentences(
+    experiment: ResolvedExperiment,
+    srm: PhasedSRMResult,
+    periods: Sequence[tuple[str, Mapping[str, float]]],
+) -> tuple[str, ...]:
+    """Why a ramped (or bandit) experiment is INVALID: each mismatched allocation period with its
+    split and plan (``periods``: :func:`allocation_periods`)."""
     spec = experiment.spec
-    assert spec.ramp is not None
+    where = "the ramp phase from" if spec.ramp is not None else "the allocation day"
+    words = "phases" if spec.ramp is not None else "days"
     sentences = []
     for index in srm.mismatched:
-        phase, result = spec.ramp[index], srm.phases[index]
+        (start, weights), result = periods[index], srm.phases[index]
         assert result is not None
         split = " / ".join(
             f"{n:,} {v.name}" for n, v in zip(result.observed, spec.variants, strict=True)
         )
-        planned = " / ".join(f"{phase.weights[v.name]:g}" for v in spec.variants)
+        planned = " / ".join(f"{weights[v.name]:g}" for v in spec.variants)
         sentences.append(
-            f"Sample ratio mismatch in the ramp phase from {phase.start}: {split} units first "
+            f"Sample ratio mismatch in {where} {start}: {split} units first "
             f"exposed in it against its planned weights {planned} ({result.method} "
-            f"{p_text(result.p_value)} < {spec.srm_alpha:g} / {len(spec.ramp)} phases)."
+            f"{p_text(result.p_value)} < {spec.srm_alpha:g} / {len(periods)} {words})."
         )
+    served = (
+        "a ramp in the spec that differs from the one served"
+        if spec.ramp is not None
+        else "a serving system that did not follow bandit_allocations"
+    )
     sentences.append(
         f"The split is broken ({srm.method}, adjusted {p_text(srm.p_value)}), so no effect can "
-        f"be trusted; look for assignment or exposure-logging bugs, or a ramp in the spec that "
-        f"differs from the one served."
+        f"be trusted; look for assignment or exposure-logging bugs, or {served}."
     )
     return tuple(sentences)
 
@@ -394,7 +430,7 @@ def _segment_srm_sentences(
     experiment: ResolvedExperiment, units_by_segment: Mapping[str, Mapping[str, int]]
 ) -> list[str]:
     spec = experiment.spec
-    if not units_by_segment or spec.ramp is not None:
+    if not units_by_segment or spec.allocation_segment is not None:
         # Under a ramp a segment's units pooled over the phases follow no single plan, and its
         # units per phase are not kept: the per-phase test stands for it.
         return []
@@ -802,6 +838,7 @@ def decide(
     units_by_phase: Mapping[str, Mapping[str, int]] | None = None,
     earlier_results: Mapping[dt.date, Sequence[Row]] | None = None,
     did_effects: Sequence[Row] = (),
+    planned_by_day: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Decision:
     """Apply the policy (module docstring) to the results of one experiment and day.
 
@@ -820,11 +857,14 @@ def decide(
         offline_evidence: the day's ``offline_online_parity`` rows; named in the reasons next to
             the online lift (they never change the verdict).
         units_by_phase: with a ramp, units per variant by ramp phase of first exposure (phase
-            start date → variant → units): the sample ratio is tested per phase.
+            start date → variant → units), or with a bandit by first exposure day: the sample
+            ratio is tested per phase (day).
         earlier_results: with a holdout, the result rows of earlier looks by day (at least the
             last day of each earlier launch period, :func:`launch_periods`); their effects are
             named in the reasons.
         did_effects: with a ``did`` block, the day's ``did_effects`` rows, which decide.
+        planned_by_day: with a bandit, the split each day was allocated with, by day (ISO):
+            the ``bandit_allocations`` rows that applied to it.
 
     Returns:
         The decision with its reasons, with a ramp in progress its ramp action, and with a
@@ -843,6 +883,7 @@ def decide(
         outliers=outliers,
         offline_evidence=offline_evidence,
         units_by_phase=units_by_phase,
+        planned_by_day=planned_by_day,
     )
     verdict = with_holdout(experiment, day, results, verdict, earlier_results)
     return with_ramp_action(experiment, day, results, verdict)
@@ -956,6 +997,7 @@ def _verdict(
     outliers: Sequence[Row] = (),
     offline_evidence: Sequence[Row] = (),
     units_by_phase: Mapping[str, Mapping[str, int]] | None = None,
+    planned_by_day: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Decision:
     """The verdict of :func:`decide`, before any ramp action."""
     spec = experiment.spec
@@ -972,11 +1014,14 @@ def _verdict(
             ),
             None,
         )
-    srm = sample_ratio(experiment, units_by_variant, units_by_phase)
+    srm = sample_ratio(experiment, units_by_variant, units_by_phase, planned_by_day)
     if gate_failures:
         return Decision(Verdict.INVALID, None, tuple(gate_failures), srm.p_value)
     if isinstance(srm, PhasedSRMResult) and srm.mismatched:
-        return Decision(Verdict.INVALID, None, _phase_srm_sentences(experiment, srm), srm.p_value)
+        periods = allocation_periods(experiment, units_by_phase or {}, planned_by_day)
+        return Decision(
+            Verdict.INVALID, None, _phase_srm_sentences(experiment, srm, periods), srm.p_value
+        )
     if srm.p_value < spec.srm_alpha:
         split = " / ".join(f"{units_by_variant[v]:,} {v}" for v in spec.weights)
         planned = " / ".join(f"{w:g}" for w in spec.weights.values())

@@ -264,6 +264,9 @@ class MetricKind(ABC):
             values) applies to it.
         windowable: whether ``window_days`` (days d0..d1 after each unit's exposure) applies.
         guardrail_margin_types: the ``margin_type`` values a guardrail on it accepts.
+        bandit_posterior: the posterior of an arm's expected value when it is a bandit's
+            reward (:mod:`exp_dagster.stats.bandit`): ``beta`` (Beta-Bernoulli on 0/1 values),
+            ``student_t`` (the mean under the reference prior), or ``None``: not a reward.
     """
 
     name: ClassVar[str]
@@ -280,6 +283,7 @@ class MetricKind(ABC):
     counts_rows: ClassVar[bool] = True
     windowable: ClassVar[bool] = True
     guardrail_margin_types: ClassVar[frozenset[str]] = frozenset({"relative", "absolute"})
+    bandit_posterior: ClassVar[Literal["beta", "student_t"] | None] = None
 
     # ── spec ──
 
@@ -485,6 +489,7 @@ class MeanKind(_ValueKind):
     pre-period; optional winsorisation."""
 
     name = "mean"
+    bandit_posterior = "student_t"
     options = frozenset({"relative_ci", "cuped", "cuped_theta", "mean_test", *_EVERY_KIND_OPTIONS})
     winsorizable = True
     outlier_quantities = ("value",)
@@ -520,6 +525,7 @@ class ProportionKind(_ValueKind):
 
     name = "proportion"
     counts_rows = False
+    bandit_posterior = "beta"
     options = frozenset(
         {
             "relative_ci",

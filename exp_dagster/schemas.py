@@ -139,6 +139,33 @@ RESULTS_SCHEMA = pa.DataFrameSchema(
 )
 
 
+BANDIT_ALLOCATIONS_SCHEMA = pa.DataFrameSchema(
+    {
+        "variant": pa.Column(str, nullable=False),
+        "weight": pa.Column(float, pa.Check.in_range(0.0, 1.0), nullable=False),
+        "floor": pa.Column(float, pa.Check.ge(0.0), nullable=False),
+        "probability_best": pa.Column(float, pa.Check.in_range(0.0, 1.0), nullable=True),
+        "n": pa.Column(int, pa.Check.ge(0), nullable=False),
+    },
+    checks=[
+        pa.Check(
+            lambda df: df["weight"] >= df["floor"],
+            name="weight_at_least_the_floor",
+            error="every variant's weight must be at least the spec's bandit floor",
+        ),
+        pa.Check(
+            lambda df: abs(float(df["weight"].sum()) - 1.0) <= 1e-9,
+            name="weights_sum_to_one",
+            error="the weights of one day's allocation must sum to 1 (within 1e-9)",
+        ),
+    ],
+    unique=["variant"],
+    name="bandit_allocations",
+    strict=False,
+    coerce=True,
+)
+
+
 def model_logs_schema(kind: str, variants: Sequence[str]) -> pa.DataFrameSchema:
     """Typed rows of one day of ``ranking``, ``predictions`` or ``interleaving`` logs
     (docs/input.md); a value that did not parse is NULL here and fails its column's check."""

@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from exp_dagster.metric_kinds import (
+    KINDS,
     OPTION_NAMES,
     CupedOption,
     CupedThetaOption,
@@ -260,6 +261,9 @@ class VariantSpec(_Strict):
 # The derived segment of a ramped experiment: the ramp phase in force on each unit's first exposure
 # day (its value is the phase's start date). Not an exposure-log column, so not a spec segment.
 RAMP_PHASE_SEGMENT = "ramp_phase"
+# The derived segment of a bandit experiment: each unit's first exposure day, the allocation period
+# whose split (that day's bandit_allocations weights) assigned it.
+ALLOCATION_DAY_SEGMENT = "allocation_day"
 
 
 class RampPhase(_Strict):
@@ -314,6 +318,35 @@ class HoldoutSpec(_Strict):
 
     group: Name
     launches: list[HoldoutLaunch] = Field(min_length=1)
+
+
+class BanditSpec(_Strict):
+    """Adaptive allocation: each day's statistics of a reward metric set the next day's traffic
+    split (the ``bandit_allocations`` table, for the serving system to read).
+
+    Attributes:
+        algorithm: ``thompson`` (each arm's weight is its posterior probability of being the
+            best: least regret) or ``top_two_thompson`` (Russo 2016: the best arm with
+            probability ``top_two_beta``, else the runner-up of a fresh posterior draw: finds the
+            best arm with fewer units, at more regret).
+        metric: the reward, one of the experiment's metrics of type ``proportion``
+            (Beta-Bernoulli, prior Beta(1, 1)) or ``mean`` (Student-t posterior of the mean);
+            its ``direction`` says whether higher is better. ``null`` (default): the primary.
+        floor: every variant's minimum weight, e.g. 0.01 (default): the weights are mixed with
+            the uniform split, ``floor + (1 - K floor) w``, so every arm keeps traffic and stays
+            estimable; at most each variant's ``weight`` (the burn-in split) and below 1 / K.
+        burn_in_days: the days from ``start`` on which the planned split (the variants'
+            ``weight``s) is used; the start day always is (no statistics exist before it).
+            Default 1: the bandit sets the split from the second day.
+        top_two_beta: top-two Thompson's probability of playing the leader, in (0, 1); 0.5
+            (default, Russo's).
+    """
+
+    algorithm: Literal["thompson", "top_two_thompson"] = "thompson"
+    metric: Identifier | None = None
+    floor: float = Field(default=0.01, ge=0, lt=0.5)
+    burn_in_days: int = Field(default=1, ge=1, le=365)
+    top_two_beta: float = Field(default=0.5, gt=0, lt=1)
 
 
 class GuardrailSpec(_Strict):
@@ -698,6 +731,9 @@ class ExperimentSpec(_Strict):
         did: a rollout that was not randomised, analysed by difference in differences per
             cluster (:class:`DiDSpec`), reported in the table ``did_effects``. ``null``
             (default): a randomised experiment.
+        bandit: adaptive allocation (:class:`BanditSpec`): Thompson or top-two Thompson sampling
+            on a reward metric writes each next day's traffic split to ``bandit_allocations``
+            (docs/statistics.md, "Bandit allocation"). ``null`` (default): the split is fixed.
         analysis: the analysis and decision policy (:class:`AnalysisPolicy`).
     """
 
@@ -723,6 +759,7 @@ class ExperimentSpec(_Strict):
     oec: OECSpec | None = None
     metric_tree: MetricTreeSpec | None = None
     did: DiDSpec | None = None
+    bandit: BanditSpec | None = None
     analysis: AnalysisPolicy = Field(default_factory=AnalysisPolicy)
 
     @field_validator("variants")
@@ -980,6 +1017,102 @@ class ExperimentSpec(_Strict):
                 )
         return holdout
 
+    @field_validator("bandit")
+    @classmethod
+    def _bandit_valid(cls, bandit: BanditSpec | None, info: ValidationInfo) -> BanditSpec | None:
+        variants, metrics = info.data.get("variants"), info.data.get("metrics")
+        if bandit is None or variants is None or metrics is None:
+            return bandit  # the missing field has its own error
+        names = [metrics.primary, *metrics.secondary, *(g.metric for g in metrics.guardrails)]
+        if bandit.metric is not None and bandit.metric not in names:
+            raise ValueError(
+                f"'metric' is '{bandit.metric}', which is not one of this experiment's metrics "
+                f"{names}; name one of them (or leave 'metric' out for the primary)"
+            )
+        if bandit.floor * len(variants) >= 1.0:
+            raise ValueError(
+                f"'floor' {bandit.floor:g} times {len(variants)} variants is "
+                f"{bandit.floor * len(variants):g}, which leaves the bandit no traffic to "
+                f"allocate; lower it below {1 / len(variants):g}"
+            )
+        low = [v.name for v in variants if v.weight < bandit.floor]
+        if low:
+            raise ValueError(
+                f"'floor' {bandit.floor:g} is above the planned weight of {', '.join(low)}, the "
+                f"split used during burn-in; lower the floor or raise those weights"
+            )
+        if info.data.get("hash_salt") is not None:
+            raise ValueError(
+                "a bandit cannot be combined with 'hash_salt': the serving system assigns units "
+                "by each day's bandit_allocations weights, not by the hash of the planned split, "
+                "so the hash check would quarantine them; remove hash_salt"
+            )
+        if ALLOCATION_DAY_SEGMENT in (info.data.get("segments") or []):
+            raise ValueError(
+                f"'{ALLOCATION_DAY_SEGMENT}' is the bandit's own segment (each unit's first "
+                f"exposure day), so it cannot also be a segment column; rename that exposure-log "
+                f"column or leave it out of 'segments'"
+            )
+        why = {
+            "did": "a rollout by cluster is not randomised, so there is no split to allocate",
+            "ramp": "the bandit sets the split every day",
+            "holdout": "the bandit sets the split every day",
+            "oec": "its moments are pooled over the days, which the bandit's changing split biases",
+            "metric_tree": (
+                "its moments are pooled over the days, which the bandit's changing split biases"
+            ),
+        }
+        for other, reason in why.items():
+            if info.data.get(other) is not None:
+                raise ValueError(
+                    f"a bandit cannot be combined with '{other}' yet: {reason}; remove one of them"
+                )
+        return bandit
+
+    @model_validator(mode="after")
+    def _bandit_not_stratified_otherwise(self) -> ExperimentSpec:
+        if self.bandit is not None and self.analysis.stratify_by is not None:
+            raise ValueError(
+                f"analysis.stratify_by ('{self.analysis.stratify_by}') cannot be combined with "
+                f"'bandit': a bandit's split changes every day; remove stratify_by"
+            )
+        return self
+
+    @property
+    def allocation_segment(self) -> str | None:
+        """The derived segment of the periods whose splits differ by design: ``ramp_phase`` with
+        a ramp, ``allocation_day`` with a bandit, else None. Overall effects are stratified by
+        it and the sample ratio is tested within each of its values."""
+        if self.ramp is not None:
+            return RAMP_PHASE_SEGMENT
+        if self.bandit is not None:
+            return ALLOCATION_DAY_SEGMENT
+        return None
+
+    @property
+    def allocation_starts(self) -> list[dt.date]:
+        """The first days of the allocation periods: the ramp's phases, or with a bandit every
+        day of the window (each day has its own split); empty otherwise."""
+        if self.ramp is not None:
+            return [phase.start for phase in self.ramp]
+        if self.bandit is not None:
+            return self.days()
+        return []
+
+    @property
+    def allocation_period_words(self) -> tuple[str, str]:
+        """The allocation period in words, singular and plural."""
+        if self.bandit is not None:
+            return "allocation day", "allocation days"
+        return "ramp phase", "ramp phases"
+
+    @property
+    def bandit_metric(self) -> str | None:
+        """The bandit's reward metric (the primary unless named); None without a bandit."""
+        if self.bandit is None:
+            return None
+        return self.bandit.metric or self.metrics.primary
+
     def launches_by(self, day: dt.date) -> list[HoldoutLaunch]:
         """The holdout's launches on or before ``day`` (empty without a holdout)."""
         if self.holdout is None:
@@ -1195,6 +1328,14 @@ def parse_experiment(data: Any, source: str, catalog: MetricCatalog) -> Resolved
         )
     _check_cross_metrics(spec, metrics, source)
     _check_did_metrics(spec, metrics, source)
+    reward = spec.bandit_metric
+    if reward is not None and metrics[reward].kind.bandit_posterior is None:
+        rewards = sorted(k.name for k in KINDS.values() if k.bandit_posterior is not None)
+        raise SpecError(
+            f"{source}: field 'bandit.metric': '{reward}' is a {metrics[reward].kind.name} "
+            f"metric; a bandit's reward must be a {' or '.join(rewards)} metric (a posterior "
+            f"from each arm's n, sum and sum of squares); name one in 'bandit.metric'."
+        )
     return ResolvedExperiment(
         spec=spec, metrics=metrics, source=source, version=spec_version(spec, metrics.values())
     )
@@ -1385,6 +1526,7 @@ VERSION_NEUTRAL_DEFAULTS: dict[str, Any] = {
     "oec": None,
     "metric_tree": None,
     "did": None,
+    "bandit": None,
 }
 # Metric fields added after experiments were versioned, left out of the hash when unset (null):
 # winsorize, window_days and the per-metric overrides of the experiment's analysis options.

@@ -404,6 +404,7 @@ def srm_by_phase(
     alpha: float = 0.001,
     method: SRMMethod = "chi-square",
     correction: bool = False,
+    period: str = "ramp phase",
 ) -> PhasedSRMResult:
     """Sample-ratio-mismatch test of a ramped rollout: each phase against its own planned split.
 
@@ -422,6 +423,8 @@ def srm_by_phase(
         alpha (float): family-wise level over the phases; 0.001 by default.
         method (Literal["chi-square", "g-test", "exact"]): each phase's test (:func:`srm_test`).
         correction (bool): Yates' continuity correction (:func:`srm_test`).
+        period (str): what a phase is, for ``method``: ``ramp phase`` (default), or e.g.
+            ``allocation day`` for a bandit's days, each with the split it was allocated.
 
     Returns:
         PhasedSRMResult: each phase's test, the mismatched phases and the Bonferroni-adjusted
@@ -475,5 +478,5 @@ def srm_by_phase(
         phases=tuple(results),
         mismatched=tuple(index for index, r in tested if r.p_value < threshold),
         alpha=alpha,
-        method=f"{label} per ramp phase (Bonferroni over {len(tested)})",
+        method=f"{label} per {period} (Bonferroni over {len(tested)})",
     )

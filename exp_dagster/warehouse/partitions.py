@@ -57,6 +57,23 @@ def read_partition(
     )
 
 
+def read_bandit_splits(
+    conn: duckdb.DuckDBPyConnection, experiment_id: str, day: dt.date
+) -> dict[str, dict[str, float]]:
+    """The split the bandit set for each day through ``day``, by day (ISO) → variant → weight:
+    the ``bandit_allocations`` rows whose ``applies_to`` is on or before ``day`` (each written
+    the day before). Empty for an experiment without a bandit."""
+    splits: dict[str, dict[str, float]] = {}
+    for row in fetch_dicts(
+        conn,
+        "SELECT applies_to, variant, weight FROM bandit_allocations "
+        "WHERE experiment_id = ? AND applies_to <= ? ORDER BY ALL",
+        [experiment_id, day],
+    ):
+        splits.setdefault(row["applies_to"].isoformat(), {})[row["variant"]] = row["weight"]
+    return splits
+
+
 def read_history(
     conn: duckdb.DuckDBPyConnection, experiment_id: str, day: dt.date
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -53,19 +53,22 @@ def _register_metric_definitions(
 
 
 def _segment_terms(
-    segments: Sequence[str], ramp_starts: Sequence[dt.date] = ()
+    segments: Sequence[str],
+    ramp_starts: Sequence[dt.date] = (),
+    derived: str = RAMP_PHASE_SEGMENT,
 ) -> tuple[dict[str, str], dict[str, Any]]:
     """The @...@ markers of metric_statistics.sql for these segment names, and their parameters:
     a column ``s_k`` per segment (named by ``$segment_k``), and a grouping set per segment beside
-    the one of 'all'. With a ramp (``ramp_starts``, the phases' start dates), one more segment,
-    ``ramp_phase``: the start date of the phase in force on each unit's first exposure day."""
+    the one of 'all'. With allocation periods (``ramp_starts``, their first days: a ramp's phases,
+    or a bandit's days), one more segment named ``derived`` (``ramp_phase``, ``allocation_day``):
+    the first day of the period in force on each unit's first exposure day."""
     ks = range(1, len(segments) + 1)
     params: dict[str, Any] = {f"segment_{k}": name for k, name in zip(ks, segments, strict=True)}
     columns = "".join(f"u.segments[$segment_{k}] AS s_{k}, " for k in ks)
     if ramp_starts:
         k = len(segments) + 1
         ks = range(1, k + 1)
-        params[f"segment_{k}"] = RAMP_PHASE_SEGMENT
+        params[f"segment_{k}"] = derived
         params["ramp_phase_starts"] = list(ramp_starts)
         columns += (
             "CAST(list_max(list_filter($ramp_phase_starts, "
@@ -111,8 +114,11 @@ def build_metric_statistics(
     }
     with transaction(conn):
         _winsorize_caps(conn, experiment, day)
-        ramp_starts = [phase.start for phase in spec.ramp or ()]
-        terms, segment_params = _segment_terms(list(spec.segments), ramp_starts)
+        terms, segment_params = _segment_terms(
+            list(spec.segments),
+            spec.allocation_starts,
+            spec.allocation_segment or RAMP_PHASE_SEGMENT,
+        )
         for statement in sql_statements("metric_statistics"):
             execute(conn, fill_markers(statement, terms), {**params, **segment_params})
         run_sql(

@@ -213,6 +213,11 @@ TABLES: tuple[Table, ...] = (
         "offline_online_parity",
         "whether an offline estimate agrees with the online effect",
     ),
+    _python(
+        "bandit_allocations",
+        "bandit_allocations",
+        "a bandit experiment's variant: its traffic weight for the next day, P(best)",
+    ),
 )
 
 VIEWS: tuple[str, ...] = ("unit_metrics",)

@@ -318,17 +318,22 @@ def build_unit_metrics(
     ).fetchone()
     assert left_out is not None
     units_by_phase: dict[str, dict[str, int]] = {}
-    if spec.ramp is not None:
+    if spec.allocation_segment is not None:
+        # a ramp: every phase, empty or not; a bandit: the days with units (each its own split)
         units_by_phase = {
-            phase.start.isoformat(): dict.fromkeys(spec.weights, 0) for phase in spec.ramp
+            phase.start.isoformat(): dict.fromkeys(spec.weights, 0) for phase in spec.ramp or ()
         }
         for first_day, variant, units in conn.execute(
             "SELECT first_exposure_date, variant, count(*) FROM unit_metric_rows "
             "WHERE experiment_id = ? AND as_of_date = ? GROUP BY ALL",
             [spec.id, day],
         ).fetchall():
-            phase = spec.ramp[spec.phase_index(first_day) or 0].start.isoformat()
-            units_by_phase[phase][variant] += int(units)
+            if spec.ramp is not None:
+                period = spec.ramp[spec.phase_index(first_day) or 0].start.isoformat()
+            else:
+                period = first_day.isoformat()
+            cell = units_by_phase.setdefault(period, dict.fromkeys(spec.weights, 0))
+            cell[variant] += int(units)
     return UnitMetricCounts(
         units=sum(units_by_variant.values()),
         units_by_variant=units_by_variant,

@@ -727,3 +727,65 @@ def test_an_invalid_split_stays_invalid_under_a_holdout() -> None:
     decision = decide(holdout(), END, results, {"control": 10_000, "treatment": 11_000})
     assert decision.decision == Verdict.INVALID
     assert not any("launches" in r for r in decision.reasons)
+
+
+# ── bandit: the sample ratio per allocation day ─────────────────────────────────────────────
+
+
+def bandit_experiment() -> ResolvedExperiment:
+    from exp_dagster.spec import MetricCatalog, parse_experiment
+
+    base = ranker_v2()
+    data = base.spec.model_dump(mode="json")
+    data.pop("hash_salt")
+    data["bandit"] = {"metric": "conversion", "floor": 0.05}
+    return parse_experiment(data, "bandit.yaml", MetricCatalog(metrics=base.metrics))
+
+
+BANDIT_DAYS = {
+    "2026-10-01": {"control": 5_020, "treatment": 4_980},  # the planned 50/50 (no row applies)
+    "2026-10-02": {"control": 2_010, "treatment": 7_990},
+    "2026-10-03": {"control": 1_003, "treatment": 8_997},
+}
+BANDIT_SPLITS = {
+    "2026-10-02": {"control": 0.2, "treatment": 0.8},
+    "2026-10-03": {"control": 0.1, "treatment": 0.9},
+}
+
+
+def test_a_bandit_tests_each_day_against_the_split_it_was_allocated() -> None:
+    from scipy import stats
+
+    experiment = bandit_experiment()
+    total = {v: sum(d[v] for d in BANDIT_DAYS.values()) for v in ("control", "treatment")}
+    results = [row("ctr", 0.01, -0.01, 0.03, 0.3, judged_by=experiment)]
+    day = dt.date(2026, 10, 3)
+    decision = decide(
+        experiment,
+        day,
+        results,
+        total,
+        units_by_phase=BANDIT_DAYS,
+        planned_by_day=BANDIT_SPLITS,
+    )
+    assert decision.decision != Verdict.INVALID
+    planned = {"2026-10-01": {"control": 0.5, "treatment": 0.5}, **BANDIT_SPLITS}
+    p_values = [
+        stats.chisquare(
+            [units["control"], units["treatment"]],
+            [sum(units.values()) * planned[d][v] for v in ("control", "treatment")],
+        ).pvalue
+        for d, units in BANDIT_DAYS.items()
+    ]
+    assert decision.srm_p_value == pytest.approx(min(1.0, 3 * min(p_values)), rel=1e-9)
+    assert any("per allocation day (Bonferroni over 3)" in r for r in decision.reasons)
+    # Read against the planned 50/50 on every day (no allocations given): a gross mismatch.
+    pooled = decide(experiment, day, results, total, units_by_phase=BANDIT_DAYS)
+    assert pooled.decision == Verdict.INVALID
+    assert pooled.reasons[0].startswith(
+        "Sample ratio mismatch in the allocation day 2026-10-02: 2,010 control / 7,990 treatment "
+        "units first exposed in it against its planned weights 0.5 / 0.5 (chi-square"
+    )
+    assert "a serving system that did not follow bandit_allocations" in pooled.reasons[-1]
+    with pytest.raises(ValueError, match="needs the units of each allocation day"):
+        decide(experiment, day, results, total)

@@ -497,3 +497,119 @@ def test_a_did_metric_needs_a_daily_value_per_unit(metrics: MetricCatalog) -> No
     spec["metrics"]["guardrails"] = [{"metric": "latency_p95", "margin": 0.05}]
     with pytest.raises(SpecError, match=r"metric 'latency_p95'.*quantile metric"):
         parse_experiment(spec, "x.yaml", metrics)
+
+
+# ── bandit allocation ───────────────────────────────────────────────────────────────────────
+
+
+def bandit_spec(**fields: Any) -> dict[str, Any]:
+    spec = demo_spec()
+    spec.pop("hash_salt")  # the serving system assigns by the bandit's split, not the hash
+    spec["bandit"] = {"metric": "conversion", **fields}
+    return spec
+
+
+def test_a_bandit_defaults_to_thompson_on_its_metric(metrics: MetricCatalog) -> None:
+    spec = parse_experiment(bandit_spec(), "x.yaml", metrics).spec
+    assert spec.bandit is not None
+    assert (spec.bandit.algorithm, spec.bandit.floor, spec.bandit.burn_in_days) == (
+        "thompson",
+        0.01,
+        1,
+    )
+    assert spec.bandit.top_two_beta == 0.5
+    assert spec.bandit_metric == "conversion"
+    assert spec.allocation_segment == "allocation_day"
+    assert spec.allocation_starts == spec.days()
+    primary = bandit_spec()
+    primary["metrics"] = {"primary": "watch_time"}
+    primary["bandit"] = {"algorithm": "top_two_thompson"}
+    assert parse_experiment(primary, "x.yaml", metrics).spec.bandit_metric == "watch_time"
+    assert parse_experiment(demo_spec(), "x.yaml", metrics).spec.bandit_metric is None
+
+
+def test_without_a_bandit_the_spec_version_is_unchanged(metrics: MetricCatalog) -> None:
+    explicit = demo_spec()
+    explicit["bandit"] = None
+    assert parse_experiment(explicit, "x.yaml", metrics).version == "d5a7eab2877b"
+    assert parse_experiment(bandit_spec(), "x.yaml", metrics).version != "d5a7eab2877b"
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        (lambda s: s["bandit"].update(metric="clicks"), "bandit", "not one of this experiment's"),
+        (lambda s: s["bandit"].update(metric="ctr"), "bandit.metric", "is a ratio metric"),
+        (lambda s: s["bandit"].update(metric="latency_p95"), "bandit.metric", "a quantile"),
+        (lambda s: s["bandit"].update(floor=0.6), "bandit.floor", "less than 0.5"),
+        (
+            lambda s: (
+                s.update(
+                    variants=[
+                        {"name": "control", "weight": 0.9, "control": True},
+                        {"name": "treatment", "weight": 0.1},
+                    ]
+                )
+                or s["bandit"].update(floor=0.2)
+            ),
+            "bandit",
+            "above the planned weight of treatment",
+        ),
+        (lambda s: s["bandit"].update(algorithm="ucb"), "bandit.algorithm", "thompson"),
+        (lambda s: s.update(hash_salt="salt"), "bandit", "cannot be combined with 'hash_salt'"),
+        (
+            lambda s: s.update(segments=["platform", "allocation_day"]),
+            "bandit",
+            "'allocation_day' is the bandit's own segment",
+        ),
+        (lambda s: s["bandit"].update(top_two_beta=1.0), "bandit.top_two_beta", "less than 1"),
+        (lambda s: s["bandit"].update(burn_in_days=0), "bandit.burn_in_days", "greater than"),
+        (
+            lambda s: s.update(ramp=[dict(RAMP[0], weights={"control": 0.5, "treatment": 0.5})]),
+            "bandit",
+            "cannot be combined with 'ramp'",
+        ),
+        (
+            lambda s: s.update(
+                holdout={
+                    "group": "control",
+                    "launches": [{"name": "ranker_v2", "date": "2026-10-03"}],
+                }
+            ),
+            "bandit",
+            "cannot be combined with 'holdout'",
+        ),
+        (
+            lambda s: s.update(oec=oec_spec()["oec"]),
+            "bandit",
+            "cannot be combined with 'oec' yet",
+        ),
+        (
+            lambda s: s.update(
+                did={
+                    "cluster": "country",
+                    "treated": ["de"],
+                    "rollout_date": "2026-10-08",
+                    "metrics": ["ctr"],
+                }
+            ),
+            "bandit",
+            "cannot be combined with 'did' yet",
+        ),
+        (
+            lambda s: s.update(analysis={"stratify_by": "platform"}),
+            "(top level)",
+            "cannot be combined with 'bandit'",
+        ),
+    ],
+)
+def test_invalid_bandits_name_the_field(
+    metrics: MetricCatalog, change: Any, field: str, words: str
+) -> None:
+    spec = bandit_spec()
+    change(spec)
+    with pytest.raises(SpecError) as error:
+        parse_experiment(spec, "catalog/experiments/x.yaml", metrics)
+    message = str(error.value)
+    assert f"field '{field}'" in message, message
+    assert words in message, message

@@ -444,6 +444,27 @@ CREATE TABLE IF NOT EXISTS decision (
     spec_version   VARCHAR   NOT NULL,
     ramp_action    VARCHAR               -- continue_ramp | hold | roll_back while a ramp is in progress
 );
+-- A bandit experiment's traffic split for the day after as_of_date, from as_of_date's statistics
+-- of its reward metric (exp_dagster/allocation.py): what the serving system reads.
+CREATE TABLE IF NOT EXISTS bandit_allocations (
+    experiment_id        VARCHAR NOT NULL,
+    as_of_date           DATE    NOT NULL,
+    applies_to           DATE    NOT NULL,   -- as_of_date + 1
+    variant              VARCHAR NOT NULL,
+    weight               DOUBLE  NOT NULL,   -- share of the traffic, >= floor, summing to 1
+    probability_best     DOUBLE,             -- posterior P(best arm), Monte Carlo
+    top_two_probability  DOUBLE,             -- top_two_thompson: the arm's top-two probability
+    algorithm            VARCHAR NOT NULL,   -- thompson | top_two_thompson
+    basis                VARCHAR NOT NULL,   -- posterior | burn-in | planned: <why>
+    floor                DOUBLE  NOT NULL,
+    metric               VARCHAR NOT NULL,   -- the reward metric
+    n                    BIGINT  NOT NULL,   -- the arm's units through as_of_date
+    mean                 DOUBLE,             -- the arm's observed mean reward
+    draws                INTEGER,            -- Monte Carlo draws of the posterior
+    monte_carlo_se       DOUBLE,             -- the largest Monte Carlo se of a probability_best
+    seed                 BIGINT  NOT NULL,   -- from (experiment_id, as_of_date)
+    spec_version         VARCHAR NOT NULL
+);
 
 -- Warehouses created by an earlier version gain the newer columns in place.
 ALTER TABLE metric_statistics ADD COLUMN IF NOT EXISTS sum_cx DOUBLE;
