@@ -465,6 +465,8 @@ def traffic_chart(
     days = sorted(units_by_day)
     if not days:
         return None
+    if spec.ramp is not None:
+        return _ramp_traffic_chart(units_by_day, spec)
     seen: list[float] = []
     with _figure(3.2) as (figure, axes):
         for index, variant in enumerate(spec.variants):
@@ -481,6 +483,42 @@ def traffic_chart(
         axes.set_title("Traffic split by day (dashed: planned weights)")
         axes.legend(loc="center right")
         # Zoomed on the weights: a few points of drift is a broken split and must be visible.
+        axes.set_ylim(max(0.0, min(seen) - 4), min(100.0, max(seen) + 4))
+        _date_axis(axes)
+        return _png(figure)
+
+
+def _ramp_traffic_chart(
+    units_by_day: Mapping[dt.date, Mapping[str, int]], spec: ExperimentSpec
+) -> bytes | None:
+    """Under a ramp: each variant's share of the units first exposed on each day, against the
+    weights of the phase in force that day (a step), the phase starts marked."""
+    days = sorted(units_by_day)
+    new: dict[dt.date, dict[str, int]] = {}
+    previous: Mapping[str, int] = {}
+    for day in days:
+        new[day] = {v: units_by_day[day].get(v, 0) - previous.get(v, 0) for v in spec.weights}
+        previous = units_by_day[day]
+    seen: list[float] = []
+    with _figure(3.2) as (figure, axes):
+        for index, variant in enumerate(spec.variants):
+            colour = SERIES[index % len(SERIES)]
+            shown = [d for d in days if sum(new[d].values()) > 0]
+            shares = [new[d][variant.name] / sum(new[d].values()) * 100 for d in shown]
+            planned = [spec.weights_on(d)[variant.name] * 100 for d in days]
+            seen += [*shares, *planned]
+            axes.plot(shown, shares, color=colour, marker="o", linewidth=2.0, label=variant.name)
+            axes.step(days, planned, where="mid", color=colour, linestyle="--", linewidth=1.2)
+        for phase in (spec.ramp or [])[1:]:
+            if days[0] <= phase.start <= days[-1]:
+                # between the last day of the previous phase and the first of this one, where
+                # the dashed step changes
+                middle = dt.datetime.combine(phase.start, dt.time()) - dt.timedelta(hours=12)
+                axes.axvline(middle, color=GREY, linestyle=":", linewidth=1.0)
+        axes.set_ylabel("share of new units, %")
+        axes.set_xlabel("day of first exposure")
+        axes.set_title("Traffic split of each day's new units (dashed: the phase's weights)")
+        axes.legend(loc="best")
         axes.set_ylim(max(0.0, min(seen) - 4), min(100.0, max(seen) + 4))
         _date_axis(axes)
         return _png(figure)

@@ -3,7 +3,8 @@
 The file has no external reference of any kind: CSS is inline, charts are ``data:`` PNG URIs,
 there is no script, font or icon to fetch, so it opens offline, in a mail client or pasted into
 a launch review exactly as it was rendered. Sections, in order: the decision and its reasons,
-the headline numbers, the primary metric over time, the experiment's facts and traffic, every
+the headline numbers, the primary metric over time, the experiment's facts and traffic (with a
+ramp, its phases: planned and actual split, each phase's sample-ratio test, the ramp action), every
 metric by role, the forest plot, segments, model evaluation (when there are model logs), CUPED,
 data quality, and the spec and conventions.
 An INVALID report leads with why and shows effects only folded away, marked untrustworthy.
@@ -12,6 +13,7 @@ An INVALID report leads with why and shows effects only folded away, marked untr
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from exp_dagster.decision import (
     launch_periods,
     p_text,
     pct,
+    sample_ratio,
     shown_non_inferior,
     srm_method_label,
 )
@@ -363,11 +366,98 @@ def _facts(data: ReportData, traffic: bytes | None) -> str:
             variant_rows,
             {1, 2, 3},
         )
+        + _ramp_table(data)
         + _figure(
             traffic,
             "Share of units per variant by day",
-            "Each variant's share of the exposed units, cumulative to each day; the dashed lines "
-            "are the planned weights. A line drifting away from its weight is a broken split.",
+            "Each variant's share of the units first exposed on each day, against the planned "
+            "weights of the ramp phase in force (dashed steps; the dotted lines mark the phase "
+            "starts). A day drifting away from its phase's weight is a broken split."
+            if spec.ramp is not None
+            else "Each variant's share of the exposed units, cumulative to each day; the dashed "
+            "lines are the planned weights. A line drifting away from its weight is a broken "
+            "split.",
+        )
+    )
+
+
+def new_units_by_phase(data: ReportData) -> dict[str, dict[str, int]]:
+    """Units first exposed in each ramp phase (its start date, ISO) per variant, to the
+    report's day: the day-to-day differences of the cumulative units, summed by phase."""
+    spec = data.experiment.spec
+    if spec.ramp is None:
+        return {}
+    by_phase = {p.start.isoformat(): dict.fromkeys(spec.weights, 0) for p in spec.ramp}
+    previous: Mapping[str, int] = {}
+    for day in sorted(d for d in data.units_by_day if d <= data.as_of):
+        phase = spec.ramp[spec.phase_index(day) or 0].start.isoformat()
+        for variant in spec.weights:
+            units = data.units_by_day[day].get(variant, 0)
+            by_phase[phase][variant] += units - previous.get(variant, 0)
+        previous = data.units_by_day[day]
+    return by_phase
+
+
+def _ramp_table(data: ReportData) -> str:
+    """A ramp's phases: dates, planned split, the units first exposed in each and their split,
+    each phase's sample-ratio test, and the day's ramp action."""
+    spec = data.experiment.spec
+    if spec.ramp is None:
+        return ""
+    by_phase = new_units_by_phase(data)
+    srm = sample_ratio(data.experiment, data.units, by_phase)
+    tests = getattr(srm, "phases", ())
+    rows = []
+    for index, phase in enumerate(spec.ramp):
+        last = (
+            spec.ramp[index + 1].start - dt.timedelta(days=1)
+            if index + 1 < len(spec.ramp)
+            else spec.end
+        )
+        units = by_phase[phase.start.isoformat()]
+        total = sum(units.values())
+        test = tests[index] if index < len(tests) else None
+        if phase.start > data.as_of:
+            status = "not started"
+        elif last >= data.as_of:
+            status = "in force"
+        else:
+            status = "done"
+        rows.append(
+            [
+                f"{phase.start:%b %d} – {last:%b %d}",
+                status,
+                " / ".join(f"{escape(v)} {_share(w)}" for v, w in phase.weights.items()),
+                f"{total:,}",
+                " / ".join(f"{escape(v)} {_share(n / total)}" for v, n in units.items())
+                if total
+                else "–",
+                p_text(test.p_value) if test is not None else "not tested (no units)",
+            ]
+        )
+    action = data.decision.get("ramp_action")
+    return (
+        "<h3>Ramp</h3>"
+        "<p>The planned split changes by phase; each unit keeps the phase of its first exposure. "
+        "The sample-ratio test is run per phase against that phase's weights, and the overall "
+        "effects are stratified by phase, so the changing split does not bias them."
+        + (
+            f" Ramp action on {data.as_of}: <b>{escape(str(action).replace('_', ' '))}</b>."
+            if action
+            else ""
+        )
+        + "</p>"
+        + _table(
+            [
+                "phase",
+                "status",
+                "planned split",
+                "units first exposed",
+                "actual split",
+                "sample ratio",
+            ],
+            rows,
+            {3},
         )
     )
 

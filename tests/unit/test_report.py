@@ -573,3 +573,62 @@ def test_a_holdout_report_reads_each_launch_period_at_its_last_look(
     with_marks = cumulative_chart(data.history, held.spec)
     assert with_marks is not None and with_marks != cumulative_chart(data.history, experiment.spec)
     assert "Long-term holdout" not in render_html(report_data(experiment, "SHIP", SHIP_REASONS))
+
+
+def ramp_experiment(experiment: ResolvedExperiment) -> ResolvedExperiment:
+    from exp_dagster.spec import MetricCatalog, parse_experiment
+
+    data = experiment.spec.model_dump(mode="json")
+    data["ramp"] = [
+        {"start": "2026-10-01", "weights": {"control": 0.9, "treatment": 0.1}},
+        {"start": "2026-10-03", "weights": {"control": 0.5, "treatment": 0.5}},
+    ]
+    return parse_experiment(data, "ramp.yaml", MetricCatalog(metrics=experiment.metrics))
+
+
+def test_a_ramp_report_shows_each_phase_its_split_and_its_sample_ratio(
+    experiment: ResolvedExperiment,
+) -> None:
+    from exp_dagster.report.charts import traffic_chart
+    from exp_dagster.report.html import new_units_by_phase, render_html
+    from exp_dagster.stats import srm_test
+
+    ramped = ramp_experiment(experiment)
+    # new units a day: 900 / 100 in the 10 % phase, then 1000 / 900 (a short treatment arm)
+    new = [(900, 100), (900, 100), (1000, 900), (1000, 900), (1000, 900)]
+    cumulative, total = {}, [0, 0]
+    for day, (c, t) in zip(DAYS, new, strict=True):
+        total = [total[0] + c, total[1] + t]
+        cumulative[day] = {"control": total[0], "treatment": total[1]}
+    base = report_data(ramped, "KEEP_RUNNING", ("Keep running.",))
+    data = ReportData(
+        **{
+            **base.__dict__,
+            "units_by_day": cumulative,
+            "decision": {**base.decision, "ramp_action": "hold"},
+        }
+    )
+    assert new_units_by_phase(data) == {
+        "2026-10-01": {"control": 1800, "treatment": 200},
+        "2026-10-03": {"control": 3000, "treatment": 2700},
+    }
+    html = render_html(data)
+    section = html.split("<h3>Ramp</h3>", 1)[1].split("</table>", 1)[0]
+    assert "Ramp action on 2026-10-05: <b>hold</b>" in section
+    first, second = section.split("<tr>")[2:4]
+    assert "Oct 01 – Oct 02" in first and "done" in first and "control 90" in first
+    assert "2,000" in first and "treatment 10" in first
+    assert "Oct 03 – " in second and "in force" in second and "5,700" in second
+    # each phase tested against its own weights (scipy's chi-square as the reference)
+    from scipy import stats as scipy_stats
+
+    expected = scipy_stats.chisquare([3000, 2700], [5700 * 0.5, 5700 * 0.5]).pvalue
+    assert abs(srm_test([3000, 2700], [0.5, 0.5]).p_value - expected) < 1e-12
+    from exp_dagster.decision import p_text
+
+    assert p_text(expected) in second
+    assert p_text(1.0) in first or p_text(srm_test([1800, 200], [0.9, 0.1]).p_value) in first
+    # the traffic chart plots each day's new units against the phase's weights
+    ramp_chart = traffic_chart(cumulative, ramped.spec)
+    assert ramp_chart is not None and ramp_chart != traffic_chart(cumulative, experiment.spec)
+    assert "<h3>Ramp</h3>" not in render_html(report_data(experiment, "SHIP", SHIP_REASONS))
