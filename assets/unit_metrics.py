@@ -20,6 +20,7 @@ from assets._common import (
 from exp_dagster.decision import allocation_periods, p_text, sample_ratio
 from exp_dagster.partitions import experiment_days, parse_experiment_day
 from exp_dagster.resources import Catalog, Warehouse
+from exp_dagster.warehouse.did_panel import units_without_cluster
 from exp_dagster.warehouse.partitions import read_bandit_splits
 from exp_dagster.warehouse.statistics import build_metric_statistics, read_outliers
 from exp_dagster.warehouse.unit_state import build_unit_metrics
@@ -252,7 +253,8 @@ def metric_statistics(
     estimated quantile. Everything after this step is a few numbers. Written in the same
     transaction: ``metric_outliers``, ``quantile_histograms``, ``novelty_statistics`` and, for a
     spec with an ``oec`` or a ``metric_tree``, ``metric_cross_statistics``; for a spec with a
-    ``did`` block, ``did_cluster_days`` (the day's cells of its panel)."""
+    ``did`` block, ``did_cluster_days`` (the day's cells of its panel; its metadata counts the
+    day's units without a cluster value, in a cell of their own and not in the panel)."""
     experiment_id, day = parse_experiment_day(context)
     experiment = catalog.experiment(experiment_id)
     metadata: dict[str, object] = {"spec_version": experiment.version}
@@ -270,6 +272,7 @@ def metric_statistics(
                 "did_cluster_days",
             )
         }
+        without_cluster = units_without_cluster(conn, experiment, day)
     flagged = {_label(r): r["outlier_units"] for r in outliers if r["outlier_units"] > 0}
     if flagged:
         context.log.warning(f"{experiment_id} {day}: units beyond the outlier fence: {flagged}")
@@ -292,7 +295,16 @@ def metric_statistics(
         *(
             dg.MaterializeResult(
                 asset_key=table,
-                metadata={"spec_version": experiment.version, "dagster/row_count": count},
+                metadata={
+                    "spec_version": experiment.version,
+                    "dagster/row_count": count,
+                    # a did panel: the day's units with no cluster value, not in the panel
+                    **(
+                        {"units_without_cluster": without_cluster}
+                        if table == "did_cluster_days" and experiment.spec.did is not None
+                        else {}
+                    ),
+                },
             )
             for table, count in written.items()
         ),

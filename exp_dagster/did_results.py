@@ -8,6 +8,9 @@ trends check of the pre-period (:func:`~exp_dagster.stats.event_study`'s joint W
 pre-rollout days' effects relative to the last pre-rollout day); and one ``event_study`` row per
 day with that day's effect and interval, what the report plots. A metric that cannot be
 estimated yet (before the rollout date, a group without clusters) gets a ``did`` row saying why.
+A cluster value not listed in ``treated`` is a control cluster. Units whose exposure row has no
+cluster value are not in the panel; the ``did`` row's ``note`` says how many unit-days that left
+out (their cells in ``did_cluster_days`` have ``cluster`` NULL).
 
 The effect is read as fixed-horizon: ``significant`` is ``p_value < alpha``, and the decision
 reads it on or after the end date only (:func:`exp_dagster.decision.decide`). A pre-trend check
@@ -57,18 +60,38 @@ DID_COLUMNS: tuple[str, ...] = (
     "method",
     "not_estimable",
     "spec_version",
+    "note",
 )
 
 
 def did_panel(rows: Iterable[Row], metric: str) -> ClusterPeriodSums:
-    """The metric's cells of ``did_cluster_days`` rows as the library's panel (period: the day)."""
-    cells = [row for row in rows if row["metric"] == metric and int(row["n"]) > 0]
+    """The metric's cells of ``did_cluster_days`` rows as the library's panel (period: the day);
+    the cells of units without a cluster (``cluster`` NULL) are not in it."""
+    cells = [
+        row
+        for row in rows
+        if row["metric"] == metric and row["cluster"] is not None and int(row["n"]) > 0
+    ]
     return ClusterPeriodSums(
         cluster=tuple(row["cluster"] for row in cells),
         treated=tuple(bool(row["treated"]) for row in cells),
         period=tuple(row["as_of_date"] for row in cells),
         n=tuple(int(row["n"]) for row in cells),
         total=tuple(float(row["sum_y"]) for row in cells),
+    )
+
+
+def without_cluster_note(rows: Iterable[Row], metric: str, cluster: str) -> str | None:
+    """The sentence naming the metric's unit-days left out for want of a cluster value (summed
+    over the days' NULL-cluster cells), or None when there are none."""
+    left_out = sum(
+        int(row["n"]) for row in rows if row["metric"] == metric and row["cluster"] is None
+    )
+    if not left_out:
+        return None
+    return (
+        f"{left_out:,} unit-days had no {cluster} and are not in the panel (units exposed on a "
+        f"day whose exposure row has no {cluster} value, counted once per such day)"
     )
 
 
@@ -102,6 +125,7 @@ def did_rows(
             "alpha": spec.alpha,
             "spec_version": experiment.version,
         }
+        note = without_cluster_note(cells, metric, did.cluster)
         try:
             panel = did_panel(cells, metric)
             groups = {flag for flag in panel.treated}
@@ -116,7 +140,15 @@ def did_rows(
             result = did_test(panel, did.rollout_date, alpha=spec.alpha)
         except ValueError as error:
             reason = f"not estimable: difference in differences of {metric}: {error}"
-            rows.append({**base, "row_type": "did", "method": reason, "not_estimable": reason})
+            rows.append(
+                {
+                    **base,
+                    "row_type": "did",
+                    "method": reason,
+                    "not_estimable": reason,
+                    "note": note,
+                }
+            )
             continue
         did_row = {
             **base,
@@ -137,6 +169,7 @@ def did_rows(
             "n_treated_clusters": result.n_treated_clusters,
             "n_observations": result.n_observations,
             "method": result.method,
+            "note": note,
         }
         try:
             study = event_study(panel, did.rollout_date, alpha=spec.alpha)

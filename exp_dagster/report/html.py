@@ -1085,6 +1085,11 @@ def _did(data: ReportData, chart: bytes | None) -> str:
             {1, 2, 3, 5},
         )
     )
+    # Nothing is lost: the unit-days the panel left out for want of a cluster value (the same
+    # units for every metric, so one sentence).
+    notes = sorted({f"{r['note']}." for r in rows if r.get("note")})
+    if notes:
+        parts.append("".join(f"<p class='muted'>{escape(n)}</p>" for n in notes))
     parts.append(
         _figure(
             chart,

@@ -6,6 +6,10 @@ Summed in the engine (docs/architecture.md, decision 1), only for an experiment 
 ``did`` block, from the day's ``exposures`` and ``event_facts`` alone: a day's partition holds
 that day's cells, so a new day costs one day's rows whatever the panel's length. The analysis
 reads every day's cells from the start (:func:`read_did_panel`).
+
+Units whose exposure row has no value of the cluster segment belong to no cluster; nothing is
+lost: they are counted in one cell per metric and day with ``cluster`` and ``treated`` NULL
+(:func:`units_without_cluster`), which the panel leaves out and ``did_effects`` notes.
 """
 
 from __future__ import annotations
@@ -59,11 +63,31 @@ def build_did_cluster_days(
     )
 
 
+def units_without_cluster(
+    conn: duckdb.DuckDBPyConnection, experiment: ResolvedExperiment, day: dt.date
+) -> int:
+    """The units exposed on ``day`` whose exposure row has no value of the did cluster segment
+    (left out of the panel); 0 without a ``did`` block."""
+    spec = experiment.spec
+    if spec.did is None:
+        return 0
+    # Every metric's cell counts the same units.
+    return int(
+        scalar(
+            conn,
+            "SELECT coalesce(max(n), 0) FROM did_cluster_days WHERE experiment_id = ? "
+            "AND as_of_date = ? AND cluster IS NULL",
+            [spec.id, day],
+        )
+    )
+
+
 def read_did_panel(
     conn: duckdb.DuckDBPyConnection, experiment: ResolvedExperiment, day: dt.date
 ) -> list[dict[str, Any]]:
     """Every cell of the panel from the start through ``day`` (or the end date) under the
-    current spec version, ordered by metric, day and cluster; empty without a ``did`` block."""
+    current spec version, ordered by metric, day and cluster (the cell of the units without a
+    cluster, ``cluster`` NULL, last); empty without a ``did`` block."""
     spec = experiment.spec
     if spec.did is None:
         return []
@@ -71,6 +95,6 @@ def read_did_panel(
         conn,
         "SELECT metric, as_of_date, cluster, treated, n, sum_y, sum_y2 FROM did_cluster_days "
         "WHERE experiment_id = ? AND as_of_date BETWEEN ? AND ? AND spec_version = ? "
-        "ORDER BY metric, as_of_date, cluster",
+        "ORDER BY metric, as_of_date, cluster NULLS LAST",
         [spec.id, spec.start, min(day, spec.end), experiment.version],
     )

@@ -9,7 +9,9 @@ The logs are drawn here: ``MARKETS`` markets of ``UNITS`` users each, the first 
 rolled out on ``ROLLOUT``; each day a user is exposed with probability 0.8 and logs one
 ``watch_seconds`` event whose value is a market level (higher in the treated markets), a day
 shock, a market × day shock, noise, the effect after the rollout in the treated markets and,
-with ``trend_gap``, an extra slope per day of the treated markets.
+with ``trend_gap``, an extra slope per day of the treated markets. ``NO_MARKET`` more users a day
+log exposures without a market: they are in no cluster, counted and left out of the panel (not in
+the returned unit-days).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ MARKETS = 20
 TREATED = 8
 UNITS = 25
 EFFECT = 3.0
+NO_MARKET = 3
 
 
 def _simulate(root: Path, *, trend_gap: float, seed: int) -> pd.DataFrame:
@@ -75,7 +78,23 @@ def _simulate(root: Path, *, trend_gap: float, seed: int) -> pd.DataFrame:
                     }
                 )
     data = pd.DataFrame(rows)
-    for day, part in data.groupby("day"):
+    # Users whose exposure rows carry no market: in no cluster, so not in the panel.
+    without_market = pd.DataFrame(
+        [
+            {
+                "day": START + dt.timedelta(days=t),
+                "unit_id": f"nomarket-u{u:03d}",
+                "market": None,
+                "treated": False,
+                "variant": "control",
+                "minute": 60 * u,
+                "y": 100.0,
+            }
+            for t in range(DAYS)
+            for u in range(NO_MARKET)
+        ]
+    )
+    for day, part in pd.concat([data, without_market]).groupby("day"):
         stamp = pd.Timestamp(day) + pd.to_timedelta(part["minute"], unit="min")
         folder = f"date={day.isoformat()}"
         (root / "exposures" / folder).mkdir(parents=True)
@@ -123,11 +142,18 @@ def _analyse(root: Path, trend_gap: float, seed: int) -> tuple[dict[str, Any], P
     (root / "did_test.yaml").write_text(yaml.safe_dump(spec))
     # The asset checks of every run analyze executes (in process).
     evaluations: list[dg.AssetCheckEvaluation] = []
+    panel_metadata: list[dict[str, Any]] = []
     execute = dg.JobDefinition.execute_in_process
 
     def recorded(job: dg.JobDefinition, *args: Any, **kwargs: Any) -> Any:
         result = execute(job, *args, **kwargs)
         evaluations.extend(result.get_asset_check_evaluations())
+        for event in result.get_asset_materialization_events():
+            materialization = event.step_materialization_data.materialization
+            if materialization and materialization.asset_key == dg.AssetKey("did_cluster_days"):
+                panel_metadata.append(
+                    {key: getattr(v, "value", v) for key, v in materialization.metadata.items()}
+                )
         return result
 
     with pytest.MonkeyPatch.context() as patch:
@@ -154,6 +180,8 @@ def _analyse(root: Path, trend_gap: float, seed: int) -> tuple[dict[str, Any], P
     # A rollout by cluster planned no split: the sample-ratio check does not test one.
     assert len(srm) == DAYS
     assert all(e.passed and "not randomised" in (e.description or "") for e in srm)
+    # Each day's panel step counts the day's units without a market.
+    assert [m["units_without_cluster"] for m in panel_metadata] == [NO_MARKET] * DAYS
     return json.loads((root / "out.json").read_text()), root, data
 
 
@@ -190,7 +218,7 @@ def test_the_panel_equals_the_brute_force_sums(
     stored = _table(
         root,
         "SELECT as_of_date, cluster, treated, n, sum_y, sum_y2 FROM did_cluster_days "
-        "WHERE experiment_id = 'did_test' AND metric = 'watch_time' "
+        "WHERE experiment_id = 'did_test' AND metric = 'watch_time' AND cluster IS NOT NULL "
         "ORDER BY as_of_date, cluster",
     )
     data = data.assign(y2=data["y"] ** 2)
@@ -207,6 +235,15 @@ def test_the_panel_equals_the_brute_force_sums(
     assert stored["n"].tolist() == expected["n"].tolist()
     np.testing.assert_allclose(stored["sum_y"], expected["sum_y"], rtol=1e-12)
     np.testing.assert_allclose(stored["sum_y2"], expected["sum_y2"], rtol=1e-10)
+    # The units without a market: one cell a day, no cluster and no group, counted.
+    left_out = _table(
+        root,
+        "SELECT n, treated FROM did_cluster_days "
+        "WHERE experiment_id = 'did_test' AND metric = 'watch_time' AND cluster IS NULL "
+        "ORDER BY as_of_date",
+    )
+    assert left_out["n"].tolist() == [NO_MARKET] * DAYS
+    assert left_out["treated"].isna().all()
 
 
 def test_the_effect_and_event_study_equal_statsmodels_clustered_ols(
@@ -238,6 +275,10 @@ def test_the_effect_and_event_study_equal_statsmodels_clustered_ols(
     assert did["df"] == MARKETS - 1 == reference.df_resid_inference
     assert (did["n_clusters"], did["n_treated_clusters"]) == (MARKETS, TREATED)
     assert did["n_observations"] == len(data)
+    assert did["note"] == (
+        f"{NO_MARKET * DAYS} unit-days had no market and are not in the panel (units exposed on "
+        "a day whose exposure row has no market value, counted once per such day)"
+    )
     # With parallel trends the interval covers the true effect, and the check does not fail.
     assert did["ci_low"] < EFFECT < did["ci_high"]
     assert did["pre_trend_passed"]
@@ -285,6 +326,7 @@ def test_parallel_trends_ship_at_the_end(
     assert '<h2 id="did">Difference in differences</h2>' in text
     assert 'alt="Event study: the effect of each day' in text and "parallel trends fail" not in text
     assert "none: a rollout by cluster that was not randomised has no planned split" in text
+    assert f"{NO_MARKET * DAYS} unit-days had no market and are not in the panel" in text
 
 
 def test_diverging_trends_are_flagged_and_block_the_ship(

@@ -88,6 +88,42 @@ def test_rows_are_the_librarys_tests_on_the_panel_by_day() -> None:
     assert study[3]["effect"] == 0.0 and study[3]["p_value"] is None  # the reference day
 
 
+def test_units_without_a_cluster_are_counted_and_left_out_of_the_panel() -> None:
+    experiment = _experiment()
+    cells = _cells(Rollout(), np.random.default_rng(3))
+    day = START + dt.timedelta(days=5)
+    # The engine's cells of units without a cluster value: cluster and treated NULL.
+    without = [
+        {
+            "metric": "watch_time",
+            "as_of_date": START + dt.timedelta(days=t),
+            "cluster": None,
+            "treated": None,
+            "n": 2 + t,
+            "sum_y": 1e6,
+            "sum_y2": None,
+        }
+        for t in range(6)
+    ]
+    did, *study = did_rows(experiment, day, cells + without)
+    alone, *alone_study = did_rows(experiment, day, cells)
+    # Not in the panel: the effect, its clusters and unit-days are those without them.
+    assert did_panel(cells + without, "watch_time") == did_panel(cells, "watch_time")
+    assert did["effect"] == alone["effect"] and did["n_observations"] == alone["n_observations"]
+    assert did["n_clusters"] == 40
+    assert [r["effect"] for r in study] == [r["effect"] for r in alone_study]
+    # Counted: 2 + 3 + ... + 7 unit-days.
+    assert did["note"] == (
+        "27 unit-days had no market and are not in the panel (units exposed on a day whose "
+        "exposure row has no market value, counted once per such day)"
+    )
+    assert alone["note"] is None
+    # Before the rollout the row is not estimable, and still counts them.
+    before = [c for c in cells + without if c["as_of_date"] < ROLLOUT]
+    early = did_rows(experiment, ROLLOUT - dt.timedelta(days=1), before)[0]
+    assert early["not_estimable"] and early["note"].startswith("14 unit-days had no market")
+
+
 def _simulate(rollout: Rollout, replications: int, seed: int) -> dict[str, np.ndarray]:
     experiment = _experiment()
     rng = np.random.default_rng(seed)

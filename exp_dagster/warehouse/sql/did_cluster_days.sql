@@ -4,7 +4,8 @@
 -- the metric that day and of their squares. A unit's daily value is its metric's reduction of the
 -- day's event_facts (any: 1 when the event occurred; count: its rows; sum: its values' total),
 -- 0 without events. Only the day's exposures and event facts are read: a day adds its own rows.
--- Units whose exposure row has no cluster value are left out (they belong to no cluster).
+-- Units whose exposure row has no cluster value belong to no cluster: they are counted, not lost,
+-- in one cell per metric with cluster and treated NULL, which the panel leaves out.
 -- Parameters: $experiment_id, $day, $cluster, $treated, $metric_names, $reductions, $events,
 -- $spec_version
 DELETE FROM did_cluster_days WHERE experiment_id = $experiment_id AND as_of_date = $day;
@@ -15,7 +16,6 @@ WITH units AS (
     FROM exposures
     WHERE experiment_id = $experiment_id
       AND exposure_date = $day
-      AND segments[$cluster] IS NOT NULL
 ),
 definitions AS (
     SELECT
@@ -46,11 +46,11 @@ SELECT
     $day,
     metric,
     cluster,
-    list_contains($treated, cluster),
+    CASE WHEN cluster IS NOT NULL THEN list_contains($treated, cluster) END,
     count(*),
     exact_sum(y),
     exact_sum(y * y),
     $spec_version
 FROM unit_values
 GROUP BY metric, cluster
-ORDER BY metric, cluster;
+ORDER BY metric, cluster NULLS LAST;

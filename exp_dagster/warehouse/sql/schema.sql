@@ -241,8 +241,9 @@ CREATE TABLE IF NOT EXISTS did_cluster_days (
     experiment_id  VARCHAR NOT NULL,
     as_of_date     DATE    NOT NULL,   -- the day of the cell (the panel's period)
     metric         VARCHAR NOT NULL,
-    cluster        VARCHAR NOT NULL,   -- the value of the did.cluster segment
-    treated        BOOLEAN NOT NULL,   -- the cluster is one of did.treated
+    cluster        VARCHAR,            -- the value of the did.cluster segment; NULL: the
+                                       -- units with none, counted, not in the panel
+    treated        BOOLEAN,            -- the cluster is one of did.treated (NULL: no cluster)
     n              BIGINT  NOT NULL,   -- units exposed that day in the cluster
     sum_y DOUBLE, sum_y2 DOUBLE,
     spec_version   VARCHAR NOT NULL
@@ -280,7 +281,8 @@ CREATE TABLE IF NOT EXISTS did_effects (
     alpha                DOUBLE  NOT NULL,
     method               VARCHAR NOT NULL,
     not_estimable        VARCHAR,
-    spec_version         VARCHAR NOT NULL
+    spec_version         VARCHAR NOT NULL,
+    note                 VARCHAR             -- did: the unit-days left out (no cluster value)
 );
 -- A spec's metric_tree, per treatment: the root's total and each factor's lift and share of the
 -- root's log lift (exp_dagster.stats.metric_tree), written by the results step.
@@ -516,6 +518,10 @@ ALTER TABLE results ADD COLUMN IF NOT EXISTS control_ci_high DOUBLE;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS treatment_ci_low DOUBLE;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS treatment_ci_high DOUBLE;
 ALTER TABLE decision ADD COLUMN IF NOT EXISTS ramp_action VARCHAR;
+-- A did panel's cell of the units with no cluster value (cluster and treated NULL).
+ALTER TABLE did_cluster_days ALTER COLUMN cluster DROP NOT NULL;
+ALTER TABLE did_cluster_days ALTER COLUMN treated DROP NOT NULL;
+ALTER TABLE did_effects ADD COLUMN IF NOT EXISTS note VARCHAR;
 -- Model evaluation beside the A/B test (issue 6): one long table of every offline estimate of an
 -- experiment-day, and the parity table that puts offline, counterfactual and online lifts side by
 -- side. kind: ranking | ranking_comparison | off_policy | classifier | reliability |
