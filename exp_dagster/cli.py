@@ -107,13 +107,26 @@ def result_document(
     evaluation: Sequence[dict[str, Any]] = (),
     parity: Sequence[dict[str, Any]] = (),
     day: AnalysisDay | None = None,
+    did_effects: Sequence[dict[str, Any]] | None = None,
+    bandit_allocations: Sequence[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The ``--json`` document (its schema is documented in docs/cli.md)."""
+    """The ``--json`` document (its schema is documented in docs/cli.md). ``did_effects`` (a
+    spec with a ``did`` block) and ``bandit_allocations`` (with a ``bandit``) are keys of the
+    document only when given."""
     drop = {"experiment_id", "as_of_date", "spec_version"}
 
     def clean_row(row: dict[str, Any]) -> dict[str, Any]:
         return {k: _clean(v) for k, v in row.items() if k not in drop}
 
+    designs: dict[str, Any] = {}
+    if did_effects is not None:
+        designs["did_effects"] = [clean_row(r) for r in did_effects]
+    if bandit_allocations is not None:
+        # as_of_date is kept: the day whose statistics set the split (applies_to: the next day)
+        designs["bandit_allocations"] = [
+            {k: _clean(v) for k, v in r.items() if k not in {"experiment_id", "spec_version"}}
+            for r in bandit_allocations
+        ]
     return {
         "experiment": experiment_id,
         "as_of": as_of.isoformat(),
@@ -131,6 +144,7 @@ def result_document(
             "parity": [clean_row(r) for r in parity],
             "offline": [clean_row(r) for r in evaluation],
         },
+        **designs,
     }
 
 
@@ -144,6 +158,31 @@ def _read_outcome(
         rows = read_partition(conn, "results", experiment_id, day)
         decisions = read_partition(conn, "decision", experiment_id, day)
     return rows, decisions[0] if decisions else {}
+
+
+def _read_design_rows(
+    database: Path, spec: Any, day: dt.date
+) -> tuple[list[dict[str, Any]] | None, list[dict[str, Any]] | None]:
+    """The day's ``did_effects`` rows (None without a ``did`` block) and the latest
+    ``bandit_allocations`` split set on or before the day (None without a ``bandit``; on the
+    last day, which allocates no next day, the split set the day before)."""
+    from exp_dagster.locks import read_only_connection
+    from exp_dagster.warehouse.partitions import read_partition
+    from exp_dagster.warehouse.statements import fetch_dicts
+
+    did = bandit = None
+    with read_only_connection(database, say=_say) as conn:
+        if spec.did is not None:
+            did = read_partition(conn, "did_effects", spec.id, day)
+        if spec.bandit is not None:
+            bandit = fetch_dicts(
+                conn,
+                "SELECT * FROM bandit_allocations WHERE experiment_id = ? AND as_of_date = ("
+                "SELECT max(as_of_date) FROM bandit_allocations WHERE experiment_id = ? "
+                "AND as_of_date <= ?) ORDER BY variant",
+                [spec.id, spec.id, day],
+            )
+    return did, bandit
 
 
 def _read_quality(database: Path, experiment: Any, day: dt.date) -> Any:
@@ -664,6 +703,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     evaluation: list[dict[str, Any]] = []
     parity: list[dict[str, Any]] = []
     quality = None
+    did_effects: list[dict[str, Any]] | None = [] if spec.did is not None else None
+    bandit_allocations: list[dict[str, Any]] | None = [] if spec.bandit is not None else None
     try:
         # One run at a time per home, from the first write to the last read: another run's
         # partitions must not replace this one's in between (exp_dagster.locks).
@@ -674,6 +715,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 rows, decision = _read_outcome(database, experiment_id, as_of)
                 evaluation, parity = _read_model_evaluation(database, experiment_id, as_of)
                 quality = _read_quality(database, experiment[experiment_id], as_of)
+                did_effects, bandit_allocations = _read_design_rows(database, spec, as_of)
             except GateFailedError as failure:
                 decision = gate_failure_decision(failure, experiment[experiment_id], as_of)
                 rows, status = [], 1
@@ -694,7 +736,16 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.json:
         version = experiment[experiment_id].version
         document = result_document(
-            experiment_id, as_of, version, decision, rows, evaluation, parity, day
+            experiment_id,
+            as_of,
+            version,
+            decision,
+            rows,
+            evaluation,
+            parity,
+            day,
+            did_effects=did_effects,
+            bandit_allocations=bandit_allocations,
         )
         try:
             Path(args.json).write_text(json.dumps(document, indent=2) + "\n")

@@ -309,7 +309,16 @@ def test_the_effect_and_event_study_equal_statsmodels_clustered_ols(
 def test_parallel_trends_ship_at_the_end(
     parallel: tuple[dict[str, Any], Path, pd.DataFrame],
 ) -> None:
-    _, root, _ = parallel
+    document, root, _ = parallel
+    # --json has the day's did_effects rows: the did row, then the event study's days.
+    did, *study = document["did_effects"]
+    assert did["row_type"] == "did" and did["metric"] == "watch_time"
+    assert did["pre_trend_passed"] and did["ci_low"] < EFFECT < did["ci_high"]
+    assert did["note"].startswith(f"{NO_MARKET * DAYS} unit-days had no market")
+    assert [r["period"] for r in study] == [
+        (START + dt.timedelta(days=t)).isoformat() for t in range(DAYS)
+    ]
+    assert "bandit_allocations" not in document
     decisions = _table(
         root,
         "SELECT as_of_date, decision, variant, reasons FROM decision "
