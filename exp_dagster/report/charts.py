@@ -584,3 +584,37 @@ def event_study_chart(did_effects: Sequence[Row], spec: ExperimentSpec) -> bytes
                 "(● before the rollout, ◆ after)"
             )
         return _png(figure)
+
+
+def bandit_chart(allocations: Sequence[Row], spec: ExperimentSpec) -> bytes | None:
+    """A bandit's split by day: each variant's weight on each day it applied to (the start day at
+    the planned weights, then the ``bandit_allocations`` rows by ``applies_to``), with the floor."""
+    if spec.bandit is None or not allocations:
+        return None
+    weights: dict[dt.date, dict[str, float]] = {spec.start: dict(spec.weights)}
+    for row in allocations:
+        weights.setdefault(row["applies_to"], {})[str(row["variant"])] = float(row["weight"])
+    days = sorted(weights)
+    floor = spec.bandit.floor
+    with _figure(3.2) as (figure, axes):
+        for index, variant in enumerate(spec.variants):
+            colour = SERIES[index % len(SERIES)]
+            shown = [d for d in days if variant.name in weights[d]]
+            axes.step(
+                shown,
+                [weights[d][variant.name] * 100 for d in shown],
+                where="mid",
+                color=colour,
+                linewidth=2.0,
+                marker="os^Dv<>"[index % 7],
+                label=variant.name,
+            )
+        if floor > 0:
+            axes.axhline(floor * 100, color=GREY, linestyle=":", linewidth=1.2)
+        axes.set_ylim(0.0, 100.0)
+        axes.set_ylabel("share of the day's traffic, %")
+        axes.set_xlabel("day the split applies to")
+        axes.set_title(f"Bandit allocation by day ({spec.bandit.algorithm}; dotted: the floor)")
+        axes.legend(loc="center right")
+        _date_axis(axes)
+        return _png(figure)

@@ -94,6 +94,8 @@ class ReportData:
         parity: the day's ``offline_online_parity`` rows.
         metric_trees: the day's ``metric_trees`` rows (a spec's ``metric_tree``); empty without.
         did_effects: the day's ``did_effects`` rows (a spec's ``did`` block); empty without.
+        bandit_allocations: the ``bandit_allocations`` rows set on or before the day (a spec's
+            ``bandit``), by day and variant; empty without.
     """
 
     experiment: ResolvedExperiment
@@ -109,6 +111,7 @@ class ReportData:
     parity: Sequence[Row] = ()
     metric_trees: Sequence[Row] = ()
     did_effects: Sequence[Row] = ()
+    bandit_allocations: Sequence[Row] = ()
 
     @property
     def verdict(self) -> str:
@@ -225,6 +228,14 @@ def read_report_data(
         parity=read_rows(conn, "offline_online_parity", spec.id, day),
         metric_trees=read_partition(conn, "metric_trees", spec.id, day),
         did_effects=read_partition(conn, "did_effects", spec.id, day),
+        bandit_allocations=fetch_dicts(
+            conn,
+            "SELECT * FROM bandit_allocations WHERE experiment_id = ? AND as_of_date <= ? "
+            "ORDER BY as_of_date, variant",
+            [spec.id, day],
+        )
+        if spec.bandit is not None
+        else (),
     )
 
 

@@ -929,7 +929,10 @@ def _conventions(data: ReportData) -> str:
 def render_charts(data: ReportData) -> dict[str, bytes]:
     """Every chart the report shows, by name (an INVALID report plots no effect)."""
     spec = data.experiment.spec
-    drawn: dict[str, bytes | None] = {"traffic": charts.traffic_chart(data.units_by_day, spec)}
+    drawn: dict[str, bytes | None] = {
+        "traffic": charts.traffic_chart(data.units_by_day, spec),
+        "bandit": charts.bandit_chart(data.bandit_allocations, spec),
+    }
     if data.verdict != "INVALID":
         drawn["cumulative"] = charts.cumulative_chart(data.history, spec)
         drawn["forest"] = charts.forest_chart(data.results, spec)
@@ -960,6 +963,7 @@ def render_html(data: ReportData, pngs: Mapping[str, bytes] | None = None) -> st
             "cause above, then re-run its partitions; this report will be rewritten.</div>"
         )
         parts.append(_facts(data, pngs.get("traffic")))
+        parts.append(_bandit(data, pngs.get("bandit")))
         parts.append(_quality(data))
         parts.append(
             '<h2 id="metrics">Metrics</h2><details><summary>Effects as computed (not '
@@ -983,6 +987,7 @@ def render_html(data: ReportData, pngs: Mapping[str, bytes] | None = None) -> st
             + _timeline(data)
         )
         parts.append(_facts(data, pngs.get("traffic")))
+        parts.append(_bandit(data, pngs.get("bandit")))
         parts.append('<h2 id="metrics">Metrics by role</h2>' + _metrics_table(data))
         parts.append(
             _figure(
@@ -1100,6 +1105,71 @@ def _did(data: ReportData, chart: bytes | None) -> str:
         )
     )
     return '<h2 id="did">Difference in differences</h2>' + "".join(parts)
+
+
+def _bandit(data: ReportData, chart: bytes | None) -> str:
+    """A bandit's allocation: the algorithm, reward, floor and burn-in, the weights of each day
+    as a chart and a table, and the latest posterior probabilities ("" without a bandit)."""
+    spec = data.experiment.spec
+    bandit = spec.bandit
+    if bandit is None:
+        return ""
+    reward = bandit.metric or spec.metrics.primary
+    algorithm = (
+        f"top-two Thompson sampling (the leader played with probability {bandit.top_two_beta:g})"
+        if bandit.algorithm == "top_two_thompson"
+        else "Thompson sampling"
+    )
+    intro = (
+        f"<p>The split is set each day by {escape(algorithm)} on <b>{escape(reward)}</b>: each "
+        f"day's statistics set the next day's weights (table <code>bandit_allocations</code>), "
+        f"every variant keeping at least the floor of {bandit.floor:g}; the first "
+        f"{bandit.burn_in_days} day(s) (burn-in) use the planned weights. Effects are "
+        "stratified by the day of first exposure, and the sample ratio is tested per day "
+        "against that day's split.</p>"
+    )
+    if not data.bandit_allocations:
+        return (
+            '<h2 id="bandit">Bandit allocation</h2>'
+            + intro
+            + "<p class='muted'>No split set yet: the bandit writes the next day's split at the "
+            "end of each analysed day.</p>"
+        )
+    names = [v.name for v in spec.variants]
+    by_day: dict[dt.date, dict[str, Row]] = {}
+    for row in data.bandit_allocations:
+        by_day.setdefault(row["applies_to"], {})[str(row["variant"])] = row
+    table = [
+        [
+            str(day),
+            *(f"{cells[name]['weight']:.1%}" if name in cells else "–" for name in names),
+            escape(str(next(iter(cells.values()))["basis"])),
+        ]
+        for day, cells in sorted(by_day.items())
+    ]
+    latest = by_day[max(by_day)]
+    best = ", ".join(
+        f"{escape(name)} {latest[name]['probability_best']:.3f}"
+        for name in names
+        if name in latest and latest[name].get("probability_best") is not None
+    )
+    return (
+        '<h2 id="bandit">Bandit allocation</h2>'
+        + intro
+        + _figure(
+            chart,
+            "Bandit allocation: each variant's share of the traffic by day",
+            "Each variant's weight on each day, the start day at the planned weights; the dotted "
+            "line is the floor.",
+        )
+        + _table(["applies to", *names, "basis"], table, set(range(1, len(names) + 1)))
+        + (
+            f"<p>Posterior probability of being the best arm, from the statistics through "
+            f"{next(iter(latest.values()))['as_of_date']}: {best}.</p>"
+            if best
+            else ""
+        )
+    )
 
 
 def _oec_and_tree(data: ReportData) -> str:

@@ -153,6 +153,7 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     first = allocation_rows(root)
     analyse(root, "bandit")  # the same days again: the partitions are replaced, not appended to
     return {
+        "root": root,
         "truth": truth,
         "served": served,
         "document": document,
@@ -286,3 +287,41 @@ def test_the_effect_is_stratified_by_allocation_day(outcome: dict[str, Any]) -> 
     assert "allocation days of first exposure" in row["method"]
     assert row["abs_ci_low"] <= LIFTS["c"] <= row["abs_ci_high"]
     assert pooled_expectation < LIFTS["c"] - 0.03, pooled_expectation
+
+
+def test_the_json_has_the_latest_split(outcome: dict[str, Any]) -> None:
+    """``--json``'s ``bandit_allocations``: the split set on the last day that set one (the end
+    day allocates no next day), as the table has it; without a bandit there is no such key."""
+    document = outcome["document"]
+    latest = START + dt.timedelta(days=DAYS - 2)
+    expected = [r for r in outcome["again"] if r["as_of_date"].date() == latest]
+    entries = document["bandit_allocations"]
+    assert [e["variant"] for e in entries] == sorted(VARIANTS)
+    assert {e["as_of_date"] for e in entries} == {latest.isoformat()}
+    assert {e["applies_to"] for e in entries} == {(latest + dt.timedelta(days=1)).isoformat()}
+    by_variant = {r["variant"]: r for r in expected}
+    for entry in entries:
+        assert entry["weight"] == by_variant[entry["variant"]]["weight"]
+        assert entry["probability_best"] == by_variant[entry["variant"]]["probability_best"]
+        assert entry["algorithm"] == "thompson" and entry["floor"] == FLOOR
+    assert "bandit_allocations" not in outcome["plain"]
+    assert "did_effects" not in document and "did_effects" not in outcome["plain"]
+
+
+def test_the_report_shows_the_allocations(outcome: dict[str, Any]) -> None:
+    """The report of the end day has a 'Bandit allocation' section: the algorithm, floor and
+    burn-in, the chart, and each day's weights as the table has them; a fixed split has none."""
+    outcome_root = outcome["root"]
+    end = START + dt.timedelta(days=DAYS - 1)
+    html = next((outcome_root / "bandit" / "reports").rglob(f"{end}.html")).read_text()
+    assert '<h2 id="bandit">Bandit allocation</h2>' in html
+    assert "by Thompson sampling on <b>conversion</b>" in html
+    assert f"the floor of {FLOOR:g}" in html and f"the first {BURN_IN_DAYS} day(s)" in html
+    assert 'alt="Bandit allocation: each variant&#x27;s share of the traffic by day"' in html
+    rows = allocation_rows(outcome_root)
+    for applies_to in sorted({r["applies_to"].date() for r in rows}):
+        cells = {r["variant"]: r["weight"] for r in rows if r["applies_to"].date() == applies_to}
+        weights = "".join(f'<td class="num">{cells[v]:.1%}</td>' for v in VARIANTS)
+        assert f"<td>{applies_to}</td>{weights}" in html
+    plain = next((outcome_root / "plain" / "reports").rglob(f"{end}.html")).read_text()
+    assert 'id="bandit"' not in plain
