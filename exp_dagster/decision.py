@@ -87,7 +87,8 @@ non-inferior, so it blocks SHIP.
 
 Reasons also carry the Bayesian probability that the treatment is better, segment reversals
 (a segment whose effect is significantly opposite to the overall one, with a significant
-heterogeneity test), and the segment values whose own split mismatches.
+heterogeneity test; never a bandit's allocation day, see :func:`_reversal_sentences`), and the
+segment values whose own split mismatches.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ from enum import StrEnum
 from typing import Any
 
 from exp_dagster.significance import p_text
-from exp_dagster.spec import ResolvedExperiment
+from exp_dagster.spec import ALLOCATION_DAY_SEGMENT, ResolvedExperiment
 from exp_dagster.stats import (
     PhasedSRMResult,
     SRMResult,
@@ -352,11 +353,24 @@ def _novelty_sentence(experiment: ResolvedExperiment, row: Row) -> str | None:
 def _reversal_sentences(
     experiment: ResolvedExperiment, results: Sequence[Row], variant: str
 ) -> list[str]:
+    """A sentence per segment value whose effect on the primary metric is significantly opposite
+    to the pooled one, with a significant heterogeneity test.
+
+    Not for a bandit's derived segment ``allocation_day``: its values are days, one per day of
+    the experiment, each a stratum of a split the outcomes so far chose (a variant at the floor
+    has a handful of units that day), so a "reversal" on one day is a day's noise, not a group of
+    users to act on; the day-stratified overall effect already averages over them, and a lift
+    that changes over time is the novelty test's to report. Their rows stay in ``results``. A
+    ramp's ``ramp_phase`` keeps its sentence: its few planned phases differ in the treatment's
+    share, and an effect that turns between them is something to stop a ramp for.
+    """
     alpha = experiment.spec.analysis.heterogeneity_alpha
+    # only the bandit's own segment: a spec without a bandit may name a segment allocation_day
+    days = ALLOCATION_DAY_SEGMENT if experiment.spec.bandit is not None else None
     sentences = []
     for row in results:
         if (
-            row["segment"] != "all"
+            row["segment"] not in ("all", days)
             and row["variant"] == variant
             and row["metric"] == experiment.spec.metrics.primary
             and row.get("segment_reversal")

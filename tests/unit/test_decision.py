@@ -342,6 +342,64 @@ def test_segments_are_not_tested_against_one_split_under_a_ramp() -> None:
     assert any("within segment platform=ios" in reason for reason in plain.reasons)
 
 
+def with_bandit() -> ResolvedExperiment:
+    from exp_dagster.spec import MetricCatalog, parse_experiment
+
+    base = ranker_v2()
+    data = base.spec.model_dump(mode="json")
+    data.pop("hash_salt")
+    return parse_experiment(
+        {**data, "bandit": {"metric": "conversion", "burn_in_days": 1}},
+        "bandit.yaml",
+        MetricCatalog(metrics=base.metrics),
+    )
+
+
+def reversed_rows(segment: str, values: list[str]) -> list[dict[str, Any]]:
+    """Segment rows of ctr: the last value's effect significantly opposite to the others', with
+    a significant heterogeneity test (as apply_heterogeneity marks a reversal)."""
+    return [
+        {
+            **row("ctr", -0.05 if value == values[-1] else 0.04, -0.08, -0.02, 0.001),
+            "segment": segment,
+            "segment_value": value,
+            "segment_reversal": value == values[-1],
+            "heterogeneity_p_value": 1e-6,
+        }
+        for value in values
+    ]
+
+
+def test_a_bandits_allocation_days_give_no_reversal_reason() -> None:
+    """A bandit's days are strata of an adaptive split, not groups of users: a day whose effect
+    turned is not a decision reason (its rows stay in the results); a platform still is, and a
+    ramp's phase still is (few planned phases, an effect that turns between them matters)."""
+    experiment = with_bandit()
+    days = ["2026-10-01", "2026-10-02", "2026-10-03", "2026-10-04"]
+    results = [
+        row("ctr", 0.04, 0.02, 0.06, 0.0001, judged_by=experiment),
+        *reversed_rows("allocation_day", days),
+        *reversed_rows("platform", ["ios", "android", "web"]),
+    ]
+    by_day = {d: {"control": 5_000, "treatment": 5_020} for d in days}
+    units = {"control": 20_000, "treatment": 20_080}
+    decision = decide(experiment, END, results, units, units_by_phase=by_day)
+    reversals = [r for r in decision.reasons if r.startswith("Segment reversal")]
+    assert len(reversals) == 1 and reversals[0].startswith("Segment reversal: platform = web")
+    assert not any("allocation_day" in r or "2026-10-04" in r for r in decision.reasons)
+
+    phases = [phase["start"] for phase in RAMP]
+    ramp_results = [row("ctr", 0.04, 0.02, 0.06, 0.0001), *reversed_rows("ramp_phase", phases)]
+    by_phase = {
+        "2026-10-01": {"control": 9_900, "treatment": 104},
+        "2026-10-03": {"control": 14_230, "treatment": 760},
+        "2026-10-06": {"control": 25_100, "treatment": 24_950},
+    }
+    total = {v: sum(p[v] for p in by_phase.values()) for v in ("control", "treatment")}
+    ramp = decide(ramped(), END, ramp_results, total, units_by_phase=by_phase)
+    assert any(r.startswith("Segment reversal: ramp_phase = 2026-10-06") for r in ramp.reasons)
+
+
 # ── guarded ramp decisions: continue, hold or roll back while the ramp is in progress ─────────
 
 IN_RAMP = dt.date(2026, 10, 4)  # the 5 % phase (from 2026-10-03); 50 % from 2026-10-06
