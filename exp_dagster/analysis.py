@@ -81,8 +81,10 @@ Conventions (also printed in every result row's ``method``):
 * ramped rollouts (the spec's ``ramp``): the overall effect is the metric's own test within each
   ramp phase of first exposure (the derived segment ``ramp_phase``), combined with the phases'
   pooled shares of units (:func:`~exp_dagster.stats.stratified_effect`), because the traffic
-  weights change between phases; a quantile metric has no per-phase statistics and gets the
-  pooled test, and other segments' rows are pooled over phases: their ``method`` says so.
+  weights change between phases; a segment value's row likewise, from the segment's cells per
+  phase (``<segment>|ramp_phase``); a quantile metric's is the phase-weighted average of the
+  within-phase quantile differences. Statistics without per-phase cells get the pooled test, and
+  their ``method`` says so.
 """
 
 from __future__ import annotations
@@ -106,7 +108,15 @@ from exp_dagster.metric_kinds import (
 from exp_dagster.oec_results import OEC_ROLE, oec_rows
 from exp_dagster.result_row import RESULT_COLUMNS, ResultRow
 from exp_dagster.significance import adjusted_p_key, significance_fields
-from exp_dagster.spec import RAMP_PHASE_SEGMENT, AnalysisPolicy, MetricSpec, ResolvedExperiment
+from exp_dagster.spec import (
+    PHASE_CROSS_SEPARATOR,
+    RAMP_PHASE_SEGMENT,
+    AnalysisPolicy,
+    MetricSpec,
+    ResolvedExperiment,
+    is_phase_cross_segment,
+    phase_cross_segment,
+)
 from exp_dagster.stats import (
     EffectEstimate,
     Moments,
@@ -128,10 +138,10 @@ from exp_dagster.stats import (
 Row = Mapping[str, Any]
 Cell = tuple[str, str, str]  # metric, segment, segment value
 
-# The end of a segment row's method under a ramp (overall rows are stratified by phase).
+# The end of a row's method under a ramp when its cell has no per-phase statistics.
 RAMP_POOLED_NOTE = (
     "; pooled over the ramp phases, not stratified by them: biased if the metric's level or the "
-    "effect changes between phases (the overall row is stratified)"
+    "effect changes between phases"
 )
 
 NO_GUARDRAIL: dict[str, Any] = {
@@ -312,9 +322,48 @@ class DayStatistics:
         for row in statistics:
             key = (str(row["metric"]), str(row["segment"]), str(row["segment_value"]))
             self.cells[key][str(row["variant"])] = row
+        # A quantile metric's histograms per variant: of all its units (ramp_phase NULL), and
+        # under a ramp of the units of each phase of first exposure.
         self.histograms: dict[str, dict[str, list[Row]]] = defaultdict(lambda: defaultdict(list))
+        self.phase_histograms: dict[tuple[str, str], dict[str, list[Row]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
         for row in histograms:
-            self.histograms[str(row["metric"])][str(row["variant"])].append(row)
+            phase = row.get("ramp_phase")
+            if phase is None:
+                self.histograms[str(row["metric"])][str(row["variant"])].append(row)
+            else:
+                key = (str(row["metric"]), str(phase))
+                self.phase_histograms[key][str(row["variant"])].append(row)
+
+    def histograms_of(self, cell: Cell) -> Mapping[str, Sequence[Row]]:
+        """The quantile histograms of a cell's units per variant: a ramp phase's own, else the
+        metric's pooled ones (a quantile metric has no other segment cells)."""
+        if cell[1] == RAMP_PHASE_SEGMENT:
+            return self.phase_histograms[(cell[0], cell[2])]
+        return self.histograms[cell[0]]
+
+    def phase_cells(self, cell: Cell) -> dict[str, Cell]:
+        """The cells of ``cell``'s units per ramp phase of first exposure, by the phase's start
+        date: ``ramp_phase`` for the overall cell, the segment crossed with the phase
+        (:func:`~exp_dagster.spec.phase_cross_segment`) for a segment value; empty when the
+        statistics have none (no ramp, a quantile metric's segment)."""
+        metric, segment, value = cell
+        if segment == "all":
+            return {
+                v: (m, s, v) for (m, s, v) in self.cells if m == metric and s == RAMP_PHASE_SEGMENT
+            }
+        crossed = phase_cross_segment(segment)
+        prefix = f"{value}{PHASE_CROSS_SEPARATOR}"
+        return {
+            v[len(prefix) :]: (m, s, v)
+            for (m, s, v) in self.cells
+            if m == metric
+            and s == crossed
+            and v.startswith(prefix)
+            # the phase is the last part: a value "a|b" must not take "a"'s cells
+            and PHASE_CROSS_SEPARATOR not in v[len(prefix) :]
+        }
 
     def effect(
         self,
@@ -342,15 +391,15 @@ class DayStatistics:
         metric = experiment.metrics[cell[0]]
         arms = self.cells.get(cell, {})
         control, treatment = arms.get(spec.control), arms.get(variant)
-        hist = self.histograms[cell[0]]
+        hist = self.histograms_of(cell)
         missing = _missing_data(metric, control, treatment, hist, (spec.control, variant))
         if missing is not None:
             return missing
         assert control is not None and treatment is not None  # checked by _missing_data
         stratum = spec.analysis.stratify_by
         options = resolve_options(metric, spec.analysis)
-        if spec.ramp is not None and cell[1] == "all":
-            return self._ramp_stratified(experiment, cell[0], variant, alternative)
+        if spec.ramp is not None and cell[1] != RAMP_PHASE_SEGMENT:
+            return self._ramp_stratified(experiment, cell, variant, alternative)
         if (
             stratum
             and cell[1] == "all"
@@ -368,8 +417,6 @@ class DayStatistics:
                 histograms=hist,
                 options=options,
             )
-        if spec.ramp is not None and cell[1] != RAMP_PHASE_SEGMENT:
-            effect = replace(effect, method=effect.method + RAMP_POOLED_NOTE)
         return (
             _no_variance(metric, effect, (spec.control, variant))
             or _undefined_p_value(effect, (spec.control, variant))
@@ -377,39 +424,36 @@ class DayStatistics:
         )
 
     def _ramp_stratified(
-        self, experiment: ResolvedExperiment, metric_name: str, variant: str, alternative: str
+        self, experiment: ResolvedExperiment, cell: Cell, variant: str, alternative: str
     ) -> EffectEstimate | NotEstimable:
-        """The overall effect of a ramped experiment: the metric's own test within each ramp
-        phase of first exposure (its ``ramp_phase`` cells), combined with the phases' pooled
-        shares of units (:func:`~exp_dagster.stats.stratified_effect`), so that the changing
-        traffic weights do not confound the treatment with the phase. A phase whose effect is
-        not estimable yet (fewer than two units in an arm) is left out, and ``method`` says so.
-        A metric without per-phase statistics (a quantile) gets the pooled test, and ``method``
-        says that it is not stratified."""
+        """The effect in a cell of a ramped experiment (overall, or a segment value): the
+        metric's own test within each ramp phase of first exposure (the cell's
+        :meth:`phase_cells`), combined with the phases' pooled shares of units
+        (:func:`~exp_dagster.stats.stratified_effect`), so that the changing traffic weights do
+        not confound the treatment with the phase. A quantile metric's per-phase effect is the
+        difference of the phase's quantiles, so its estimand is the phase-weighted average of
+        within-phase quantile differences (not the difference of pooled quantiles). A phase
+        whose effect is not estimable yet (fewer than two units in an arm) is left out, and
+        ``method`` says so. A cell without per-phase statistics (statistics written before they
+        existed) gets the pooled test, and ``method`` says that it is not stratified."""
         spec = experiment.spec
+        metric_name = cell[0]
         metric = experiment.metrics[metric_name]
         options = resolve_options(metric, spec.analysis)
-        hist = self.histograms[metric_name]
-        phases = sorted(
-            v for (m, s, v) in self.cells if m == metric_name and s == RAMP_PHASE_SEGMENT
-        )
+        phase_cells = self.phase_cells(cell)
+        phases = sorted(phase_cells)
         if not phases:
-            arms = self.cells[(metric_name, "all", "all")]
+            arms = self.cells[cell]
             plain = estimate(
                 metric,
                 arms[spec.control],
                 arms[variant],
                 alpha=spec.alpha,
                 alternative=alternative,
-                histograms=hist,
+                histograms=self.histograms_of(cell),
                 options=options,
             )
-            note = (
-                f"; not stratified by ramp phase: {metric.type} metrics have no per-phase "
-                f"statistics, so this pools units first exposed under different splits and is "
-                f"biased if the metric's level or the effect changes between phases"
-            )
-            pooled = replace(plain, method=plain.method + note)
+            pooled = replace(plain, method=plain.method + RAMP_POOLED_NOTE)
             return (
                 _no_variance(metric, pooled, (spec.control, variant))
                 or _undefined_p_value(pooled, (spec.control, variant))
@@ -419,7 +463,8 @@ class DayStatistics:
         used: list[str] = []
         left_out: list[str] = []
         for phase in phases:
-            arms = self.cells[(metric_name, RAMP_PHASE_SEGMENT, phase)]
+            arms = self.cells[phase_cells[phase]]
+            hist = self.histograms_of((metric_name, RAMP_PHASE_SEGMENT, phase))
             control, treatment = arms.get(spec.control), arms.get(variant)
             missing = _missing_data(metric, control, treatment, hist, (spec.control, variant))
             if missing is None:
@@ -457,6 +502,12 @@ class DayStatistics:
             f"{combined.method}; strata: the ramp phases of first exposure (from "
             f"{', '.join(used)}), weighted by their shares of units; within each phase: {within}"
         )
+        if metric.kind.keeps_histograms:
+            method += (
+                "; the estimand is the phase-weighted average of the within-phase quantile "
+                "differences (each phase's arms randomised alike), not the difference of the "
+                "pooled quantiles"
+            )
         if left_out:
             method += f"; phases left out, not estimable yet: {', '.join(left_out)}"
         combined = replace(combined, method=method)
@@ -546,7 +597,9 @@ class DayStatistics:
         return {
             f"{segment}={value}": {variant: int(row["n"]) for variant, row in arms.items()}
             for (metric, segment, value), arms in sorted(self.cells.items())
-            if metric == primary and segment not in ("all", RAMP_PHASE_SEGMENT)
+            if metric == primary
+            and segment not in ("all", RAMP_PHASE_SEGMENT)
+            and not is_phase_cross_segment(segment)
         }
 
 
@@ -1109,7 +1162,8 @@ def compute_results(
     missing: list[tuple[dict[str, Any], NotEstimable]] = []
     # Every metric of the spec gets an overall row, estimable or not; a segment value that is
     # not estimable (a tiny segment) is left out.
-    cells = set(today.cells) | {(name, "all", "all") for name in spec.metric_names}
+    cells = {cell for cell in today.cells if not is_phase_cross_segment(cell[1])}
+    cells |= {(name, "all", "all") for name in spec.metric_names}
     for cell in sorted(cells):
         metric_name, segment, segment_value = cell
         metric = experiment.metrics[metric_name]

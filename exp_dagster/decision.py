@@ -377,8 +377,8 @@ def _segment_srm_sentences(
 ) -> list[str]:
     spec = experiment.spec
     if not units_by_segment or spec.ramp is not None:
-        # Under a ramp a segment's units pooled over the phases follow no single plan, and its
-        # units per phase are not kept: the per-phase test stands for it.
+        # Under a ramp a segment's units pooled over the phases follow no single plan; the
+        # per-phase test stands for it (a segment's per-phase counts are not tested yet).
         return []
     counts = {
         label: [int(units.get(v.name, 0)) for v in spec.variants]

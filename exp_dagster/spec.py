@@ -261,6 +261,22 @@ class VariantSpec(_Strict):
 # day (its value is the phase's start date). Not an exposure-log column, so not a spec segment.
 RAMP_PHASE_SEGMENT = "ramp_phase"
 
+# Under a ramp, metric_statistics also holds each spec segment's statistics per ramp phase of first
+# exposure: segment "<segment>|ramp_phase", values "<value>|<phase start>". They are the cells a
+# segment row's phase-stratified effect combines, not result rows of their own. Spec segments are
+# identifiers (no "|"), and the phase is the value's last part, so the split is unambiguous.
+PHASE_CROSS_SEPARATOR = "|"
+
+
+def phase_cross_segment(segment: str) -> str:
+    """The metric_statistics segment holding ``segment``'s values per ramp phase."""
+    return f"{segment}{PHASE_CROSS_SEPARATOR}{RAMP_PHASE_SEGMENT}"
+
+
+def is_phase_cross_segment(segment: str) -> bool:
+    """Whether a metric_statistics segment is a spec segment crossed with the ramp phase."""
+    return segment.endswith(f"{PHASE_CROSS_SEPARATOR}{RAMP_PHASE_SEGMENT}")
+
 
 class RampPhase(_Strict):
     """One allocation phase of a ramped rollout: from ``start`` (until the next phase's start,

@@ -13,7 +13,12 @@ from typing import Any
 
 import duckdb
 
-from exp_dagster.spec import RAMP_PHASE_SEGMENT, MetricSpec, ResolvedExperiment
+from exp_dagster.spec import (
+    PHASE_CROSS_SEPARATOR,
+    RAMP_PHASE_SEGMENT,
+    MetricSpec,
+    ResolvedExperiment,
+)
 from exp_dagster.warehouse.cross_statistics import build_cross_statistics
 from exp_dagster.warehouse.quantiles import quantile_statistics
 from exp_dagster.warehouse.statements import (
@@ -57,7 +62,8 @@ def _segment_terms(
     """The @...@ markers of metric_statistics.sql for these segment names, and their parameters:
     a column ``s_k`` per segment (named by ``$segment_k``), and a grouping set per segment beside
     the one of 'all'. With a ramp (``ramp_starts``, the phases' start dates), one more segment,
-    ``ramp_phase``: the start date of the phase in force on each unit's first exposure day."""
+    ``ramp_phase``: the start date of the phase in force on each unit's first exposure day, and
+    each spec segment crossed with it (``<segment>|ramp_phase``, values ``<value>|<phase>``)."""
     ks = range(1, len(segments) + 1)
     params: dict[str, Any] = {f"segment_{k}": name for k, name in zip(ks, segments, strict=True)}
     columns = "".join(f"u.segments[$segment_{k}] AS s_{k}, " for k in ks)
@@ -71,18 +77,41 @@ def _segment_terms(
             f"lambda phase_start: phase_start <= u.first_exposure_date)) AS VARCHAR) AS s_{k}, "
         )
 
-    def case(then: str) -> str:
+    # Under a ramp, each spec segment crossed with the phase too (spec.phase_cross_segment): the
+    # cells a segment row's phase-stratified effect is combined from.
+    phase = len(segments) + 1
+    crossed = range(1, len(segments) + 1) if ramp_starts else range(0)
+
+    def case(then: str, cross: str) -> str:
         if not ks:
             return "'all'"
-        whens = " ".join(f"WHEN grouping(s_{k}) = 0 THEN {then.format(k=k)}" for k in ks)
+        whens = " ".join(
+            [
+                *(
+                    f"WHEN grouping(s_{k}) = 0 AND grouping(s_{phase}) = 0 THEN "
+                    f"{cross.format(k=k, phase=phase)}"
+                    for k in crossed
+                ),
+                *(f"WHEN grouping(s_{k}) = 0 THEN {then.format(k=k)}" for k in ks),
+            ]
+        )
         return f"CASE {whens} ELSE 'all' END"
 
     terms = {
         "segment_columns": columns,
-        "segment": case("$segment_{k}"),
-        "segment_value": case("coalesce(s_{k}, '(missing)')"),
+        "segment": case(
+            "$segment_{k}", f"$segment_{{k}} || '{PHASE_CROSS_SEPARATOR}' || $segment_{{phase}}"
+        ),
+        "segment_value": case(
+            "coalesce(s_{k}, '(missing)')",
+            f"coalesce(s_{{k}}, '(missing)') || '{PHASE_CROSS_SEPARATOR}' || s_{{phase}}",
+        ),
         "grouping_sets": ", ".join(
-            ["(metric, variant)", *(f"(metric, variant, s_{k})" for k in ks)]
+            [
+                "(metric, variant)",
+                *(f"(metric, variant, s_{k})" for k in ks),
+                *(f"(metric, variant, s_{k}, s_{phase})" for k in crossed),
+            ]
         ),
     }
     return terms, params
