@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from exp_dagster.spec import MetricSpec, ResolvedExperiment
+from exp_dagster.spec import RAMP_PHASE_SEGMENT, MetricSpec, ResolvedExperiment
 from exp_dagster.stats import quantile_from_histogram
 from exp_dagster.warehouse.statements import (
     execute,
@@ -187,6 +187,46 @@ def quantile_statistics(
     *,
     extend: bool,
 ) -> None:
+    """A quantile metric's histograms (``quantile_histograms``) and its ``metric_statistics``
+    rows: of every unit (segment 'all'), and under a ramp of the units of each phase of first
+    exposure (segment ``ramp_phase``, each phase's own histogram and threshold), from which the
+    overall effect is stratified by phase (docs/statistics.md, "Ramped rollouts")."""
+    spec = experiment.spec
+    groups: list[tuple[str | None, dt.date, dt.date]] = [(None, dt.date.min, dt.date.max)]
+    if spec.ramp is not None:
+        starts = [phase.start for phase in spec.ramp]
+        untils = [s - dt.timedelta(days=1) for s in starts[1:]] + [dt.date.max]
+        groups += [
+            (start.isoformat(), start, until) for start, until in zip(starts, untils, strict=True)
+        ]
+    for ramp_phase, first_from, first_until in groups:
+        _quantile_group(
+            conn,
+            experiment,
+            day,
+            name,
+            metric,
+            extend=extend,
+            ramp_phase=ramp_phase,
+            first_from=first_from,
+            first_until=first_until,
+        )
+
+
+def _quantile_group(
+    conn: duckdb.DuckDBPyConnection,
+    experiment: ResolvedExperiment,
+    day: dt.date,
+    name: str,
+    metric: MetricSpec,
+    *,
+    extend: bool,
+    ramp_phase: str | None,
+    first_from: dt.date,
+    first_until: dt.date,
+) -> None:
+    """The histograms and statistics rows of the units first exposed from ``first_from`` to
+    ``first_until``: all of them (``ramp_phase`` None), or one ramp phase's."""
     spec = experiment.spec
     params = {
         "experiment_id": spec.id,
@@ -194,6 +234,8 @@ def quantile_statistics(
         "through": min(day, spec.end),
         "metric": name,
         "event": metric.event,
+        "first_from": first_from,
+        "first_until": first_until,
     }
     run_sql(
         conn,
@@ -203,13 +245,15 @@ def quantile_statistics(
             "log_gamma": LOG_GAMMA,
             "nonpositive_bucket": NONPOSITIVE_BUCKET,
             "extend": extend,
+            "ramp_phase": ramp_phase,
         },
     )
     histogram = fetch_dicts(
         conn,
         "SELECT variant, bucket, value, n FROM quantile_histograms "
-        "WHERE experiment_id = ? AND as_of_date = ? AND metric = ? ORDER BY variant, bucket",
-        [spec.id, day, name],
+        "WHERE experiment_id = ? AND as_of_date = ? AND metric = ? "
+        "AND ramp_phase IS NOT DISTINCT FROM CAST(? AS VARCHAR) ORDER BY variant, bucket",
+        [spec.id, day, name, ramp_phase],
     )
     thresholds: list[tuple[str, int]] = []
     threshold_of: dict[str, float] = {}
@@ -243,13 +287,15 @@ def quantile_statistics(
     conn.executemany(
         "INSERT INTO metric_statistics (experiment_id, as_of_date, metric, variant, segment, "
         "segment_value, n, sum_y, sum_y2, sum_x, sum_x2, sum_xy, threshold, spec_version) "
-        "VALUES (?, ?, ?, ?, 'all', 'all', ?, ?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 spec.id,
                 day,
                 name,
                 m["variant"],
+                "all" if ramp_phase is None else RAMP_PHASE_SEGMENT,
+                ramp_phase or "all",
                 int(m["n"]),
                 float(m["sum_y"]),
                 float(m["sum_y2"]),

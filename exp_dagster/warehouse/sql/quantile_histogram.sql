@@ -5,8 +5,11 @@
 -- condition of novelty_statistics.sql); without, every day since each unit's first exposure.
 -- Counts are integers, so both give the same rows.
 -- Values at or below 0 ($nonpositive_bucket) are left out: the quantile is of the positive values.
+-- The units are those first exposed from $first_from to $first_until: every unit for the metric's
+-- histogram ($ramp_phase NULL), under a ramp also those of each phase (its start date as
+-- $ramp_phase), whose histogram extends the same phase's of day - 1.
 -- Parameters: $experiment_id, $day, $through, $metric, $event, $log_gamma, $extend,
--- $nonpositive_bucket
+-- $nonpositive_bucket, $ramp_phase, $first_from, $first_until
 INSERT INTO quantile_histograms
 WITH added AS (
     SELECT u.variant, q.bucket, sum(q.n) AS n
@@ -18,12 +21,14 @@ WITH added AS (
        AND (NOT q.pre_exposure OR q.event_date = u.first_exposure_date)
        AND q.bucket <> $nonpositive_bucket
     WHERE u.experiment_id = $experiment_id AND u.as_of_date = $day
+      AND u.first_exposure_date BETWEEN $first_from AND $first_until
     GROUP BY u.variant, q.bucket
     UNION ALL
     SELECT variant, bucket, n
     FROM quantile_histograms
     WHERE $extend AND experiment_id = $experiment_id AND as_of_date = $day - 1
       AND metric = $metric
+      AND ramp_phase IS NOT DISTINCT FROM CAST($ramp_phase AS VARCHAR)
 )
 SELECT
     $experiment_id,
@@ -32,7 +37,8 @@ SELECT
     variant,
     bucket,
     exp(bucket * $log_gamma),
-    sum(n)
+    sum(n),
+    CAST($ramp_phase AS VARCHAR)
 FROM added
 GROUP BY variant, bucket
 HAVING sum(n) > 0  -- a bucket whose only observations were before exposure
