@@ -102,6 +102,7 @@ from exp_dagster.metric_kinds import (
     AnalysisOptions,
     NotEstimable,
     covariate_moments,
+    launch_period_unsupported,
     moments,
     resolve_options,
 )
@@ -109,6 +110,7 @@ from exp_dagster.oec_results import OEC_ROLE, oec_rows
 from exp_dagster.result_row import RESULT_COLUMNS, ResultRow
 from exp_dagster.significance import adjusted_p_key, significance_fields
 from exp_dagster.spec import (
+    LAUNCH_PERIOD_SEGMENT,
     PHASE_CROSS_SEPARATOR,
     RAMP_PHASE_SEGMENT,
     AnalysisPolicy,
@@ -598,7 +600,7 @@ class DayStatistics:
             f"{segment}={value}": {variant: int(row["n"]) for variant, row in arms.items()}
             for (metric, segment, value), arms in sorted(self.cells.items())
             if metric == primary
-            and segment not in ("all", RAMP_PHASE_SEGMENT)
+            and segment not in ("all", RAMP_PHASE_SEGMENT, LAUNCH_PERIOD_SEGMENT)
             and not is_phase_cross_segment(segment)
         }
 
@@ -1045,12 +1047,14 @@ def apply_multiplicity(experiment: ResolvedExperiment, rows: list[dict[str, Any]
     oec = [r for r in overall if r["role"] == OEC_ROLE]
     if len(oec) > 1:
         _adjust(oec, adjusted_p_key(policy, OEC_ROLE), OEC_ROLE, policy.primary_multiplicity)
-    families: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    families: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         if row["segment"] != "all":
-            families[(row["metric"], row["variant"])].append(row)
-    for (metric, variant), family in families.items():
-        _adjust(family, "p_value", f"segment:{metric}:{variant}", policy.segment_multiplicity)
+            # a holdout's launch periods are a family of their own, not segments of the units
+            kind = "launch" if row["segment"] == LAUNCH_PERIOD_SEGMENT else "segment"
+            families[(kind, row["metric"], row["variant"])].append(row)
+    for (kind, metric, variant), family in families.items():
+        _adjust(family, "p_value", f"{kind}:{metric}:{variant}", policy.segment_multiplicity)
 
 
 def apply_heterogeneity(
@@ -1070,8 +1074,8 @@ def apply_heterogeneity(
     alpha = policy.heterogeneity_alpha
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        if row["segment"] == "all" or row.get("not_estimable") is not None:
-            continue
+        if row["segment"] in ("all", LAUNCH_PERIOD_SEGMENT) or row.get("not_estimable") is not None:
+            continue  # launch periods overlap (each runs to the day): no heterogeneity test
         usable = math.isfinite(row["abs_effect"]) and math.isfinite(row["std_error"])
         if usable and row["std_error"] > 0:
             groups[(row["metric"], row["variant"], row["segment"])].append(row)
@@ -1164,14 +1168,24 @@ def compute_results(
     # not estimable (a tiny segment) is left out.
     cells = {cell for cell in today.cells if not is_phase_cross_segment(cell[1])}
     cells |= {(name, "all", "all") for name in spec.metric_names}
+    # A holdout: every metric gets a row per launch so far, the effect since the launch.
+    cells |= {
+        (name, LAUNCH_PERIOD_SEGMENT, launch.name)
+        for launch in spec.launches_by(min(day, spec.end))
+        for name in spec.metric_names
+    }
     for cell in sorted(cells):
         metric_name, segment, segment_value = cell
         metric = experiment.metrics[metric_name]
         role = spec.role_of(metric_name)
         for variant in spec.treatments:
-            effect = today.outcome(experiment, cell, variant)
+            effect = (
+                _launch_period_missing(experiment, cell)
+                if segment == LAUNCH_PERIOD_SEGMENT and cell not in today.cells
+                else today.outcome(experiment, cell, variant)
+            )
             if isinstance(effect, NotEstimable):
-                if segment == "all":
+                if segment in ("all", LAUNCH_PERIOD_SEGMENT):
                     row = _not_estimable_row(experiment, day, cell, variant, today, effect)
                     results.append(row)
                     missing.append((row, effect))
@@ -1261,6 +1275,18 @@ def compute_results(
     apply_heterogeneity(experiment, results, today.cells)
     # After multiplicity: a row is judged on its adjusted p-value where its family has one.
     return [ResultRow(**{**row, **significance_fields(experiment, row)}) for row in results]
+
+
+def _launch_period_missing(experiment: ResolvedExperiment, cell: Cell) -> NotEstimable:
+    """Why a holdout's launch period has no statistics: the metric's value does not add up
+    over days, or the day before the launch has no current ``unit_metrics``."""
+    metric = experiment.metrics[cell[0]]
+    launch = next(x for x in experiment.spec.launches_by(dt.date.max) if x.name == cell[2])
+    why = launch_period_unsupported(metric) or (
+        f"unit_metrics of {launch.date - dt.timedelta(days=1)} (the day before the launch) is "
+        f"missing or was computed from other inputs or spec; re-run that day, then this one"
+    )
+    return NotEstimable(f"not estimable since the launch of {launch.name}: {why}")
 
 
 def _not_estimable_row(

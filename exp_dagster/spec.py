@@ -261,6 +261,10 @@ class VariantSpec(_Strict):
 # day (its value is the phase's start date). Not an exposure-log column, so not a spec segment.
 RAMP_PHASE_SEGMENT = "ramp_phase"
 
+# With a holdout, the segment of the effects since each launch (value: the launch's name), from
+# each unit's value over the days since the launch. Not an exposure-log column.
+LAUNCH_PERIOD_SEGMENT = "launch_period"
+
 # Under a ramp, metric_statistics also holds each spec segment's statistics per ramp phase of first
 # exposure: segment "<segment>|ramp_phase", values "<value>|<phase start>". They are the cells a
 # segment row's phase-stratified effect combines, not result rows of their own. Spec segments are
@@ -885,6 +889,12 @@ class ExperimentSpec(_Strict):
             raise ValueError(
                 "a holdout cannot be combined with 'ramp' yet: a holdout's split is fixed for "
                 "its whole window; remove one of them"
+            )
+        if LAUNCH_PERIOD_SEGMENT in (info.data.get("segments") or []):
+            raise ValueError(
+                f"'{LAUNCH_PERIOD_SEGMENT}' is the holdout's own segment (the effect since each "
+                f"launch), so it cannot also be a segment column; rename that exposure-log "
+                f"column or leave it out of 'segments'"
             )
         seen: set[str] = set()
         for index, launch in enumerate(holdout.launches):

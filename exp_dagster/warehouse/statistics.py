@@ -13,6 +13,7 @@ from typing import Any
 
 import duckdb
 
+from exp_dagster.metric_kinds import launch_period_unsupported
 from exp_dagster.spec import (
     PHASE_CROSS_SEPARATOR,
     RAMP_PHASE_SEGMENT,
@@ -159,6 +160,7 @@ def build_metric_statistics(
             },
         )
         build_cross_statistics(conn, experiment, day)
+        _launch_period_statistics(conn, experiment, day)
         crossovers = _analysed_units(conn, experiment, day)
         # Day-by-day sums (novelty, quantile histograms) extend the previous day's when it was
         # summed from the inputs as they are now and no unit crossed over since.
@@ -202,6 +204,79 @@ def build_metric_statistics(
             [spec.id, day],
         )
     )
+
+
+def launch_period_bases(
+    conn: duckdb.DuckDBPyConnection, experiment: ResolvedExperiment, day: dt.date
+) -> dict[str, dt.date | str]:
+    """A holdout's launches up to ``day`` (inside the window) by name: the base day its period's
+    values subtract (the day before the launch, or None when the launch is on the start date),
+    or why the period cannot be computed (a sentence: the base day's ``unit_metrics`` is missing
+    or was computed from other inputs or another spec version)."""
+    spec = experiment.spec
+    if spec.holdout is None:
+        return {}
+    bases: dict[str, dt.date | str] = {}
+    for launch in spec.holdout.launches:
+        if launch.date > min(day, spec.end):
+            continue
+        base = launch.date - dt.timedelta(days=1)
+        if base < spec.start:
+            bases[launch.name] = base
+            continue
+        stored = scalar(
+            conn,
+            "SELECT inputs_digest FROM unit_metrics_lineage WHERE experiment_id = ? "
+            "AND as_of_date = ?",
+            [spec.id, base],
+        )
+        if stored is None:
+            bases[launch.name] = (
+                f"unit_metrics of {base} (the day before the launch) is not materialised; "
+                f"run that day first"
+            )
+        elif stored != inputs_digest(conn, experiment, base):
+            bases[launch.name] = (
+                f"unit_metrics of {base} (the day before the launch) was computed from other "
+                f"inputs or another spec version; re-run that day"
+            )
+        else:
+            bases[launch.name] = base
+    return bases
+
+
+def _launch_period_statistics(
+    conn: duckdb.DuckDBPyConnection, experiment: ResolvedExperiment, day: dt.date
+) -> None:
+    """With a holdout, the statistics of each launch's period so far (launch_period_statistics
+    .sql): one pass over the day's units and the base day's per launch, so a day of a long holdout
+    costs what any day costs. Metrics whose value does not add up over days are left out
+    (:func:`~exp_dagster.metric_kinds.launch_period_unsupported`); results say why."""
+    spec = experiment.spec
+    metrics = sorted(
+        name
+        for name, metric in experiment.metrics.items()
+        if metric.kind.moment_statistics and launch_period_unsupported(metric) is None
+    )
+    ratios = sorted(n for n in metrics if checked_unit_terms(experiment.metrics[n]).denominator)
+    if not metrics:
+        return
+    for launch, base in launch_period_bases(conn, experiment, day).items():
+        if isinstance(base, str):
+            continue
+        run_sql(
+            conn,
+            "launch_period_statistics",
+            {
+                "experiment_id": spec.id,
+                "day": day,
+                "base_day": base,
+                "launch": launch,
+                "period_metrics": metrics,
+                "ratio_metrics": ratios,
+                "spec_version": experiment.version,
+            },
+        )
 
 
 def _analysed_units(
