@@ -1031,8 +1031,9 @@ def apply_multiplicity(experiment: ResolvedExperiment, rows: list[dict[str, Any]
     primary: the primary metric across treatments (its always-valid p-values under
     ``always_valid``); secondary: secondary metrics × treatments; guardrail: the non-inferiority
     p-values of guardrails × treatments; oec: the OEC's p-values across treatments (the primary's
-    method); segment: the segment values of each metric × treatment. Rows that are not
-    estimable are in no family (they have no p-value to adjust).
+    method); segment: the segment values of each metric × treatment; launch: a holdout's
+    launch periods of each metric × treatment. Rows that are not estimable are in no family
+    (they have no p-value to adjust).
     """
     policy = experiment.spec.analysis
     rows = [r for r in rows if r.get("not_estimable") is None]
