@@ -81,10 +81,13 @@ Conventions (also printed in every result row's ``method``):
 * ramped rollouts (the spec's ``ramp``): the overall effect is the metric's own test within each
   ramp phase of first exposure (the derived segment ``ramp_phase``), combined with the phases'
   pooled shares of units (:func:`~exp_dagster.stats.stratified_effect`), because the traffic
-  weights change between phases; a quantile metric has no per-phase statistics and gets the
-  pooled test, and other segments' rows are pooled over phases: their ``method`` says so.
+  weights change between phases; a segment value's row likewise, from the segment's cells per
+  phase (``<segment>|ramp_phase``); a quantile metric's is the phase-weighted average of the
+  within-phase quantile differences. Statistics without per-phase cells get the pooled test, and
+  their ``method`` says so.
 * bandit experiments (the spec's ``bandit``): the same, each day of first exposure its own
-  allocation period (the derived segment ``allocation_day``), since the bandit changes the split
+  allocation period (the derived segment ``allocation_day``; segment cells
+  ``<segment>|allocation_day``, quantile histograms per day), since the bandit changes the split
   every day (docs/statistics.md, "Bandit allocation").
 """
 
@@ -103,13 +106,24 @@ from exp_dagster.metric_kinds import (
     AnalysisOptions,
     NotEstimable,
     covariate_moments,
+    launch_period_unsupported,
     moments,
     resolve_options,
 )
 from exp_dagster.oec_results import OEC_ROLE, oec_rows
 from exp_dagster.result_row import RESULT_COLUMNS, ResultRow
 from exp_dagster.significance import adjusted_p_key, significance_fields
-from exp_dagster.spec import AnalysisPolicy, ExperimentSpec, MetricSpec, ResolvedExperiment
+from exp_dagster.spec import (
+    ALLOCATION_SEGMENTS,
+    LAUNCH_PERIOD_SEGMENT,
+    PHASE_CROSS_SEPARATOR,
+    AnalysisPolicy,
+    ExperimentSpec,
+    MetricSpec,
+    ResolvedExperiment,
+    is_phase_cross_segment,
+    phase_cross_segment,
+)
 from exp_dagster.stats import (
     EffectEstimate,
     Moments,
@@ -131,22 +145,22 @@ from exp_dagster.stats import (
 Row = Mapping[str, Any]
 Cell = tuple[str, str, str]  # metric, segment, segment value
 
-# The end of a segment row's method under a ramp (overall rows are stratified by phase).
+# The end of a row's method under a ramp when its cell has no per-phase statistics.
 RAMP_POOLED_NOTE = (
     "; pooled over the ramp phases, not stratified by them: biased if the metric's level or the "
-    "effect changes between phases (the overall row is stratified)"
+    "effect changes between phases"
 )
 
 
 def _pooled_note(spec: ExperimentSpec) -> str:
-    """The end of a segment row's method when the overall rows are stratified by allocation
-    period (a ramp's phases, a bandit's days)."""
+    """The end of a row's method when the spec has allocation periods (a ramp's phases, a
+    bandit's days) but the row's cell has no per-period statistics (statistics written before
+    they existed), so its effect is pooled over the periods."""
     if spec.bandit is None:
         return RAMP_POOLED_NOTE
     return (
         "; pooled over the allocation days, not stratified by them: biased under the bandit's "
-        "changing split if the metric's level or the effect changes between days (the overall "
-        "row is stratified)"
+        "changing split if the metric's level or the effect changes between days"
     )
 
 
@@ -328,9 +342,51 @@ class DayStatistics:
         for row in statistics:
             key = (str(row["metric"]), str(row["segment"]), str(row["segment_value"]))
             self.cells[key][str(row["variant"])] = row
+        # A quantile metric's histograms per variant: of all its units (allocation_period NULL),
+        # and with allocation periods (a ramp's phases, a bandit's days) of the units of each
+        # period of first exposure.
         self.histograms: dict[str, dict[str, list[Row]]] = defaultdict(lambda: defaultdict(list))
+        self.phase_histograms: dict[tuple[str, str], dict[str, list[Row]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
         for row in histograms:
-            self.histograms[str(row["metric"])][str(row["variant"])].append(row)
+            phase = row.get("allocation_period")
+            if phase is None:
+                self.histograms[str(row["metric"])][str(row["variant"])].append(row)
+            else:
+                key = (str(row["metric"]), str(phase))
+                self.phase_histograms[key][str(row["variant"])].append(row)
+
+    def histograms_of(self, cell: Cell) -> Mapping[str, Sequence[Row]]:
+        """The quantile histograms of a cell's units per variant: an allocation period's own (a
+        ramp phase's, a bandit's day's), else the metric's pooled ones (a quantile metric has no
+        other segment cells)."""
+        if cell[1] in ALLOCATION_SEGMENTS:
+            return self.phase_histograms[(cell[0], cell[2])]
+        return self.histograms[cell[0]]
+
+    def phase_cells(self, cell: Cell, period: str | None) -> dict[str, Cell]:
+        """The cells of ``cell``'s units per allocation period of first exposure (``period``:
+        the spec's allocation segment, ``ramp_phase`` or ``allocation_day``), by the period's
+        first day: the ``period`` cells for the overall cell, the segment crossed with the period
+        (:func:`~exp_dagster.spec.phase_cross_segment`) for a segment value; empty when the
+        statistics have none (no ramp or bandit, a quantile metric's segment)."""
+        metric, segment, value = cell
+        if period is None:
+            return {}
+        if segment == "all":
+            return {v: (m, s, v) for (m, s, v) in self.cells if m == metric and s == period}
+        crossed = phase_cross_segment(segment, period)
+        prefix = f"{value}{PHASE_CROSS_SEPARATOR}"
+        return {
+            v[len(prefix) :]: (m, s, v)
+            for (m, s, v) in self.cells
+            if m == metric
+            and s == crossed
+            and v.startswith(prefix)
+            # the phase is the last part: a value "a|b" must not take "a"'s cells
+            and PHASE_CROSS_SEPARATOR not in v[len(prefix) :]
+        }
 
     def effect(
         self,
@@ -358,15 +414,15 @@ class DayStatistics:
         metric = experiment.metrics[cell[0]]
         arms = self.cells.get(cell, {})
         control, treatment = arms.get(spec.control), arms.get(variant)
-        hist = self.histograms[cell[0]]
+        hist = self.histograms_of(cell)
         missing = _missing_data(metric, control, treatment, hist, (spec.control, variant))
         if missing is not None:
             return missing
         assert control is not None and treatment is not None  # checked by _missing_data
         stratum = spec.analysis.stratify_by
         options = resolve_options(metric, spec.analysis)
-        if spec.allocation_segment is not None and cell[1] == "all":
-            return self._ramp_stratified(experiment, cell[0], variant, alternative)
+        if spec.allocation_segment is not None and cell[1] != spec.allocation_segment:
+            return self._ramp_stratified(experiment, cell, variant, alternative)
         if (
             stratum
             and cell[1] == "all"
@@ -384,8 +440,6 @@ class DayStatistics:
                 histograms=hist,
                 options=options,
             )
-        if spec.allocation_segment is not None and cell[1] != spec.allocation_segment:
-            effect = replace(effect, method=effect.method + _pooled_note(spec))
         return (
             _no_variance(metric, effect, (spec.control, variant))
             or _undefined_p_value(effect, (spec.control, variant))
@@ -393,40 +447,39 @@ class DayStatistics:
         )
 
     def _ramp_stratified(
-        self, experiment: ResolvedExperiment, metric_name: str, variant: str, alternative: str
+        self, experiment: ResolvedExperiment, cell: Cell, variant: str, alternative: str
     ) -> EffectEstimate | NotEstimable:
-        """The overall effect of a ramped experiment: the metric's own test within each ramp
-        phase of first exposure (its ``ramp_phase`` cells), combined with the phases' pooled
-        shares of units (:func:`~exp_dagster.stats.stratified_effect`), so that the changing
-        traffic weights do not confound the treatment with the phase. A phase whose effect is
-        not estimable yet (fewer than two units in an arm) is left out, and ``method`` says so.
-        A metric without per-phase statistics (a quantile) gets the pooled test, and ``method``
-        says that it is not stratified."""
+        """The effect in a cell of an experiment with allocation periods (a ramp's phases, a
+        bandit's days; overall, or a segment value): the metric's own test within each period of
+        first exposure (the cell's :meth:`phase_cells`), combined with the periods' pooled shares
+        of units (:func:`~exp_dagster.stats.stratified_effect`), so that the changing traffic
+        weights do not confound the treatment with the period. A quantile metric's per-period
+        effect is the difference of the period's quantiles, so its estimand is the
+        period-weighted average of within-period quantile differences (not the difference of
+        pooled quantiles). A period whose effect is not estimable yet (fewer than two units in an
+        arm) is left out, and ``method`` says so. A cell without per-period statistics
+        (statistics written before they existed) gets the pooled test, and ``method`` says that
+        it is not stratified."""
         spec = experiment.spec
+        metric_name = cell[0]
         metric = experiment.metrics[metric_name]
         options = resolve_options(metric, spec.analysis)
-        hist = self.histograms[metric_name]
-        segment = spec.allocation_segment
         period, periods = spec.allocation_period_words
         unit, units = period.split()[-1], periods.split()[-1]  # "phase(s)" or "day(s)"
-        phases = sorted(v for (m, s, v) in self.cells if m == metric_name and s == segment)
+        phase_cells = self.phase_cells(cell, spec.allocation_segment)
+        phases = sorted(phase_cells)
         if not phases:
-            arms = self.cells[(metric_name, "all", "all")]
+            arms = self.cells[cell]
             plain = estimate(
                 metric,
                 arms[spec.control],
                 arms[variant],
                 alpha=spec.alpha,
                 alternative=alternative,
-                histograms=hist,
+                histograms=self.histograms_of(cell),
                 options=options,
             )
-            note = (
-                f"; not stratified by {period}: {metric.type} metrics have no per-{unit} "
-                f"statistics, so this pools units first exposed under different splits and is "
-                f"biased if the metric's level or the effect changes between {units}"
-            )
-            pooled = replace(plain, method=plain.method + note)
+            pooled = replace(plain, method=plain.method + _pooled_note(spec))
             return (
                 _no_variance(metric, pooled, (spec.control, variant))
                 or _undefined_p_value(pooled, (spec.control, variant))
@@ -436,7 +489,8 @@ class DayStatistics:
         used: list[str] = []
         left_out: list[str] = []
         for phase in phases:
-            arms = self.cells[(metric_name, segment, phase)]
+            arms = self.cells[phase_cells[phase]]
+            hist = self.histograms_of((metric_name, spec.allocation_segment, phase))
             control, treatment = arms.get(spec.control), arms.get(variant)
             missing = _missing_data(metric, control, treatment, hist, (spec.control, variant))
             if missing is None:
@@ -475,6 +529,12 @@ class DayStatistics:
             f"{', '.join(used)}), weighted by their shares of units; within each "
             f"{unit}: {within}"
         )
+        if metric.kind.keeps_histograms:
+            method += (
+                f"; the estimand is the {unit}-weighted average of the within-{unit} quantile "
+                f"differences (each {unit}'s arms randomised alike), not the difference of the "
+                f"pooled quantiles"
+            )
         if left_out:
             method += f"; {units} left out, not estimable yet: {', '.join(left_out)}"
         combined = replace(combined, method=method)
@@ -565,7 +625,10 @@ class DayStatistics:
             f"{segment}={value}": {variant: int(row["n"]) for variant, row in arms.items()}
             for (metric, segment, value), arms in sorted(self.cells.items())
             if metric == primary
-            and segment not in ("all", experiment.spec.allocation_segment or "all")
+            # the spec's own derived segments (a spec without a bandit may have a column
+            # named allocation_day)
+            and segment not in ("all", experiment.spec.allocation_segment, LAUNCH_PERIOD_SEGMENT)
+            and not is_phase_cross_segment(segment)
         }
 
 
@@ -995,8 +1058,9 @@ def apply_multiplicity(experiment: ResolvedExperiment, rows: list[dict[str, Any]
     primary: the primary metric across treatments (its always-valid p-values under
     ``always_valid``); secondary: secondary metrics × treatments; guardrail: the non-inferiority
     p-values of guardrails × treatments; oec: the OEC's p-values across treatments (the primary's
-    method); segment: the segment values of each metric × treatment. Rows that are not
-    estimable are in no family (they have no p-value to adjust).
+    method); segment: the segment values of each metric × treatment; launch: a holdout's
+    launch periods of each metric × treatment. Rows that are not estimable are in no family
+    (they have no p-value to adjust).
     """
     policy = experiment.spec.analysis
     rows = [r for r in rows if r.get("not_estimable") is None]
@@ -1011,12 +1075,14 @@ def apply_multiplicity(experiment: ResolvedExperiment, rows: list[dict[str, Any]
     oec = [r for r in overall if r["role"] == OEC_ROLE]
     if len(oec) > 1:
         _adjust(oec, adjusted_p_key(policy, OEC_ROLE), OEC_ROLE, policy.primary_multiplicity)
-    families: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    families: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         if row["segment"] != "all":
-            families[(row["metric"], row["variant"])].append(row)
-    for (metric, variant), family in families.items():
-        _adjust(family, "p_value", f"segment:{metric}:{variant}", policy.segment_multiplicity)
+            # a holdout's launch periods are a family of their own, not segments of the units
+            kind = "launch" if row["segment"] == LAUNCH_PERIOD_SEGMENT else "segment"
+            families[(kind, row["metric"], row["variant"])].append(row)
+    for (kind, metric, variant), family in families.items():
+        _adjust(family, "p_value", f"{kind}:{metric}:{variant}", policy.segment_multiplicity)
 
 
 def apply_heterogeneity(
@@ -1036,8 +1102,8 @@ def apply_heterogeneity(
     alpha = policy.heterogeneity_alpha
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        if row["segment"] == "all" or row.get("not_estimable") is not None:
-            continue
+        if row["segment"] in ("all", LAUNCH_PERIOD_SEGMENT) or row.get("not_estimable") is not None:
+            continue  # launch periods overlap (each runs to the day): no heterogeneity test
         usable = math.isfinite(row["abs_effect"]) and math.isfinite(row["std_error"])
         if usable and row["std_error"] > 0:
             groups[(row["metric"], row["variant"], row["segment"])].append(row)
@@ -1128,15 +1194,26 @@ def compute_results(
     missing: list[tuple[dict[str, Any], NotEstimable]] = []
     # Every metric of the spec gets an overall row, estimable or not; a segment value that is
     # not estimable (a tiny segment) is left out.
-    cells = set(today.cells) | {(name, "all", "all") for name in spec.metric_names}
+    cells = {cell for cell in today.cells if not is_phase_cross_segment(cell[1])}
+    cells |= {(name, "all", "all") for name in spec.metric_names}
+    # A holdout: every metric gets a row per launch so far, the effect since the launch.
+    cells |= {
+        (name, LAUNCH_PERIOD_SEGMENT, launch.name)
+        for launch in spec.launches_by(min(day, spec.end))
+        for name in spec.metric_names
+    }
     for cell in sorted(cells):
         metric_name, segment, segment_value = cell
         metric = experiment.metrics[metric_name]
         role = spec.role_of(metric_name)
         for variant in spec.treatments:
-            effect = today.outcome(experiment, cell, variant)
+            effect = (
+                _launch_period_missing(experiment, cell)
+                if segment == LAUNCH_PERIOD_SEGMENT and cell not in today.cells
+                else today.outcome(experiment, cell, variant)
+            )
             if isinstance(effect, NotEstimable):
-                if segment == "all":
+                if segment in ("all", LAUNCH_PERIOD_SEGMENT):
                     row = _not_estimable_row(experiment, day, cell, variant, today, effect)
                     results.append(row)
                     missing.append((row, effect))
@@ -1226,6 +1303,18 @@ def compute_results(
     apply_heterogeneity(experiment, results, today.cells)
     # After multiplicity: a row is judged on its adjusted p-value where its family has one.
     return [ResultRow(**{**row, **significance_fields(experiment, row)}) for row in results]
+
+
+def _launch_period_missing(experiment: ResolvedExperiment, cell: Cell) -> NotEstimable:
+    """Why a holdout's launch period has no statistics: the metric's value does not add up
+    over days, or the day before the launch has no current ``unit_metrics``."""
+    metric = experiment.metrics[cell[0]]
+    launch = next(x for x in experiment.spec.launches_by(dt.date.max) if x.name == cell[2])
+    why = launch_period_unsupported(metric) or (
+        f"unit_metrics of {launch.date - dt.timedelta(days=1)} (the day before the launch) is "
+        f"missing or was computed from other inputs or spec; re-run that day, then this one"
+    )
+    return NotEstimable(f"not estimable since the launch of {launch.name}: {why}")
 
 
 def _not_estimable_row(

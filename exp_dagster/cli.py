@@ -21,6 +21,7 @@ the runs execute (and the traceback of an unexpected error).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import errno
 import json
@@ -29,7 +30,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,8 @@ from exp_dagster.spec import ResolvedExperiment, SpecError
 from exp_dagster.text import printable
 
 DEMO_EXPERIMENT = "ranker_v2"
+# exp_dagster.showcase.SHOWCASE's experiments (named here so that the parser imports no numpy)
+SHOWCASE_EXPERIMENTS = ("ramp_demo", "holdout_demo")
 
 
 class UsageError(ValueError):
@@ -66,7 +69,12 @@ def _date(text: str) -> dt.date:
 # ── simulate ─────────────────────────────────────────────────────────────────────────────────
 
 
-def _simulation_config(args: argparse.Namespace) -> Any:
+def _simulation_config(args: argparse.Namespace, experiment_id: str = DEMO_EXPERIMENT) -> Any:
+    """The demo's simulation (a showcase experiment's, exp_dagster.showcase), with the command
+    line's overrides."""
+    import dataclasses
+
+    from exp_dagster.showcase import SHOWCASE
     from exp_dagster.simulate import SimulationConfig
 
     overrides: dict[str, Any] = {}
@@ -76,6 +84,8 @@ def _simulation_config(args: argparse.Namespace) -> Any:
             overrides["n_units" if field == "units" else field] = value
     if getattr(args, "format", None):
         overrides["fmt"] = args.format
+    if experiment_id in SHOWCASE:
+        return dataclasses.replace(SHOWCASE[experiment_id], **overrides)
     return SimulationConfig(**overrides)
 
 
@@ -348,6 +358,42 @@ def gate_failure_decision(
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from exp_dagster.showcase import SHOWCASE
+
+    chosen = getattr(args, "experiment", None) or DEMO_EXPERIMENT
+    experiments = [DEMO_EXPERIMENT, *SHOWCASE] if getattr(args, "all", False) else [chosen]
+    code = 0
+    for experiment_id in experiments:
+        if experiment_id == DEMO_EXPERIMENT:
+            code = _demo_in_home(args, experiment_id) or code
+            continue
+        with _showcase_home(experiment_id):
+            code = _demo_in_home(args, experiment_id) or code
+    return code
+
+
+@contextlib.contextmanager
+def _showcase_home(experiment_id: str) -> Iterator[None]:
+    """A showcase experiment runs in its own home, ``<home>/showcase/<id>`` (its logs, warehouse,
+    reports and Dagster instance), so the demo's own stay as they are."""
+    outer = home.home_dir()
+    saved = {name: os.environ.get(name) for name in ("EXP_DAGSTER_HOME", "DAGSTER_HOME")}
+    showcase = outer / "showcase" / experiment_id
+    showcase.mkdir(parents=True, exist_ok=True)
+    os.environ["EXP_DAGSTER_HOME"] = str(showcase)
+    if saved["DAGSTER_HOME"] == str(outer / "dagster"):  # the demo's own: not the showcase's
+        del os.environ["DAGSTER_HOME"]
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _demo_in_home(args: argparse.Namespace, experiment_id: str) -> int:
     from exp_dagster.locks import LOCK_FILE, exclusive_home
 
     # Two demos on one home would simulate into, and materialise, the same folder at once.
@@ -360,10 +406,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     shutil.rmtree(child)
                 else:
                     child.unlink()
-        return _demo(args)
+        return _demo(args, experiment_id)
 
 
-def _demo(args: argparse.Namespace) -> int:
+def _demo(args: argparse.Namespace, experiment_id: str = DEMO_EXPERIMENT) -> int:
     home.ensure_dagster_home()
     import dagster as dg
 
@@ -375,15 +421,16 @@ def _demo(args: argparse.Namespace) -> int:
     if truth_file.exists():
         _say(f"Using the simulated logs in {landing} (make demo-clean, or --fresh, to start over).")
     else:
-        _say(f"Simulating a ranker A/B test into {landing} …")
-        simulate(landing, _simulation_config(args), progress=_say)
+        what = "a ranker A/B test" if experiment_id == DEMO_EXPERIMENT else experiment_id
+        _say(f"Simulating {what} into {landing} …")
+        simulate(landing, _simulation_config(args, experiment_id), progress=_say)
     truth = load_truth(truth_file)
     resources = default_resources()
-    fingerprint = _demo_fingerprint(resources, landing)
+    fingerprint = _demo_fingerprint(resources, landing, experiment_id)
     stamp = home.home_dir() / DEMO_STAMP
-    experiment = resources["catalog"].experiment(DEMO_EXPERIMENT)  # type: ignore[attr-defined]
+    experiment = resources["catalog"].experiment(experiment_id)  # type: ignore[attr-defined]
     day = min(truth.end, experiment.spec.end)
-    if _demo_is_current(stamp, fingerprint, day):
+    if _demo_is_current(stamp, fingerprint, day, experiment_id):
         _say(
             "Nothing changed since the last demo (logs, specs and code alike): showing its "
             "results. --fresh runs everything again."
@@ -391,16 +438,16 @@ def _demo(args: argparse.Namespace) -> int:
     else:
         stamp.unlink(missing_ok=True)
         with dg.DagsterInstance.get() as instance:
-            experiment = _run(resources, instance, DEMO_EXPERIMENT, truth.end)
+            experiment = _run(resources, instance, experiment_id, truth.end)
         stamp.write_text(json.dumps({"fingerprint": fingerprint, "day": day.isoformat()}))
-    rows, decision = _read_outcome(home.warehouse_path(), DEMO_EXPERIMENT, day)
-    _print_outcome(DEMO_EXPERIMENT, day, rows, decision)
+    rows, decision = _read_outcome(home.warehouse_path(), experiment_id, day)
+    _print_outcome(experiment_id, day, rows, decision)
     _print_model_evaluation(
-        *_read_model_evaluation(home.warehouse_path(), DEMO_EXPERIMENT, day),
+        *_read_model_evaluation(home.warehouse_path(), experiment_id, day),
         truth.model_evaluation,
         alpha=experiment.spec.alpha,
     )
-    _print_timeline(home.warehouse_path(), DEMO_EXPERIMENT)
+    _print_timeline(home.warehouse_path(), experiment_id)
     level = f"{1 - experiment.spec.alpha:.0%}"
     _show(f"\nKnown truth of the simulation (relative effects) against the {level} CIs:")
     overall = {r["metric"]: r for r in rows if r["segment"] == "all"}
@@ -413,13 +460,19 @@ def _demo(args: argparse.Namespace) -> int:
             f"  {metric:<12} true {effect * 100:+6.2f}%   CI [{row['rel_ci_low'] * 100:+6.2f}%, "
             f"{row['rel_ci_high'] * 100:+6.2f}%]   {'inside' if inside else 'OUTSIDE'}"
         )
+    _print_strata_truth(experiment.spec.metrics.primary, rows, truth.segment_relative_effects)
     from exp_dagster.report.data import report_path
 
-    report = report_path(home.reports_dir(home.warehouse_path()), DEMO_EXPERIMENT, day)
+    report = report_path(home.reports_dir(home.warehouse_path()), experiment_id, day)
+    ui = (
+        "make ui"
+        if experiment_id == DEMO_EXPERIMENT
+        else f"EXP_DAGSTER_HOME={home.home_dir()} make ui"
+    )
     _show(
         f"\nReport: {report}\n"
         f"Warehouse: {home.warehouse_path()}\n"
-        f"See the same materialised assets, checks and metadata in the Dagster UI: make ui "
+        f"See the same materialised assets, checks and metadata in the Dagster UI: {ui} "
         f"(then open http://127.0.0.1:3000)."
     )
     return 0
@@ -429,7 +482,33 @@ def _demo(args: argparse.Namespace) -> int:
 DEMO_STAMP = "demo_stamp.json"
 
 
-def _demo_fingerprint(resources: dict[str, Any], landing: Path) -> str:
+def _print_strata_truth(
+    metric: str, rows: Sequence[dict[str, Any]], truth: dict[str, dict[str, float]]
+) -> None:
+    """A showcase's truths of the primary metric per ramp phase or since each launch, against
+    the rows of those strata."""
+    from exp_dagster.spec import LAUNCH_PERIOD_SEGMENT, RAMP_PHASE_SEGMENT
+
+    by_cell = {
+        f"{r['segment']}={r['segment_value']}": r
+        for r in rows
+        if r["metric"] == metric and r["segment"] in (RAMP_PHASE_SEGMENT, LAUNCH_PERIOD_SEGMENT)
+    }
+    for label, effect in sorted(truth.get(metric, {}).items()):
+        row = by_cell.get(label)
+        if row is None or row.get("rel_ci_low") is None:
+            continue
+        inside = row["rel_ci_low"] <= effect <= row["rel_ci_high"]
+        _show(
+            f"  {metric} {label}: true {effect * 100:+6.2f}%   CI "
+            f"[{row['rel_ci_low'] * 100:+6.2f}%, {row['rel_ci_high'] * 100:+6.2f}%]   "
+            f"{'inside' if inside else 'OUTSIDE'}"
+        )
+
+
+def _demo_fingerprint(
+    resources: dict[str, Any], landing: Path, experiment_id: str = DEMO_EXPERIMENT
+) -> str:
     """A digest of everything the demo's tables depend on: every landing file (path, size,
     modification time), the experiment and metric specs (their version), and the code
     (exp_dagster's and the assets' Python and SQL files). Equal digests: the same results."""
@@ -438,7 +517,7 @@ def _demo_fingerprint(resources: dict[str, Any], landing: Path) -> str:
     from exp_dagster.home import PROJECT_ROOT
 
     digest = hashlib.sha256()
-    experiment = resources["catalog"].experiment(DEMO_EXPERIMENT)
+    experiment = resources["catalog"].experiment(experiment_id)
     digest.update(experiment.version.encode())
     for path in sorted(p for p in landing.rglob("*") if p.is_file()):
         info = path.stat()
@@ -453,7 +532,9 @@ def _demo_fingerprint(resources: dict[str, Any], landing: Path) -> str:
     return digest.hexdigest()
 
 
-def _demo_is_current(stamp: Path, fingerprint: str, day: dt.date) -> bool:
+def _demo_is_current(
+    stamp: Path, fingerprint: str, day: dt.date, experiment_id: str = DEMO_EXPERIMENT
+) -> bool:
     """Whether the last demo run finished on the same inputs and its decision is still in the
     warehouse (a warehouse deleted or replaced since does not count)."""
     from exp_dagster.locks import read_only_connection
@@ -471,7 +552,7 @@ def _demo_is_current(stamp: Path, fingerprint: str, day: dt.date) -> bool:
         with read_only_connection(database, say=_say) as conn:
             row = conn.execute(
                 "SELECT count(*) FROM decision WHERE experiment_id = ? AND as_of_date = ?",
-                [DEMO_EXPERIMENT, day],
+                [experiment_id, day],
             ).fetchone()
     except Exception:  # an unreadable or older warehouse: run the demo again
         return False
@@ -1067,6 +1148,18 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="simulate, materialise every partition, print the decision"
     )
     demo_parser.add_argument("--fresh", action="store_true", help="delete the home folder first")
+    showcase = demo_parser.add_mutually_exclusive_group()
+    showcase.add_argument(
+        "--experiment",
+        choices=[DEMO_EXPERIMENT, *SHOWCASE_EXPERIMENTS],
+        help=(
+            "which experiment of the catalog (default ranker_v2); the showcases run in their own "
+            "home, <home>/showcase/<id>"
+        ),
+    )
+    showcase.add_argument(
+        "--all", action="store_true", help="ranker_v2, then every showcase experiment"
+    )
     simulation_options(demo_parser)
     demo_parser.set_defaults(func=cmd_demo)
 

@@ -60,7 +60,8 @@ dated launches the other variants get) the verdict answers "do the launches' gai
 
 The holdout's lead is followed by the cumulative effect of the launches so far on the primary
 metric, naming them with their dates, the days of each launch period the cumulative effect
-averages, and the effect at the last look of each earlier launch period (each day is a look).
+averages, the effect at the last look of each earlier launch period (each day is a look), and
+the effect over the days since each launch alone (the ``launch_period`` result rows).
 
 A rollout that was not randomised (the spec's ``did`` block) is decided by the difference in
 differences of its primary metric (``did_effects``, :mod:`exp_dagster.did_results`), not by the
@@ -101,7 +102,7 @@ from enum import StrEnum
 from typing import Any
 
 from exp_dagster.significance import p_text
-from exp_dagster.spec import ALLOCATION_DAY_SEGMENT, ResolvedExperiment
+from exp_dagster.spec import ALLOCATION_DAY_SEGMENT, LAUNCH_PERIOD_SEGMENT, ResolvedExperiment
 from exp_dagster.stats import (
     PhasedSRMResult,
     SRMResult,
@@ -445,8 +446,9 @@ def _segment_srm_sentences(
 ) -> list[str]:
     spec = experiment.spec
     if not units_by_segment or spec.allocation_segment is not None:
-        # Under a ramp a segment's units pooled over the phases follow no single plan, and its
-        # units per phase are not kept: the per-phase test stands for it.
+        # With allocation periods (a ramp's phases, a bandit's days) a segment's units pooled
+        # over the periods follow no single plan; the per-period test stands for it (a segment's
+        # per-period counts are not tested yet).
         return []
     counts = {
         label: [int(units.get(v.name, 0)) for v in spec.variants]
@@ -782,6 +784,7 @@ def holdout_sentences(
             f"Each unit's {spec.metrics.primary} is cumulative from its first exposure, so this "
             f"effect averages the {total} days so far ({spans}), not the last launch alone."
         )
+        sentences.extend(_since_launch_sentences(experiment, day, results))
     looks: list[str] = []
     for period in periods[:-1]:
         for variant in spec.treatments:
@@ -793,6 +796,45 @@ def holdout_sentences(
     if looks:
         sentences.append(f"At the last look of each earlier launch period: {'; '.join(looks)}.")
     return sentences
+
+
+def _since_launch_sentences(
+    experiment: ResolvedExperiment, day: dt.date, results: Sequence[Row]
+) -> list[str]:
+    """The primary metric's effect over the days since each launch so far (the
+    ``launch_period`` rows: each unit's metric from the launch to the day), per treatment."""
+    spec = experiment.spec
+    several = len(spec.treatments) > 1
+    parts: list[str] = []
+    for launch in spec.launches_by(min(day, spec.end)):
+        days = (min(day, spec.end) - launch.date).days + 1
+        for variant in spec.treatments:
+            row = next(
+                (
+                    r
+                    for r in results
+                    if r["segment"] == LAUNCH_PERIOD_SEGMENT
+                    and r["segment_value"] == launch.name
+                    and r["variant"] == variant
+                    and r["metric"] == spec.metrics.primary
+                ),
+                None,
+            )
+            who = f", {variant}" if several else ""
+            where = f"{launch.name} (since {launch.date}, {days} day{'s' if days > 1 else ''}{who})"
+            if row is None:  # results written before launch periods existed
+                continue
+            if row.get("not_estimable") or row.get("rel_effect") is None:
+                why = str(row.get("not_estimable") or "no estimate").split(": ", 1)[-1]
+                parts.append(f"{where}: no estimate ({why})")
+            else:
+                parts.append(f"{where}: {_lift_text(row)} ({p_text(row['p_value'])})")
+    if not parts:
+        return []
+    return [
+        f"Over the days since each launch alone (each unit's {spec.metrics.primary} from the "
+        f"launch on, against the holdout's over the same days): {'; '.join(parts)}."
+    ]
 
 
 def with_holdout(

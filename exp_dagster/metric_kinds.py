@@ -762,3 +762,26 @@ def kind_of(type_name: str) -> MetricKind:
         raise ValueError(
             f"unknown metric type {type_name!r}; the kinds are {', '.join(KINDS)}"
         ) from None
+
+
+def launch_period_unsupported(metric: MetricSpec) -> str | None:
+    """Why a holdout's effect since a launch is not computed for ``metric`` (None: it is).
+
+    The effect since a launch reads each unit's value over the days from the launch as its
+    cumulative value less its value on the day before (docs/statistics.md, "Long-term
+    holdouts"); that needs a value that adds up over days."""
+    if metric.kind.keeps_histograms:
+        return (
+            "a quantile of the observations since the launch would need the histograms of the "
+            "period, which are not kept"
+        )
+    if metric.kind.unit_terms(metric).reduction == "any":
+        return (
+            "a unit's value is whether the event ever occurred since exposure, which cannot be "
+            "split at the launch"
+        )
+    if metric.window_days is not None:
+        return "its value is over a window from each unit's exposure, not over calendar days"
+    if metric.winsorize is not None:
+        return "its cap applies to the cumulative values, not to the values since the launch"
+    return None

@@ -139,6 +139,46 @@ class TreatmentEffects:
 
 
 @dataclass(frozen=True)
+class SimulatedPhase:
+    """One phase of a simulated ramp: units first exposed from ``start`` (until the next phase)
+    are assigned by ``weights``, and the treated among them keep this phase's effects on CTR and
+    watch time for the whole window (early units can respond differently from later ones).
+
+    Attributes:
+        start: the phase's first day; the first phase starts on the window's start.
+        weights: ``(variant, weight)`` pairs in ``SimulationConfig.weights``' order; the last
+            phase's are ``SimulationConfig.weights``.
+        ctr_by_platform: relative lift of each platform's click probability (as
+            :class:`TreatmentEffects`).
+        watch_time: relative lift of expected watch seconds.
+    """
+
+    start: dt.date
+    weights: tuple[tuple[str, float], ...]
+    ctr_by_platform: tuple[tuple[str, float], ...] = ()
+    watch_time: float = 0.0
+
+
+@dataclass(frozen=True)
+class SimulatedLaunch:
+    """A change launched to every non-control variant of a simulated holdout: from ``date`` on,
+    the treated units' effects on CTR and watch time are these (the launches so far combined);
+    before the first launch the treated units have none.
+
+    Attributes:
+        name: the launch's name, as the spec's ``holdout.launches`` names it.
+        date: the first day it is in force.
+        ctr_by_platform: relative lift of each platform's click probability from ``date``.
+        watch_time: relative lift of expected watch seconds from ``date``.
+    """
+
+    name: str
+    date: dt.date
+    ctr_by_platform: tuple[tuple[str, float], ...] = ()
+    watch_time: float = 0.0
+
+
+@dataclass(frozen=True)
 class SimulationConfig:
     """What to simulate.
 
@@ -161,6 +201,14 @@ class SimulationConfig:
         duplicate_exposure_share: share of exposure rows logged twice (only when ``messy``).
         model_logs: rows per day of the ranking, prediction and interleaving logs
             (:mod:`exp_dagster.simulate_models`); zero sizes write none.
+        ramp: phases of a ramped rollout (:class:`SimulatedPhase`): each unit's variant is
+            drawn under the phase of its first exposure (its hash bucket is kept, so units only
+            move from control to treatment as the treatment's weight grows), and its effects
+            on CTR and watch time are the phase's. Empty: one split, ``effects``.
+        launches: a long-term holdout's launches (:class:`SimulatedLaunch`): the effects on
+            CTR and watch time change on each launch date, none before the first. Empty:
+            ``effects`` from the start. Conversion, revenue and latency keep ``effects``' in
+            both cases.
         impression_rows: ``"item"`` logs one ``impression`` row (value 1) per item shown;
             ``"page"`` logs one per page served, its value the number of items shown (about 40
             rows per unit instead of about 165, the benchmarks' workload). The random draws are
@@ -184,6 +232,8 @@ class SimulationConfig:
     duplicate_exposure_share: float = 0.01
     model_logs: ModelLogSizes = field(default_factory=ModelLogSizes)
     impression_rows: ImpressionRows = "item"
+    ramp: tuple[SimulatedPhase, ...] = ()
+    launches: tuple[SimulatedLaunch, ...] = ()
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -209,8 +259,52 @@ class SimulationConfig:
             problems.append("effects.ctr_by_platform lifts must be greater than -1")
         if not 0 <= self.never_exposed_share < 1 or not 0 <= self.duplicate_exposure_share < 1:
             problems.append("never_exposed_share and duplicate_exposure_share must be in [0, 1)")
+        problems += self._phase_problems()
         if problems:
             raise ValueError("Invalid SimulationConfig: " + "; ".join(problems) + ".")
+
+    def _phase_problems(self) -> list[str]:
+        """What is wrong with ``ramp`` and ``launches`` (empty: nothing)."""
+        problems: list[str] = []
+        platforms = {name for name, _ in PLATFORMS}
+        names = [name for name, _ in self.weights]
+        lifts = [
+            *(lift for phase in self.ramp for _, lift in phase.ctr_by_platform),
+            *(lift for launch in self.launches for _, lift in launch.ctr_by_platform),
+        ]
+        unknown = {
+            name
+            for item in (*self.ramp, *self.launches)
+            for name, _ in item.ctr_by_platform
+            if name not in platforms
+        }
+        if unknown:
+            problems.append(f"ramp or launches name unknown platforms {sorted(unknown)}")
+        if any(lift <= -1 for lift in lifts):
+            problems.append("ramp and launch CTR lifts must be greater than -1")
+        if self.ramp and self.launches:
+            problems.append("a simulation has a ramp or launches, not both")
+        if self.ramp:
+            starts = [phase.start for phase in self.ramp]
+            if starts[0] != self.start or starts != sorted(set(starts)) or starts[-1] > self.end:
+                problems.append(
+                    "ramp phases must start on the window's start, in increasing order, inside "
+                    "the window"
+                )
+            for phase in self.ramp:
+                if [name for name, _ in phase.weights] != names or (
+                    abs(sum(w for _, w in phase.weights) - 1.0) > 1e-9
+                ):
+                    problems.append(
+                        f"the ramp phase from {phase.start} must weigh the variants {names} in "
+                        f"that order, summing to 1"
+                    )
+            if self.ramp[-1].weights != self.weights:
+                problems.append("the last ramp phase's weights must be the config's weights")
+        dates = [launch.date for launch in self.launches]
+        if dates and (dates != sorted(set(dates)) or dates[0] < self.start or dates[-1] > self.end):
+            problems.append("launch dates must be inside the window, in increasing order")
+        return problems
 
     @property
     def end(self) -> dt.date:
@@ -305,6 +399,7 @@ class _Units:
     ids: pa.Array
     eligible: np.ndarray
     variant: np.ndarray  # index into config.weights
+    bucket: np.ndarray  # the hash bucket the variant is read from
     platform: np.ndarray
     country: np.ndarray
     is_new_user: np.ndarray
@@ -316,6 +411,7 @@ class _Units:
     purchase_hazard: np.ndarray  # per active day, before conversion effects
     order_value_mean: np.ndarray
     latency_log_median: np.ndarray
+    phase: np.ndarray | None = None  # with a ramp: index of the phase of first exposure
 
 
 @dataclass
@@ -325,6 +421,10 @@ class _Totals:
     counts: dict[str, int] = field(default_factory=dict)
     ctr_sums: dict[str, list[float]] = field(default_factory=dict)
     segments_exposed: set[str] = field(default_factory=set)
+    # With a ramp or launches, per truth label and stratum (a ramp phase; else 0): the exposed
+    # units and the expected sums of (watch seconds untreated, treated; clicks untreated,
+    # treated; impressions), given the units' active days (see _add_phase_totals).
+    strata_sums: dict[str, dict[int, list[float]]] = field(default_factory=dict)
 
     def add(self, key: str, value: int) -> None:
         self.counts[key] = self.counts.get(key, 0) + int(value)
@@ -374,8 +474,12 @@ def simulate(
             )
             units = _draw_units(unit_rng, config, np.arange(lo, hi), id_width, ~ineligible[lo:hi])
             active = _draw_activity(unit_rng, config, units, first_day, n_days)
+            if config.ramp:
+                _assign_by_phase(config, units, active)
             purchases = _draw_purchases(unit_rng, config, units, active)
             _add_unit_totals(totals, config, units, active)
+            if config.ramp or config.launches:
+                _add_phase_totals(totals, config, units, active, first_day)
             for day_index in range(n_days):
                 day = first_day + dt.timedelta(days=day_index)
                 day_rng = np.random.default_rng(
@@ -499,7 +603,17 @@ def _draw_units(
     active_probability = activity / (1.0 + activity)
     request_rate = 1.2 * np.sqrt(activity) * np.exp(0.3 * rng.standard_normal(n) - 0.045)
 
-    max_ctr_lift = max([0.0, *(lift for _, lift in config.effects.ctr_by_platform)])
+    max_ctr_lift = max(
+        [
+            0.0,
+            *(lift for _, lift in config.effects.ctr_by_platform),
+            *(
+                lift
+                for item in (*config.ramp, *config.launches)
+                for _, lift in item.ctr_by_platform
+            ),
+        ]
+    )
     click_mean = _PLATFORM_CLICK_RATE[platform]
     concentration = 150.0
     click_probability = rng.beta(concentration * click_mean, concentration * (1 - click_mean))
@@ -527,6 +641,7 @@ def _draw_units(
         ids=pa.array(id_list, type=pa.string()),
         eligible=eligible,
         variant=variant,
+        bucket=buckets,
         platform=platform,
         country=country,
         is_new_user=is_new_user,
@@ -557,6 +672,42 @@ def _draw_activity(
     active = rng.random((units.variant.size, n_days)) < probability
     active[units.is_new_user, : config.pre_days] = False
     return active
+
+
+def _assign_by_phase(config: SimulationConfig, units: _Units, active: np.ndarray) -> None:
+    """A ramp: each unit's phase is the one in force on its first active window day (its first
+    exposure), and its variant its bucket's under that phase's weights (sticky afterwards)."""
+    window = active[:, config.pre_days : config.pre_days + config.days]
+    first = np.where(window.any(axis=1), window.argmax(axis=1), 0)
+    offsets = np.array([(phase.start - config.start).days for phase in config.ramp])
+    units.phase = (np.searchsorted(offsets, first, side="right") - 1).astype(np.int8)
+    for index, phase in enumerate(config.ramp):
+        bounds = np.array(bucket_upper_bounds([w for _, w in phase.weights]))
+        mine = units.phase == index
+        units.variant[mine] = np.searchsorted(bounds, units.bucket[mine], side="right")
+
+
+def _lifts_of(ctr_by_platform: tuple[tuple[str, float], ...]) -> np.ndarray:
+    by_name = dict(ctr_by_platform)
+    return np.array([by_name.get(name, 0.0) for name, _ in PLATFORMS])
+
+
+def _effects_on(
+    config: SimulationConfig, units: _Units, day: dt.date
+) -> tuple[np.ndarray, np.ndarray | float]:
+    """Per unit, the CTR lift and watch-time effect a treated unit has on ``day``: its ramp
+    phase's, the launches' in force (none before the first), else ``effects``'."""
+    if config.ramp:
+        assert units.phase is not None
+        lifts = np.stack([_lifts_of(phase.ctr_by_platform) for phase in config.ramp])
+        watch = np.array([phase.watch_time for phase in config.ramp])
+        return lifts[units.phase, units.platform], watch[units.phase]
+    if config.launches:
+        launched = [launch for launch in config.launches if launch.date <= day]
+        if not launched:
+            return np.zeros(units.platform.size), 0.0
+        return _lifts_of(launched[-1].ctr_by_platform)[units.platform], launched[-1].watch_time
+    return _platform_lifts(config)[units.platform], config.effects.watch_time
 
 
 def _treated_units(units: _Units) -> np.ndarray:
@@ -646,6 +797,81 @@ def _add_unit_totals(
         sums[1] += math.fsum(base[selected])
 
 
+def _add_phase_totals(
+    totals: _Totals,
+    config: SimulationConfig,
+    units: _Units,
+    active: np.ndarray,
+    first_day: dt.date,
+) -> None:
+    """The sums the truths of a ramp or of launches need, per truth label and stratum.
+
+    Given its active window days, a unit's expected impressions per active day are
+    ``(1 + request_rate) * 10``, its clicks that times its click probability (times ``1 + lift``
+    treated), and its watch seconds the clicks times its watch probability and mean duration
+    (times ``1 + watch_time`` treated: the durations are scaled to cancel the extra clicks).
+    A ramp sums every unit's window under its phase of first exposure (the stratum); launches
+    sum each day under the effects then in force, over the whole window (label ``overall`` and
+    the segments) and over the days from each launch (``launch_period=<name>``)."""
+    window = slice(config.pre_days, config.pre_days + config.days)
+    days_active = active[:, window].astype(float)
+    exposed = units.eligible & (days_active.sum(axis=1) > 0)
+    impressions = (1.0 + units.request_rate) * _IMPRESSIONS_PER_REQUEST
+    clicks = impressions * units.click_probability
+    watch = clicks * units.watch_probability * units.watch_seconds_mean
+    labels = [("overall", np.ones_like(exposed)), *_segment_labels(units)]
+    window_days = [config.start + dt.timedelta(days=d) for d in range(config.days)]
+    if config.ramp:
+        assert units.phase is not None
+        lifts, effect = _effects_on(config, units, config.start)
+        n_days = days_active.sum(axis=1)
+        terms = [
+            np.ones_like(n_days),
+            n_days * watch,
+            n_days * watch * (1.0 + effect),
+            n_days * clicks,
+            n_days * clicks * (1.0 + lifts),
+            n_days * impressions,
+        ]
+        for index, phase in enumerate(config.ramp):
+            in_phase = units.phase == index
+            for label, mask in [*labels, (f"ramp_phase={phase.start}", np.ones_like(exposed))]:
+                selected = exposed & mask & in_phase
+                sums = totals.strata_sums.setdefault(label, {}).setdefault(index, [0.0] * 6)
+                for k, term in enumerate(terms):
+                    sums[k] += math.fsum(term[selected])
+        return
+    periods = [("overall", config.start)] + [
+        (f"launch_period={launch.name}", launch.date) for launch in config.launches
+    ]
+    for period_label, since in periods:
+        sums_by_label = {label: [0.0] * 6 for label, _ in labels}
+        counted = np.zeros(exposed.size, dtype=bool)
+        for offset, day in enumerate(window_days):
+            if day < since:
+                continue
+            lifts, effect = _effects_on(config, units, day)
+            on = days_active[:, offset]
+            counted |= on > 0
+            terms = [
+                np.zeros_like(on),
+                on * watch,
+                on * watch * (1.0 + effect),
+                on * clicks,
+                on * clicks * (1.0 + lifts),
+                on * impressions,
+            ]
+            for label, mask in labels:
+                for k, term in enumerate(terms):
+                    sums_by_label[label][k] += math.fsum(term[exposed & mask])
+        for label, mask in labels:
+            key = label if period_label == "overall" else f"{period_label}|{label}"
+            sums = totals.strata_sums.setdefault(key, {}).setdefault(0, [0.0] * 6)
+            sums[0] += float((exposed & mask).sum())
+            for k in range(1, 6):
+                sums[k] += sums_by_label[label][k]
+
+
 def _platform_lifts(config: SimulationConfig) -> np.ndarray:
     by_name = dict(config.effects.ctr_by_platform)
     return np.array([by_name.get(name, 0.0) for name, _ in PLATFORMS])
@@ -682,6 +908,21 @@ def _truth(config: SimulationConfig, totals: _Totals) -> SimulationTruth:
         "ctr": {label: ctr_lift(label) for label in segments},
         **{metric: dict.fromkeys(segments, lift) for metric, lift in constant.items()},
     }
+    if totals.strata_sums:
+        # A ramp or launches: CTR and watch time from the strata's expected sums.
+        for label, strata in sorted(totals.strata_sums.items()):
+            watch, ctr = _stratified_truth(strata.values())
+            key = label.split("|", 1)[0] if label.endswith("|overall") else label
+            if key == "overall":
+                constant["watch_time"], overall_ctr = watch, ctr
+                continue
+            if "|" in key:
+                continue  # a segment within a launch period: not reported
+            by_segment["watch_time"][key] = watch
+            by_segment["ctr"][key] = ctr
+            for metric, lift in constant.items():
+                if metric != "watch_time":
+                    by_segment[metric].setdefault(key, lift)
     return SimulationTruth(
         experiment_id=config.experiment_id,
         start=config.start,
@@ -690,6 +931,21 @@ def _truth(config: SimulationConfig, totals: _Totals) -> SimulationTruth:
         segment_relative_effects=by_segment,
         counts=dict(sorted(totals.counts.items())),
     )
+
+
+def _stratified_truth(strata: Any) -> tuple[float, float]:
+    """The relative effects on watch time and CTR of the estimand the analysis reports for
+    these strata (ramp phases, or one stratum): within each, the treated over the untreated
+    expected value; across them, weighted by their units (for CTR, the strata's ratios of sums
+    weighted so, as the phase-stratified ratio test weighs them)."""
+    rows = [row for row in strata if row[3] > 0 and row[5] > 0]
+    if not rows:
+        return 0.0, 0.0
+    units = [row[0] if row[0] > 0 else 1.0 for row in rows]
+    watch = math.fsum(r[2] for r in rows) / math.fsum(r[1] for r in rows) - 1.0
+    treated = math.fsum(n * r[4] / r[5] for n, r in zip(units, rows, strict=True))
+    untreated = math.fsum(n * r[3] / r[5] for n, r in zip(units, rows, strict=True))
+    return watch, treated / untreated - 1.0
 
 
 def _segment_starts(counts: np.ndarray) -> np.ndarray:
@@ -737,6 +993,11 @@ def _simulate_day(
         units.latency_log_median[who][request_unit] + 0.5 * rng.standard_normal(request_unit.size)
     )
     latency *= np.where(treated[request_unit], 1.0 + effects.latency, 1.0)
+    unit_lifts, unit_watch = (
+        _effects_on(config, units, day)
+        if config.ramp or config.launches
+        else (_platform_lifts(config)[units.platform], effects.watch_time)
+    )
     served_time = request_time + (latency * 1000.0).astype(np.int64)
 
     # Impressions: the page's items, logged 1 ms apart once the ranking is served.
@@ -745,7 +1006,7 @@ def _simulate_day(
     impression_time = served_time[impression_request] + 1000 * (1 + _position_in_group(impressions))
 
     # Clicks per page, then watches of the clicked items.
-    lifts = _platform_lifts(config)[units.platform[who]]
+    lifts = unit_lifts[who]
     click_probability = units.click_probability[who] * np.where(treated, 1.0 + lifts, 1.0)
     clicks = rng.binomial(impressions, click_probability[request_unit])
     click_request = np.repeat(np.arange(request_unit.size), clicks)
@@ -762,7 +1023,8 @@ def _simulate_day(
     )
     # Treated watches are more numerous by the CTR lift; scale durations so that expected watch
     # seconds per unit move by exactly the watch-time effect.
-    watch_scale = (1.0 + effects.watch_time) / (1.0 + lifts)
+    watch_effect = unit_watch[who] if isinstance(unit_watch, np.ndarray) else unit_watch
+    watch_scale = (1.0 + watch_effect) / (1.0 + lifts)
     watch_seconds *= np.where(treated, watch_scale, 1.0)[watch_unit]
 
     # Purchases at uniform times in the rest of the day.

@@ -265,6 +265,32 @@ RAMP_PHASE_SEGMENT = "ramp_phase"
 # whose split (that day's bandit_allocations weights) assigned it.
 ALLOCATION_DAY_SEGMENT = "allocation_day"
 
+# With a holdout, the segment of the effects since each launch (value: the launch's name), from
+# each unit's value over the days since the launch. Not an exposure-log column.
+LAUNCH_PERIOD_SEGMENT = "launch_period"
+
+# The derived segments of allocation periods (ExperimentSpec.allocation_segment).
+ALLOCATION_SEGMENTS = (RAMP_PHASE_SEGMENT, ALLOCATION_DAY_SEGMENT)
+
+# With allocation periods (a ramp's phases, a bandit's days), metric_statistics also holds each
+# spec segment's statistics per period of first exposure: segment "<segment>|ramp_phase" (or
+# "<segment>|allocation_day"), values "<value>|<period's first day>". They are the cells a segment
+# row's period-stratified effect combines, not result rows of their own. Spec segments are
+# identifiers (no "|"), and the period is the value's last part, so the split is unambiguous.
+PHASE_CROSS_SEPARATOR = "|"
+
+
+def phase_cross_segment(segment: str, period: str = RAMP_PHASE_SEGMENT) -> str:
+    """The metric_statistics segment holding ``segment``'s values per allocation period
+    (``period``: the spec's :attr:`~ExperimentSpec.allocation_segment`)."""
+    return f"{segment}{PHASE_CROSS_SEPARATOR}{period}"
+
+
+def is_phase_cross_segment(segment: str) -> bool:
+    """Whether a metric_statistics segment is a spec segment crossed with an allocation period
+    (a ramp phase or a bandit's allocation day)."""
+    return segment.endswith(tuple(f"{PHASE_CROSS_SEPARATOR}{s}" for s in ALLOCATION_SEGMENTS))
+
 
 class RampPhase(_Strict):
     """One allocation phase of a ramped rollout: from ``start`` (until the next phase's start,
@@ -995,6 +1021,12 @@ class ExperimentSpec(_Strict):
             raise ValueError(
                 "a holdout cannot be combined with 'ramp' yet: a holdout's split is fixed for "
                 "its whole window; remove one of them"
+            )
+        if LAUNCH_PERIOD_SEGMENT in (info.data.get("segments") or []):
+            raise ValueError(
+                f"'{LAUNCH_PERIOD_SEGMENT}' is the holdout's own segment (the effect since each "
+                f"launch), so it cannot also be a segment column; rename that exposure-log "
+                f"column or leave it out of 'segments'"
             )
         seen: set[str] = set()
         for index, launch in enumerate(holdout.launches):

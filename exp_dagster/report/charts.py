@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from exp_dagster import home
-from exp_dagster.spec import ExperimentSpec
+from exp_dagster.spec import LAUNCH_PERIOD_SEGMENT, ExperimentSpec
 
 # matplotlib is imported where a chart is drawn, not here: this module's palette is imported with
 # the code location (by the report's HTML), and every run process and code server would otherwise
@@ -424,7 +424,9 @@ def segment_chart(results: Sequence[Row], spec: ExperimentSpec) -> bytes | None:
         (
             r
             for r in results
-            if r["segment"] != "all" and r["metric"] == primary and _finite(r.get("rel_effect"))
+            if r["segment"] not in ("all", LAUNCH_PERIOD_SEGMENT)
+            and r["metric"] == primary
+            and _finite(r.get("rel_effect"))
         ),
         key=lambda r: (r["segment"], r["variant"], str(r["segment_value"])),
     )

@@ -33,6 +33,7 @@ from exp_dagster.report import charts
 from exp_dagster.report.data import ReportData, report_path
 from exp_dagster.report.summary import ROLE_ORDER, results_markdown
 from exp_dagster.significance import spending_label
+from exp_dagster.spec import LAUNCH_PERIOD_SEGMENT
 
 # How each ``analysis.sequential_information`` measures a daily look's information.
 INFORMATION_TEXT = {
@@ -544,7 +545,11 @@ def _metrics_table(data: ReportData) -> str:
 def _segments(data: ReportData, chart: bytes | None) -> str:
     spec = data.experiment.spec
     primary = spec.metrics.primary
-    rows = [r for r in data.results if r["segment"] != "all" and r["metric"] == primary]
+    rows = [
+        r
+        for r in data.results
+        if r["segment"] not in ("all", LAUNCH_PERIOD_SEGMENT) and r["metric"] == primary
+    ]
     if not rows:
         return ""
     by_segment: dict[tuple[str, str], Row] = {}
@@ -1258,31 +1263,42 @@ def _holdout_table(data: ReportData) -> str:
     if not periods:
         return ""
     by_look = {(r["as_of_date"], r["variant"]): r for r in data.history}
+    since = {
+        (r["segment_value"], r["variant"]): r
+        for r in data.results
+        if r["segment"] == LAUNCH_PERIOD_SEGMENT and r["metric"] == spec.metrics.primary
+    }
+
+    def lift(row: Row | None) -> str:
+        if row is None or not _finite(row.get("rel_effect")):
+            return "n/a"
+        return escape(
+            f"{pct(row['rel_effect'])} [{pct(row['rel_ci_low'])}, {pct(row['rel_ci_high'])}]"
+        )
+
     rows = []
     for period in periods:
         cells = [escape(period.label), f"{period.first:%b %d} – {period.last:%b %d}"]
         for variant in spec.treatments:
-            row = by_look.get((period.last, variant))
-            cells.append(
-                "n/a"
-                if row is None or not _finite(row.get("rel_effect"))
-                else escape(
-                    f"{pct(row['rel_effect'])} [{pct(row['rel_ci_low'])}, "
-                    f"{pct(row['rel_ci_high'])}]"
-                )
-            )
+            cells.append(lift(by_look.get((period.last, variant))))
+        for variant in spec.treatments:
+            # the effect since this period's launch, through the report's day
+            launch = period.launches[-1] if period.launches else None
+            cells.append(lift(since.get((launch, variant))) if launch else "")
         rows.append(cells)
     headers = [
         "launches in force",
         "days",
         *(f"{v}: cumulative lift on the last day" for v in spec.treatments),
+        *(f"{v}: lift since the launch, to {data.as_of:%b %d}" for v in spec.treatments),
     ]
     return (
         f"<p>Long-term holdout: <b>{escape(spec.control)}</b> is kept off the launches. Each "
         f"row is the cumulative lift in {escape(spec.metrics.primary)} at the last look of a "
         "launch period; a unit's metric runs from its first exposure, so each lift averages "
-        "every day before it, launches and all.</p>"
-        + _table(headers, rows, numeric=set(range(2, len(headers))))
+        "every day before it, launches and all. The last columns are the lift over the days "
+        "since the period's launch alone, to the report's day (each unit's metric from the "
+        "launch on).</p>" + _table(headers, rows, numeric=set(range(2, len(headers))))
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import duckdb
 
+from exp_dagster.spec import ALLOCATION_SEGMENTS
 from exp_dagster.warehouse.statements import fetch_dicts, query, transaction
 from exp_dagster.warehouse.tables import SMALL_TABLES, WRITTEN_FROM_PYTHON
 
@@ -77,7 +78,9 @@ def read_bandit_splits(
 def read_history(
     conn: duckdb.DuckDBPyConnection, experiment_id: str, day: dt.date
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The overall (``segment = 'all'``) statistics and the histograms of the days before ``day``.
+    """The overall (``segment = 'all'``) statistics and the histograms of the days before ``day``,
+    with allocation periods those of each period too (a ramp's phases, a bandit's days: the
+    overall effect of a look is stratified by them).
 
     Sequential tests treat every earlier day as a look; these rows are a few per metric, variant
     and day, so reading the whole history costs nothing next to the day's own work.
@@ -85,8 +88,8 @@ def read_history(
     statistics = fetch_dicts(
         conn,
         "SELECT * FROM metric_statistics WHERE experiment_id = ? AND as_of_date < ? "
-        "AND segment = 'all' ORDER BY ALL",
-        [experiment_id, day],
+        "AND segment IN ('all', ?, ?) ORDER BY ALL",
+        [experiment_id, day, *ALLOCATION_SEGMENTS],
     )
     histograms = fetch_dicts(
         conn,

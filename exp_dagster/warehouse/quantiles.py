@@ -187,6 +187,50 @@ def quantile_statistics(
     *,
     extend: bool,
 ) -> None:
+    """A quantile metric's histograms (``quantile_histograms``) and its ``metric_statistics``
+    rows: of every unit (segment 'all'), and with allocation periods (a ramp's phases, a bandit's
+    days) of the units of each period of first exposure (segment ``ramp_phase`` or
+    ``allocation_day``, each period's own histogram and threshold), from which the overall effect
+    is stratified by period (docs/statistics.md, "Ramped rollouts", "Bandit allocation"). Periods
+    that start after the day have no units yet and are skipped."""
+    spec = experiment.spec
+    groups: list[tuple[str | None, dt.date, dt.date]] = [(None, dt.date.min, dt.date.max)]
+    starts = spec.allocation_starts
+    untils = [s - dt.timedelta(days=1) for s in starts[1:]] + [dt.date.max] if starts else []
+    groups += [
+        (start.isoformat(), start, until)
+        for start, until in zip(starts, untils, strict=True)
+        if start <= min(day, spec.end)
+    ]
+    for period, first_from, first_until in groups:
+        _quantile_group(
+            conn,
+            experiment,
+            day,
+            name,
+            metric,
+            extend=extend,
+            period=period,
+            first_from=first_from,
+            first_until=first_until,
+        )
+
+
+def _quantile_group(
+    conn: duckdb.DuckDBPyConnection,
+    experiment: ResolvedExperiment,
+    day: dt.date,
+    name: str,
+    metric: MetricSpec,
+    *,
+    extend: bool,
+    period: str | None,
+    first_from: dt.date,
+    first_until: dt.date,
+) -> None:
+    """The histograms and statistics rows of the units first exposed from ``first_from`` to
+    ``first_until``: all of them (``period`` None), or one allocation period's (``period``, its
+    first day)."""
     spec = experiment.spec
     params = {
         "experiment_id": spec.id,
@@ -194,6 +238,8 @@ def quantile_statistics(
         "through": min(day, spec.end),
         "metric": name,
         "event": metric.event,
+        "first_from": first_from,
+        "first_until": first_until,
     }
     run_sql(
         conn,
@@ -203,13 +249,15 @@ def quantile_statistics(
             "log_gamma": LOG_GAMMA,
             "nonpositive_bucket": NONPOSITIVE_BUCKET,
             "extend": extend,
+            "allocation_period": period,
         },
     )
     histogram = fetch_dicts(
         conn,
         "SELECT variant, bucket, value, n FROM quantile_histograms "
-        "WHERE experiment_id = ? AND as_of_date = ? AND metric = ? ORDER BY variant, bucket",
-        [spec.id, day, name],
+        "WHERE experiment_id = ? AND as_of_date = ? AND metric = ? "
+        "AND allocation_period IS NOT DISTINCT FROM CAST(? AS VARCHAR) ORDER BY variant, bucket",
+        [spec.id, day, name, period],
     )
     thresholds: list[tuple[str, int]] = []
     threshold_of: dict[str, float] = {}
@@ -243,13 +291,15 @@ def quantile_statistics(
     conn.executemany(
         "INSERT INTO metric_statistics (experiment_id, as_of_date, metric, variant, segment, "
         "segment_value, n, sum_y, sum_y2, sum_x, sum_x2, sum_xy, threshold, spec_version) "
-        "VALUES (?, ?, ?, ?, 'all', 'all', ?, ?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 spec.id,
                 day,
                 name,
                 m["variant"],
+                "all" if period is None else spec.allocation_segment,
+                period or "all",
                 int(m["n"]),
                 float(m["sum_y"]),
                 float(m["sum_y2"]),

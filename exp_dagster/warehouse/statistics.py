@@ -13,7 +13,13 @@ from typing import Any
 
 import duckdb
 
-from exp_dagster.spec import RAMP_PHASE_SEGMENT, MetricSpec, ResolvedExperiment
+from exp_dagster.metric_kinds import launch_period_unsupported
+from exp_dagster.spec import (
+    PHASE_CROSS_SEPARATOR,
+    RAMP_PHASE_SEGMENT,
+    MetricSpec,
+    ResolvedExperiment,
+)
 from exp_dagster.warehouse.cross_statistics import build_cross_statistics
 from exp_dagster.warehouse.did_panel import build_did_cluster_days
 from exp_dagster.warehouse.quantiles import quantile_statistics
@@ -61,7 +67,8 @@ def _segment_terms(
     a column ``s_k`` per segment (named by ``$segment_k``), and a grouping set per segment beside
     the one of 'all'. With allocation periods (``ramp_starts``, their first days: a ramp's phases,
     or a bandit's days), one more segment named ``derived`` (``ramp_phase``, ``allocation_day``):
-    the first day of the period in force on each unit's first exposure day."""
+    the first day of the period in force on each unit's first exposure day, and each spec segment
+    crossed with it (``<segment>|<derived>``, values ``<value>|<period's first day>``)."""
     ks = range(1, len(segments) + 1)
     params: dict[str, Any] = {f"segment_{k}": name for k, name in zip(ks, segments, strict=True)}
     columns = "".join(f"u.segments[$segment_{k}] AS s_{k}, " for k in ks)
@@ -75,18 +82,41 @@ def _segment_terms(
             f"lambda phase_start: phase_start <= u.first_exposure_date)) AS VARCHAR) AS s_{k}, "
         )
 
-    def case(then: str) -> str:
+    # With allocation periods, each spec segment crossed with the period too
+    # (spec.phase_cross_segment): the cells a segment row's period-stratified effect combines.
+    phase = len(segments) + 1
+    crossed = range(1, len(segments) + 1) if ramp_starts else range(0)
+
+    def case(then: str, cross: str) -> str:
         if not ks:
             return "'all'"
-        whens = " ".join(f"WHEN grouping(s_{k}) = 0 THEN {then.format(k=k)}" for k in ks)
+        whens = " ".join(
+            [
+                *(
+                    f"WHEN grouping(s_{k}) = 0 AND grouping(s_{phase}) = 0 THEN "
+                    f"{cross.format(k=k, phase=phase)}"
+                    for k in crossed
+                ),
+                *(f"WHEN grouping(s_{k}) = 0 THEN {then.format(k=k)}" for k in ks),
+            ]
+        )
         return f"CASE {whens} ELSE 'all' END"
 
     terms = {
         "segment_columns": columns,
-        "segment": case("$segment_{k}"),
-        "segment_value": case("coalesce(s_{k}, '(missing)')"),
+        "segment": case(
+            "$segment_{k}", f"$segment_{{k}} || '{PHASE_CROSS_SEPARATOR}' || $segment_{{phase}}"
+        ),
+        "segment_value": case(
+            "coalesce(s_{k}, '(missing)')",
+            f"coalesce(s_{{k}}, '(missing)') || '{PHASE_CROSS_SEPARATOR}' || s_{{phase}}",
+        ),
         "grouping_sets": ", ".join(
-            ["(metric, variant)", *(f"(metric, variant, s_{k})" for k in ks)]
+            [
+                "(metric, variant)",
+                *(f"(metric, variant, s_{k})" for k in ks),
+                *(f"(metric, variant, s_{k}, s_{phase})" for k in crossed),
+            ]
         ),
     }
     return terms, params
@@ -138,6 +168,7 @@ def build_metric_statistics(
         )
         build_cross_statistics(conn, experiment, day)
         build_did_cluster_days(conn, experiment, day)
+        _launch_period_statistics(conn, experiment, day)
         crossovers = _analysed_units(conn, experiment, day)
         # Day-by-day sums (novelty, quantile histograms) extend the previous day's when it was
         # summed from the inputs as they are now and no unit crossed over since.
@@ -182,6 +213,79 @@ def build_metric_statistics(
             [spec.id, day],
         )
     )
+
+
+def launch_period_bases(
+    conn: duckdb.DuckDBPyConnection, experiment: ResolvedExperiment, day: dt.date
+) -> dict[str, dt.date | str]:
+    """A holdout's launches up to ``day`` (inside the window) by name: the base day its period's
+    values subtract (the day before the launch, or None when the launch is on the start date),
+    or why the period cannot be computed (a sentence: the base day's ``unit_metrics`` is missing
+    or was computed from other inputs or another spec version)."""
+    spec = experiment.spec
+    if spec.holdout is None:
+        return {}
+    bases: dict[str, dt.date | str] = {}
+    for launch in spec.holdout.launches:
+        if launch.date > min(day, spec.end):
+            continue
+        base = launch.date - dt.timedelta(days=1)
+        if base < spec.start:
+            bases[launch.name] = base
+            continue
+        stored = scalar(
+            conn,
+            "SELECT inputs_digest FROM unit_metrics_lineage WHERE experiment_id = ? "
+            "AND as_of_date = ?",
+            [spec.id, base],
+        )
+        if stored is None:
+            bases[launch.name] = (
+                f"unit_metrics of {base} (the day before the launch) is not materialised; "
+                f"run that day first"
+            )
+        elif stored != inputs_digest(conn, experiment, base):
+            bases[launch.name] = (
+                f"unit_metrics of {base} (the day before the launch) was computed from other "
+                f"inputs or another spec version; re-run that day"
+            )
+        else:
+            bases[launch.name] = base
+    return bases
+
+
+def _launch_period_statistics(
+    conn: duckdb.DuckDBPyConnection, experiment: ResolvedExperiment, day: dt.date
+) -> None:
+    """With a holdout, the statistics of each launch's period so far (launch_period_statistics
+    .sql): one pass over the day's units and the base day's per launch, so a day of a long holdout
+    costs what any day costs. Metrics whose value does not add up over days are left out
+    (:func:`~exp_dagster.metric_kinds.launch_period_unsupported`); results say why."""
+    spec = experiment.spec
+    metrics = sorted(
+        name
+        for name, metric in experiment.metrics.items()
+        if metric.kind.moment_statistics and launch_period_unsupported(metric) is None
+    )
+    ratios = sorted(n for n in metrics if checked_unit_terms(experiment.metrics[n]).denominator)
+    if not metrics:
+        return
+    for launch, base in launch_period_bases(conn, experiment, day).items():
+        if isinstance(base, str):
+            continue
+        run_sql(
+            conn,
+            "launch_period_statistics",
+            {
+                "experiment_id": spec.id,
+                "day": day,
+                "base_day": base,
+                "launch": launch,
+                "period_metrics": metrics,
+                "ratio_metrics": ratios,
+                "spec_version": experiment.version,
+            },
+        )
 
 
 def _analysed_units(

@@ -36,6 +36,8 @@ BURN_IN_DAYS = 2
 VARIANTS = {"control": 0.34, "b": 0.33, "c": 0.33}
 LIFTS = {"control": 0.0, "b": 0.02, "c": 0.08}
 FLOOR = 0.1
+# per day: the median latency, the same in every arm (it falls as the days go by)
+LATENCY = (120.0, 110.0, 100.0, 90.0, 80.0)
 
 
 def rate(variant: str, offset: int) -> float:
@@ -66,6 +68,7 @@ def bandit_logs(root: Path, units_per_day: int = 400) -> tuple[pd.DataFrame, dic
     """Exposures (CSV) and purchases (JSON Lines); returns each unit's day, variant and conversion,
     and the split served each day (ISO day → variant → weight)."""
     rng = np.random.default_rng(2121)
+    latency_rng = np.random.default_rng(2122)  # apart, so that the served splits stay the same
     names = list(VARIANTS)
     exposures, events, truth = [], [], []
     served: dict[str, Any] = {}
@@ -80,13 +83,24 @@ def bandit_logs(root: Path, units_per_day: int = 400) -> tuple[pd.DataFrame, dic
             converted = bool(rng.random() < rate(variant, offset))
             if converted:
                 events.append((unit, at + pd.Timedelta(minutes=5), "purchase", 9.99))
-            truth.append({"day": day, "variant": variant, "converted": converted})
+            latency = float(latency_rng.lognormal(np.log(LATENCY[offset]), 0.4))
+            events.append((unit, at + pd.Timedelta(minutes=1), "latency_ms", latency))
+            truth.append(
+                {
+                    "day": day,
+                    "variant": variant,
+                    "converted": converted,
+                    "platform": "ios" if i % 3 == 0 else "android",
+                    "latency": latency,
+                }
+            )
     pd.DataFrame(
         {
             "experiment_id": "bandit_test",
             "unit_id": [u for u, _, _ in exposures],
             "variant": [v for _, v, _ in exposures],
             "exposed_at": [t.strftime("%Y-%m-%dT%H:%M:%SZ") for _, _, t in exposures],
+            "platform": [p["platform"] for p in truth],
         }
     ).to_csv(root / "exposures.csv", index=False)
     frame = pd.DataFrame(events, columns=["unit_id", "event_time", "event", "value"])
@@ -106,7 +120,8 @@ def analyse(root: Path, name: str, bandit: bool = True) -> dict[str, Any]:
         "start": START.isoformat(),
         "end": (START + dt.timedelta(days=DAYS - 1)).isoformat(),
         "pre_period_days": 0,
-        "metrics": {"primary": "conversion", "secondary": ["revenue"]},
+        "metrics": {"primary": "conversion", "secondary": ["revenue", "latency_p95"]},
+        "segments": ["platform"],
         "analysis": {"sequential": "fixed_horizon"},
         **(
             {"bandit": {"algorithm": "thompson", "floor": FLOOR, "burn_in_days": BURN_IN_DAYS}}
@@ -287,6 +302,64 @@ def test_the_effect_is_stratified_by_allocation_day(outcome: dict[str, Any]) -> 
     assert "allocation days of first exposure" in row["method"]
     assert row["abs_ci_low"] <= LIFTS["c"] <= row["abs_ci_high"]
     assert pooled_expectation < LIFTS["c"] - 0.03, pooled_expectation
+
+
+def day_stratified(units: pd.DataFrame, value: Any) -> float:
+    """c's effect against control among ``units``: each day's difference of ``value`` (a function
+    of one arm's units), weighted by the day's share of control and c units."""
+    pair = units[units["variant"].isin(["control", "c"])]
+    weights, effects = [], []
+    for _, day in pair.groupby("day"):
+        arms = dict(list(day.groupby("variant")))
+        weights.append(len(day))
+        effects.append(value(arms["c"]) - value(arms["control"]))
+    return float(np.array(weights, dtype=float) / sum(weights) @ effects)
+
+
+def test_segment_rows_are_stratified_by_allocation_day_too(outcome: dict[str, Any]) -> None:
+    """Each platform's conversion row for c is the day-stratified difference among its units
+    (from its platform|allocation_day cells, which are not result rows of their own)."""
+    truth: pd.DataFrame = outcome["truth"]
+    segments = outcome["document"]["segment_results"]
+    for platform in ("ios", "android"):
+        (row,) = [
+            r
+            for r in segments
+            if (r["metric"], r["variant"]) == ("conversion", "c")
+            and (r["segment"], r["segment_value"]) == ("platform", platform)
+        ]
+        expected = day_stratified(
+            truth[truth["platform"] == platform], lambda u: u["converted"].mean()
+        )
+        assert row["abs_effect"] == pytest.approx(expected, rel=1e-9)
+        assert "strata: the allocation days of first exposure" in row["method"]
+        assert "pooled over the allocation days" not in row["method"]
+    assert {r["segment"] for r in segments} == {"platform", "allocation_day"}
+
+
+def test_a_quantile_is_the_day_weighted_quantile_difference(outcome: dict[str, Any]) -> None:
+    """latency_p95's row for c is the average of the days' p95 differences (numpy's
+    inverted-CDF quantile; the histograms' buckets are 0.1 % wide), weighted by the days' shares
+    of control and c units: from per-day histograms, not the difference of the pooled p95s."""
+    truth: pd.DataFrame = outcome["truth"]
+    (row,) = [
+        r
+        for r in outcome["document"]["results"]
+        if (r["metric"], r["variant"]) == ("latency_p95", "c")
+    ]
+    assert row["not_estimable"] is None
+
+    def p95(units: pd.DataFrame) -> float:
+        return float(np.quantile(units["latency"].to_numpy(), 0.95, method="inverted_cdf"))
+
+    assert row["abs_effect"] == pytest.approx(day_stratified(truth, p95), abs=0.002 * LATENCY[0])
+    assert row["abs_ci_low"] <= 0.0 <= row["abs_ci_high"]
+    # The pooled difference is far off: the bandit moved c's traffic to the later, faster days.
+    arms = dict(list(truth.groupby("variant")))
+    pooled = p95(arms["c"]) - p95(arms["control"])
+    assert pooled < row["abs_effect"] - 5.0, (pooled, row["abs_effect"])
+    assert "strata: the allocation days of first exposure" in row["method"]
+    assert "day-weighted average of the within-day quantile differences" in row["method"]
 
 
 def test_the_json_has_the_latest_split(outcome: dict[str, Any]) -> None:

@@ -38,6 +38,8 @@ RAMP = [
 # per phase: the mean of a unit's watch time and the treatment's lift of it
 BASELINE = (300.0, 200.0, 120.0)
 LIFT = (0.30, 0.15, 0.05)
+# per phase: the median latency, the same in both arms (early units are on slower devices)
+LATENCY = (120.0, 96.0, 80.0)
 
 
 def phase_of(day: dt.date) -> int:
@@ -49,11 +51,13 @@ def ramp_logs(root: Path, units_per_day: int = 450) -> pd.DataFrame:
     variant and watch time, the truth the analysis must find."""
     rng = np.random.default_rng(21)
     exposures, events, truth = [], [], []
+    platforms: dict[str, str] = {}
     for offset in range(DAYS):
         day = START + dt.timedelta(days=offset)
         phase = phase_of(day)
         for i in range(units_per_day):
             unit = f"u{offset}-{i:04d}"
+            platforms[unit] = "ios" if i % 3 == 0 else "android"
             variant = assign_variant(SALT, unit, RAMP[phase]["weights"])
             at = pd.Timestamp(day, tz="UTC") + pd.Timedelta(minutes=int(rng.integers(0, 600)))
             exposures.append((unit, variant, at))
@@ -62,15 +66,25 @@ def ramp_logs(root: Path, units_per_day: int = 450) -> pd.DataFrame:
             mean = BASELINE[phase] * (1.0 + LIFT[phase] * (variant == "treatment"))
             watch = float(rng.gamma(2.0, mean / 2.0))
             events.append((unit, at + pd.Timedelta(minutes=5), "watch_seconds", watch))
-            latency = float(rng.lognormal(np.log(80.0), 0.4))
+            latency = float(rng.lognormal(np.log(LATENCY[phase]), 0.4))
             events.append((unit, at + pd.Timedelta(minutes=1), "latency_ms", latency))
-            truth.append({"unit_id": unit, "phase": phase, "variant": variant, "y": watch})
+            truth.append(
+                {
+                    "unit_id": unit,
+                    "phase": phase,
+                    "variant": variant,
+                    "y": watch,
+                    "latency": latency,
+                    "platform": platforms[unit],
+                }
+            )
     pd.DataFrame(
         {
             "experiment_id": "ramp_test",
             "unit_id": [u for u, _, _ in exposures],
             "variant": [v for _, v, _ in exposures],
             "exposed_at": [t.strftime("%Y-%m-%dT%H:%M:%SZ") for _, _, t in exposures],
+            "platform": [platforms[u] for u, _, _ in exposures],
         }
     ).to_csv(root / "exposures.csv", index=False)
     frame = pd.DataFrame(events, columns=["unit_id", "event_time", "event", "value"])
@@ -131,7 +145,9 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     truth = ramp_logs(root)
     return {
         "truth": truth,
-        "ramped": analyse(root, "ramped", {"hash_salt": SALT, "ramp": RAMP}),
+        "ramped": analyse(
+            root, "ramped", {"hash_salt": SALT, "ramp": RAMP, "segments": ["platform"]}
+        ),
         "plain": analyse(root, "plain", {}),
         # Within the ramp (the 30 % phase), guarded by the guardrail's sequential test: with the
         # 10 % margin, and with a 30 % one.
@@ -186,13 +202,66 @@ def test_returning_units_keep_their_first_phase_variant(outcome: dict[str, Any])
     assert row["n_control"] + row["n_treatment"] == len(outcome["truth"])
 
 
-def test_a_quantile_says_it_is_pooled_over_the_phases(outcome: dict[str, Any]) -> None:
+def test_a_quantile_is_the_phase_weighted_quantile_difference(outcome: dict[str, Any]) -> None:
+    """latency_p95's row is the average of the phases' p95 differences, weighted by their shares
+    of units, computed here from the logged latencies (numpy's inverted-CDF quantile; the
+    histograms' buckets are 0.1 % wide), not the difference of the pooled p95s, which the slower
+    early units in control pull below 0 although the arms' latencies are alike in every phase."""
+    truth: pd.DataFrame = outcome["truth"]
     (row,) = [r for r in outcome["ramped"]["results"] if r["metric"] == "latency_p95"]
     assert row["not_estimable"] is None
-    assert (
-        "; not stratified by ramp phase: quantile metrics have no per-phase statistics"
-        in (row["method"])
-    )
+
+    def p95(values: pd.Series) -> float:
+        return float(np.quantile(values.to_numpy(), 0.95, method="inverted_cdf"))
+
+    weights, differences = [], []
+    for _, units in truth.groupby("phase"):
+        by_arm = units.groupby("variant")["latency"]
+        weights.append(len(units))
+        differences.append(p95(by_arm.get_group("treatment")) - p95(by_arm.get_group("control")))
+    w = np.array(weights, dtype=float) / sum(weights)
+    assert row["abs_effect"] == pytest.approx(float(w @ differences), abs=0.002 * LATENCY[0])
+    assert row["abs_ci_low"] <= 0.0 <= row["abs_ci_high"]
+    by_arm = truth.groupby("variant")["latency"]
+    pooled = p95(by_arm.get_group("treatment")) - p95(by_arm.get_group("control"))
+    assert pooled < row["abs_ci_low"], (pooled, row["abs_ci_low"])  # outside its interval
+    assert "strata: the ramp phases of first exposure" in row["method"]
+    assert "phase-weighted average of the within-phase quantile differences" in row["method"]
+    assert "not stratified" not in row["method"]
+
+
+def welch_by_phase(units: pd.DataFrame) -> tuple[float, float]:
+    """The phase-stratified Welch estimate and standard error, weights the phases' units."""
+    weights, effects, variances = [], [], []
+    for _, phase in units.groupby("phase"):
+        control = phase.loc[phase["variant"] == "control", "y"].to_numpy()
+        treatment = phase.loc[phase["variant"] == "treatment", "y"].to_numpy()
+        weights.append(len(phase))
+        effects.append(treatment.mean() - control.mean())
+        variances.append(
+            treatment.var(ddof=1) / len(treatment) + control.var(ddof=1) / len(control)
+        )
+    w = np.array(weights, dtype=float) / sum(weights)
+    return float(w @ effects), math.sqrt(float(w**2 @ variances))
+
+
+def test_segment_rows_are_stratified_by_phase_too(outcome: dict[str, Any]) -> None:
+    """Each platform's row is the phase-stratified Welch effect among its units, and the
+    per-phase cells it combines (platform|ramp_phase) are not result rows of their own."""
+    truth: pd.DataFrame = outcome["truth"]
+    segments = outcome["ramped"]["segment_results"]
+    for platform in ("ios", "android"):
+        (row,) = [
+            r
+            for r in segments
+            if r["metric"] == "watch_time"
+            and (r["segment"], r["segment_value"]) == ("platform", platform)
+        ]
+        effect, std_error = welch_by_phase(truth[truth["platform"] == platform])
+        assert row["abs_effect"] == pytest.approx(effect, rel=1e-9)
+        assert row["std_error"] == pytest.approx(std_error, rel=1e-9)
+        assert "strata: the ramp phases of first exposure" in row["method"]
+    assert {r["segment"] for r in segments} == {"platform", "ramp_phase"}
 
 
 def test_the_overall_effect_is_stratified_by_phase_of_first_exposure(
@@ -228,12 +297,17 @@ def test_the_overall_effect_is_stratified_by_phase_of_first_exposure(
     true_effect = float(w @ [b * lift for b, lift in zip(BASELINE, LIFT, strict=True)])
     assert pooled < 0 < true_effect
     assert row["abs_ci_low"] <= true_effect <= row["abs_ci_high"]
-    phases = {r["segment_value"] for r in outcome["ramped"]["segment_results"]}
-    # (a quantile has no per-phase statistics, so no phase rows)
-    assert phases == {"2026-10-01", "2026-10-03", "2026-10-05"}
-    assert {(r["segment"], r["metric"]) for r in outcome["ramped"]["segment_results"]} == {
-        ("ramp_phase", "watch_time")
+    phases = {
+        r["segment_value"]
+        for r in outcome["ramped"]["segment_results"]
+        if r["segment"] == "ramp_phase"
     }
+    assert phases == {"2026-10-01", "2026-10-03", "2026-10-05"}
+    assert {
+        (r["segment"], r["metric"])
+        for r in outcome["ramped"]["segment_results"]
+        if r["segment"] == "ramp_phase"
+    } == {("ramp_phase", "watch_time"), ("ramp_phase", "latency_p95")}
 
 
 def test_a_day_within_the_ramp_says_its_next_step(outcome: dict[str, Any]) -> None:

@@ -722,8 +722,8 @@ def test_an_always_valid_guardrail_uses_the_one_sided_confidence_sequence(
 
 def test_a_ramp_stratifies_the_overall_row_by_phase(catalog: MetricCatalog) -> None:
     """The overall CTR row is the ratio test within each ramp phase of first exposure, combined
-    by the phases' shares of units; a phase with one treated unit is left out, and a platform
-    segment's rows say they are pooled over the phases."""
+    by the phases' shares of units; a phase with one treated unit is left out. A platform's row is
+    stratified the same way from its per-phase cells, and says it is pooled without them."""
     from exp_dagster.stats import ratio_test, stratified_effect
     from exp_dagster.stats.moments import RatioMoments
 
@@ -747,23 +747,41 @@ def test_a_ramp_stratifies_the_overall_row_by_phase(catalog: MetricCatalog) -> N
         for (s, p), by in arms.items()
         for v, (c, i) in by.items()
     ]
+    # ios: the first half of each phase's units, web: the rest; with their per-phase cells
+    # (segment "platform|ramp_phase", values "ios|<phase>") that metric_statistics writes.
+    halves = {"ios": lambda a: a[: a.size // 2], "web": lambda a: a[a.size // 2 :]}
+    crossed = [
+        ratio_row(
+            day,
+            v,
+            halves[platform](c),
+            halves[platform](i),
+            segment="platform|ramp_phase",
+            segment_value=f"{platform}|{p}",
+        )
+        for platform in halves
+        for (_, p), by in arms.items()
+        for v, (c, i) in by.items()
+        if halves[platform](c).size
+    ]
+    rows.extend(crossed)
     for variant in ("control", "treatment"):
         clicks = np.concatenate([by[variant][0] for by in arms.values()])
         impressions = np.concatenate([by[variant][1] for by in arms.values()])
         rows.append(ratio_row(day, variant, clicks, impressions))
-        half = clicks.size // 2
-        for platform, part in (("ios", slice(None, half)), ("web", slice(half, None))):
+        for platform, half in halves.items():
             rows.append(
                 ratio_row(
                     day,
                     variant,
-                    clicks[part],
-                    impressions[part],
+                    np.concatenate([half(by[variant][0]) for by in arms.values()]),
+                    np.concatenate([half(by[variant][1]) for by in arms.values()]),
                     segment="platform",
                     segment_value=platform,
                 )
             )
     results = compute_results(spec, day, rows)
+    pooled = compute_results(spec, day, [r for r in rows if r["segment"] != "platform|ramp_phase"])
     (overall,) = [r for r in results if r.segment == "all"]
     used = [
         ratio_test(
@@ -780,7 +798,26 @@ def test_a_ramp_stratifies_the_overall_row_by_phase(catalog: MetricCatalog) -> N
         overall.method
     )
     assert "phases left out, not estimable yet: 2026-10-01 (1 unit in treatment" in (overall.method)
-    platform = [r for r in results if r.segment == "platform"]
+    # Each platform's row is stratified by phase like the overall one (the phase with one
+    # treated unit has none in ios, 0 in web: left out of both).
+    for platform, half in halves.items():
+        (row,) = [r for r in results if (r.segment, r.segment_value) == ("platform", platform)]
+        strata = [
+            ratio_test(
+                RatioMoments.from_values(*(half(a) for a in arms[("ramp_phase", p)]["control"])),
+                RatioMoments.from_values(*(half(a) for a in arms[("ramp_phase", p)]["treatment"])),
+            )
+            for p in ("2026-10-03", "2026-10-06")
+        ]
+        expected = stratified_effect(strata, relative_ci="fieller")
+        assert row.abs_effect == pytest.approx(expected.abs_effect, rel=1e-9)
+        assert row.std_error == pytest.approx(expected.std_error, rel=1e-9)
+        assert "strata: the ramp phases of first exposure (from 2026-10-03, 2026-10-06)" in (
+            row.method
+        )
+    assert not any(r.segment == "platform|ramp_phase" for r in results)  # cells, not rows
+    # Statistics without the per-phase cells (written before they existed): pooled, and said.
+    platform = [r for r in pooled if r.segment == "platform"]
     assert platform and all("pooled over the ramp phases" in r.method for r in platform)
     phases = [r for r in results if r.segment == "ramp_phase"]
     assert {r.segment_value for r in phases} == {"2026-10-03", "2026-10-06"}
@@ -788,3 +825,4 @@ def test_a_ramp_stratifies_the_overall_row_by_phase(catalog: MetricCatalog) -> N
     today = DayStatistics(rows)
     assert today.phase_units(spec)["2026-10-01"] == {"control": 300, "treatment": 1}
     assert "ramp_phase=2026-10-01" not in today.segment_units(spec)
+    assert set(today.segment_units(spec)) == {"platform=ios", "platform=web"}

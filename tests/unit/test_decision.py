@@ -700,6 +700,36 @@ def test_a_holdout_names_the_effect_at_the_last_look_of_each_earlier_launch_peri
     )
 
 
+def test_a_holdout_gives_the_effect_since_each_launch_alone() -> None:
+    """The ``launch_period`` rows (each unit's metric from the launch on) follow the cumulative
+    effect, one part per launch so far; a period that is not estimable says why."""
+    experiment = holdout()
+    since = {"segment": "launch_period"}
+    results = [
+        row("ctr", 0.021, 0.008, 0.034, 0.002),
+        latency(0.0, -0.01, 0.01, 0.008),
+        row("ctr", 0.03, 0.01, 0.05, 0.004, **since, segment_value="ranker_v2"),
+        row(
+            "ctr",
+            0.0,
+            0.0,
+            0.0,
+            1.0,
+            **since,
+            segment_value="notif_v3",
+            not_estimable="not estimable since the launch of notif_v3: unit_metrics of "
+            "2026-10-07 (the day before the launch) is missing",
+        ),
+    ]
+    decision = decide(experiment, dt.date(2026, 10, 10), results, BALANCED)
+    assert decision.reasons[3] == (
+        "Over the days since each launch alone (each unit's ctr from the launch on, against the "
+        "holdout's over the same days): ranker_v2 (since 2026-10-03, 8 days): +3.00% [+1.00%, "
+        "+5.00%] (p = 0.0040); notif_v3 (since 2026-10-08, 3 days): no estimate (unit_metrics "
+        "of 2026-10-07 (the day before the launch) is missing)."
+    )
+
+
 def test_before_the_first_launch_a_holdout_is_an_a_a_check() -> None:
     results = [row("ctr", 0.001, -0.02, 0.022, 0.9), latency(0.0, -0.01, 0.01, 0.008)]
     decision = decide(holdout(), dt.date(2026, 10, 2), results, BALANCED)

@@ -569,6 +569,26 @@ def test_a_holdout_report_reads_each_launch_period_at_its_last_look(
             body
         ), body
     assert body.count("<tr>") == 4  # the header and three periods
+    # The effect since each launch alone (its launch_period row) in the period it opened.
+    primary = next(
+        r
+        for r in data.results
+        if r["segment"] == "all" and r["metric"] == held.spec.metrics.primary
+    )
+    since = {
+        **primary,
+        "segment": "launch_period",
+        "segment_value": "ranker_v2",
+        "rel_effect": 0.05,
+        "rel_ci_low": 0.01,
+        "rel_ci_high": 0.09,
+    }
+    with_since = render_html(ReportData(**{**data.__dict__, "results": [*data.results, since]}))
+    body = with_since.split("Long-term holdout:", 1)[1].split("</table>", 1)[0]
+    ranker = body.split("<td>ranker_v2</td>", 1)[1].split("</tr>", 1)[0]
+    assert ranker.endswith('<td class="num">+5.00% [+1.00%, +9.00%]</td>'), ranker
+    assert "lift since the launch, to" in body
+    assert "launch_period" not in with_since  # not shown as a segment of the units
     # The chart marks the launches: the same history draws a different picture.
     with_marks = cumulative_chart(data.history, held.spec)
     assert with_marks is not None and with_marks != cumulative_chart(data.history, experiment.spec)

@@ -279,6 +279,11 @@ def _launch_change(index: int, **fields: Any) -> Any:
         (lambda s: s["holdout"].update(launches=[]), "holdout.launches", "at least 1 item"),
         (lambda s: s["holdout"].pop("group"), "holdout.group", "required"),
         (
+            lambda s: s.update(segments=["launch_period"]),
+            "holdout",
+            "the holdout's own segment",
+        ),
+        (
             lambda s: s.update(ramp=[dict(RAMP[0], weights={"control": 0.5, "treatment": 0.5})]),
             "holdout",
             "cannot be combined with 'ramp'",

@@ -8,12 +8,14 @@
 -- or below 0, the differences (P - N, P² - N², B - N, B² - N², P·B - N²) that turn them into the
 -- sums of P and B. All are exact integers; the caller adds them, and checks that the sum of P
 -- equals the arm's histogram total (else it falls back to quantile_threshold_moments.sql).
--- Input: temp table quantile_thresholds(variant, bucket).
+-- Input: temp table quantile_thresholds(variant, bucket). The units: those first exposed from
+-- $first_from to $first_until (all of them, or one allocation period's: a ramp phase, a bandit
+-- day).
 -- The second statement takes units in $chunks slices by hash of unit_id (see
 -- quantile_threshold_moments.sql).
 -- Parameters: $experiment_id, $day, $through, $event, $position, $nonpositive_bucket,
 -- $lowest_threshold (the lowest bucket in quantile_thresholds: a constant, so that the scan of
--- quantile_facts filters on it before any join), $chunks, $chunk
+-- quantile_facts filters on it before any join), $chunks, $chunk, $first_from, $first_until
 SELECT
     u.variant,
     count(*) AS n,
@@ -22,6 +24,7 @@ SELECT
 FROM unit_metric_rows AS u
 JOIN quantile_thresholds AS t ON t.variant = u.variant
 WHERE u.experiment_id = $experiment_id AND u.as_of_date = $day
+  AND u.first_exposure_date BETWEEN $first_from AND $first_until
 GROUP BY u.variant
 ORDER BY u.variant;
 
@@ -39,6 +42,7 @@ WITH tail AS (
       AND ($chunks = 1 OR (hash(q.unit_id) % $chunks = $chunk
                            AND hash(u.unit_id) % $chunks = $chunk))
       AND u.experiment_id = $experiment_id AND u.as_of_date = $day
+      AND u.first_exposure_date BETWEEN $first_from AND $first_until
       AND q.event_date BETWEEN u.first_exposure_date AND $through
       AND (NOT q.pre_exposure OR q.event_date = u.first_exposure_date)
     GROUP BY u.unit_id, u.variant

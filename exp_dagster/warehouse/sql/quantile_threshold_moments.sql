@@ -6,7 +6,10 @@
 -- are exact integers (observation counts), summed again exactly by the caller.
 -- Every bucket of every unit is summed: quantile_tail_moments.sql gives the same sums from the
 -- few observations above the thresholds, and this query is its fallback.
--- Parameters: $experiment_id, $day, $through, $event, $nonpositive_bucket, $chunks, $chunk
+-- The units: those first exposed from $first_from to $first_until (all, or one allocation
+-- period's: a ramp phase, a bandit day).
+-- Parameters: $experiment_id, $day, $through, $event, $nonpositive_bucket, $chunks, $chunk,
+-- $first_from, $first_until
 WITH per_unit AS (
     SELECT
         u.unit_id,
@@ -21,6 +24,7 @@ WITH per_unit AS (
        AND (NOT q.pre_exposure OR q.event_date = u.first_exposure_date)
        AND q.bucket <> $nonpositive_bucket
     WHERE u.experiment_id = $experiment_id AND u.as_of_date = $day
+      AND u.first_exposure_date BETWEEN $first_from AND $first_until
       AND ($chunks = 1 OR hash(u.unit_id) % $chunks = $chunk)
     GROUP BY u.unit_id, u.variant
 )

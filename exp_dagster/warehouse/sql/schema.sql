@@ -339,7 +339,9 @@ CREATE TABLE IF NOT EXISTS quantile_histograms (
     variant        VARCHAR NOT NULL,
     bucket         INTEGER NOT NULL,
     value          DOUBLE  NOT NULL,   -- the bucket's representative value
-    n              BIGINT  NOT NULL
+    n              BIGINT  NOT NULL,
+    allocation_period VARCHAR          -- NULL: every unit; an allocation period's first day (a
+                                       -- ramp phase's start, a bandit's day): its units
 );
 -- Per mean or ratio metric (ratios: numerator and denominator), the units whose value lies
 -- beyond a robust fence, and the winsorisation cap when the metric has one. Written with
@@ -476,6 +478,7 @@ ALTER TABLE metric_statistics ADD COLUMN IF NOT EXISTS sum_xcx DOUBLE;
 ALTER TABLE metric_statistics ADD COLUMN IF NOT EXISTS sum_ycx DOUBLE;
 ALTER TABLE metric_statistics ADD COLUMN IF NOT EXISTS sum_ccx DOUBLE;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS std_error DOUBLE;
+ALTER TABLE quantile_histograms ADD COLUMN IF NOT EXISTS allocation_period VARCHAR;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS ni_p_value DOUBLE;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS sequential_method VARCHAR;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS sequential_look INTEGER;

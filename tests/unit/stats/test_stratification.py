@@ -14,8 +14,10 @@ from exp_dagster.stats.effects import EffectEstimate
 from exp_dagster.stats.means import paired_t_test, welch_test
 from exp_dagster.stats.moments import CovariateMoments, Moments, RatioMoments
 from exp_dagster.stats.proportions import two_proportion_test
+from exp_dagster.stats.quantile import quantile_test
 from exp_dagster.stats.ratio import ratio_test
 from exp_dagster.stats.stratification import post_stratified_test, stratified_effect
+from tests.unit.stats.simulators import clustered_latencies, quantile_arm
 from tests.unit.stats.simulators_regression import (
     between_stratum_share,
     skip_unless_run_slow,
@@ -439,3 +441,57 @@ def test_stratified_relative_p_value_is_the_delta_method_z_of_the_weighted_means
     assert combined.statistic == pytest.approx(z, rel=1e-9)
     assert combined.p_value == pytest.approx(2 * stats.norm.sf(abs(z)), rel=1e-9)
     assert "p-value of the relative lift" in combined.method
+
+
+# A ramped quantile metric (p90 latency): the treatment's share grows while both the latency
+# level and the treatment's slowdown fall over the phases. A difference of quantiles has no
+# additive decomposition over strata, so the stratified estimand is the phase-weighted average of
+# the within-phase quantile differences, sum_p w_p (q_t,p - q_c,p), w_p the phases' shares of
+# units (what the analysis reports for a ramped quantile metric).
+QUANTILE_PHASES = (
+    # units, treatment share, control scale, treatment's multiplier of it
+    (1_500, 0.10, 2.0, 1.30),
+    (2_000, 0.30, 1.5, 1.15),
+    (4_000, 0.50, 1.0, 1.05),
+)
+QUANTILE_LEVEL = 0.9
+
+
+def test_a_ramp_biases_the_pooled_quantile_and_not_the_phase_weighted_one(
+    rng: np.random.Generator,
+) -> None:
+    units = np.array([p[0] for p in QUANTILE_PHASES], dtype=float)
+    weights = units / units.sum()
+    # the observation-level quantile of clustered_latencies' log-normal, times the scale
+    base = math.exp(math.sqrt(0.8**2 + 0.5**2) * stats.norm.ppf(QUANTILE_LEVEL))
+    truth = float(weights @ [base * s * (m - 1.0) for _, _, s, m in QUANTILE_PHASES])
+    reps = 1000  # some 7 s; figures in docs/statistics.md ("Ramped rollouts")
+    stratified, pooled = [], []
+    for _ in range(reps):
+        effects, observed = [], {"control": [], "treatment": []}
+        for n, share, scale, multiplier in QUANTILE_PHASES:
+            n_t = int(rng.binomial(n, share))
+            arms = []
+            for arm, n_arm, arm_scale in (
+                ("control", n - n_t, scale),
+                ("treatment", n_t, scale * multiplier),
+            ):
+                values, ids = clustered_latencies(
+                    rng, n_units=n_arm, scale=arm_scale, mean_requests=1.0
+                )
+                arms.append(quantile_arm(values, ids, n_arm, QUANTILE_LEVEL))
+                observed[arm].append(values)
+            effects.append(quantile_test(*arms, level=QUANTILE_LEVEL))
+        stratified.append(stratified_effect(effects))
+        control, treatment = (np.concatenate(observed[a]) for a in ("control", "treatment"))
+        pooled.append(
+            float(np.quantile(treatment, QUANTILE_LEVEL, method="inverted_cdf"))
+            - float(np.quantile(control, QUANTILE_LEVEL, method="inverted_cdf"))
+        )
+    estimates = np.array([e.abs_effect for e in stratified])
+    assert abs(estimates.mean() - truth) < 3 * estimates.std() / math.sqrt(reps)  # unbiased
+    covered = np.mean([e.abs_ci_low <= truth <= e.abs_ci_high for e in stratified])
+    assert 0.93 <= covered <= 0.97
+    # The pooled control is mostly early, slow units: the treatment looks faster than control
+    # although it is slower in every phase.
+    assert np.mean(pooled) < 0.0 < truth
