@@ -179,6 +179,55 @@ class SimulatedLaunch:
 
 
 @dataclass(frozen=True)
+class SimulatedRollout:
+    """A rollout that was not randomised: each unit lives in one of ``markets`` markets
+    (``m00``, ``m01``, …, an extra ``market`` column of the exposure logs), the first ``treated``
+    of them get the treatment on ``date`` and keep it, every other market never does. The
+    treated markets start out different (their users watch ``treated_level`` times as long),
+    but every market follows the same process over the days: the trends are parallel, so the
+    difference in differences is unbiased while the naive treated-versus-control comparison is
+    not. A unit's variant in the logs is ``treatment`` from ``date`` in a treated market,
+    ``control`` otherwise.
+
+    Attributes:
+        markets: the number of markets; units are spread uniformly over them.
+        treated: how many markets (the first ones) get the treatment.
+        date: the first day the treated markets have it; inside the window, after its start.
+        ctr_by_platform: relative lift of each platform's click probability once treated.
+        watch_time: relative lift of expected watch seconds once treated.
+        treated_level: the treated markets' watch-time level relative to the others'.
+    """
+
+    markets: int
+    treated: int
+    date: dt.date
+    ctr_by_platform: tuple[tuple[str, float], ...] = ()
+    watch_time: float = 0.0
+    treated_level: float = 1.0
+
+    def market_names(self) -> tuple[str, ...]:
+        """The markets' names, the treated first."""
+        width = max(2, len(str(self.markets - 1)))
+        return tuple(f"m{g:0{width}d}" for g in range(self.markets))
+
+
+@dataclass(frozen=True)
+class SimulatedOEC:
+    """An overall evaluation criterion whose truth the simulation writes: the weighted sum of
+    its components' true relative effects (the spec's ``oec`` with ``normalisation:
+    relative``; a ratio component by its ratio of sums' lift, as the analysis linearises it).
+
+    Attributes:
+        name: the OEC's name (``oec.name``).
+        components: ``(metric, weight)`` pairs; metrics whose truth the simulation knows
+            (``ctr``, ``watch_time``, ``conversion``, ``revenue``, ``clicks``, ``items_shown``).
+    """
+
+    name: str
+    components: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True)
 class SimulationConfig:
     """What to simulate.
 
@@ -209,6 +258,11 @@ class SimulationConfig:
             CTR and watch time change on each launch date, none before the first. Empty:
             ``effects`` from the start. Conversion, revenue and latency keep ``effects``' in
             both cases.
+        rollout: a rollout by market that was not randomised (:class:`SimulatedRollout`):
+            the variant is the market's on the day, and the effects on CTR and watch time are
+            the rollout's. ``effects`` must then move neither conversion, revenue nor latency.
+        oec: an OEC whose truth ``truth.json`` gives (:class:`SimulatedOEC`), with those of
+            the catalog's ``clicks`` and ``items_shown`` (a metric tree's factors).
         impression_rows: ``"item"`` logs one ``impression`` row (value 1) per item shown;
             ``"page"`` logs one per page served, its value the number of items shown (about 40
             rows per unit instead of about 165, the benchmarks' workload). The random draws are
@@ -234,6 +288,8 @@ class SimulationConfig:
     impression_rows: ImpressionRows = "item"
     ramp: tuple[SimulatedPhase, ...] = ()
     launches: tuple[SimulatedLaunch, ...] = ()
+    rollout: SimulatedRollout | None = None
+    oec: SimulatedOEC | None = None
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -268,22 +324,19 @@ class SimulationConfig:
         problems: list[str] = []
         platforms = {name for name, _ in PLATFORMS}
         names = [name for name, _ in self.weights]
-        lifts = [
-            *(lift for phase in self.ramp for _, lift in phase.ctr_by_platform),
-            *(lift for launch in self.launches for _, lift in launch.ctr_by_platform),
-        ]
+        changes = (*self.ramp, *self.launches, *((self.rollout,) if self.rollout else ()))
+        lifts = [lift for item in changes for _, lift in item.ctr_by_platform]
         unknown = {
-            name
-            for item in (*self.ramp, *self.launches)
-            for name, _ in item.ctr_by_platform
-            if name not in platforms
+            name for item in changes for name, _ in item.ctr_by_platform if name not in platforms
         }
         if unknown:
             problems.append(f"ramp or launches name unknown platforms {sorted(unknown)}")
         if any(lift <= -1 for lift in lifts):
             problems.append("ramp and launch CTR lifts must be greater than -1")
-        if self.ramp and self.launches:
-            problems.append("a simulation has a ramp or launches, not both")
+        if sum(map(bool, (self.ramp, self.launches, self.rollout))) > 1:
+            problems.append("a simulation has a ramp, launches or a rollout, only one of them")
+        if self.rollout is not None:
+            problems += self._rollout_problems(self.rollout)
         if self.ramp:
             starts = [phase.start for phase in self.ramp]
             if starts[0] != self.start or starts != sorted(set(starts)) or starts[-1] > self.end:
@@ -304,6 +357,24 @@ class SimulationConfig:
         dates = [launch.date for launch in self.launches]
         if dates and (dates != sorted(set(dates)) or dates[0] < self.start or dates[-1] > self.end):
             problems.append("launch dates must be inside the window, in increasing order")
+        return problems
+
+    def _rollout_problems(self, rollout: SimulatedRollout) -> list[str]:
+        problems: list[str] = []
+        if not 1 <= rollout.treated < rollout.markets:
+            problems.append("rollout.treated must be at least 1 and fewer than rollout.markets")
+        if not self.start < rollout.date <= self.end:
+            problems.append("rollout.date must be inside the window, after its first day")
+        if len(self.weights) != 2:
+            problems.append("a rollout has two variants (control, then the treatment)")
+        effects = self.effects
+        if effects.conversion or effects.revenue_per_purchase or effects.latency:
+            problems.append(
+                "with a rollout, effects must not move conversion, revenue or latency (only the "
+                "rollout's CTR and watch time change, from its date)"
+            )
+        if rollout.treated_level <= 0:
+            problems.append("rollout.treated_level must be positive")
         return problems
 
     @property
@@ -331,6 +402,12 @@ class SimulationTruth:
             ``ranking_rows``, ``predictions_rows``, ``interleaving_rows``).
         model_evaluation: population truths of the model logs
             (:func:`exp_dagster.simulate_models.model_truth`); empty when none were written.
+        estimands: truths that are not a relative effect of one metric, by name: ``oec:<name>``
+            (an OEC's weighted sum of relative lifts), ``did:watch_time`` (a rollout's
+            difference in differences: the absolute effect on watch seconds per treated unit-day
+            after the rollout), ``bandit:<variant>:<metric>`` (an arm's true mean) and
+            ``bandit_split:<day>:<variant>`` (the split served on that day). Empty (and not
+            written) for the demo's experiment.
     """
 
     experiment_id: str
@@ -340,9 +417,11 @@ class SimulationTruth:
     segment_relative_effects: dict[str, dict[str, float]]
     counts: dict[str, int]
     model_evaluation: dict[str, float] = field(default_factory=dict)
+    estimands: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dictionary (dates as ISO strings)."""
+        extra = {"estimands": dict(self.estimands)} if self.estimands else {}
         return {
             "experiment_id": self.experiment_id,
             "start": self.start.isoformat(),
@@ -354,6 +433,7 @@ class SimulationTruth:
             },
             "counts": dict(self.counts),
             "model_evaluation": dict(self.model_evaluation),
+            **extra,
         }
 
     @classmethod
@@ -370,6 +450,7 @@ class SimulationTruth:
             },
             counts={k: int(v) for k, v in data["counts"].items()},
             model_evaluation={k: float(v) for k, v in data.get("model_evaluation", {}).items()},
+            estimands={k: float(v) for k, v in data.get("estimands", {}).items()},
         )
 
 
@@ -412,6 +493,7 @@ class _Units:
     order_value_mean: np.ndarray
     latency_log_median: np.ndarray
     phase: np.ndarray | None = None  # with a ramp: index of the phase of first exposure
+    market: np.ndarray | None = None  # with a rollout: index of the unit's market
 
 
 @dataclass
@@ -425,6 +507,9 @@ class _Totals:
     # units and the expected sums of (watch seconds untreated, treated; clicks untreated,
     # treated; impressions), given the units' active days (see _add_phase_totals).
     strata_sums: dict[str, dict[int, list[float]]] = field(default_factory=dict)
+    # With a rollout: the treated markets' expected untreated watch seconds summed over their
+    # exposed unit-days from the rollout on, and those unit-days.
+    rollout_sums: list[float] = field(default_factory=lambda: [0.0, 0.0])
 
     def add(self, key: str, value: int) -> None:
         self.counts[key] = self.counts.get(key, 0) + int(value)
@@ -476,10 +561,14 @@ def simulate(
             active = _draw_activity(unit_rng, config, units, first_day, n_days)
             if config.ramp:
                 _assign_by_phase(config, units, active)
+            if config.rollout is not None:
+                _assign_by_market(config, config.rollout, units, chunk)
             purchases = _draw_purchases(unit_rng, config, units, active)
             _add_unit_totals(totals, config, units, active)
             if config.ramp or config.launches:
                 _add_phase_totals(totals, config, units, active, first_day)
+            if config.rollout is not None:
+                _add_rollout_totals(totals, config, config.rollout, units, active)
             for day_index in range(n_days):
                 day = first_day + dt.timedelta(days=day_index)
                 day_rng = np.random.default_rng(
@@ -609,7 +698,7 @@ def _draw_units(
             *(lift for _, lift in config.effects.ctr_by_platform),
             *(
                 lift
-                for item in (*config.ramp, *config.launches)
+                for item in (*config.ramp, *config.launches, *filter(None, (config.rollout,)))
                 for _, lift in item.ctr_by_platform
             ),
         ]
@@ -687,6 +776,43 @@ def _assign_by_phase(config: SimulationConfig, units: _Units, active: np.ndarray
         units.variant[mine] = np.searchsorted(bounds, units.bucket[mine], side="right")
 
 
+def _assign_by_market(
+    config: SimulationConfig, rollout: SimulatedRollout, units: _Units, chunk: int
+) -> None:
+    """A rollout: each unit's market, uniform, from its own random stream (the other draws are
+    those of the same simulation without a rollout); the treated markets' units are the
+    treatment's (from the rollout's date) and watch ``treated_level`` times as long."""
+    rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(3, chunk)))
+    units.market = rng.integers(0, rollout.markets, units.variant.size).astype(np.int16)
+    in_treated_market = units.market < rollout.treated
+    units.variant = in_treated_market.astype(np.int8)
+    units.watch_seconds_mean = units.watch_seconds_mean * np.where(
+        in_treated_market, rollout.treated_level, 1.0
+    )
+
+
+def _add_rollout_totals(
+    totals: _Totals,
+    config: SimulationConfig,
+    rollout: SimulatedRollout,
+    units: _Units,
+    active: np.ndarray,
+) -> None:
+    """The difference in differences' truth: its estimand is the treated markets' effect on
+    their unit-days after the rollout, ``watch_time`` times their expected untreated watch
+    seconds (given the days they are active), since every market's untreated expectation
+    follows the same course."""
+    post = slice(
+        config.pre_days + (rollout.date - config.start).days, config.pre_days + config.days
+    )
+    days = active[:, post].sum(axis=1).astype(float)
+    treated = units.eligible & (units.variant == 1)
+    clicks = (1.0 + units.request_rate) * _IMPRESSIONS_PER_REQUEST * units.click_probability
+    watch = clicks * units.watch_probability * units.watch_seconds_mean
+    totals.rollout_sums[0] += math.fsum((days * watch)[treated])
+    totals.rollout_sums[1] += float(days[treated].sum())
+
+
 def _lifts_of(ctr_by_platform: tuple[tuple[str, float], ...]) -> np.ndarray:
     by_name = dict(ctr_by_platform)
     return np.array([by_name.get(name, 0.0) for name, _ in PLATFORMS])
@@ -702,6 +828,8 @@ def _effects_on(
         lifts = np.stack([_lifts_of(phase.ctr_by_platform) for phase in config.ramp])
         watch = np.array([phase.watch_time for phase in config.ramp])
         return lifts[units.phase, units.platform], watch[units.phase]
+    if config.rollout is not None:
+        return _platform_lifts(config)[units.platform], config.rollout.watch_time
     if config.launches:
         launched = [launch for launch in config.launches if launch.date <= day]
         if not launched:
@@ -873,7 +1001,9 @@ def _add_phase_totals(
 
 
 def _platform_lifts(config: SimulationConfig) -> np.ndarray:
-    by_name = dict(config.effects.ctr_by_platform)
+    """Each platform's CTR lift of a treated unit (a rollout's, else ``effects``')."""
+    changes = config.rollout.ctr_by_platform if config.rollout else config.effects.ctr_by_platform
+    by_name = dict(changes)
     return np.array([by_name.get(name, 0.0) for name, _ in PLATFORMS])
 
 
@@ -923,13 +1053,30 @@ def _truth(config: SimulationConfig, totals: _Totals) -> SimulationTruth:
             for metric, lift in constant.items():
                 if metric != "watch_time":
                     by_segment[metric].setdefault(key, lift)
+    estimands: dict[str, float] = {}
+    if config.rollout is not None:
+        constant["watch_time"] = config.rollout.watch_time
+        for segment in by_segment["watch_time"]:
+            by_segment["watch_time"][segment] = config.rollout.watch_time
+        watch, unit_days = totals.rollout_sums
+        estimands["did:watch_time"] = (
+            config.rollout.watch_time * watch / unit_days if unit_days else 0.0
+        )
+    relative_effects = {"ctr": overall_ctr, **constant}
+    if config.oec is not None:
+        # clicks per unit = items shown per unit (unmoved) x ctr
+        relative_effects |= {"clicks": overall_ctr, "items_shown": 0.0}
+        estimands[f"oec:{config.oec.name}"] = math.fsum(
+            weight * relative_effects[metric] for metric, weight in config.oec.components
+        )
     return SimulationTruth(
         experiment_id=config.experiment_id,
         start=config.start,
         end=config.end,
-        relative_effects={"ctr": overall_ctr, **constant},
+        relative_effects=relative_effects,
         segment_relative_effects=by_segment,
         counts=dict(sorted(totals.counts.items())),
+        estimands=estimands,
     )
 
 
@@ -975,6 +1122,8 @@ def _simulate_day(
     who = np.flatnonzero(active_today)
     m = who.size
     treated = _treated_units(units)[who] & (phase == "window")
+    if config.rollout is not None and day < config.rollout.date:
+        treated[:] = False
 
     session_start = day_start + (rng.random(m) * _SESSION_START_SPAN * _US_PER_DAY).astype(np.int64)
 
@@ -995,7 +1144,7 @@ def _simulate_day(
     latency *= np.where(treated[request_unit], 1.0 + effects.latency, 1.0)
     unit_lifts, unit_watch = (
         _effects_on(config, units, day)
-        if config.ramp or config.launches
+        if config.ramp or config.launches or config.rollout
         else (_platform_lifts(config)[units.platform], effects.watch_time)
     )
     served_time = request_time + (latency * 1000.0).astype(np.int64)
@@ -1082,13 +1231,21 @@ def _simulate_day(
         exposure_rows = np.repeat(exposure_rows, np.where(twice, 2, 1))
     exposure_units = who[exposure_rows]
     variant_names = pa.array([name for name, _ in config.weights], type=pa.string())
+    variant = units.variant
+    if config.rollout is not None and day < config.rollout.date:
+        variant = np.zeros_like(units.variant)  # every market is the control's before it
+    markets: dict[str, pa.Array] = {}
+    if config.rollout is not None:
+        assert units.market is not None
+        names = pa.array(config.rollout.market_names(), type=pa.string())
+        markets["market"] = names.take(pa.array(units.market[exposure_units]))
     exposures = pa.table(
         {
             "experiment_id": pa.array([config.experiment_id], type=pa.string()).take(
                 pa.array(np.zeros(exposure_units.size, dtype=np.int64))
             ),
             "unit_id": units.ids.take(pa.array(exposure_units)),
-            "variant": variant_names.take(pa.array(units.variant[exposure_units])),
+            "variant": variant_names.take(pa.array(variant[exposure_units])),
             "exposed_at": pa.array(session_start[exposure_rows], type=pa.timestamp("us", tz="UTC")),
             "platform": pa.array([n for n, _ in PLATFORMS], type=pa.string()).take(
                 pa.array(units.platform[exposure_units])
@@ -1097,6 +1254,7 @@ def _simulate_day(
                 pa.array(units.country[exposure_units])
             ),
             "is_new_user": pa.array(units.is_new_user[exposure_units], type=pa.bool_()),
+            **markets,
         }
     )
     return exposures, events, duplicates
