@@ -1185,9 +1185,14 @@ def compute_results(
     current_units = today.units(experiment)
     new_units = sum(current_units.values()) - sum(previous_units.values())
     elapsed = max(1, (min(day, spec.end) - spec.start).days + 1)
-    new_units_per_day = (
-        new_units if previous_units else sum(current_units.values()) / elapsed
-    ) / max(1, len(spec.variants))
+    # Units can also leave the overall cell (a unit seen in two variants is a crossover and
+    # dropped, e.g. a rollout's treated units on its first day), so a day's change can be
+    # negative: then no new units, not a negative rate.
+    new_units_per_day = max(
+        0.0,
+        (new_units if previous_units else sum(current_units.values()) / elapsed)
+        / max(1, len(spec.variants)),
+    )
     n_treatments = len(spec.treatments)
 
     results: list[dict[str, Any]] = []

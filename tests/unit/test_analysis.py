@@ -826,3 +826,20 @@ def test_a_ramp_stratifies_the_overall_row_by_phase(catalog: MetricCatalog) -> N
     assert today.phase_units(spec)["2026-10-01"] == {"control": 300, "treatment": 1}
     assert "ramp_phase=2026-10-01" not in today.segment_units(spec)
     assert set(today.segment_units(spec)) == {"platform=ios", "platform=web"}
+
+
+def test_units_leaving_the_overall_cell_mean_no_new_units(catalog: MetricCatalog) -> None:
+    """Fewer units today than yesterday (units seen in two variants are crossovers and leave
+    the overall cell: a rollout's treated units on its first day) is no traffic, not a
+    negative rate: the power columns are computed, and the days needed are infinite."""
+    resolved = experiment(catalog, mde=0.02)
+    rows = simulate_days(np.random.default_rng(5), {"control": 0.05, "treatment": 0.05})
+    day = START + dt.timedelta(days=2)
+    shrunk = {d: r for d, r in rows.items() if d < day}
+    shrunk[day] = [dict(r, as_of_date=day) for r in rows[START]]  # 400 a variant, not 1,200
+    assert sum(DayStatistics(shrunk[day]).units(resolved).values()) < sum(
+        DayStatistics(rows[day - dt.timedelta(days=1)]).units(resolved).values()
+    )
+    row = overall(analyse(resolved, shrunk, day))
+    assert 0 < row["power"] < 0.8
+    assert math.isinf(row["days_needed"])  # never, at no new units a day
