@@ -42,7 +42,7 @@ from exp_dagster.text import printable
 
 DEMO_EXPERIMENT = "ranker_v2"
 # exp_dagster.showcase.SHOWCASE's experiments (named here so that the parser imports no numpy)
-SHOWCASE_EXPERIMENTS = ("ramp_demo", "holdout_demo")
+SHOWCASE_EXPERIMENTS = ("ramp_demo", "holdout_demo", "oec_demo", "did_demo", "bandit_demo")
 
 
 class UsageError(ValueError):
@@ -414,7 +414,8 @@ def _demo(args: argparse.Namespace, experiment_id: str = DEMO_EXPERIMENT) -> int
     import dagster as dg
 
     from exp_dagster.resources import default_resources
-    from exp_dagster.simulate import load_truth, simulate
+    from exp_dagster.showcase import simulate_showcase
+    from exp_dagster.simulate import load_truth
 
     landing = home.landing_dir()
     truth_file = landing / "truth.json"
@@ -423,7 +424,7 @@ def _demo(args: argparse.Namespace, experiment_id: str = DEMO_EXPERIMENT) -> int
     else:
         what = "a ranker A/B test" if experiment_id == DEMO_EXPERIMENT else experiment_id
         _say(f"Simulating {what} into {landing} …")
-        simulate(landing, _simulation_config(args, experiment_id), progress=_say)
+        simulate_showcase(landing, _simulation_config(args, experiment_id), progress=_say)
     truth = load_truth(truth_file)
     resources = default_resources()
     fingerprint = _demo_fingerprint(resources, landing, experiment_id)
@@ -449,9 +450,14 @@ def _demo(args: argparse.Namespace, experiment_id: str = DEMO_EXPERIMENT) -> int
     )
     _print_timeline(home.warehouse_path(), experiment_id)
     level = f"{1 - experiment.spec.alpha:.0%}"
-    _show(f"\nKnown truth of the simulation (relative effects) against the {level} CIs:")
+    # A rollout's variant rows are confounded (not randomised): its truth is the DiD's estimand.
+    confounded = experiment.spec.did is not None
+    if truth.relative_effects and not confounded:
+        _show(f"\nKnown truth of the simulation (relative effects) against the {level} CIs:")
     overall = {r["metric"]: r for r in rows if r["segment"] == "all"}
     for metric, effect in sorted(truth.relative_effects.items()):
+        if confounded:
+            break
         row = overall.get(metric)
         if row is None:
             continue
@@ -461,6 +467,11 @@ def _demo(args: argparse.Namespace, experiment_id: str = DEMO_EXPERIMENT) -> int
             f"{row['rel_ci_high'] * 100:+6.2f}%]   {'inside' if inside else 'OUTSIDE'}"
         )
     _print_strata_truth(experiment.spec.metrics.primary, rows, truth.segment_relative_effects)
+    estimands = {k: v for k, v in truth.estimands.items() if not k.startswith("bandit_split:")}
+    if estimands:
+        _show("\nKnown truth of the showcase's estimands (truth.json; the report has their rows):")
+        for name, value in sorted(estimands.items()):
+            _show(f"  {name:<28} {value:+.4f}")
     from exp_dagster.report.data import report_path
 
     report = report_path(home.reports_dir(home.warehouse_path()), experiment_id, day)

@@ -75,7 +75,8 @@ def test_unknown_metric_lists_the_known_ones(metrics: MetricCatalog) -> None:
     spec = demo_spec()
     spec["metrics"]["secondary"] = ["dwell_tme"]
     with pytest.raises(
-        SpecError, match=r"x.yaml: field 'metrics'.*dwell_tme.*Known metrics: conversion, ctr"
+        SpecError,
+        match=r"x.yaml: field 'metrics'.*dwell_tme.*Known metrics: clicks, conversion, ctr",
     ):
         parse_experiment(spec, "x.yaml", metrics)
 
