@@ -11,7 +11,6 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from assets._common import gate_spec, run_gate, timed, writer_asset
-from exp_dagster.allocation import next_day_allocation
 from exp_dagster.partitions import experiment_days, parse_experiment_day
 from exp_dagster.resources import Catalog, Warehouse
 from exp_dagster.warehouse.partitions import read_partition, replace_partition
@@ -39,8 +38,11 @@ def bandit_allocations(
     by Thompson or top-two Thompson sampling on the day's statistics of the reward metric, with
     each variant's posterior probability of being the best (conventions:
     :mod:`exp_dagster.stats.bandit`). Other experiments: no rows."""
+    # Here, not at the top: the bandit library loads scipy, which the code location must not
+    # import when it loads (tests/integration/test_code_location_import.py).
     import pandas as pd
 
+    from exp_dagster.allocation import next_day_allocation
     from exp_dagster.schemas import BANDIT_ALLOCATIONS_SCHEMA
 
     experiment_id, day = parse_experiment_day(context)

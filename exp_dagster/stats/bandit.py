@@ -43,10 +43,10 @@ import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 BanditAlgorithm = Literal["thompson", "top_two_thompson"]
 RewardKind = Literal["proportion", "mean"]
@@ -82,8 +82,10 @@ class ArmPosterior:
         return self.a + self.b * rng.standard_t(self.df, size)
 
     @property
-    def distribution(self) -> stats.rv_continuous:
+    def distribution(self) -> Any:
         """The posterior as a frozen scipy distribution (for exact computations and tests)."""
+        from scipy import stats  # here, not at the top: see stats/__init__ (lazy scipy)
+
         if self.family == "beta":
             return stats.beta(self.a, self.b)
         return stats.t(self.df, loc=self.a, scale=self.b)
@@ -473,7 +475,7 @@ def stratified_arm_means(
         s2 = np.maximum(sy2 - n * ybar * ybar, 0.0) / (n - 1.0)
         means.append(float(w @ ybar))
         variances.append(float((w * w) @ (s2 / n)))
-    z = float(stats.norm.ppf(1.0 - alpha / 2.0))
+    z = float(special.ndtri(1.0 - alpha / 2.0))  # the normal quantile, as norm.ppf
     differences = [m - means[0] for m in means]
     diff_se = [0.0, *(math.sqrt(v + variances[0]) for v in variances[1:])]
     return StratifiedArmMeans(

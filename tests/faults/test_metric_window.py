@@ -315,6 +315,9 @@ def test_quantile_and_novelty_statistics_count_from_the_exposure_timestamp(
             "through": as_of,
             "event": "latency_ms",
             "nonpositive_bucket": queries.NONPOSITIVE_BUCKET,
+            # every unit, whatever its first exposure day (not one allocation period's)
+            "first_from": dt.date.min,
+            "first_until": dt.date.max,
         },
     )
     assert {v: totals[:4] for v, totals in fallback.items()} == {
