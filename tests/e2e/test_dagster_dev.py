@@ -498,7 +498,7 @@ def page_of(url: str, shot: Path) -> str:
         try:
             result = browser.run_chromium(
                 f"--screenshot={shot}",
-                "--window-size=1400,1000",
+                "--window-size=1600,1600",  # the whole asset graph (some 30 tables) in view
                 "--virtual-time-budget=10000",
                 "--dump-dom",
                 url,
