@@ -256,9 +256,7 @@ def test_automation_refreshes_downstream_of_a_changed_partition_only(
     assert second.get_num_requested(dg.AssetKey("decision")) == 0
     assert second.get_num_requested(dg.AssetKey("unit_metrics")) == 0
     # the other child of metric_statistics: the next day's bandit split (a no-op without a bandit)
-    assert second.get_requested_partitions(dg.AssetKey("bandit_allocations")) == {
-        key(START + DAY)
-    }
+    assert second.get_requested_partitions(dg.AssetKey("bandit_allocations")) == {key(START + DAY)}
     assert second.total_requested == 2
 
 
