@@ -575,14 +575,25 @@ def _print_timeline(database: Path, experiment_id: str) -> None:
     from exp_dagster.locks import read_only_connection
 
     with read_only_connection(database, say=_say) as conn:
-        days = conn.execute(
+        rows = conn.execute(
             "SELECT d.as_of_date, d.decision, abs(r.abs_effect) / r.std_error, "
-            "r.sequential_boundary, r.power FROM decision AS d "
+            "r.sequential_boundary, r.power, d.variant, r.variant FROM decision AS d "
             "LEFT JOIN results AS r ON r.experiment_id = d.experiment_id "
             "AND r.as_of_date = d.as_of_date AND r.role = 'primary' AND r.segment = 'all' "
             "WHERE d.experiment_id = ? ORDER BY d.as_of_date, r.variant",
             [experiment_id],
         ).fetchall()
+    # One line a day: with several treatments, the primary row of the variant the decision
+    # names, else the one with the largest |z|.
+    by_day: dict[Any, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        by_day.setdefault(row[0], []).append(row)
+
+    def rank(row: tuple[Any, ...]) -> tuple[bool, float]:
+        named = row[5] is not None and row[6] == row[5]
+        return named, row[2] if row[2] is not None else -math.inf
+
+    days = [max(lines, key=rank)[:5] for _, lines in sorted(by_day.items())]
     _show("\nDecision by day (primary metric |z| against its sequential boundary, and power):")
     for day, verdict, z, boundary, power in days:
         evidence = (
