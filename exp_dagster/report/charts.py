@@ -461,14 +461,18 @@ def segment_chart(results: Sequence[Row], spec: ExperimentSpec) -> bytes | None:
 
 
 def traffic_chart(
-    units_by_day: Mapping[dt.date, Mapping[str, int]], spec: ExperimentSpec
+    units_by_day: Mapping[dt.date, Mapping[str, int]],
+    spec: ExperimentSpec,
+    planned_by_day: Mapping[dt.date, Mapping[str, float]] | None = None,
 ) -> bytes | None:
-    """Each variant's share of the exposed units by day, against its planned weight."""
+    """Each variant's share of the exposed units by day, against its planned weight; under a
+    ramp or a bandit (whose split of each day is ``planned_by_day``, from bandit_allocations),
+    each day's new units against that day's split."""
     days = sorted(units_by_day)
     if not days:
         return None
-    if spec.ramp is not None:
-        return _ramp_traffic_chart(units_by_day, spec)
+    if spec.ramp is not None or spec.bandit is not None:
+        return _ramp_traffic_chart(units_by_day, spec, planned_by_day or {})
     seen: list[float] = []
     with _figure(3.2) as (figure, axes):
         for index, variant in enumerate(spec.variants):
@@ -491,10 +495,13 @@ def traffic_chart(
 
 
 def _ramp_traffic_chart(
-    units_by_day: Mapping[dt.date, Mapping[str, int]], spec: ExperimentSpec
+    units_by_day: Mapping[dt.date, Mapping[str, int]],
+    spec: ExperimentSpec,
+    planned_by_day: Mapping[dt.date, Mapping[str, float]],
 ) -> bytes | None:
-    """Under a ramp: each variant's share of the units first exposed on each day, against the
-    weights of the phase in force that day (a step), the phase starts marked."""
+    """Under a ramp or a bandit: each variant's share of the units first exposed on each day,
+    against the split in force that day (a step: the ramp phase's weights, or the split the
+    bandit set for the day, else the planned weights), a ramp's phase starts marked."""
     days = sorted(units_by_day)
     new: dict[dt.date, dict[str, int]] = {}
     previous: Mapping[str, int] = {}
@@ -507,7 +514,10 @@ def _ramp_traffic_chart(
             colour = SERIES[index % len(SERIES)]
             shown = [d for d in days if sum(new[d].values()) > 0]
             shares = [new[d][variant.name] / sum(new[d].values()) * 100 for d in shown]
-            planned = [spec.weights_on(d)[variant.name] * 100 for d in days]
+            planned = [
+                (planned_by_day.get(d) or spec.weights_on(d)).get(variant.name, 0.0) * 100
+                for d in days
+            ]
             seen += [*shares, *planned]
             axes.plot(shown, shares, color=colour, marker="o", linewidth=2.0, label=variant.name)
             axes.step(days, planned, where="mid", color=colour, linestyle="--", linewidth=1.2)
@@ -519,7 +529,10 @@ def _ramp_traffic_chart(
                 axes.axvline(middle, color=GREY, linestyle=":", linewidth=1.0)
         axes.set_ylabel("share of new units, %")
         axes.set_xlabel("day of first exposure")
-        axes.set_title("Traffic split of each day's new units (dashed: the phase's weights)")
+        axes.set_title(
+            "Traffic split of each day's new units (dashed: "
+            + ("the phase's weights)" if spec.ramp is not None else "the bandit's split)")
+        )
         axes.legend(loc="best")
         axes.set_ylim(max(0.0, min(seen) - 4), min(100.0, max(seen) + 4))
         _date_axis(axes)

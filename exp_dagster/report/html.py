@@ -375,11 +375,26 @@ def _facts(data: ReportData, traffic: bytes | None) -> str:
             "weights of the ramp phase in force (dashed steps; the dotted lines mark the phase "
             "starts). A day drifting away from its phase's weight is a broken split."
             if spec.ramp is not None
+            else "Each variant's share of the units first exposed on each day, against the "
+            "split the bandit set for that day (dashed steps; the planned weights before its "
+            "first split). A day drifting away from its split means the serving system did not "
+            "follow bandit_allocations."
+            if spec.bandit is not None
             else "Each variant's share of the exposed units, cumulative to each day; the dashed "
             "lines are the planned weights. A line drifting away from its weight is a broken "
             "split.",
         )
     )
+
+
+def _planned_by_day(data: ReportData) -> dict[dt.date, dict[str, float]]:
+    """A bandit's split of each day it set one for (``applies_to``); empty otherwise."""
+    planned: dict[dt.date, dict[str, float]] = {}
+    for row in data.bandit_allocations:
+        applies = row.get("applies_to")
+        if applies is not None and row.get("weight") is not None:
+            planned.setdefault(applies, {})[str(row["variant"])] = float(row["weight"])
+    return planned
 
 
 def new_units_by_phase(data: ReportData) -> dict[str, dict[str, int]]:
@@ -935,7 +950,7 @@ def render_charts(data: ReportData) -> dict[str, bytes]:
     """Every chart the report shows, by name (an INVALID report plots no effect)."""
     spec = data.experiment.spec
     drawn: dict[str, bytes | None] = {
-        "traffic": charts.traffic_chart(data.units_by_day, spec),
+        "traffic": charts.traffic_chart(data.units_by_day, spec, _planned_by_day(data)),
         "bandit": charts.bandit_chart(data.bandit_allocations, spec),
     }
     if data.verdict != "INVALID":

@@ -652,3 +652,31 @@ def test_a_ramp_report_shows_each_phase_its_split_and_its_sample_ratio(
     ramp_chart = traffic_chart(cumulative, ramped.spec)
     assert ramp_chart is not None and ramp_chart != traffic_chart(cumulative, experiment.spec)
     assert "<h3>Ramp</h3>" not in render_html(report_data(experiment, "SHIP", SHIP_REASONS))
+
+
+def test_a_bandit_traffic_chart_draws_each_day_against_the_split_the_bandit_set(
+    experiment: ResolvedExperiment,
+) -> None:
+    from exp_dagster.report.charts import traffic_chart
+    from exp_dagster.report.html import _planned_by_day
+    from exp_dagster.spec import MetricCatalog, parse_experiment
+
+    data = experiment.spec.model_dump(mode="json")
+    data.pop("hash_salt", None)
+    data["bandit"] = {"metric": "conversion"}
+    bandit = parse_experiment(data, "bandit.yaml", MetricCatalog(metrics=experiment.metrics))
+    cumulative = {
+        day: {"control": 500 * (i + 1), "treatment": 500 * (i + 1) + 300 * i}
+        for i, day in enumerate(DAYS)
+    }
+    rows = [
+        {"applies_to": day, "variant": v, "weight": w}
+        for day in DAYS[1:]
+        for v, w in (("control", 0.4), ("treatment", 0.6))
+    ]
+    base = report_data(bandit, "KEEP_RUNNING", ("Keep running.",))
+    planned = _planned_by_day(ReportData(**{**base.__dict__, "bandit_allocations": rows}))
+    assert planned == {day: {"control": 0.4, "treatment": 0.6} for day in DAYS[1:]}
+    with_split = traffic_chart(cumulative, bandit.spec, planned)
+    assert with_split is not None
+    assert with_split != traffic_chart(cumulative, bandit.spec, {})
