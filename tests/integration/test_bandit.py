@@ -13,7 +13,6 @@ same splits the simulation served.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from exp_dagster.cli import main
 from exp_dagster.home import PROJECT_ROOT
 from exp_dagster.partitions import experiment_day_key
 from exp_dagster.stats import allocation_seed, bandit_allocation, proportion_posterior
 from tests.conftest import Pipeline
+from tests.integration.analyze_run import analyze_json
 
 START = dt.date(2026, 10, 1)
 DAYS = 5
@@ -133,25 +132,10 @@ def analyse(root: Path, name: str, bandit: bool = True) -> dict[str, Any]:
     folder.mkdir(exist_ok=True)
     (folder / "bandit_test.yaml").write_text(yaml.safe_dump(spec))
     (folder / "metrics.yaml").write_text((PROJECT_ROOT / "catalog" / "metrics.yaml").read_text())
-    code = main(
-        [
-            "analyze",
-            "--experiment",
-            str(folder / "bandit_test.yaml"),
-            "--exposures",
-            str(root / "exposures.csv"),
-            "--events",
-            str(root / "events.jsonl"),
-            "--json",
-            str(folder / "out.json"),
-            "--report-dir",
-            str(folder / "reports"),
-            "--home",
-            str(folder / "home"),
-        ]
+    document = analyze_json(
+        folder / "bandit_test.yaml", root / "exposures.csv", root / "events.jsonl", folder
     )
-    assert code == 0
-    return json.loads((folder / "out.json").read_text())
+    return document
 
 
 def allocation_rows(root: Path) -> list[dict[str, Any]]:

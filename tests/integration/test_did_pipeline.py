@@ -17,7 +17,6 @@ the returned unit-days).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ import pytest
 import statsmodels.formula.api as smf
 import yaml
 
-from exp_dagster.cli import main
+from tests.integration.analyze_run import analyze_json
 
 START = dt.date(2026, 10, 1)
 DAYS = 8
@@ -158,31 +157,16 @@ def _analyse(root: Path, trend_gap: float, seed: int) -> tuple[dict[str, Any], P
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(dg.JobDefinition, "execute_in_process", recorded)
-        code = main(
-            [
-                "analyze",
-                "--experiment",
-                str(root / "did_test.yaml"),
-                "--exposures",
-                str(root / "logs" / "exposures"),
-                "--events",
-                str(root / "logs" / "events"),
-                "--json",
-                str(root / "out.json"),
-                "--report-dir",
-                str(root / "reports"),
-                "--home",
-                str(root / "home"),
-            ]
+        document = analyze_json(
+            root / "did_test.yaml", root / "logs" / "exposures", root / "logs" / "events", root
         )
-    assert code == 0
     srm = [e for e in evaluations if e.check_name == "check_sample_ratio"]
     # A rollout by cluster planned no split: the sample-ratio check does not test one.
     assert len(srm) == DAYS
     assert all(e.passed and "not randomised" in (e.description or "") for e in srm)
     # Each day's panel step counts the day's units without a market.
     assert [m["units_without_cluster"] for m in panel_metadata] == [NO_MARKET] * DAYS
-    return json.loads((root / "out.json").read_text()), root, data
+    return document, root, data
 
 
 @pytest.fixture(scope="module")

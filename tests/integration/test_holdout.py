@@ -10,7 +10,6 @@ numbers (they are the ``results`` rows of the named looks), not a time-varying t
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +19,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from exp_dagster.cli import main
 from exp_dagster.decision import pct
 from exp_dagster.home import PROJECT_ROOT
 from exp_dagster.simulate import SimulationConfig, simulate
 from exp_dagster.simulate_models import ModelLogSizes
 from exp_dagster.stats import ratio_test, welch_test
 from exp_dagster.stats.moments import Moments, RatioMoments
+from tests.integration.analyze_run import analyze_json
 
 START = dt.date(2026, 10, 1)
 DAYS = 6
@@ -70,25 +69,10 @@ def analysed(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], 
     }
     (root / "holdout_test.yaml").write_text(yaml.safe_dump(spec))
     (root / "metrics.yaml").write_text((PROJECT_ROOT / "catalog" / "metrics.yaml").read_text())
-    code = main(
-        [
-            "analyze",
-            "--experiment",
-            str(root / "holdout_test.yaml"),
-            "--exposures",
-            str(root / "logs" / "exposures"),
-            "--events",
-            str(root / "logs" / "events"),
-            "--json",
-            str(root / "out.json"),
-            "--report-dir",
-            str(root / "reports"),
-            "--home",
-            str(root / "home"),
-        ]
+    document = analyze_json(
+        root / "holdout_test.yaml", root / "logs" / "exposures", root / "logs" / "events", root
     )
-    assert code == 0
-    return json.loads((root / "out.json").read_text()), root
+    return document, root
 
 
 def test_the_reasons_name_the_launches_and_their_cumulative_effect(

@@ -10,7 +10,6 @@ OEC weighs watch time, conversion and ctr (a ratio, linearised per unit).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,12 +21,12 @@ import pytest
 import yaml
 
 from exp_dagster.analysis import _sequential_fields
-from exp_dagster.cli import main
 from exp_dagster.home import PROJECT_ROOT
 from exp_dagster.simulate import SimulationConfig, simulate
 from exp_dagster.simulate_models import ModelLogSizes
 from exp_dagster.spec import load_experiment, load_metric_catalog
 from exp_dagster.stats import CrossMoments, metric_tree, oec_test
+from tests.integration.analyze_run import analyze_json
 
 START = dt.date(2026, 10, 1)
 DAYS = 3
@@ -73,25 +72,10 @@ def analysed(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], 
     catalog = yaml.safe_load((PROJECT_ROOT / "catalog" / "metrics.yaml").read_text())
     catalog["metrics"].update(EXTRA_METRICS)
     (root / "metrics.yaml").write_text(yaml.safe_dump(catalog))
-    code = main(
-        [
-            "analyze",
-            "--experiment",
-            str(root / "oec_test.yaml"),
-            "--exposures",
-            str(root / "logs" / "exposures"),
-            "--events",
-            str(root / "logs" / "events"),
-            "--json",
-            str(root / "out.json"),
-            "--report-dir",
-            str(root / "reports"),
-            "--home",
-            str(root / "home"),
-        ]
+    document = analyze_json(
+        root / "oec_test.yaml", root / "logs" / "exposures", root / "logs" / "events", root
     )
-    assert code == 0
-    return json.loads((root / "out.json").read_text()), root
+    return document, root
 
 
 def _per_unit(conn: duckdb.DuckDBPyConnection, day: dt.date) -> dict[str, dict[str, np.ndarray]]:

@@ -11,7 +11,6 @@ plain 50/50 test, the same logs are a sample ratio mismatch (INVALID).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,8 @@ import yaml
 from scipy import stats
 
 from exp_dagster.assignment import assign_variant
-from exp_dagster.cli import main
 from exp_dagster.home import PROJECT_ROOT
+from tests.integration.analyze_run import analyze_json
 
 START = dt.date(2026, 10, 1)
 DAYS = 6
@@ -117,26 +116,14 @@ def analyse(
     folder.mkdir()
     (folder / "ramp_test.yaml").write_text(yaml.safe_dump(spec))
     (folder / "metrics.yaml").write_text((PROJECT_ROOT / "catalog" / "metrics.yaml").read_text())
-    code = main(
-        [
-            "analyze",
-            "--experiment",
-            str(folder / "ramp_test.yaml"),
-            "--exposures",
-            str(root / "exposures.csv"),
-            "--events",
-            str(root / "events.jsonl"),
-            "--json",
-            str(folder / "out.json"),
-            "--report-dir",
-            str(folder / "reports"),
-            "--home",
-            str(folder / "home"),
-            *(["--as-of", as_of] if as_of else []),
-        ]
+    document = analyze_json(
+        folder / "ramp_test.yaml",
+        root / "exposures.csv",
+        root / "events.jsonl",
+        folder,
+        *(["--as-of", as_of] if as_of else []),
     )
-    assert code == 0
-    return json.loads((folder / "out.json").read_text())
+    return document
 
 
 @pytest.fixture(scope="module")
